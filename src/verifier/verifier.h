@@ -1,0 +1,74 @@
+// verifier/verifier.h - structured reports of API misuse by callout drivers (S11.1).
+// Pure logic; the C ABI (src/kapi) and the engine report, tests and the CLI read.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace openwfp::verifier {
+
+enum class Code {
+  AcquireWithoutApply,        // writable layer data acquired, classify ended without Apply
+  ReauthorizeFlagInline,      // Apply with REAUTHORIZE_IF_MODIFIED_BY_OTHERS in a non-pended classify
+  PendWithoutBlock,           // pended but returned other than BLOCK with the write right cleared
+  HandleLeak,                 // redirect handle not destroyed at driver unload
+  ClassifyHandleNotReleased,  // classify handle still held at driver unload / flow end
+  UseAfterRelease,            // a released / completed / stale handle used
+  DoubleComplete,             // FwpsCompleteClassify0 twice
+  MisalignedSioBuffer,        // SioFormat output buffer not pointer-aligned (S8.4)
+  ReadOnlyFieldChanged,       // Apply changed a field that is not writable (S5.4)
+  EngineOwnedContextFreed,    // driver freed a localRedirectContext the engine owns (S5.6)
+  PendNeverCompleted,         // pended classify hit its deadline (S6.4)
+  PoolLeak,                   // pool allocation still live at driver unload (S11.2)
+  ReauthorizeLimit,           // re-authorization rounds exceeded (S5.7)
+  InvalidArgument,            // a documented precondition violated (NULL where not allowed, ...)
+};
+const char* toString(Code code);
+
+struct Violation {
+  Code code;
+  std::string message;
+  std::string driver;   // driver name ("" if unknown)
+  std::string callout;  // callout key as text ("" if not in a callout)
+  uint64_t filterId = 0;
+};
+
+class Verifier {
+ public:
+  using Listener = std::function<void(const Violation&)>;
+
+  void setEnabled(bool on);
+  bool enabled() const;
+  // Records the violation (when enabled), logs it, and notifies listeners.
+  void report(Violation v);
+  std::vector<Violation> violations() const;
+  size_t count(Code code) const;
+  void clear();
+  void addListener(Listener l);
+
+ private:
+  mutable std::mutex mu_;  // guards everything below
+  bool enabled_ = true;
+  std::vector<Violation> violations_;
+  std::vector<Listener> listeners_;
+};
+
+// The driver on whose behalf the current thread runs (set around DriverEntry, DriverUnload,
+// classifyFn, notifyFn, work items), for attributing pool allocations and violations.
+const std::string& currentDriver();
+class CurrentDriverScope {
+ public:
+  explicit CurrentDriverScope(std::string driver);
+  ~CurrentDriverScope();
+  CurrentDriverScope(const CurrentDriverScope&) = delete;
+  CurrentDriverScope& operator=(const CurrentDriverScope&) = delete;
+
+ private:
+  std::string previous_;
+};
+
+}  // namespace openwfp::verifier
