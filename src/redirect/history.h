@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "openwfp/stack.h"
@@ -46,7 +47,18 @@ class History {
   std::vector<Entry> entries() const;
   // This connection's own entries, oldest first.
   std::vector<Entry> ownEntries() const;
-  bool empty() const;
+  bool empty() const;  // entries() is empty (no own and no inherited entry)
+
+  // Number of entries() without copying them.
+  size_t entryCount() const;
+  // Copies entries() oldest first into out without allocating; returns the total count, which
+  // may exceed out.size() (then only the oldest out.size() entries were written).
+  size_t copyEntries(std::span<Entry> out) const;
+  // Calls visit(const Entry&) for entries() newest first (own entries, then the parent's, ...)
+  // until it returns false. Runs under each History's lock in turn: visit must not call into
+  // any History. No allocation (queryState's fast path).
+  template <class Visit>
+  void visitNewestFirst(Visit&& visit) const;
 
   // Adds an entry owned by this connection; returns a token for replace/remove. The History
   // owns entry.context from now on and frees it with `freeContext` (may be empty: not freed).
@@ -60,7 +72,7 @@ class History {
   void releaseContexts();
 
   // Copy of the newest own entry's context bytes (SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT).
-  // Empty optional when no own entry has a context.
+  // Returns false (out untouched) when no own entry has a context.
   bool newestContext(std::vector<uint8_t>& out) const;
   // Target PID of the newest entry (own or inherited), 0 if none.
   uint32_t newestTargetPid() const;
@@ -79,12 +91,23 @@ class History {
   uint64_t nextToken_ = 1;
 };
 
+template <class Visit>
+void History::visitNewestFirst(Visit&& visit) const {
+  for (const History* h = this; h != nullptr; h = h->parent_.get()) {
+    std::lock_guard lock(h->mu_);  // released before moving on to the parent
+    for (auto it = h->own_.rbegin(); it != h->own_.rend(); ++it) {
+      if (!visit(it->entry)) return;
+    }
+  }
+}
+
 // FwpsQueryConnectionRedirectState0 semantics (S7.2). Values equal FWPS_CONNECTION_REDIRECT_STATE.
 enum class RedirectState : int { NotRedirected = 0, BySelf = 1, ByOther = 2, PreviouslyBySelf = 3 };
 struct StateResult {
   RedirectState state = RedirectState::NotRedirected;
   void* context = nullptr;
 };
+// history == nullptr -> NotRedirected. A redirectHandle of 0 matches no entry.
 StateResult queryState(const History* history, uint64_t redirectHandle);
 
 }  // namespace openwfp::redirect
