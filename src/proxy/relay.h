@@ -1,0 +1,57 @@
+// proxy/relay.h - moves bytes between two connected sockets in both directions with splice(2).
+//
+// One Relay runs an epoll loop on its own thread and serves any number of connection pairs. Each
+// direction has its own pipe: socket -> pipe -> socket, never through user memory. Half-close is
+// forwarded: when one side reaches EOF, the other side's write half is shut down once every byte
+// read before the EOF has been written; a pair ends when both directions are done or a socket
+// fails (then both are closed at once).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace openwfp::proxy {
+
+struct RelayStats {
+  uint64_t clientToUpstream = 0;  // bytes
+  uint64_t upstreamToClient = 0;
+  int error = 0;  // errno of the first failure, 0 if both directions ended cleanly
+};
+
+class Relay {
+ public:
+  using Finished = std::function<void(const RelayStats&)>;
+
+  Relay();
+  ~Relay();  // stops the loop, closes every pair still open
+  Relay(const Relay&) = delete;
+  Relay& operator=(const Relay&) = delete;
+
+  // Takes ownership of both fds (made non-blocking). onFinished runs on the relay thread once
+  // the pair has ended and both fds are closed. Returns false (fds closed) if the pair cannot be
+  // set up (pipe or epoll failure).
+  bool add(int client, int upstream, Finished onFinished = {});
+  size_t active() const;
+
+ private:
+  struct Pair;
+  struct Direction;
+  void loop();
+  void pump(Pair& p, Direction& d);
+  void finish(uint64_t id, int error);
+
+  int epfd_ = -1;
+  int wakefd_ = -1;  // eventfd to stop the loop
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;  // guards pairs_ and nextId_
+  std::unordered_map<uint64_t, std::unique_ptr<Pair>> pairs_;
+  uint64_t nextId_ = 1;
+  std::thread thread_;
+};
+
+}  // namespace openwfp::proxy
