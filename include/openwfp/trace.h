@@ -1,6 +1,7 @@
 // openwfp/trace.h - one record per classify (S4.5, S11.3), printable as text or as a JSON line.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -49,6 +50,7 @@ struct ClassifyRecord {
 // Collects records and forwards them to sinks (CLI printer, files, tests).
 class Tracer {
  public:
+  static constexpr size_t kRecentCapacity = 4096;
   using Sink = std::function<void(const ClassifyRecord&)>;
   void addSink(Sink s);
   void clearSinks();
@@ -59,7 +61,8 @@ class Tracer {
  private:
   mutable std::mutex mu_;  // guards sinks_ and recent_
   std::vector<Sink> sinks_;
-  std::vector<ClassifyRecord> recent_;
+  std::vector<ClassifyRecord> recent_;  // ring buffer of at most kRecentCapacity records
+  size_t next_ = 0;                      // slot the next record overwrites once recent_ is full
 };
 
 }  // namespace openwfp::trace

@@ -26,6 +26,8 @@ enum class Code {
   PoolLeak,                   // pool allocation still live at driver unload (S11.2)
   ReauthorizeLimit,           // re-authorization rounds exceeded (S5.7)
   InvalidArgument,            // a documented precondition violated (NULL where not allowed, ...)
+  PoolTagMismatch,            // ExFreePoolWithTag with a tag other than the allocation's (S11.2)
+  PoolFreeUnknown,            // pool free of a pointer that is not live: double free / foreign (S11.2)
 };
 const char* toString(Code code);
 
