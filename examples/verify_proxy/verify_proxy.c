@@ -1,0 +1,446 @@
+/*
+ * verify_proxy.c - a WFP connect-redirect callout driver that does not let an application's
+ * connection succeed until its local proxy has reached the real destination (SPEC S10.1).
+ *
+ * Written as for Windows, against the WDK API only:
+ *   classifyFn (ALE_CONNECT_REDIRECT_V4/V6)
+ *     - connections whose redirect records say REDIRECTED_BY_SELF (the proxy's own outbound
+ *       connection, marked with SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS) are permitted untouched;
+ *     - otherwise: acquire the classify handle, pend, redirect to the proxy (target PID, redirect
+ *       handle, original destination as context), apply, fetch the records with
+ *       FwpsQueryConnectionSioFormatRedirectRecords0 and hand records + original destination to
+ *       the proxy (completing its outstanding IOCTL_VP_NEXT request).
+ *   IOCTL_VP_OUTCOME from the proxy completes the pended classify: PERMIT when the proxy reached
+ *   the destination, BLOCK when it did not (the application sees the refusal at once).
+ * The channel is described in verify_proxy_channel.h.
+ */
+#include <ntddk.h>
+#include <wdm.h>
+#include <fwpsk.h>
+#include <fwpmk.h>
+#include <ws2ipdef.h>
+
+#define INITGUID
+#include <guiddef.h>
+
+#include "verify_proxy_channel.h"
+
+/* {6f4d2c1e-5a43-4b8e-9c61-0d3f2a7b9e10} .. keys of this driver's objects */
+DEFINE_GUID(VP_PROVIDER_KEY, 0x6f4d2c1e, 0x5a43, 0x4b8e, 0x9c, 0x61, 0x0d, 0x3f, 0x2a, 0x7b, 0x9e, 0x10);
+DEFINE_GUID(VP_SUBLAYER_KEY, 0x6f4d2c1e, 0x5a43, 0x4b8e, 0x9c, 0x61, 0x0d, 0x3f, 0x2a, 0x7b, 0x9e, 0x11);
+DEFINE_GUID(VP_CALLOUT_V4_KEY, 0x6f4d2c1e, 0x5a43, 0x4b8e, 0x9c, 0x61, 0x0d, 0x3f, 0x2a, 0x7b, 0x9e, 0x12);
+DEFINE_GUID(VP_CALLOUT_V6_KEY, 0x6f4d2c1e, 0x5a43, 0x4b8e, 0x9c, 0x61, 0x0d, 0x3f, 0x2a, 0x7b, 0x9e, 0x13);
+
+#define VP_TAG 'xPpV'
+
+typedef struct VP_PENDING {
+  LIST_ENTRY link;
+  UINT64 classifyHandle;
+  UINT64 filterId;
+  BOOLEAN delivered; /* handed to the proxy */
+  VP_REQUEST request;
+} VP_PENDING;
+
+static PDEVICE_OBJECT gDevice;
+static HANDLE gEngine;
+static HANDLE gRedirectHandle;
+static UINT32 gCalloutIdV4, gCalloutIdV6;
+static KSPIN_LOCK gLock;          /* guards everything below */
+static LIST_ENTRY gWaitingIrps;   /* IOCTL_VP_NEXT requests waiting for work */
+static LIST_ENTRY gPending;       /* pended classifies (VP_PENDING) */
+static UINT64 gNextId = 1;
+static DWORD gProxyPid;           /* 0: no proxy registered, connections pass untouched */
+static UINT16 gProxyPortV4, gProxyPortV6;
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static void VpEndpointFromSockaddr(const SOCKADDR_STORAGE* ss, VP_ENDPOINT* ep) {
+  RtlZeroMemory(ep, sizeof(*ep));
+  if (ss->ss_family == AF_INET) {
+    const SOCKADDR_IN* in = (const SOCKADDR_IN*)ss;
+    ep->family = 4;
+    ep->port = RtlUshortByteSwap(in->sin_port);
+    RtlCopyMemory(ep->addr, &in->sin_addr, 4);
+  } else {
+    const SOCKADDR_IN6* in6 = (const SOCKADDR_IN6*)ss;
+    ep->family = 6;
+    ep->port = RtlUshortByteSwap(in6->sin6_port);
+    RtlCopyMemory(ep->addr, &in6->sin6_addr, 16);
+  }
+}
+
+static void VpSetProxyDestination(SOCKADDR_STORAGE* ss) {
+  if (ss->ss_family == AF_INET) {
+    SOCKADDR_IN* in = (SOCKADDR_IN*)ss;
+    in->sin_addr.s_addr = RtlUlongByteSwap(INADDR_LOOPBACK);
+    in->sin_port = RtlUshortByteSwap(gProxyPortV4);
+  } else {
+    SOCKADDR_IN6* in6 = (SOCKADDR_IN6*)ss;
+    RtlZeroMemory(&in6->sin6_addr, sizeof(in6->sin6_addr));
+    in6->sin6_addr.u.Byte[15] = 1; /* ::1 */
+    in6->sin6_port = RtlUshortByteSwap(gProxyPortV6);
+  }
+}
+
+/* Completes one waiting NEXT request with `p` if both exist. Called with gLock held; returns the
+ * IRP to complete after the lock is released (or NULL). */
+static PIRP VpMatchLocked(void) {
+  PLIST_ENTRY e;
+  PIRP irp;
+  if (IsListEmpty(&gWaitingIrps)) return NULL;
+  for (e = gPending.Flink; e != &gPending; e = e->Flink) {
+    VP_PENDING* p = CONTAINING_RECORD(e, VP_PENDING, link);
+    if (p->delivered) continue;
+    irp = CONTAINING_RECORD(RemoveHeadList(&gWaitingIrps), IRP, Tail.Overlay.ListEntry);
+    RtlCopyMemory(irp->AssociatedIrp.SystemBuffer, &p->request, sizeof(VP_REQUEST));
+    irp->IoStatus.Status = STATUS_SUCCESS;
+    irp->IoStatus.Information = sizeof(VP_REQUEST);
+    p->delivered = TRUE;
+    return irp;
+  }
+  return NULL;
+}
+
+static void VpDeliver(void) {
+  for (;;) {
+    KIRQL irql;
+    PIRP irp;
+    KeAcquireSpinLock(&gLock, &irql);
+    irp = VpMatchLocked();
+    KeReleaseSpinLock(&gLock, irql);
+    if (irp == NULL) return;
+    IoCompleteRequest(irp, IO_NO_INCREMENT);
+  }
+}
+
+/* Completes a pended classify with PERMIT or BLOCK and frees its bookkeeping. */
+static void VpComplete(VP_PENDING* p, BOOLEAN permit) {
+  FWPS_CLASSIFY_OUT0 out;
+  RtlZeroMemory(&out, sizeof(out));
+  out.actionType = permit ? FWP_ACTION_PERMIT : FWP_ACTION_BLOCK;
+  out.rights = FWPS_RIGHT_ACTION_WRITE;
+  if (!permit) out.rights &= ~FWPS_RIGHT_ACTION_WRITE;
+  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL, "verify_proxy: complete id=%llu %s\n",
+             (unsigned long long)p->request.id, permit ? "PERMIT" : "BLOCK");
+  FwpsCompleteClassify0(p->classifyHandle, 0, &out);
+  FwpsReleaseClassifyHandle0(p->classifyHandle);
+  ExFreePoolWithTag(p, VP_TAG);
+}
+
+/* ---- classify ----------------------------------------------------------------------------- */
+
+static void NTAPI VpClassify(const FWPS_INCOMING_VALUES0* inFixedValues,
+                             const FWPS_INCOMING_METADATA_VALUES0* inMetaValues, void* layerData,
+                             const void* classifyContext, const FWPS_FILTER3* filter,
+                             UINT64 flowContext, FWPS_CLASSIFY_OUT0* classifyOut) {
+  FWPS_CONNECTION_REDIRECT_STATE state;
+  FWPS_CONNECT_REQUEST0* request = NULL;
+  VP_PENDING* p;
+  VP_CONTEXT* ctx;
+  UINT64 classifyHandle = 0;
+  SIZE_T bytes = 0;
+  NTSTATUS status;
+  KIRQL irql;
+  DWORD proxyPid;
+  UNREFERENCED_PARAMETER(inFixedValues);
+  UNREFERENCED_PARAMETER(layerData);
+  UNREFERENCED_PARAMETER(flowContext);
+
+  if ((classifyOut->rights & FWPS_RIGHT_ACTION_WRITE) == 0) return; /* someone decided hard */
+
+  /* Our own proxy's outbound connection carries our records: never redirect it again. */
+  state = FwpsQueryConnectionRedirectState0(inMetaValues->redirectRecords, gRedirectHandle, NULL);
+  if (state == FWPS_CONNECTION_REDIRECTED_BY_SELF || state == FWPS_CONNECTION_PREVIOUSLY_REDIRECTED_BY_SELF) {
+    classifyOut->actionType = FWP_ACTION_PERMIT;
+    return;
+  }
+  KeAcquireSpinLock(&gLock, &irql);
+  proxyPid = gProxyPid;
+  KeReleaseSpinLock(&gLock, irql);
+  if (proxyPid == 0 || (FWPS_IS_METADATA_FIELD_PRESENT(inMetaValues, FWPS_METADATA_FIELD_PROCESS_ID) &&
+                        inMetaValues->processId == proxyPid)) {
+    classifyOut->actionType = FWP_ACTION_PERMIT; /* no proxy yet, or the proxy itself */
+    return;
+  }
+
+  p = (VP_PENDING*)ExAllocatePool2(POOL_FLAG_NON_PAGED, sizeof(VP_PENDING), VP_TAG);
+  ctx = (VP_CONTEXT*)ExAllocatePool2(POOL_FLAG_NON_PAGED, sizeof(VP_CONTEXT), VP_TAG);
+  if (p == NULL || ctx == NULL) goto block;
+
+  status = FwpsAcquireClassifyHandle0((void*)classifyContext, 0, &classifyHandle);
+  if (!NT_SUCCESS(status)) goto block;
+  status = FwpsAcquireWritableLayerDataPointer0(classifyHandle, filter->filterId, 0, (PVOID*)&request, classifyOut);
+  if (!NT_SUCCESS(status)) goto release;
+  status = FwpsPendClassify0(classifyHandle, filter->filterId, 0, classifyOut);
+  if (!NT_SUCCESS(status)) {
+    FwpsApplyModifiedLayerData0(classifyHandle, request, 0);
+    goto release;
+  }
+
+  KeAcquireSpinLock(&gLock, &irql);
+  p->request.id = gNextId++;
+  KeReleaseSpinLock(&gLock, irql);
+  p->classifyHandle = classifyHandle;
+  p->filterId = filter->filterId;
+  p->delivered = FALSE;
+  p->request.appPid = (uint32_t)inMetaValues->processId;
+  VpEndpointFromSockaddr(&request->remoteAddressAndPort, &p->request.originalDestination);
+  ctx->id = p->request.id;
+  ctx->originalDestination = p->request.originalDestination;
+
+  VpSetProxyDestination(&request->remoteAddressAndPort);
+  request->localRedirectTargetPID = proxyPid;
+  request->localRedirectHandle = gRedirectHandle;
+  request->localRedirectContext = ctx; /* owned by the engine from Apply on */
+  request->localRedirectContextSize = sizeof(VP_CONTEXT);
+  ctx = NULL;
+  FwpsApplyModifiedLayerData0(classifyHandle, request, 0);
+
+  status = FwpsQueryConnectionSioFormatRedirectRecords0(inMetaValues->redirectRecords, p->request.records,
+                                                        sizeof(p->request.records), &bytes);
+  if (!NT_SUCCESS(status)) {
+    DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_ERROR_LEVEL, "verify_proxy: records unavailable 0x%08x\n",
+               (unsigned)status);
+    VpComplete(p, FALSE);
+    return;
+  }
+  p->request.recordsSize = (uint32_t)bytes;
+  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL, "verify_proxy: pended id=%llu pid=%u records=%u bytes\n",
+             (unsigned long long)p->request.id, p->request.appPid, p->request.recordsSize);
+
+  KeAcquireSpinLock(&gLock, &irql);
+  InsertTailList(&gPending, &p->link);
+  KeReleaseSpinLock(&gLock, irql);
+  VpDeliver();
+
+  classifyOut->actionType = FWP_ACTION_BLOCK; /* pended: the decision comes with completion */
+  classifyOut->rights &= ~FWPS_RIGHT_ACTION_WRITE;
+  classifyOut->flags |= FWPS_CLASSIFY_OUT_FLAG_ABSORB;
+  return;
+
+release:
+  FwpsReleaseClassifyHandle0(classifyHandle);
+block:
+  if (p) ExFreePoolWithTag(p, VP_TAG);
+  if (ctx) ExFreePoolWithTag(ctx, VP_TAG);
+  classifyOut->actionType = FWP_ACTION_BLOCK;
+  classifyOut->rights &= ~FWPS_RIGHT_ACTION_WRITE;
+}
+
+static NTSTATUS NTAPI VpNotify(FWPS_CALLOUT_NOTIFY_TYPE notifyType, const GUID* filterKey, FWPS_FILTER3* filter) {
+  UNREFERENCED_PARAMETER(notifyType);
+  UNREFERENCED_PARAMETER(filterKey);
+  UNREFERENCED_PARAMETER(filter);
+  return STATUS_SUCCESS;
+}
+
+/* ---- device I/O (the proxy channel) ------------------------------------------------------- */
+
+static NTSTATUS VpCompleteIrp(PIRP irp, NTSTATUS status, ULONG_PTR information) {
+  irp->IoStatus.Status = status;
+  irp->IoStatus.Information = information;
+  IoCompleteRequest(irp, IO_NO_INCREMENT);
+  return status;
+}
+
+static NTSTATUS NTAPI VpDispatchCreate(PDEVICE_OBJECT device, PIRP irp) {
+  UNREFERENCED_PARAMETER(device);
+  return VpCompleteIrp(irp, STATUS_SUCCESS, 0);
+}
+
+/* The proxy closed its handle: fail its waiting requests and block every connection it will
+ * never answer for. */
+static NTSTATUS NTAPI VpDispatchCleanup(PDEVICE_OBJECT device, PIRP irp) {
+  LIST_ENTRY irps, pending;
+  KIRQL irql;
+  UNREFERENCED_PARAMETER(device);
+  InitializeListHead(&irps);
+  InitializeListHead(&pending);
+  KeAcquireSpinLock(&gLock, &irql);
+  if (gProxyPid == (DWORD)(ULONG_PTR)PsGetCurrentProcessId()) {
+    gProxyPid = 0;
+    while (!IsListEmpty(&gWaitingIrps)) InsertTailList(&irps, RemoveHeadList(&gWaitingIrps));
+    while (!IsListEmpty(&gPending)) InsertTailList(&pending, RemoveHeadList(&gPending));
+  }
+  KeReleaseSpinLock(&gLock, irql);
+  while (!IsListEmpty(&irps)) {
+    PIRP waiting = CONTAINING_RECORD(RemoveHeadList(&irps), IRP, Tail.Overlay.ListEntry);
+    VpCompleteIrp(waiting, STATUS_CANCELLED, 0);
+  }
+  while (!IsListEmpty(&pending)) VpComplete(CONTAINING_RECORD(RemoveHeadList(&pending), VP_PENDING, link), FALSE);
+  return VpCompleteIrp(irp, STATUS_SUCCESS, 0);
+}
+
+static NTSTATUS NTAPI VpDispatchDeviceControl(PDEVICE_OBJECT device, PIRP irp) {
+  PIO_STACK_LOCATION stack = IoGetCurrentIrpStackLocation(irp);
+  ULONG code = stack->Parameters.DeviceIoControl.IoControlCode;
+  ULONG inLen = stack->Parameters.DeviceIoControl.InputBufferLength;
+  ULONG outLen = stack->Parameters.DeviceIoControl.OutputBufferLength;
+  void* buffer = irp->AssociatedIrp.SystemBuffer;
+  KIRQL irql;
+  UNREFERENCED_PARAMETER(device);
+
+  if (code == IOCTL_VP_REGISTER) {
+    const VP_REGISTER* reg = (const VP_REGISTER*)buffer;
+    if (inLen < sizeof(VP_REGISTER) || reg->listenPortV4 == 0) return VpCompleteIrp(irp, STATUS_INVALID_PARAMETER, 0);
+    KeAcquireSpinLock(&gLock, &irql);
+    gProxyPid = (DWORD)(ULONG_PTR)PsGetCurrentProcessId();
+    gProxyPortV4 = reg->listenPortV4;
+    gProxyPortV6 = reg->listenPortV6;
+    KeReleaseSpinLock(&gLock, irql);
+    DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL, "verify_proxy: proxy pid %u registered, port %u\n",
+               (unsigned)gProxyPid, (unsigned)gProxyPortV4);
+    return VpCompleteIrp(irp, STATUS_SUCCESS, 0);
+  }
+  if (code == IOCTL_VP_NEXT) {
+    if (outLen < sizeof(VP_REQUEST)) return VpCompleteIrp(irp, STATUS_BUFFER_TOO_SMALL, 0);
+    IoMarkIrpPending(irp);
+    KeAcquireSpinLock(&gLock, &irql);
+    InsertTailList(&gWaitingIrps, &irp->Tail.Overlay.ListEntry);
+    KeReleaseSpinLock(&gLock, irql);
+    VpDeliver();
+    return STATUS_PENDING;
+  }
+  if (code == IOCTL_VP_OUTCOME) {
+    const VP_OUTCOME* outcome = (const VP_OUTCOME*)buffer;
+    VP_PENDING* found = NULL;
+    PLIST_ENTRY e;
+    if (inLen < sizeof(VP_OUTCOME)) return VpCompleteIrp(irp, STATUS_INVALID_PARAMETER, 0);
+    KeAcquireSpinLock(&gLock, &irql);
+    for (e = gPending.Flink; e != &gPending; e = e->Flink) {
+      VP_PENDING* p = CONTAINING_RECORD(e, VP_PENDING, link);
+      if (p->request.id == outcome->id && p->delivered) {
+        RemoveEntryList(&p->link);
+        found = p;
+        break;
+      }
+    }
+    KeReleaseSpinLock(&gLock, irql);
+    if (found == NULL) return VpCompleteIrp(irp, STATUS_NOT_FOUND, 0);
+    VpComplete(found, outcome->error == 0);
+    return VpCompleteIrp(irp, STATUS_SUCCESS, 0);
+  }
+  return VpCompleteIrp(irp, STATUS_INVALID_DEVICE_REQUEST, 0);
+}
+
+/* ---- load / unload ------------------------------------------------------------------------ */
+
+static NTSTATUS VpAddFilters(void) {
+  FWPM_PROVIDER0 provider;
+  FWPM_SUBLAYER0 sublayer;
+  FWPM_CALLOUT0 callout;
+  FWPM_FILTER0 filter;
+  FWPM_FILTER_CONDITION0 condition;
+  NTSTATUS status;
+  int v6;
+
+  status = FwpmEngineOpen0(NULL, RPC_C_AUTHN_WINNT, NULL, NULL, &gEngine);
+  if (!NT_SUCCESS(status)) return status;
+  status = FwpmTransactionBegin0(gEngine, 0);
+  if (!NT_SUCCESS(status)) return status;
+
+  RtlZeroMemory(&provider, sizeof(provider));
+  provider.providerKey = VP_PROVIDER_KEY;
+  provider.displayData.name = (wchar_t*)L"openwfp verify_proxy";
+  status = FwpmProviderAdd0(gEngine, &provider, NULL);
+  if (!NT_SUCCESS(status)) goto abort;
+
+  RtlZeroMemory(&sublayer, sizeof(sublayer));
+  sublayer.subLayerKey = VP_SUBLAYER_KEY;
+  sublayer.displayData.name = (wchar_t*)L"verify_proxy sublayer";
+  sublayer.providerKey = (GUID*)&VP_PROVIDER_KEY;
+  sublayer.weight = 0x8000;
+  status = FwpmSubLayerAdd0(gEngine, &sublayer, NULL);
+  if (!NT_SUCCESS(status)) goto abort;
+
+  for (v6 = 0; v6 < 2; ++v6) {
+    RtlZeroMemory(&callout, sizeof(callout));
+    callout.calloutKey = v6 ? VP_CALLOUT_V6_KEY : VP_CALLOUT_V4_KEY;
+    callout.displayData.name = (wchar_t*)L"verify_proxy connect redirect";
+    callout.providerKey = (GUID*)&VP_PROVIDER_KEY;
+    callout.applicableLayer = v6 ? FWPM_LAYER_ALE_CONNECT_REDIRECT_V6 : FWPM_LAYER_ALE_CONNECT_REDIRECT_V4;
+    status = FwpmCalloutAdd0(gEngine, &callout, NULL, NULL);
+    if (!NT_SUCCESS(status)) goto abort;
+
+    RtlZeroMemory(&condition, sizeof(condition));
+    condition.fieldKey = FWPM_CONDITION_IP_PROTOCOL;
+    condition.matchType = FWP_MATCH_EQUAL;
+    condition.conditionValue.type = FWP_UINT8;
+    condition.conditionValue.uint8 = IPPROTO_TCP;
+
+    RtlZeroMemory(&filter, sizeof(filter));
+    filter.displayData.name = (wchar_t*)L"verify_proxy: TCP connects";
+    filter.providerKey = (GUID*)&VP_PROVIDER_KEY;
+    filter.layerKey = callout.applicableLayer;
+    filter.subLayerKey = VP_SUBLAYER_KEY;
+    filter.weight.type = FWP_EMPTY;
+    filter.numFilterConditions = 1;
+    filter.filterCondition = &condition;
+    filter.action.type = FWP_ACTION_CALLOUT_TERMINATING;
+    filter.action.calloutKey = callout.calloutKey;
+    status = FwpmFilterAdd0(gEngine, &filter, NULL, NULL);
+    if (!NT_SUCCESS(status)) goto abort;
+  }
+  return FwpmTransactionCommit0(gEngine);
+abort:
+  FwpmTransactionAbort0(gEngine);
+  return status;
+}
+
+static void NTAPI VpUnload(PDRIVER_OBJECT driverObject) {
+  UNICODE_STRING link;
+  UNREFERENCED_PARAMETER(driverObject);
+  if (gEngine) FwpmEngineClose0(gEngine);
+  FwpsCalloutUnregisterById0(gCalloutIdV4);
+  FwpsCalloutUnregisterById0(gCalloutIdV6);
+  if (gRedirectHandle) FwpsRedirectHandleDestroy0(gRedirectHandle);
+  RtlInitUnicodeString(&link, VP_SYMLINK_NAME);
+  IoDeleteSymbolicLink(&link);
+  if (gDevice) IoDeleteDevice(gDevice);
+}
+
+NTSTATUS DriverEntry(PDRIVER_OBJECT driverObject, PUNICODE_STRING registryPath) {
+  UNICODE_STRING name, link;
+  FWPS_CALLOUT3 callout;
+  NTSTATUS status;
+  UNREFERENCED_PARAMETER(registryPath);
+
+  KeInitializeSpinLock(&gLock);
+  InitializeListHead(&gWaitingIrps);
+  InitializeListHead(&gPending);
+
+  RtlInitUnicodeString(&name, VP_DEVICE_NAME);
+  status = IoCreateDevice(driverObject, 0, &name, FILE_DEVICE_NETWORK, FILE_DEVICE_SECURE_OPEN, FALSE, &gDevice);
+  if (!NT_SUCCESS(status)) return status;
+  RtlInitUnicodeString(&link, VP_SYMLINK_NAME);
+  status = IoCreateSymbolicLink(&link, &name);
+  if (!NT_SUCCESS(status)) goto fail;
+  driverObject->MajorFunction[IRP_MJ_CREATE] = VpDispatchCreate;
+  driverObject->MajorFunction[IRP_MJ_CLOSE] = VpDispatchCreate;
+  driverObject->MajorFunction[IRP_MJ_CLEANUP] = VpDispatchCleanup;
+  driverObject->MajorFunction[IRP_MJ_DEVICE_CONTROL] = VpDispatchDeviceControl;
+  driverObject->DriverUnload = VpUnload;
+
+  /* One redirect handle for the V4 and the V6 callout: the proxy's connections must look
+   * REDIRECTED_BY_SELF whichever family they use (SPEC S7.3). */
+  status = FwpsRedirectHandleCreate0(&VP_PROVIDER_KEY, 0, &gRedirectHandle);
+  if (!NT_SUCCESS(status)) goto fail;
+
+  RtlZeroMemory(&callout, sizeof(callout));
+  callout.classifyFn = VpClassify;
+  callout.notifyFn = VpNotify;
+  callout.calloutKey = VP_CALLOUT_V4_KEY;
+  status = FwpsCalloutRegister3(gDevice, &callout, &gCalloutIdV4);
+  if (!NT_SUCCESS(status)) goto fail;
+  callout.calloutKey = VP_CALLOUT_V6_KEY;
+  status = FwpsCalloutRegister3(gDevice, &callout, &gCalloutIdV6);
+  if (!NT_SUCCESS(status)) goto fail;
+
+  status = VpAddFilters();
+  if (!NT_SUCCESS(status)) goto fail;
+  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL, "verify_proxy: loaded\n");
+  return STATUS_SUCCESS;
+fail:
+  VpUnload(driverObject);
+  return status;
+}

@@ -1,0 +1,70 @@
+/* verify_proxy_channel.h - the channel between the verify_proxy callout driver and its proxy.
+ *
+ * The driver (examples/verify_proxy) creates the device \Device\OpenwfpVerifyProxy; the proxy
+ * talks to it with three buffered device I/O controls, exactly as a Windows proxy would with
+ * DeviceIoControl on \\.\OpenwfpVerifyProxy ("inverted call": the proxy keeps a NEXT request
+ * outstanding and the driver completes it when a connection needs verifying).
+ *
+ *   REGISTER  in:  VP_REGISTER        The caller becomes the proxy: its PID is the redirect
+ *                                      target PID, its listen ports the redirect destinations.
+ *   NEXT      out: VP_REQUEST         Completed (possibly much later) with the next pended
+ *                                      connection: id, original destination, SIO-format records.
+ *   OUTCOME   in:  VP_OUTCOME         The proxy's upstream connect result for request `id`; the
+ *                                      driver completes the pended connect PERMIT (0) or BLOCK.
+ *
+ * The accepted socket's redirect context (SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT) is a
+ * VP_CONTEXT: the proxy uses `id` to pair the accepted client with the upstream socket it
+ * already connected. Plain C, fixed-width types, no Windows or Linux headers: both the driver
+ * (built against the WDK headers) and the proxy (a Linux program) include it.
+ */
+#ifndef OPENWFP_VERIFY_PROXY_CHANNEL_H
+#define OPENWFP_VERIFY_PROXY_CHANNEL_H
+
+#include <stdint.h>
+
+#define VP_DEVICE_NAME L"\\Device\\OpenwfpVerifyProxy"
+#define VP_SYMLINK_NAME L"\\DosDevices\\OpenwfpVerifyProxy"
+#define VP_USER_PATH "\\\\.\\OpenwfpVerifyProxy"
+
+/* CTL_CODE(FILE_DEVICE_NETWORK (0x12), 0x800 + n, METHOD_BUFFERED (0), FILE_ANY_ACCESS (0)) */
+#define VP_CTL(n) ((uint32_t)((0x12u << 16) | ((0x800u + (n)) << 2)))
+#define IOCTL_VP_REGISTER VP_CTL(0)
+#define IOCTL_VP_NEXT VP_CTL(1)
+#define IOCTL_VP_OUTCOME VP_CTL(2)
+
+#define VP_MAX_RECORDS 512
+
+/* An IP endpoint: family 4 or 6, port in host order, address bytes in network order
+ * (a v4 address in addr[0..3]). */
+typedef struct VP_ENDPOINT {
+  uint8_t family;
+  uint8_t reserved;
+  uint16_t port;
+  uint8_t addr[16];
+} VP_ENDPOINT;
+
+typedef struct VP_REGISTER {
+  uint16_t listenPortV4; /* the proxy listens on 127.0.0.1:listenPortV4 */
+  uint16_t listenPortV6; /* and on [::1]:listenPortV6 (0: no IPv6) */
+} VP_REGISTER;
+
+typedef struct VP_REQUEST {
+  uint64_t id;
+  VP_ENDPOINT originalDestination;
+  uint32_t appPid; /* the process whose connect is pended */
+  uint32_t recordsSize;
+  uint32_t reserved;               /* keeps records 8-byte aligned (offset 40) */
+  uint8_t records[VP_MAX_RECORDS]; /* FwpsQueryConnectionSioFormatRedirectRecords0 output */
+} VP_REQUEST;
+
+typedef struct VP_OUTCOME {
+  uint64_t id;
+  int32_t error; /* 0: upstream connected; otherwise the errno of the failed connect */
+} VP_OUTCOME;
+
+typedef struct VP_CONTEXT {
+  uint64_t id;
+  VP_ENDPOINT originalDestination;
+} VP_CONTEXT;
+
+#endif
