@@ -1,0 +1,2 @@
+/* inaddr.h - IN_ADDR, defined in ws2def.h for openwfp. */
+#include "ws2def.h"

@@ -1,0 +1,72 @@
+/*
+ * mstcpip.h - the WFP redirect socket ioctls (SPEC S1.3, wfp-facts 5.9) and a few IPv4/IPv6
+ * address helpers from the Windows SDK header of the same name.
+ */
+#ifndef OPENWFP_KM_MSTCPIP_H
+#define OPENWFP_KM_MSTCPIP_H
+
+#include "openwfp_km_base.h"
+#include "ws2def.h"
+#include "ws2ipdef.h"
+
+#define SIO_RCVALL _WSAIOW(IOC_VENDOR, 1)
+#define SIO_RCVALL_MCAST _WSAIOW(IOC_VENDOR, 2)
+#define SIO_RCVALL_IGMPMCAST _WSAIOW(IOC_VENDOR, 3)
+#define SIO_KEEPALIVE_VALS _WSAIOW(IOC_VENDOR, 4)
+#define SIO_ABSORB_RTRALERT _WSAIOW(IOC_VENDOR, 5)
+#define SIO_UCAST_IF _WSAIOW(IOC_VENDOR, 6)
+#define SIO_LIMIT_BROADCASTS _WSAIOW(IOC_VENDOR, 7)
+#define SIO_INDEX_BIND _WSAIOW(IOC_VENDOR, 8)
+#define SIO_INDEX_MCASTIF _WSAIOW(IOC_VENDOR, 9)
+#define SIO_INDEX_ADD_MCAST _WSAIOW(IOC_VENDOR, 10)
+#define SIO_INDEX_DEL_MCAST _WSAIOW(IOC_VENDOR, 11)
+#define SIO_RCVALL_MCAST_IF _WSAIOW(IOC_VENDOR, 13)
+#define SIO_RCVALL_IF _WSAIOW(IOC_VENDOR, 14)
+#define SIO_LOOPBACK_FAST_PATH _WSAIOW(IOC_VENDOR, 16)
+#define SIO_TCP_INITIAL_RTO _WSAIOW(IOC_VENDOR, 17)
+#define SIO_APPLY_TRANSPORT_SETTING _WSAIOW(IOC_VENDOR, 19)
+#define SIO_QUERY_TRANSPORT_SETTING _WSAIOW(IOC_VENDOR, 20)
+
+/* WFP redirection (wfp-facts 5.9). */
+#define SIO_QUERY_WFP_ALE_ENDPOINT_HANDLE _WSAIOR(IOC_VENDOR, 205)
+#define SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS _WSAIOW(IOC_VENDOR, 220)
+#define SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT _WSAIOW(IOC_VENDOR, 221)
+#define SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS _WSAIOW(IOC_VENDOR, 222)
+
+/* IPv4 addresses in network byte order as stored in IN_ADDR.s_addr on little-endian hosts. */
+#define IN4ADDR_ANY INADDR_ANY
+#define IN4ADDR_LOOPBACK 0x0100007f
+#define IN4ADDR_BROADCAST INADDR_BROADCAST
+#define IN4ADDR_NONE INADDR_NONE
+
+OPENWFP_INLINE BOOLEAN IN4_IS_ADDR_LOOPBACK(const IN_ADDR *a) {
+  return (BOOLEAN)(a->S_un.S_un_b.s_b1 == 0x7f);
+}
+OPENWFP_INLINE BOOLEAN IN4_IS_ADDR_UNSPECIFIED(const IN_ADDR *a) {
+  return (BOOLEAN)(a->S_un.S_addr == 0);
+}
+OPENWFP_INLINE BOOLEAN IN6_IS_ADDR_UNSPECIFIED(const IN6_ADDR *a) {
+  static const UCHAR zero[16] = {0};
+  return (BOOLEAN)(memcmp(a->u.Byte, zero, 16) == 0);
+}
+OPENWFP_INLINE BOOLEAN IN6_IS_ADDR_LOOPBACK(const IN6_ADDR *a) {
+  static const UCHAR loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return (BOOLEAN)(memcmp(a->u.Byte, loopback, 16) == 0);
+}
+OPENWFP_INLINE BOOLEAN IN6_IS_ADDR_V4MAPPED(const IN6_ADDR *a) {
+  static const UCHAR prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return (BOOLEAN)(memcmp(a->u.Byte, prefix, 12) == 0);
+}
+OPENWFP_INLINE BOOLEAN IN6_ADDR_EQUAL(const IN6_ADDR *x, const IN6_ADDR *y) {
+  return (BOOLEAN)(memcmp(x->u.Byte, y->u.Byte, 16) == 0);
+}
+OPENWFP_INLINE BOOLEAN IN4_ADDR_EQUAL(const IN_ADDR *x, const IN_ADDR *y) {
+  return (BOOLEAN)(x->S_un.S_addr == y->S_un.S_addr);
+}
+OPENWFP_INLINE void IN6_SET_ADDR_LOOPBACK(IN6_ADDR *a) {
+  memset(a->u.Byte, 0, 16);
+  a->u.Byte[15] = 1;
+}
+OPENWFP_INLINE void IN6_SET_ADDR_UNSPECIFIED(IN6_ADDR *a) { memset(a->u.Byte, 0, 16); }
+
+#endif /* OPENWFP_KM_MSTCPIP_H */
