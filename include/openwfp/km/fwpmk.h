@@ -430,4 +430,6 @@ _IRQL_requires_max_(PASSIVE_LEVEL) void NTAPI FwpmFreeMemory0(_Inout_ void **p);
 
 OPENWFP_END_DECLS
 
+#include "fwpvi.h"
+
 #endif /* OPENWFP_KM_FWPMK_H */

@@ -810,4 +810,6 @@ FwpsFlowRemoveContext0(_In_ UINT64 flowId, _In_ UINT16 layerId, _In_ UINT32 call
 
 OPENWFP_END_DECLS
 
+#include "fwpvi.h"
+
 #endif /* OPENWFP_KM_FWPSK_H */

@@ -156,6 +156,79 @@
 #define _Outptr_result_bytebuffer_(x)
 #define _Outptr_result_bytebuffer_maybenull_(x)
 #define _Deref_out_
+#define _Outptr_result_nullonfailure_
+#define _Outptr_opt_result_nullonfailure_
+#define _Outptr_result_z_
+#define _Outptr_opt_result_z_
+#define _Outptr_result_bytebuffer_to_(x, y)
+#define _Outptr_result_buffer_to_(x, y)
+#define _Outptr_result_buffer_maybenull_(x)
+#define _Outptr_opt_result_buffer_(x)
+#define _Outptr_opt_result_bytebuffer_(x)
+#define _Out_writes_z_(x)
+#define _Out_writes_opt_z_(x)
+#define _Out_writes_all_(x)
+#define _Out_writes_all_opt_(x)
+#define _In_reads_z_(x)
+#define _In_reads_opt_z_(x)
+#define _In_reads_or_z_(x)
+#define _In_reads_to_ptr_(x)
+#define _In_reads_bytes_opt_z_(x)
+#define _Inout_updates_z_(x)
+#define _Inout_updates_to_(x, y)
+#define _Inout_updates_bytes_to_(x, y)
+#define _Inout_updates_all_(x)
+#define _Inout_opt_z_
+#define _Deref_out_range_(a, b)
+#define _Deref_in_range_(a, b)
+#define _Deref_out_z_
+#define _Out_z_
+#define _Out_opt_z_
+#define _Ret_writes_(x)
+#define _Ret_writes_bytes_(x)
+#define _Ret_writes_maybenull_(x)
+#define _Ret_writes_bytes_maybenull_(x)
+#define _Ret_maybenull_z_
+#define _Ret_null_
+#define _Ret_valid_
+#define _Must_inspect_impl_
+#define _Check_return_opt_
+#define _Check_return_wat_
+#define _Pre_equal_to_(x)
+#define _Post_equal_to_(x)
+#define _Unchanged_(x)
+#define _Raises_SEH_exception_
+#define _Maybe_raises_SEH_exception_
+#define _Kernel_IoGetDmaAdapter_
+#define _Kernel_clear_do_init_(x)
+#define _Kernel_ptr_
+#define _User_
+#define _User_always_
+#define _Kernel_requires_resource_held_(x)
+#define _Param_(n) 
+#define _Old_(x) (x)
+#define _In_defensive_(x)
+#define _Out_defensive_(x)
+#define _Inout_defensive_(x)
+#define _Pre_null_
+#define _Post_null_
+#define _Pre_readable_size_(x)
+#define _Pre_writable_size_(x)
+#define _Pre_readable_byte_size_(x)
+#define _Pre_writable_byte_size_(x)
+#define _Post_readable_size_(x)
+#define _Post_writable_size_(x)
+#define _Post_readable_byte_size_(x)
+#define _Post_bytecount_(x)
+#define _Post_count_(x)
+#define _Deref_post_bytecap_(x)
+#define _Deref_post_cap_(x)
+#define _Deref_pre_z_
+#define _Deref_post_z_
+#define _Deref_opt_out_
+#define _Deref_out_z_
+#define _Deref_post_null_
+#define _Deref_post_notnull_
 #define _Deref_out_opt_
 #define _Deref_post_opt_valid_
 #define _Must_inspect_result_

@@ -1,0 +1,492 @@
+/*
+ * wdm.h - the Windows kernel support a WFP redirect callout driver uses (SPEC S1.1): driver and
+ * device objects, pool allocation, spin locks and IRQL, work items, debug output, time, memory
+ * and byte-order helpers, doubly linked lists and interlocked operations.
+ *
+ * Functions are declared here and implemented by libopenwfp (src/kapi); only small helpers are
+ * static inline. Names, parameters and values are the WDK's.
+ */
+#ifndef OPENWFP_KM_WDM_H
+#define OPENWFP_KM_WDM_H
+
+#include "openwfp_km_base.h"
+#include "ntstatus.h"
+#include "guiddef.h"
+
+/* ---- IRQL -------------------------------------------------------------------------------- */
+#define PASSIVE_LEVEL 0
+#define LOW_LEVEL 0
+#define APC_LEVEL 1
+#define DISPATCH_LEVEL 2
+#define CMCI_LEVEL 5
+#define CLOCK_LEVEL 13
+#define IPI_LEVEL 14
+#define DRS_LEVEL 14
+#define POWER_LEVEL 14
+#define PROFILE_LEVEL 15
+#define HIGH_LEVEL 15
+
+/* ---- Processor modes --------------------------------------------------------------------- */
+typedef enum _MODE { KernelMode = 0, UserMode = 1, MaximumMode = 2 } MODE;
+
+/* ---- Spin locks -------------------------------------------------------------------------- */
+typedef ULONG_PTR KSPIN_LOCK;
+typedef KSPIN_LOCK *PKSPIN_LOCK;
+
+typedef struct _KSPIN_LOCK_QUEUE {
+  struct _KSPIN_LOCK_QUEUE *volatile Next;
+  PKSPIN_LOCK volatile Lock;
+} KSPIN_LOCK_QUEUE, *PKSPIN_LOCK_QUEUE;
+
+typedef struct _KLOCK_QUEUE_HANDLE {
+  KSPIN_LOCK_QUEUE LockQueue;
+  KIRQL OldIrql;
+} KLOCK_QUEUE_HANDLE, *PKLOCK_QUEUE_HANDLE;
+
+/* ---- Pool -------------------------------------------------------------------------------- */
+typedef enum _POOL_TYPE {
+  NonPagedPool = 0,
+  NonPagedPoolExecute = NonPagedPool,
+  PagedPool = 1,
+  NonPagedPoolMustSucceed = NonPagedPool + 2,
+  DontUseThisType = 3,
+  NonPagedPoolCacheAligned = NonPagedPool + 4,
+  PagedPoolCacheAligned = 5,
+  NonPagedPoolCacheAlignedMustS = NonPagedPool + 6,
+  MaxPoolType = 7,
+  NonPagedPoolBase = 0,
+  NonPagedPoolBaseMustSucceed = NonPagedPoolBase + 2,
+  NonPagedPoolBaseCacheAligned = NonPagedPoolBase + 4,
+  NonPagedPoolBaseCacheAlignedMustS = NonPagedPoolBase + 6,
+  NonPagedPoolSession = 32,
+  PagedPoolSession = NonPagedPoolSession + 1,
+  NonPagedPoolMustSucceedSession = PagedPoolSession + 1,
+  DontUseThisTypeSession = NonPagedPoolMustSucceedSession + 1,
+  NonPagedPoolCacheAlignedSession = DontUseThisTypeSession + 1,
+  PagedPoolCacheAlignedSession = NonPagedPoolCacheAlignedSession + 1,
+  NonPagedPoolCacheAlignedMustSSession = PagedPoolCacheAlignedSession + 1,
+  NonPagedPoolNx = 512,
+  NonPagedPoolNxCacheAligned = NonPagedPoolNx + 4,
+  NonPagedPoolSessionNx = NonPagedPoolNx + 32
+} POOL_TYPE;
+
+typedef ULONG64 POOL_FLAGS;
+
+#define POOL_FLAG_REQUIRED_START 0x0000000000000001ULL
+#define POOL_FLAG_USE_QUOTA 0x0000000000000001ULL
+#define POOL_FLAG_UNINITIALIZED 0x0000000000000002ULL
+#define POOL_FLAG_SESSION 0x0000000000000004ULL
+#define POOL_FLAG_CACHE_ALIGNED 0x0000000000000008ULL
+#define POOL_FLAG_RESERVED1 0x0000000000000010ULL
+#define POOL_FLAG_RAISE_ON_FAILURE 0x0000000000000020ULL
+#define POOL_FLAG_NON_PAGED 0x0000000000000040ULL
+#define POOL_FLAG_NON_PAGED_EXECUTE 0x0000000000000080ULL
+#define POOL_FLAG_PAGED 0x0000000000000100ULL
+#define POOL_FLAG_RESERVED2 0x0000000000000200ULL
+#define POOL_FLAG_RESERVED3 0x0000000000000400ULL
+#define POOL_FLAG_REQUIRED_END 0x0000000080000000ULL
+#define POOL_FLAG_OPTIONAL_START 0x0000000100000000ULL
+#define POOL_FLAG_SPECIAL_POOL 0x0000000100000000ULL
+#define POOL_FLAG_OPTIONAL_END 0x8000000000000000ULL
+
+/* ---- Work queues ------------------------------------------------------------------------- */
+typedef enum _WORK_QUEUE_TYPE {
+  CriticalWorkQueue = 0,
+  DelayedWorkQueue = 1,
+  HyperCriticalWorkQueue = 2,
+  NormalWorkQueue = 3,
+  BackgroundWorkQueue = 4,
+  RealTimeWorkQueue = 5,
+  SuperCriticalWorkQueue = 6,
+  MaximumWorkQueue = 7,
+  CustomPriorityWorkQueue = 32
+} WORK_QUEUE_TYPE;
+
+/* ---- I/O status, IRPs, driver and device objects ----------------------------------------- */
+typedef struct _IO_STATUS_BLOCK {
+  union {
+    NTSTATUS Status;
+    PVOID Pointer;
+  };
+  ULONG_PTR Information;
+} IO_STATUS_BLOCK, *PIO_STATUS_BLOCK;
+
+#define IRP_MJ_CREATE 0x00
+#define IRP_MJ_CREATE_NAMED_PIPE 0x01
+#define IRP_MJ_CLOSE 0x02
+#define IRP_MJ_READ 0x03
+#define IRP_MJ_WRITE 0x04
+#define IRP_MJ_DEVICE_CONTROL 0x0e
+#define IRP_MJ_INTERNAL_DEVICE_CONTROL 0x0f
+#define IRP_MJ_SHUTDOWN 0x10
+#define IRP_MJ_CLEANUP 0x12
+#define IRP_MJ_POWER 0x16
+#define IRP_MJ_PNP 0x1b
+#define IRP_MJ_MAXIMUM_FUNCTION 0x1b
+
+#define IO_NO_INCREMENT 0
+#define IO_NETWORK_INCREMENT 2
+
+struct _DEVICE_OBJECT;
+struct _DRIVER_OBJECT;
+struct _IRP;
+
+/* Reduced IRP: the members a simple control-device dispatch routine touches. */
+typedef struct _IRP {
+  CSHORT Type;
+  USHORT Size;
+  PVOID MdlAddress;
+  ULONG Flags;
+  union {
+    struct _IRP *MasterIrp;
+    LONG IrpCount;
+    PVOID SystemBuffer;
+  } AssociatedIrp;
+  LIST_ENTRY ThreadListEntry;
+  IO_STATUS_BLOCK IoStatus;
+  KPROCESSOR_MODE RequestorMode;
+  BOOLEAN PendingReturned;
+  CHAR StackCount;
+  CHAR CurrentLocation;
+  BOOLEAN Cancel;
+  KIRQL CancelIrql;
+  CCHAR ApcEnvironment;
+  UCHAR AllocationFlags;
+  PIO_STATUS_BLOCK UserIosb;
+  PVOID UserEvent;
+  PVOID UserBuffer;
+} IRP, *PIRP;
+
+typedef NTSTATUS DRIVER_INITIALIZE(_In_ struct _DRIVER_OBJECT *DriverObject,
+                                   _In_ PUNICODE_STRING RegistryPath);
+typedef DRIVER_INITIALIZE *PDRIVER_INITIALIZE;
+
+typedef void DRIVER_UNLOAD(_In_ struct _DRIVER_OBJECT *DriverObject);
+typedef DRIVER_UNLOAD *PDRIVER_UNLOAD;
+
+typedef NTSTATUS DRIVER_DISPATCH(_In_ struct _DEVICE_OBJECT *DeviceObject, _Inout_ struct _IRP *Irp);
+typedef DRIVER_DISPATCH *PDRIVER_DISPATCH;
+
+typedef void DRIVER_STARTIO(_Inout_ struct _DEVICE_OBJECT *DeviceObject, _Inout_ struct _IRP *Irp);
+typedef DRIVER_STARTIO *PDRIVER_STARTIO;
+
+typedef NTSTATUS DRIVER_ADD_DEVICE(_In_ struct _DRIVER_OBJECT *DriverObject,
+                                   _In_ struct _DEVICE_OBJECT *PhysicalDeviceObject);
+typedef DRIVER_ADD_DEVICE *PDRIVER_ADD_DEVICE;
+
+typedef struct _DRIVER_EXTENSION {
+  struct _DRIVER_OBJECT *DriverObject;
+  PDRIVER_ADD_DEVICE AddDevice;
+  ULONG Count;
+  UNICODE_STRING ServiceKeyName;
+} DRIVER_EXTENSION, *PDRIVER_EXTENSION;
+
+typedef struct _DEVICE_OBJECT {
+  CSHORT Type;
+  USHORT Size;
+  LONG ReferenceCount;
+  struct _DRIVER_OBJECT *DriverObject;
+  struct _DEVICE_OBJECT *NextDevice;
+  struct _DEVICE_OBJECT *AttachedDevice;
+  struct _IRP *CurrentIrp;
+  PVOID Timer;
+  ULONG Flags;
+  ULONG Characteristics;
+  PVOID Vpb;
+  PVOID DeviceExtension;
+  DEVICE_TYPE DeviceType;
+  CCHAR StackSize;
+  ULONG AlignmentRequirement;
+} DEVICE_OBJECT, *PDEVICE_OBJECT;
+
+typedef struct _DRIVER_OBJECT {
+  CSHORT Type;
+  CSHORT Size;
+  PDEVICE_OBJECT DeviceObject;
+  ULONG Flags;
+  PVOID DriverStart;
+  ULONG DriverSize;
+  PVOID DriverSection;
+  PDRIVER_EXTENSION DriverExtension;
+  UNICODE_STRING DriverName;
+  PUNICODE_STRING HardwareDatabase;
+  PVOID FastIoDispatch;
+  PDRIVER_INITIALIZE DriverInit;
+  PDRIVER_STARTIO DriverStartIo;
+  PDRIVER_UNLOAD DriverUnload;
+  PDRIVER_DISPATCH MajorFunction[IRP_MJ_MAXIMUM_FUNCTION + 1];
+} DRIVER_OBJECT, *PDRIVER_OBJECT;
+
+/* Device types and characteristics. */
+#define FILE_DEVICE_DISK 0x00000007
+#define FILE_DEVICE_NETWORK 0x00000012
+#define FILE_DEVICE_NULL 0x00000015
+#define FILE_DEVICE_TRANSPORT 0x00000021
+#define FILE_DEVICE_UNKNOWN 0x00000022
+#define FILE_DEVICE_NETWORK_FILE_SYSTEM 0x00000014
+
+#define FILE_REMOVABLE_MEDIA 0x00000001
+#define FILE_READ_ONLY_DEVICE 0x00000002
+#define FILE_REMOTE_DEVICE 0x00000010
+#define FILE_DEVICE_IS_MOUNTED 0x00000020
+#define FILE_VIRTUAL_VOLUME 0x00000040
+#define FILE_AUTOGENERATED_DEVICE_NAME 0x00000080
+#define FILE_DEVICE_SECURE_OPEN 0x00000100
+
+#define DO_VERIFY_VOLUME 0x00000002
+#define DO_BUFFERED_IO 0x00000004
+#define DO_EXCLUSIVE 0x00000008
+#define DO_DIRECT_IO 0x00000010
+#define DO_MAP_IO_BUFFER 0x00000020
+#define DO_DEVICE_INITIALIZING 0x00000080
+
+#define METHOD_BUFFERED 0
+#define METHOD_IN_DIRECT 1
+#define METHOD_OUT_DIRECT 2
+#define METHOD_NEITHER 3
+#define FILE_ANY_ACCESS 0
+#define FILE_READ_ACCESS 0x0001
+#define FILE_WRITE_ACCESS 0x0002
+#define CTL_CODE(DeviceType, Function, Method, Access) \
+  (((DeviceType) << 16) | ((Access) << 14) | ((Function) << 2) | (Method))
+
+/* Work items. */
+typedef struct _IO_WORKITEM IO_WORKITEM, *PIO_WORKITEM;
+typedef void IO_WORKITEM_ROUTINE(_In_ PDEVICE_OBJECT DeviceObject, _In_opt_ PVOID Context);
+typedef IO_WORKITEM_ROUTINE *PIO_WORKITEM_ROUTINE;
+
+/* ---- Debug output ------------------------------------------------------------------------ */
+#define DPFLTR_ERROR_LEVEL 0
+#define DPFLTR_WARNING_LEVEL 1
+#define DPFLTR_TRACE_LEVEL 2
+#define DPFLTR_INFO_LEVEL 3
+#define DPFLTR_MASK 0x80000000
+
+typedef enum _DPFLTR_TYPE {
+  DPFLTR_SYSTEM_ID = 0,
+  DPFLTR_TCPIP_ID = 30,
+  DPFLTR_IHVDRIVER_ID = 77,
+  DPFLTR_IHVVIDEO_ID = 78,
+  DPFLTR_IHVAUDIO_ID = 79,
+  DPFLTR_IHVNETWORK_ID = 80,
+  DPFLTR_IHVSTREAMING_ID = 81,
+  DPFLTR_IHVBUS_ID = 82,
+  DPFLTR_TCPIP6_ID = 86
+} DPFLTR_TYPE;
+
+/* ---- Functions (implemented by libopenwfp) ----------------------------------------------- */
+OPENWFP_BEGIN_DECLS
+
+/* Debug output: DbgPrint(Ex) format like printf; KdPrint is always active in openwfp. */
+ULONG __cdecl DbgPrint(_In_z_ PCSTR Format, ...);
+ULONG __cdecl DbgPrintEx(_In_ ULONG ComponentId, _In_ ULONG Level, _In_z_ PCSTR Format, ...);
+void NTAPI RtlAssert(_In_ PVOID VoidFailedAssertion, _In_ PVOID VoidFileName,
+                     _In_ ULONG LineNumber, _In_opt_ PSTR MutableMessage);
+
+/* Pool. */
+_IRQL_requires_max_(DISPATCH_LEVEL) PVOID NTAPI
+ExAllocatePool2(_In_ POOL_FLAGS Flags, _In_ SIZE_T NumberOfBytes, _In_ ULONG Tag);
+_IRQL_requires_max_(DISPATCH_LEVEL) PVOID NTAPI
+ExAllocatePoolWithTag(_In_ POOL_TYPE PoolType, _In_ SIZE_T NumberOfBytes, _In_ ULONG Tag);
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI ExFreePoolWithTag(_In_ PVOID P, _In_ ULONG Tag);
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI ExFreePool(_In_ PVOID P);
+
+/* IRQL and spin locks. */
+KIRQL NTAPI KeGetCurrentIrql(void);
+_IRQL_raises_(DISPATCH_LEVEL) KIRQL NTAPI KeAcquireSpinLockRaiseToDpc(_Inout_ PKSPIN_LOCK SpinLock);
+void NTAPI KeReleaseSpinLock(_Inout_ PKSPIN_LOCK SpinLock, _In_ KIRQL NewIrql);
+void NTAPI KeAcquireSpinLockAtDpcLevel(_Inout_ PKSPIN_LOCK SpinLock);
+void NTAPI KeReleaseSpinLockFromDpcLevel(_Inout_ PKSPIN_LOCK SpinLock);
+void NTAPI KeAcquireInStackQueuedSpinLock(_Inout_ PKSPIN_LOCK SpinLock,
+                                          _Out_ PKLOCK_QUEUE_HANDLE LockHandle);
+void NTAPI KeReleaseInStackQueuedSpinLock(_In_ PKLOCK_QUEUE_HANDLE LockHandle);
+void NTAPI KeAcquireInStackQueuedSpinLockAtDpcLevel(_Inout_ PKSPIN_LOCK SpinLock,
+                                                    _Out_ PKLOCK_QUEUE_HANDLE LockHandle);
+void NTAPI KeReleaseInStackQueuedSpinLockFromDpcLevel(_In_ PKLOCK_QUEUE_HANDLE LockHandle);
+
+/* Time. */
+void NTAPI KeQuerySystemTime(_Out_ PLARGE_INTEGER CurrentTime);
+LARGE_INTEGER NTAPI KeQueryPerformanceCounter(_Out_opt_ PLARGE_INTEGER PerformanceFrequency);
+
+/* Processes. */
+HANDLE NTAPI PsGetCurrentProcessId(void);
+HANDLE NTAPI PsGetCurrentThreadId(void);
+
+/* Strings. */
+void NTAPI RtlInitUnicodeString(_Out_ PUNICODE_STRING DestinationString,
+                                _In_opt_z_ PCWSTR SourceString);
+
+/* Devices and IRPs. */
+_IRQL_requires_max_(APC_LEVEL) NTSTATUS NTAPI
+IoCreateDevice(_In_ PDRIVER_OBJECT DriverObject, _In_ ULONG DeviceExtensionSize,
+               _In_opt_ PUNICODE_STRING DeviceName, _In_ DEVICE_TYPE DeviceType,
+               _In_ ULONG DeviceCharacteristics, _In_ BOOLEAN Exclusive,
+               _Outptr_result_nullonfailure_ PDEVICE_OBJECT *DeviceObject);
+_IRQL_requires_max_(APC_LEVEL) void NTAPI IoDeleteDevice(_In_ PDEVICE_OBJECT DeviceObject);
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+IoCreateSymbolicLink(_In_ PUNICODE_STRING SymbolicLinkName, _In_ PUNICODE_STRING DeviceName);
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+IoDeleteSymbolicLink(_In_ PUNICODE_STRING SymbolicLinkName);
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI IoCompleteRequest(_In_ PIRP Irp,
+                                                                 _In_ CCHAR PriorityBoost);
+
+/* Work items. */
+_IRQL_requires_max_(DISPATCH_LEVEL) PIO_WORKITEM NTAPI
+IoAllocateWorkItem(_In_ PDEVICE_OBJECT DeviceObject);
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI
+IoQueueWorkItem(_Inout_ PIO_WORKITEM IoWorkItem, _In_ PIO_WORKITEM_ROUTINE WorkerRoutine,
+                _In_ WORK_QUEUE_TYPE QueueType, _In_opt_ PVOID Context);
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI IoFreeWorkItem(_In_ PIO_WORKITEM IoWorkItem);
+
+OPENWFP_END_DECLS
+
+/* ---- Macros over the functions above ----------------------------------------------------- */
+#define KeAcquireSpinLock(SpinLock, OldIrql) (*(OldIrql) = KeAcquireSpinLockRaiseToDpc(SpinLock))
+
+OPENWFP_INLINE void KeInitializeSpinLock(PKSPIN_LOCK SpinLock) { *SpinLock = 0; }
+
+#define KdPrint(_x_) DbgPrint _x_
+#define KdPrintEx(_x_) DbgPrintEx _x_
+#define KdBreakPoint() ((void)0)
+#define DbgBreakPoint() ((void)0)
+
+/* ASSERT is active (as in a checked build): a false expression reports through RtlAssert. */
+#define ASSERT(exp) \
+  ((void)((exp) ? 0 : (RtlAssert((PVOID)(#exp), (PVOID)(__FILE__), (ULONG)(__LINE__), NULL), 0)))
+#define ASSERTMSG(msg, exp) \
+  ((void)((exp) ? 0 : (RtlAssert((PVOID)(#exp), (PVOID)(__FILE__), (ULONG)(__LINE__), (PSTR)(msg)), 0)))
+#define NT_ASSERT(exp) ASSERT(exp)
+#define NT_ASSERTMSG(msg, exp) ASSERTMSG(msg, exp)
+#define NT_VERIFY(exp) ASSERT(exp)
+
+/* Zeroing allocation helper of newer WDKs, over ExAllocatePoolWithTag. */
+OPENWFP_INLINE PVOID ExAllocatePoolZero(POOL_TYPE PoolType, SIZE_T NumberOfBytes, ULONG Tag) {
+  PVOID p = ExAllocatePoolWithTag(PoolType, NumberOfBytes, Tag);
+  if (p != NULL) memset(p, 0, NumberOfBytes);
+  return p;
+}
+
+/* ---- Memory and byte-order helpers ------------------------------------------------------- */
+OPENWFP_INLINE SIZE_T RtlCompareMemory(const void *Source1, const void *Source2, SIZE_T Length) {
+  const UCHAR *a = (const UCHAR *)Source1;
+  const UCHAR *b = (const UCHAR *)Source2;
+  SIZE_T i = 0;
+  while (i < Length && a[i] == b[i]) ++i;
+  return i;
+}
+OPENWFP_INLINE USHORT RtlUshortByteSwap(USHORT Source) { return (USHORT)__builtin_bswap16(Source); }
+OPENWFP_INLINE ULONG RtlUlongByteSwap(ULONG Source) { return (ULONG)__builtin_bswap32(Source); }
+OPENWFP_INLINE ULONGLONG RtlUlonglongByteSwap(ULONGLONG Source) {
+  return (ULONGLONG)__builtin_bswap64(Source);
+}
+
+/* ---- Doubly linked lists (inline, as in the WDK) ----------------------------------------- */
+OPENWFP_INLINE void InitializeListHead(PLIST_ENTRY ListHead) {
+  ListHead->Flink = ListHead->Blink = ListHead;
+}
+OPENWFP_INLINE BOOLEAN IsListEmpty(const LIST_ENTRY *ListHead) {
+  return (BOOLEAN)(ListHead->Flink == ListHead);
+}
+OPENWFP_INLINE BOOLEAN RemoveEntryList(PLIST_ENTRY Entry) {
+  PLIST_ENTRY Flink = Entry->Flink;
+  PLIST_ENTRY Blink = Entry->Blink;
+  Blink->Flink = Flink;
+  Flink->Blink = Blink;
+  return (BOOLEAN)(Flink == Blink);
+}
+OPENWFP_INLINE PLIST_ENTRY RemoveHeadList(PLIST_ENTRY ListHead) {
+  PLIST_ENTRY Entry = ListHead->Flink;
+  PLIST_ENTRY Flink = Entry->Flink;
+  ListHead->Flink = Flink;
+  Flink->Blink = ListHead;
+  return Entry;
+}
+OPENWFP_INLINE PLIST_ENTRY RemoveTailList(PLIST_ENTRY ListHead) {
+  PLIST_ENTRY Entry = ListHead->Blink;
+  PLIST_ENTRY Blink = Entry->Blink;
+  ListHead->Blink = Blink;
+  Blink->Flink = ListHead;
+  return Entry;
+}
+OPENWFP_INLINE void InsertTailList(PLIST_ENTRY ListHead, PLIST_ENTRY Entry) {
+  PLIST_ENTRY Blink = ListHead->Blink;
+  Entry->Flink = ListHead;
+  Entry->Blink = Blink;
+  Blink->Flink = Entry;
+  ListHead->Blink = Entry;
+}
+OPENWFP_INLINE void InsertHeadList(PLIST_ENTRY ListHead, PLIST_ENTRY Entry) {
+  PLIST_ENTRY Flink = ListHead->Flink;
+  Entry->Flink = Flink;
+  Entry->Blink = ListHead;
+  Flink->Blink = Entry;
+  ListHead->Flink = Entry;
+}
+OPENWFP_INLINE void AppendTailList(PLIST_ENTRY ListHead, PLIST_ENTRY ListToAppend) {
+  PLIST_ENTRY ListEnd = ListHead->Blink;
+  ListHead->Blink->Flink = ListToAppend;
+  ListHead->Blink = ListToAppend->Blink;
+  ListToAppend->Blink->Flink = ListHead;
+  ListToAppend->Blink = ListEnd;
+}
+OPENWFP_INLINE PSINGLE_LIST_ENTRY PopEntryList(PSINGLE_LIST_ENTRY ListHead) {
+  PSINGLE_LIST_ENTRY FirstEntry = ListHead->Next;
+  if (FirstEntry != NULL) ListHead->Next = FirstEntry->Next;
+  return FirstEntry;
+}
+OPENWFP_INLINE void PushEntryList(PSINGLE_LIST_ENTRY ListHead, PSINGLE_LIST_ENTRY Entry) {
+  Entry->Next = ListHead->Next;
+  ListHead->Next = Entry;
+}
+
+/* ---- Interlocked operations (sequentially consistent, as on Windows) --------------------- */
+OPENWFP_INLINE LONG InterlockedIncrement(LONG volatile *Addend) {
+  return __atomic_add_fetch(Addend, 1, __ATOMIC_SEQ_CST);
+}
+OPENWFP_INLINE LONG InterlockedDecrement(LONG volatile *Addend) {
+  return __atomic_sub_fetch(Addend, 1, __ATOMIC_SEQ_CST);
+}
+OPENWFP_INLINE LONG InterlockedAdd(LONG volatile *Addend, LONG Value) {
+  return __atomic_add_fetch(Addend, Value, __ATOMIC_SEQ_CST);
+}
+OPENWFP_INLINE LONG InterlockedExchangeAdd(LONG volatile *Addend, LONG Value) {
+  return __atomic_fetch_add(Addend, Value, __ATOMIC_SEQ_CST);
+}
+OPENWFP_INLINE LONG InterlockedExchange(LONG volatile *Target, LONG Value) {
+  return __atomic_exchange_n(Target, Value, __ATOMIC_SEQ_CST);
+}
+OPENWFP_INLINE LONG InterlockedCompareExchange(LONG volatile *Destination, LONG ExChange,
+                                               LONG Comparand) {
+  __atomic_compare_exchange_n(Destination, &Comparand, ExChange, 0, __ATOMIC_SEQ_CST,
+                              __ATOMIC_SEQ_CST);
+  return Comparand;
+}
+OPENWFP_INLINE LONG64 InterlockedIncrement64(LONG64 volatile *Addend) {
+  return __atomic_add_fetch(Addend, 1, __ATOMIC_SEQ_CST);
+}
+OPENWFP_INLINE LONG64 InterlockedDecrement64(LONG64 volatile *Addend) {
+  return __atomic_sub_fetch(Addend, 1, __ATOMIC_SEQ_CST);
+}
+OPENWFP_INLINE LONG64 InterlockedAdd64(LONG64 volatile *Addend, LONG64 Value) {
+  return __atomic_add_fetch(Addend, Value, __ATOMIC_SEQ_CST);
+}
+OPENWFP_INLINE LONG64 InterlockedExchange64(LONG64 volatile *Target, LONG64 Value) {
+  return __atomic_exchange_n(Target, Value, __ATOMIC_SEQ_CST);
+}
+OPENWFP_INLINE LONG64 InterlockedCompareExchange64(LONG64 volatile *Destination, LONG64 ExChange,
+                                                   LONG64 Comparand) {
+  __atomic_compare_exchange_n(Destination, &Comparand, ExChange, 0, __ATOMIC_SEQ_CST,
+                              __ATOMIC_SEQ_CST);
+  return Comparand;
+}
+OPENWFP_INLINE PVOID InterlockedExchangePointer(PVOID volatile *Target, PVOID Value) {
+  return __atomic_exchange_n(Target, Value, __ATOMIC_SEQ_CST);
+}
+OPENWFP_INLINE PVOID InterlockedCompareExchangePointer(PVOID volatile *Destination,
+                                                       PVOID ExChange, PVOID Comparand) {
+  __atomic_compare_exchange_n(Destination, &Comparand, ExChange, 0, __ATOMIC_SEQ_CST,
+                              __ATOMIC_SEQ_CST);
+  return Comparand;
+}
+
+#endif /* OPENWFP_KM_WDM_H */
