@@ -43,6 +43,30 @@ TEST(RedirectRecords, S8_7_SealIsDeterministic) {
   EXPECT_NE(sealer.seal(*h), first);
 }
 
+TEST(RedirectRecords, S8_7_RepeatedSealsFollowChangesAndStayPerSealer) {
+  // Repeated seals reuse a memoised MAC; it must never outlive a change nor cross sealers.
+  RecordsSealer a;
+  RecordsSealer b;
+  auto h = History::create();
+  const uint64_t token = h->add(sampleEntry(kHandle, 1), {});
+  const std::vector<uint8_t> first = a.seal(*h);
+  h->replace(token, sampleEntry(kHandle, 2), {});
+  const std::vector<uint8_t> changed = a.seal(*h);
+  EXPECT_NE(changed, first);
+  EXPECT_NE(a.open(changed), nullptr);
+  h->replace(token, sampleEntry(kHandle, 1), {});
+  EXPECT_EQ(a.seal(*h), first);  // same contents again: same bytes
+  for (int i = 0; i < 3; ++i) {
+    const std::vector<uint8_t> fromA = a.seal(*h);
+    const std::vector<uint8_t> fromB = b.seal(*h);
+    EXPECT_NE(fromA, fromB);
+    EXPECT_NE(a.open(fromA), nullptr);
+    EXPECT_NE(b.open(fromB), nullptr);
+    EXPECT_EQ(a.open(fromB), nullptr);
+    EXPECT_EQ(b.open(fromA), nullptr);
+  }
+}
+
 TEST(RedirectRecords, S8_7_SizeIsSmallAndAnnounced) {
   RecordsSealer sealer;
   auto h = History::create();

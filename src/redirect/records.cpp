@@ -8,6 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "redirect/mac_memo.h"
 #include "redirect/wire.h"
 
 namespace openwfp::redirect {
@@ -29,6 +30,9 @@ static_assert(RecordsSealer::kMacSize == crypto_auth_BYTES);
 static_assert(crypto_auth_hmacsha512256_BYTES == crypto_auth_BYTES);
 static_assert(sizeof(std::array<uint8_t, 32>) == crypto_auth_KEYBYTES);
 static_assert(RecordsSealer::kMaxEntries <= 0xffff);
+
+using Memo = MacMemo<RecordsSealer::sizeFor(RecordsSealer::kMaxEntries) - RecordsSealer::kMacSize,
+                     RecordsSealer::kMacSize>;
 
 void initSodiumOnce() {
   static const int status = sodium_init();  // magic static: runs once, thread-safe
@@ -114,8 +118,19 @@ size_t RecordsSealer::sealedSize(const History& history) const {
 }
 
 size_t RecordsSealer::seal(const History& history, std::span<uint8_t> out) const {
-  std::array<Entry, kMaxEntries> snapshot;
-  const size_t n = history.copyEntries(snapshot);
+  // One snapshot, taken newest first and laid out back to front so the entries end up oldest
+  // first; no Entry copies, no allocation.
+  std::array<uint8_t, kMaxEntries * kEntrySize> entries;
+  size_t n = 0;
+  history.visitNewestFirst([&](const Entry& e) {
+    if (n == kMaxEntries) {
+      ++n;  // one too many: cannot be sealed
+      return false;
+    }
+    ++n;
+    putEntry(entries.data() + (kMaxEntries - n) * kEntrySize, e);
+    return true;
+  });
   if (n > kMaxEntries) return 0;
   const size_t size = sizeFor(n);
   if (out.size() < size) return 0;
@@ -126,8 +141,12 @@ size_t RecordsSealer::seal(const History& history, std::span<uint8_t> out) const
   wire::putU16(p + kOffCount, static_cast<uint16_t>(n));
   wire::putU64(p + kOffInstance, instance_);
   wire::putU64(p + kOffHistory, history.id());
-  for (size_t i = 0; i < n; ++i) putEntry(p + kHeaderSize + i * kEntrySize, snapshot[i]);
-  mac(std::span<const uint8_t>(p, size - kMacSize), p + size - kMacSize);
+  std::memcpy(p + kHeaderSize, entries.data() + (kMaxEntries - n) * kEntrySize, n * kEntrySize);
+  const std::span<const uint8_t> body(p, size - kMacSize);
+  if (!Memo::lookup(this, history.id(), body, p + body.size())) {
+    mac(body, p + body.size());
+    Memo::store(this, history.id(), body, p + body.size());
+  }
   return size;
 }
 
