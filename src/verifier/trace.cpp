@@ -23,8 +23,8 @@ std::optional<double> msBetween(int64_t from, int64_t to) {
 
 std::string orDash(const std::string& s) { return s.empty() ? "-" : s; }
 
-nlohmann::json msJson(std::optional<double> v) {
-  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+nlohmann::ordered_json msJson(std::optional<double> v) {
+  return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
 }
 
 }  // namespace
@@ -44,14 +44,14 @@ std::string ClassifyRecord::toText() const {
     std::string text = fmt::format("#{}", f.filterId);
     if (!f.filterName.empty()) text += fmt::format(" \"{}\"", f.filterName);
     text += fmt::format(" sublayer-weight {} weight 0x{:x} {}", f.subLayerWeight, f.weight, orDash(f.kind));
-    if (!f.callout.empty()) text += " callout " + f.callout;
+    if (!f.callout.empty()) text += (f.kind == "callout" ? " " : " callout ") + f.callout;
     text += " -> " + orDash(f.result);
     if (!f.note.empty()) text += " (" + f.note + ")";
     line("filter", text);
   }
   for (const auto& m : modifications) line("modified", fmt::format("by filter #{}: {}", m.filterId, m.what));
   if (pendNs != 0) {
-    std::string text = fmt::format("pended at +{:.3f} ms", msSinceStart(*this, pendNs).value_or(0.0));
+    std::string text = fmt::format("at +{:.3f} ms", msSinceStart(*this, pendNs).value_or(0.0));
     if (completeNs != 0) {
       text += fmt::format(", completed at +{:.3f} ms (held {:.3f} ms)",
                           msSinceStart(*this, completeNs).value_or(0.0),
@@ -61,14 +61,14 @@ std::string ClassifyRecord::toText() const {
     }
     line("pend", text);
   }
-  if (auto total = msBetween(startNs, endNs)) line("time", fmt::format("{:.3f} ms", *total));
+  if (auto total = msBetween(startNs, endNs)) line("total", fmt::format("{:.3f} ms", *total));
   line("verdict", fmt::format("{} final destination {}", orDash(verdict), orDash(finalDestination)));
   for (const auto& reason : reasons) line("reason", reason);
   return out;
 }
 
 std::string ClassifyRecord::toJsonLine() const {
-  nlohmann::json j;
+  nlohmann::ordered_json j;
   j["id"] = id;
   j["layer"] = layer;
   j["process"] = {{"pid", pid}, {"app", app}, {"uid", uid}};
@@ -76,7 +76,7 @@ std::string ClassifyRecord::toJsonLine() const {
   j["local"] = local;
   j["remote"] = remote;
   j["flags"] = flags;
-  auto filtersJson = nlohmann::json::array();
+  auto filtersJson = nlohmann::ordered_json::array();
   for (const auto& f : filters) {
     filtersJson.push_back({{"filterId", f.filterId},
                            {"name", f.filterName},
@@ -88,7 +88,7 @@ std::string ClassifyRecord::toJsonLine() const {
                            {"note", f.note}});
   }
   j["filters"] = std::move(filtersJson);
-  auto modsJson = nlohmann::json::array();
+  auto modsJson = nlohmann::ordered_json::array();
   for (const auto& m : modifications) modsJson.push_back({{"filterId", m.filterId}, {"what", m.what}});
   j["modifications"] = std::move(modsJson);
   j["redirectState"] = redirectState;
@@ -105,7 +105,7 @@ std::string ClassifyRecord::toJsonLine() const {
   j["reasons"] = reasons;
   // Compact (no indent) output never contains a newline: strings escape control characters.
   // Invalid UTF-8 (an odd image path) is replaced instead of throwing.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 void Tracer::addSink(Sink s) {
