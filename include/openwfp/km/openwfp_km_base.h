@@ -15,6 +15,14 @@
 #include <string.h>
 #include <wchar.h>
 
+/* Multi-character pool tags ('gaTX') are how Windows drivers name their allocations; MSVC
+ * accepts them silently and GCC gives them the same value. Silence GCC's -Wmultichar for the
+ * rest of the translation unit (effective for C; g++ before 13 ignores this pragma for lexer
+ * warnings, so C++ drivers with such tags need -Wno-multichar there). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmultichar"
+#endif
+
 /* ---- Linkage helpers -------------------------------------------------------------------- */
 #ifdef __cplusplus
 #define OPENWFP_EXTERN_C extern "C"
