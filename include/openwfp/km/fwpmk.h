@@ -344,12 +344,12 @@ DEFINE_GUID(FWPM_PROVIDER_TCP_TEMPLATES,
 #define OPENWFP_KM_SEC_WINNT_AUTH_IDENTITY_DEFINED
 typedef struct _SEC_WINNT_AUTH_IDENTITY_W {
   unsigned short *User;
-  unsigned long UserLength;
+  ULONG UserLength;
   unsigned short *Domain;
-  unsigned long DomainLength;
+  ULONG DomainLength;
   unsigned short *Password;
-  unsigned long PasswordLength;
-  unsigned long Flags;
+  ULONG PasswordLength;
+  ULONG Flags;
 } SEC_WINNT_AUTH_IDENTITY_W, *PSEC_WINNT_AUTH_IDENTITY_W;
 #endif
 
