@@ -24,7 +24,7 @@ constexpr Code kAllCodes[] = {
     Code::DoubleComplete,      Code::MisalignedSioBuffer,  Code::ReadOnlyFieldChanged,
     Code::EngineOwnedContextFreed, Code::PendNeverCompleted, Code::PoolLeak,
     Code::ReauthorizeLimit,    Code::InvalidArgument,      Code::PoolTagMismatch,
-    Code::PoolFreeUnknown,
+    Code::PoolFreeUnknown,     Code::DriverAssertFailed,   Code::KernelApiMisuse,
 };
 
 // Windows multi-character tag as the compiler builds 'abcd'.

@@ -25,6 +25,8 @@ const char* toString(Code code) {
     case Code::InvalidArgument: return "InvalidArgument";
     case Code::PoolTagMismatch: return "PoolTagMismatch";
     case Code::PoolFreeUnknown: return "PoolFreeUnknown";
+    case Code::DriverAssertFailed: return "DriverAssertFailed";
+    case Code::KernelApiMisuse: return "KernelApiMisuse";
   }
   return "Unknown";
 }

@@ -28,6 +28,9 @@ enum class Code {
   InvalidArgument,            // a documented precondition violated (NULL where not allowed, ...)
   PoolTagMismatch,            // ExFreePoolWithTag with a tag other than the allocation's (S11.2)
   PoolFreeUnknown,            // pool free of a pointer that is not live: double free / foreign (S11.2)
+  DriverAssertFailed,         // a driver's ASSERT/NT_ASSERT failed (RtlAssert)
+  KernelApiMisuse,            // kernel support misuse: spin lock released by non-owner, work item
+                              // queued twice or freed while queued, unknown device object, ...
 };
 const char* toString(Code code);
 

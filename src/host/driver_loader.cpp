@@ -1,0 +1,174 @@
+// host/driver_loader.cpp - DriverHost: load drivers, call DriverEntry/DriverUnload, report what
+// a driver leaves behind at unload (S11.2).
+#include <dlfcn.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "host/status_names.h"
+#include "kapi/kernel_support.h"
+#include "openwfp/host.h"
+#include "openwfp/openwfp.h"
+#include "redirect/handles.h"
+#include "verifier/pool.h"
+#include "verifier/verifier.h"
+
+namespace openwfp::host {
+
+struct DriverHost::Driver {
+  std::string name;
+  std::string fileName;         // for messages: "foo.so", or the name of an in-process driver
+  void* library = nullptr;      // dlopen handle, nullptr for in-process drivers
+  void* driverObject = nullptr; // PDRIVER_OBJECT
+};
+
+namespace {
+
+bool ntSuccess(int32_t status) { return status >= 0; }
+
+void reportLeak(verifier::Code code, const std::string& driver, const std::string& what, std::vector<Leak>& out) {
+  out.push_back({driver, what});
+  Runtime::current().verifier().report({code, fmt::format("{} leaked at unload: {}", driver, what), driver, "", 0});
+}
+
+}  // namespace
+
+DriverHost::DriverHost() = default;
+
+DriverHost::~DriverHost() { unloadAll(); }
+
+LoadResult DriverHost::load(const std::string& path) {
+  std::filesystem::path p(path);
+  auto driver = std::make_unique<Driver>();
+  driver->name = p.stem().string();
+  driver->fileName = p.filename().string();
+  LoadResult result;
+  result.name = driver->name;
+  if (std::any_of(drivers_.begin(), drivers_.end(), [&](const auto& d) { return d->name == driver->name; })) {
+    result.error = fmt::format("driver {} is already loaded", driver->name);
+    return result;
+  }
+  dlerror();
+  driver->library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (driver->library == nullptr) {
+    const char* why = dlerror();
+    result.error = fmt::format("cannot load {}: {}", path, why != nullptr ? why : "unknown error");
+    return result;
+  }
+  void* symbol = dlsym(driver->library, "DriverEntry");
+  if (symbol == nullptr) {
+    dlclose(driver->library);
+    result.error = fmt::format("{} has no DriverEntry (it must be exported as extern \"C\")", driver->fileName);
+    return result;
+  }
+  auto entry = reinterpret_cast<DriverEntryFn>(symbol);
+  std::string fileName = driver->fileName;
+  return start(std::move(driver), entry, fileName);
+}
+
+LoadResult DriverHost::load(DriverEntryFn entry, const std::string& name) {
+  LoadResult result;
+  result.name = name;
+  if (entry == nullptr) {
+    result.error = fmt::format("driver {} has no DriverEntry", name);
+    return result;
+  }
+  if (std::any_of(drivers_.begin(), drivers_.end(), [&](const auto& d) { return d->name == name; })) {
+    result.error = fmt::format("driver {} is already loaded", name);
+    return result;
+  }
+  auto driver = std::make_unique<Driver>();
+  driver->name = name;
+  driver->fileName = name;
+  return start(std::move(driver), entry, name);
+}
+
+LoadResult DriverHost::start(std::unique_ptr<Driver> driver, DriverEntryFn entry, const std::string& displayName) {
+  LoadResult result;
+  result.name = driver->name;
+  driver->driverObject = kapi::createDriverObject(driver->name);
+  {
+    verifier::CurrentDriverScope scope(driver->name);
+    result.status = kapi::callDriverEntry(entry, driver->driverObject);
+  }
+  if (!ntSuccess(result.status)) {
+    result.error = fmt::format("DriverEntry of {} failed: {}", displayName, describeNtStatus(result.status));
+    spdlog::error("{}", result.error);
+    result.leaks = stop(*driver, /*callUnload=*/false);  // as on Windows: no DriverUnload after a failed DriverEntry
+    return result;
+  }
+  spdlog::info("driver {} loaded", driver->name);
+  result.ok = true;
+  drivers_.push_back(std::move(driver));
+  return result;
+}
+
+std::vector<Leak> DriverHost::stop(Driver& driver, bool callUnload) {
+  if (callUnload) {
+    verifier::CurrentDriverScope scope(driver.name);
+    kapi::callDriverUnload(driver.driverObject);
+  }
+  // Work items queued before or during unload still run the driver's code: let them finish.
+  kapi::waitForWorkItems(driver.driverObject);
+
+  std::vector<Leak> leaks;
+  auto& runtime = Runtime::current();
+  for (const auto& a : runtime.pool().liveFor(driver.name)) {
+    reportLeak(verifier::Code::PoolLeak, driver.name,
+               fmt::format("pool allocation tag '{}' (0x{:08X}), {} bytes at {}", verifier::tagToString(a.tag), a.tag,
+                           a.size, a.ptr),
+               leaks);
+    runtime.pool().free(a.ptr, 0);  // the driver is gone: nobody else can free it
+  }
+  for (const auto& h : runtime.redirectHandles().ownedBy(driver.name)) {
+    reportLeak(verifier::Code::HandleLeak, driver.name,
+               fmt::format("redirect handle 0x{:x} not destroyed (FwpsRedirectHandleDestroy0)", h.id), leaks);
+    runtime.redirectHandles().destroy(h.id);
+  }
+  for (auto& what : kapi::releaseDriverResources(driver.driverObject)) {
+    reportLeak(verifier::Code::HandleLeak, driver.name, what, leaks);
+  }
+  kapi::destroyDriverObject(driver.driverObject);
+  driver.driverObject = nullptr;
+  if (driver.library != nullptr) {
+    dlclose(driver.library);
+    driver.library = nullptr;
+  }
+  if (callUnload) spdlog::info("driver {} unloaded ({} leak(s))", driver.name, leaks.size());
+  return leaks;
+}
+
+std::vector<Leak> DriverHost::unload(const std::string& name) {
+  auto it = std::find_if(drivers_.begin(), drivers_.end(), [&](const auto& d) { return d->name == name; });
+  if (it == drivers_.end()) return {};
+  std::unique_ptr<Driver> driver = std::move(*it);
+  drivers_.erase(it);
+  return stop(*driver, /*callUnload=*/true);
+}
+
+std::vector<Leak> DriverHost::unloadAll() {
+  std::vector<Leak> all;
+  while (!drivers_.empty()) {
+    std::unique_ptr<Driver> driver = std::move(drivers_.back());
+    drivers_.pop_back();
+    for (auto& l : stop(*driver, /*callUnload=*/true)) all.push_back(std::move(l));
+  }
+  return all;
+}
+
+std::vector<std::string> DriverHost::loaded() const {
+  std::vector<std::string> names;
+  for (const auto& d : drivers_) names.push_back(d->name);
+  return names;
+}
+
+struct _DRIVER_OBJECT* DriverHost::driverObject(const std::string& name) const {
+  for (const auto& d : drivers_) {
+    if (d->name == name) return static_cast<struct _DRIVER_OBJECT*>(d->driverObject);
+  }
+  return nullptr;
+}
+
+}  // namespace openwfp::host
