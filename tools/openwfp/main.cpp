@@ -1,0 +1,21 @@
+// openwfp - command line entry point. Each subcommand lives in its own cmd_*.cpp file and
+// registers itself through commands.h.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"openwfp - run Windows Filtering Platform redirect callout drivers on Linux"};
+  app.set_version_flag("--version", "openwfp 0.1.0");
+  app.require_subcommand(1);
+  int exitCode = 0;
+  for (const auto& add : openwfp::cli::commandRegistry()) add(app, exitCode);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return exitCode;
+}
