@@ -64,7 +64,8 @@ class History {
   // owns entry.context from now on and frees it with `freeContext` (may be empty: not freed).
   uint64_t add(Entry entry, ContextFree freeContext);
   // Replaces the entry `token` (a later modification in the same classify, S5.8); frees the
-  // old context unless it is the same pointer.
+  // old context unless it is the same pointer. Unknown token (removed, never added): nothing
+  // changes and entry.context, handed over with the call, is freed with freeContext.
   void replace(uint64_t token, Entry entry, ContextFree freeContext);
   // Withdraws the entry `token` (the classify ended in BLOCK) and frees its context.
   void remove(uint64_t token);
