@@ -1,0 +1,165 @@
+// openwfp/linux_backend.h - the Linux backend: classifies real processes' connect() and bind()
+// with a seccomp user-notification filter (SPEC S13).
+//
+// Supervisor starts COMMAND ARGS with a seccomp filter that parks connect()/bind() calls whose
+// address length can be an IP address and hands them to an Interceptor, which reads the call's
+// sockaddr and process facts, asks a Classifier (openwfp/stack.h) and answers the call:
+// unchanged permit -> the kernel runs the call as asked; redirect -> the supervisor connects/binds
+// the process's own socket (a pidfd_getfd duplicate) to the final address and the call returns
+// that result; block -> the call fails with blockErrno (ECONNREFUSED by default, S13.3).
+//
+// Everything works without root. The backend depends on openwfp/stack.h only.
+// This header includes no Linux socket header, so it can be used next to the km headers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "openwfp/stack.h"
+
+namespace openwfp::linux_backend {
+
+// Which connect()/bind() calls the in-kernel seccomp program hands to user space. The program
+// cannot read the sockaddr, only the length argument (S13.4).
+enum class AddressLengthFilter : uint8_t {
+  // 16 (sockaddr_in), 24 (RFC 2133 sockaddr_in6), 28 (sockaddr_in6), 128 (sockaddr_storage):
+  // what programs pass for IP addresses. Everything else (AF_UNIX paths, netlink, ...) runs
+  // in-kernel untouched. A program passing another length the kernel accepts for IP (17..127)
+  // is not classified.
+  Common,
+  // Every length the kernel accepts for an IP address (16..128): complete, but most AF_UNIX
+  // connects then make a round trip to user space (answered with "continue").
+  AllIpLengths,
+};
+
+struct InterceptorOptions {
+  unsigned workerThreads = 4;      // threads doing a blocking receive on the listener
+  int blockErrno = 111;            // ECONNREFUSED: errno of a blocked connect (S13.3)
+  int bindBlockErrno = 13;         // EACCES: errno of a blocked bind
+  // How often closed connections are found (sock_diag) and reported with connectionClosed().
+  unsigned reapIntervalMs = 1000;
+  // Signal used to interrupt workers blocked in the receive ioctl when stopping. Its handler is
+  // set to a no-op (without SA_RESTART) by the first Interceptor.
+  int wakeSignal = 0;              // 0 = SIGRTMAX - 3
+};
+
+struct SupervisorOptions {
+  InterceptorOptions interceptor;
+  AddressLengthFilter lengthFilter = AddressLengthFilter::Common;
+  // Extra "NAME=value" entries for COMMAND's environment (override inherited ones).
+  std::vector<std::string> extraEnv;
+  // When >= 0, dup2'ed onto COMMAND's stdin/stdout/stderr.
+  int stdinFd = -1;
+  int stdoutFd = -1;
+  int stderrFd = -1;
+};
+
+// A classified connection the backend remembers until it is closed (for the control channel).
+struct ConnectionInfo {
+  uint64_t socketCookie = 0;    // SO_COOKIE of the connecting socket (== ConnectRequest.socketId)
+  uint64_t pid = 0;             // thread group of the connecting process
+  Protocol protocol = Protocol::Tcp;
+  Endpoint local;               // the connecting socket's local address (after connect)
+  Endpoint remote;              // where it is connected (the final destination)
+  Endpoint originalRemote;      // what the application asked for
+  bool redirected = false;
+  uint32_t redirectTargetPid = 0;
+  bool tupleKnown = false;      // local/remote resolved (always true for performed connects)
+  std::shared_ptr<redirect::History> history;
+};
+
+struct InterceptorStats {
+  uint64_t notifications = 0;     // received from the kernel
+  uint64_t continued = 0;         // answered "run the call as asked"
+  uint64_t redirected = 0;        // connect/bind performed by the supervisor to another address
+  uint64_t blocked = 0;           // failed with blockErrno / bindBlockErrno / ETIMEDOUT
+  uint64_t failed = 0;            // could not be inspected: failed closed (EACCES/EFAULT)
+  uint64_t stale = 0;             // the call went away before it was answered
+  uint64_t pended = 0;            // classifier answered after classify returned
+  uint64_t connectionsClosed = 0; // connectionClosed() calls made
+  bool syncWakeUp = false;        // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP in effect
+};
+
+// Serves the notifications of one seccomp listener.
+class Interceptor {
+ public:
+  // Takes ownership of listenerFd. classifier must outlive the Interceptor.
+  Interceptor(Classifier& classifier, int listenerFd, InterceptorOptions options = {});
+  ~Interceptor();  // stop()
+  Interceptor(const Interceptor&) = delete;
+  Interceptor& operator=(const Interceptor&) = delete;
+
+  void start();
+  // Stops the workers, closes the listener (calls still waiting, including pended classifies,
+  // and all later notified calls fail with ENOSYS: fail closed) and reports every remembered
+  // connection closed. Stats stay readable.
+  void stop();
+
+  // The connection whose connecting socket has this local and remote address (remote = the
+  // final destination). For a proxy's accepted socket pass (its peer, its local address).
+  std::optional<ConnectionInfo> findConnection(const Endpoint& local, const Endpoint& remote);
+  std::optional<ConnectionInfo> findBySocketCookie(uint64_t cookie);
+
+  // Records attached to a socket (SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS): its next connect is
+  // classified with them as ConnectRequest.proxiedRecords. Dropped when the socket is gone.
+  void attachRecords(uint64_t socketCookie, std::shared_ptr<redirect::History> records);
+
+  // Finds closed connections now (normally done every reapIntervalMs).
+  void reapNow();
+
+  InterceptorStats stats() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// Result of starting COMMAND.
+struct StartResult {
+  bool ok = false;
+  int pid = -1;         // COMMAND's pid when ok
+  int exitCode = 0;     // when !ok: 127 not found, 126 not executable, 1 other failure
+  std::string error;    // when !ok: one line, e.g. "openwfp: nosuchcmd: command not found"
+};
+
+// Runs COMMAND ARGS under the filter. Fail closed (S13.5): COMMAND gets PR_SET_PDEATHSIG(SIGKILL)
+// from the thread that calls start(), and if the supervisor goes away, calls that need it fail
+// (ENOSYS) rather than run unclassified.
+class Supervisor {
+ public:
+  explicit Supervisor(Classifier& classifier, SupervisorOptions options = {});
+  ~Supervisor();  // kills COMMAND if it is still running, then stops
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Checks the kernel, resolves COMMAND in PATH, forks, installs the filter, execs. The calling
+  // thread must stay alive while COMMAND runs (PR_SET_PDEATHSIG follows the forking thread).
+  StartResult start(const std::vector<std::string>& argv);
+  // Waits for COMMAND; returns its exit code, or 128 + signal number. Then stops the
+  // interceptor (descendants that outlive COMMAND get ENOSYS from connect/bind from then on);
+  // interceptor() stays valid for its stats.
+  int wait();
+  // start() + wait(); on a start failure prints the error line to stderr and returns its code.
+  int run(const std::vector<std::string>& argv);
+
+  int childPid() const;
+  Interceptor* interceptor();  // after a successful start(), nullptr before
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Kernel features the backend needs (S13.6): std::nullopt when all are there, otherwise one line
+// naming the first missing one, e.g. "openwfp: kernel lacks pidfd_getfd (needs Linux >= 5.6)".
+std::optional<std::string> checkKernelFeatures();
+
+// Exit status of a waitpid() status: the exit code, or 128 + signal.
+int exitStatusOf(int waitStatus);
+
+}  // namespace openwfp::linux_backend

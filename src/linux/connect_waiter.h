@@ -1,0 +1,38 @@
+// linux/connect_waiter.h - waits for connects the supervisor started on a blocking socket of a
+// supervised process: the socket is switched to non-blocking just for the connect() call, so no
+// thread blocks for a handshake; one epoll thread reports SO_ERROR when the connect finishes.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "linux/unique_fd.h"
+
+namespace openwfp::linux_backend {
+
+class ConnectWaiter {
+ public:
+  // Called once with 0 or the connect's errno; ECONNABORTED when the waiter stops first.
+  using Finished = std::function<void(int error)>;
+
+  ConnectWaiter();
+  ~ConnectWaiter();  // stop()
+  // Starts watching fd (which must stay open until Finished runs). false when epoll fails.
+  bool watch(int fd, Finished finished);
+  void stop();
+
+ private:
+  void run();
+
+  UniqueFd epoll_;
+  UniqueFd wake_;  // eventfd: stop
+  std::mutex mu_;  // guards waiting_ and stopped_
+  std::unordered_map<int, Finished> waiting_;
+  bool stopped_ = false;
+  std::thread thread_;
+};
+
+}  // namespace openwfp::linux_backend

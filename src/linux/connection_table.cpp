@@ -1,0 +1,174 @@
+// linux/connection_table.cpp - see connection_table.h.
+#include "linux/connection_table.h"
+
+#include <netinet/tcp.h>
+
+#include <unordered_set>
+
+#include "linux/sockaddr_codec.h"
+
+namespace openwfp::linux_backend {
+
+std::string ConnectionTable::tupleKey(const Endpoint& local, const Endpoint& remote) {
+  std::string key;
+  key.reserve(2 * 19);
+  for (const Endpoint* ep : {&local, &remote}) {
+    key.push_back(static_cast<char>(ep->version));
+    key.append(reinterpret_cast<const char*>(ep->addr.data()), ep->addr.size());
+    key.push_back(static_cast<char>(ep->port >> 8));
+    key.push_back(static_cast<char>(ep->port & 0xff));
+  }
+  return key;
+}
+
+unsigned ConnectionTable::maskBit(const ConnectionInfo& info) {
+  unsigned bit = info.local.version == IpVersion::V6 ? 1u : 0u;
+  if (info.protocol == Protocol::Udp) bit += 2;
+  return 1u << bit;
+}
+
+void ConnectionTable::indexLocked(const Entry& e) {
+  if (e.info.tupleKnown) byTuple_[tupleKey(e.info.local, e.info.remote)] = e.info.socketCookie;
+}
+
+void ConnectionTable::unindexLocked(const Entry& e) {
+  if (!e.info.tupleKnown) return;
+  auto it = byTuple_.find(tupleKey(e.info.local, e.info.remote));
+  if (it != byTuple_.end() && it->second == e.info.socketCookie) byTuple_.erase(it);
+}
+
+ConnectionTable::HistoryPtr ConnectionTable::add(const ConnectionInfo& info, Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  HistoryPtr replaced;
+  auto it = byCookie_.find(info.socketCookie);
+  if (it != byCookie_.end()) {
+    unindexLocked(it->second);
+    replaced = std::move(it->second.info.history);
+    byCookie_.erase(it);
+  }
+  Entry e{info, now, 0};
+  indexLocked(e);
+  byCookie_.emplace(info.socketCookie, std::move(e));
+  return replaced;
+}
+
+ConnectionTable::HistoryPtr ConnectionTable::remove(uint64_t cookie) {
+  std::lock_guard lock(mu_);
+  auto it = byCookie_.find(cookie);
+  if (it == byCookie_.end()) return nullptr;
+  unindexLocked(it->second);
+  HistoryPtr h = std::move(it->second.info.history);
+  byCookie_.erase(it);
+  return h;
+}
+
+std::optional<ConnectionInfo> ConnectionTable::find(const Endpoint& local,
+                                                    const Endpoint& remote) const {
+  std::lock_guard lock(mu_);
+  auto it = byTuple_.find(tupleKey(local, remote));
+  if (it == byTuple_.end()) return std::nullopt;
+  auto e = byCookie_.find(it->second);
+  if (e == byCookie_.end()) return std::nullopt;
+  return e->second.info;
+}
+
+std::optional<ConnectionInfo> ConnectionTable::findByCookie(uint64_t cookie) const {
+  std::lock_guard lock(mu_);
+  auto it = byCookie_.find(cookie);
+  if (it == byCookie_.end()) return std::nullopt;
+  return it->second.info;
+}
+
+bool ConnectionTable::hasUnresolved() const {
+  std::lock_guard lock(mu_);
+  for (const auto& [cookie, e] : byCookie_) {
+    if (!e.info.tupleKnown) return true;
+  }
+  return false;
+}
+
+bool ConnectionTable::empty() const {
+  std::lock_guard lock(mu_);
+  return byCookie_.empty() && attachments_.empty();
+}
+
+unsigned ConnectionTable::scanMask() const {
+  std::lock_guard lock(mu_);
+  unsigned mask = 0;
+  for (const auto& [cookie, e] : byCookie_) mask |= maskBit(e.info);
+  return mask;
+}
+
+std::vector<ConnectionTable::HistoryPtr> ConnectionTable::applyScan(
+    const std::vector<DiagSocket>& sockets, unsigned scannedMask, Clock::time_point now) {
+  std::unordered_map<uint64_t, const DiagSocket*> seen;
+  seen.reserve(sockets.size());
+  for (const DiagSocket& s : sockets) seen.emplace(s.cookie, &s);
+  std::vector<HistoryPtr> closed;
+  std::lock_guard lock(mu_);
+  for (auto it = byCookie_.begin(); it != byCookie_.end();) {
+    Entry& e = it->second;
+    if ((scannedMask & maskBit(e.info)) == 0) {
+      ++it;
+      continue;
+    }
+    bool ended = false;
+    auto s = seen.find(e.info.socketCookie);
+    if (s == seen.end()) {
+      ended = ++e.missedScans >= 2;
+    } else {
+      e.missedScans = 0;
+      const DiagSocket& d = *s->second;
+      if (e.info.protocol == Protocol::Tcp) {
+        ended = tcpStateEnded(d.state);
+      } else {
+        ended = d.state != TCP_ESTABLISHED;  // a UDP socket that is no longer connected
+      }
+      if (!ended && !e.info.tupleKnown && (e.info.protocol == Protocol::Udp ||
+                                           d.state != TCP_CLOSE)) {
+        e.info.local = d.local;
+        e.info.remote = d.remote;
+        e.info.tupleKnown = true;
+        indexLocked(e);
+      }
+    }
+    if (ended && now - e.added >= kGrace) {
+      unindexLocked(e);
+      if (e.info.history) closed.push_back(std::move(e.info.history));
+      it = byCookie_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = attachments_.begin(); it != attachments_.end();) {
+    bool connected = byCookie_.count(it->first) != 0;
+    it = !connected && now - it->second.added >= kAttachmentLifetime ? attachments_.erase(it)
+                                                                     : std::next(it);
+  }
+  return closed;
+}
+
+std::vector<ConnectionTable::HistoryPtr> ConnectionTable::takeAll() {
+  std::lock_guard lock(mu_);
+  std::vector<HistoryPtr> all;
+  for (auto& [cookie, e] : byCookie_) {
+    if (e.info.history) all.push_back(std::move(e.info.history));
+  }
+  byCookie_.clear();
+  byTuple_.clear();
+  attachments_.clear();
+  return all;
+}
+
+void ConnectionTable::attachRecords(uint64_t cookie, HistoryPtr records, Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  attachments_[cookie] = Attachment{std::move(records), now};
+}
+
+ConnectionTable::HistoryPtr ConnectionTable::attachedRecords(uint64_t cookie) const {
+  std::lock_guard lock(mu_);
+  auto it = attachments_.find(cookie);
+  return it == attachments_.end() ? nullptr : it->second.records;
+}
+
+}  // namespace openwfp::linux_backend

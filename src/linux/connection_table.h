@@ -1,0 +1,78 @@
+// linux/connection_table.h - the permitted connections the backend remembers until they close:
+// by socket cookie, and by (local, remote) 4-tuple for the control channel. Also the records
+// attached to not-yet-connected sockets (SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS).
+//
+// A connect the supervisor performed knows its tuple at once. A connect answered "continue" is
+// made by the kernel after the answer, so its tuple is learnt from sock_diag (applyScan).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "linux/inet_sockets.h"
+#include "openwfp/linux_backend.h"
+
+namespace openwfp::linux_backend {
+
+class ConnectionTable {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using HistoryPtr = std::shared_ptr<redirect::History>;
+
+  // Remembers a permitted connect. An older entry of the same socket (a UDP socket connected
+  // again, a TCP socket connecting again after a failure) is replaced: its history is returned
+  // so the caller can report it closed.
+  HistoryPtr add(const ConnectionInfo& info, Clock::time_point now = Clock::now());
+  // Removes the entry of a socket whose connect failed; returns its history.
+  HistoryPtr remove(uint64_t cookie);
+
+  std::optional<ConnectionInfo> find(const Endpoint& local, const Endpoint& remote) const;
+  std::optional<ConnectionInfo> findByCookie(uint64_t cookie) const;
+  bool hasUnresolved() const;
+  bool empty() const;
+  // Which (family, protocol) dumps applyScan needs: bit 0 TCP/v4, 1 TCP/v6, 2 UDP/v4, 3 UDP/v6.
+  unsigned scanMask() const;
+
+  // Applies a sock_diag listing: fills unknown tuples, and removes connections that ended (gone
+  // from the listing twice in a row, or in a final TCP state) and are older than the grace
+  // period (a continued connect may not have reached the kernel yet). Returns their histories.
+  std::vector<HistoryPtr> applyScan(const std::vector<DiagSocket>& sockets, unsigned scannedMask,
+                                    Clock::time_point now = Clock::now());
+  // Removes everything; returns the histories.
+  std::vector<HistoryPtr> takeAll();
+
+  void attachRecords(uint64_t cookie, HistoryPtr records, Clock::time_point now = Clock::now());
+  HistoryPtr attachedRecords(uint64_t cookie) const;
+
+  static constexpr auto kGrace = std::chrono::seconds(2);
+  static constexpr auto kAttachmentLifetime = std::chrono::seconds(120);
+
+ private:
+  struct Entry {
+    ConnectionInfo info;
+    Clock::time_point added;
+    int missedScans = 0;
+  };
+  static std::string tupleKey(const Endpoint& local, const Endpoint& remote);
+  static unsigned maskBit(const ConnectionInfo& info);
+  void indexLocked(const Entry& e);
+  void unindexLocked(const Entry& e);
+
+  mutable std::mutex mu_;                              // guards everything below
+  std::unordered_map<uint64_t, Entry> byCookie_;
+  std::map<std::string, uint64_t> byTuple_;            // tupleKey -> cookie (known tuples)
+  struct Attachment {
+    HistoryPtr records;
+    Clock::time_point added;
+  };
+  std::unordered_map<uint64_t, Attachment> attachments_;  // by socket cookie
+};
+
+}  // namespace openwfp::linux_backend

@@ -1,0 +1,79 @@
+// linux/inet_sockets.cpp - see inet_sockets.h.
+#include "linux/inet_sockets.h"
+
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/inet_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "linux/unique_fd.h"
+
+namespace openwfp::linux_backend {
+namespace {
+
+Endpoint fromDiag(uint8_t family, const __be32 addr[4], __be16 port) {
+  Endpoint ep;
+  ep.version = family == AF_INET ? IpVersion::V4 : IpVersion::V6;
+  std::memcpy(ep.addr.data(), addr, family == AF_INET ? 4 : 16);
+  ep.port = ntohs(port);
+  return ep;
+}
+
+}  // namespace
+
+bool tcpStateEnded(uint8_t state) { return state == TCP_TIME_WAIT || state == TCP_CLOSE; }
+
+std::optional<std::vector<DiagSocket>> dumpSockets(int family, int protocol) {
+  UniqueFd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (!nl) return std::nullopt;
+  struct {
+    nlmsghdr hdr;
+    inet_diag_req_v2 req;
+  } msg{};
+  msg.hdr.nlmsg_len = sizeof msg;
+  msg.hdr.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.hdr.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.hdr.nlmsg_seq = 1;
+  msg.req.sdiag_family = static_cast<uint8_t>(family);
+  msg.req.sdiag_protocol = static_cast<uint8_t>(protocol);
+  msg.req.idiag_states = ~0u;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(nl.get(), &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel),
+               sizeof kernel) < 0) {
+    return std::nullopt;
+  }
+  std::vector<DiagSocket> out;
+  alignas(nlmsghdr) static thread_local char buf[32768];
+  for (;;) {
+    ssize_t n = ::recv(nl.get(), buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::nullopt;
+    }
+    if (n == 0) return out;
+    int len = static_cast<int>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE) return out;
+      if (h->nlmsg_type == NLMSG_ERROR) return std::nullopt;
+      if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+      if (h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) continue;
+      const auto* m = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+      if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6) continue;
+      DiagSocket s;
+      s.cookie = static_cast<uint64_t>(m->id.idiag_cookie[0]) |
+                 (static_cast<uint64_t>(m->id.idiag_cookie[1]) << 32);
+      s.state = m->idiag_state;
+      s.local = fromDiag(m->idiag_family, m->id.idiag_src, m->id.idiag_sport);
+      s.remote = fromDiag(m->idiag_family, m->id.idiag_dst, m->id.idiag_dport);
+      out.push_back(s);
+    }
+  }
+}
+
+}  // namespace openwfp::linux_backend

@@ -1,0 +1,122 @@
+// linux/seccomp_program.cpp - see seccomp_program.h.
+#include "linux/seccomp_program.h"
+
+#include <fcntl.h>
+#include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "linux/syscalls.h"
+#include "linux/unique_fd.h"
+
+namespace openwfp::linux_backend {
+namespace {
+
+struct CtxDeleter {
+  void operator()(void* ctx) const { seccomp_release(ctx); }
+};
+
+// One rule per length range [lo, hi] expressed as masked equality on the low 32 bits of the
+// length argument: the kernel reads socklen_t (int), so the upper register bits must not matter.
+struct LengthRule {
+  uint64_t mask;
+  uint64_t value;
+};
+
+std::vector<LengthRule> lengthRules(AddressLengthFilter lengths) {
+  if (lengths == AddressLengthFilter::Common) {
+    return {{0xffffffffu, 16}, {0xffffffffu, 24}, {0xffffffffu, 28}, {0xffffffffu, 128}};
+  }
+  // 16..128: [16,31], [32,63], [64,127], 128. Longer or negative lengths fail with EINVAL in
+  // move_addr_to_kernel(); shorter ones cannot hold an IP sockaddr.
+  return {{0xfffffff0u, 16}, {0xffffffe0u, 32}, {0xffffffc0u, 64}, {0xffffffffu, 128}};
+}
+
+}  // namespace
+
+int connectSyscallNr() { return SYS_connect; }
+int bindSyscallNr() { return SYS_bind; }
+
+bool isExecSyscall(int nr) { return nr == SYS_execve || nr == SYS_execveat; }
+
+bool isInvalidatingSyscall(int nr) {
+  return isExecSyscall(nr) || nr == SYS_setuid || nr == SYS_setreuid || nr == SYS_setresuid;
+}
+
+std::optional<SeccompProgram> buildSeccompProgram(AddressLengthFilter lengths, std::string& error) {
+  std::unique_ptr<void, CtxDeleter> ctx(seccomp_init(SCMP_ACT_ALLOW));
+  if (!ctx) {
+    error = "openwfp: libseccomp could not create a filter";
+    return std::nullopt;
+  }
+  // A foreign-architecture syscall (x32, i386 int 0x80) would bypass the rules: kill instead.
+  int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+  if (rc != 0) rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL);
+  if (rc != 0) {
+    error = std::string("openwfp: libseccomp: cannot set the bad-architecture action: ") +
+            std::strerror(-rc);
+    return std::nullopt;
+  }
+  for (int nr : {SYS_connect, SYS_bind}) {
+    for (const LengthRule& r : lengthRules(lengths)) {
+      rc = seccomp_rule_add(ctx.get(), SCMP_ACT_NOTIFY, nr, 1,
+                            SCMP_A2(SCMP_CMP_MASKED_EQ, r.mask, r.value));
+      if (rc != 0) {
+        error = std::string("openwfp: libseccomp: cannot add the connect/bind notify rule: ") +
+                std::strerror(-rc) + " (kernel lacks seccomp user notification?)";
+        return std::nullopt;
+      }
+    }
+  }
+  for (int nr : {SYS_execve, SYS_execveat, SYS_setuid, SYS_setreuid, SYS_setresuid}) {
+    rc = seccomp_rule_add(ctx.get(), SCMP_ACT_NOTIFY, nr, 0);
+    if (rc != 0) {
+      error = std::string("openwfp: libseccomp: cannot add a notify rule: ") + std::strerror(-rc);
+      return std::nullopt;
+    }
+  }
+  // Export the raw BPF (libseccomp 2.5 writes it to an fd) so the child only has to load it.
+  UniqueFd mem(::memfd_create("openwfp-seccomp", MFD_CLOEXEC));
+  if (!mem) {
+    error = std::string("openwfp: memfd_create: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  rc = seccomp_export_bpf(ctx.get(), mem.get());
+  if (rc != 0) {
+    error = std::string("openwfp: libseccomp: cannot export the filter: ") + std::strerror(-rc);
+    return std::nullopt;
+  }
+  off_t size = ::lseek(mem.get(), 0, SEEK_END);
+  if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0 ||
+      size / static_cast<off_t>(sizeof(sock_filter)) > BPF_MAXINSNS) {
+    error = "openwfp: libseccomp exported a malformed filter";
+    return std::nullopt;
+  }
+  SeccompProgram program;
+  program.instructions.resize(static_cast<size_t>(size) / sizeof(sock_filter));
+  if (::pread(mem.get(), program.instructions.data(), static_cast<size_t>(size), 0) != size) {
+    error = std::string("openwfp: reading the exported filter: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  return program;
+}
+
+int installSeccompProgram(const sock_filter* instructions, unsigned short count) {
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -errno;
+  sock_fprog prog{count, const_cast<sock_filter*>(instructions)};
+  int fd = sys::seccomp(SECCOMP_SET_MODE_FILTER,
+                        SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+                        &prog);
+  if (fd < 0 && errno == EINVAL) {  // kernel < 5.19: no WAIT_KILLABLE_RECV
+    fd = sys::seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+  }
+  return fd >= 0 ? fd : -errno;
+}
+
+}  // namespace openwfp::linux_backend

@@ -1,0 +1,37 @@
+// linux/seccomp_program.h - the seccomp program of a supervised process tree.
+//
+// connect() and bind() whose address length can be an IP sockaddr are handed to the supervisor
+// (SECCOMP_RET_USER_NOTIF); every other call runs in-kernel untouched (S13.4). execve/execveat
+// and setuid/setreuid/setresuid are handed over too, only so that the supervisor can forget the
+// process facts it cached (image path, uid): they are always answered "continue".
+#pragma once
+
+#include <linux/filter.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "openwfp/linux_backend.h"
+
+namespace openwfp::linux_backend {
+
+struct SeccompProgram {
+  std::vector<sock_filter> instructions;
+};
+
+// Builds the program with libseccomp (in the supervisor, before fork). On failure returns
+// std::nullopt and a one-line reason in `error`.
+std::optional<SeccompProgram> buildSeccompProgram(AddressLengthFilter lengths, std::string& error);
+
+// In the child after fork (async-signal-safe: no allocation): sets PR_SET_NO_NEW_PRIVS and loads
+// the program with a new listener. Returns the listener fd, or -errno.
+int installSeccompProgram(const sock_filter* instructions, unsigned short count);
+
+// The syscall numbers handed over only to invalidate cached process facts.
+bool isInvalidatingSyscall(int nr);
+bool isExecSyscall(int nr);
+int connectSyscallNr();
+int bindSyscallNr();
+
+}  // namespace openwfp::linux_backend

@@ -1,0 +1,157 @@
+// linux/task_cache.cpp - see task_cache.h.
+#include "linux/task_cache.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "linux/syscalls.h"
+
+namespace openwfp::linux_backend {
+namespace {
+
+constexpr size_t kMaxEntries = 8192;
+constexpr auto kExecNoCache = std::chrono::seconds(2);
+
+bool pidfdAlive(int pidfd) {
+  pollfd p{pidfd, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 0;  // readable = the task exited
+}
+
+}  // namespace
+
+bool readTaskStatus(pid_t tid, pid_t& tgid, uint32_t& euid) {
+  char path[48];
+  std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(tid));
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  char buf[4096];
+  ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  bool haveTgid = false, haveUid = false;
+  for (char* line = buf; line != nullptr && *line != '\0';) {
+    char* next = std::strchr(line, '\n');
+    if (next != nullptr) *next++ = '\0';
+    if (std::strncmp(line, "Tgid:", 5) == 0) {
+      tgid = static_cast<pid_t>(std::strtol(line + 5, nullptr, 10));
+      haveTgid = tgid > 0;
+    } else if (std::strncmp(line, "Uid:", 4) == 0) {
+      char* end = nullptr;
+      std::strtoul(line + 4, &end, 10);                                // real
+      euid = static_cast<uint32_t>(std::strtoul(end, nullptr, 10));    // effective
+      haveUid = true;
+    }
+    line = next;
+  }
+  return haveTgid && haveUid;
+}
+
+std::shared_ptr<TaskEntry> TaskCache::load(pid_t tid, int& err, bool& cacheable) {
+  auto entry = std::make_shared<TaskEntry>();
+  entry->tid = tid;
+  bool threadPidfds;
+  {
+    std::lock_guard lock(mu_);
+    threadPidfds = threadPidfds_;
+  }
+  if (threadPidfds) {
+    entry->pidfd.reset(sys::pidfdOpen(tid, sys::kPidfdThread));
+    if (!entry->pidfd && errno == EINVAL) {
+      std::lock_guard lock(mu_);
+      threadPidfds_ = threadPidfds = false;
+    } else if (!entry->pidfd) {
+      err = errno;
+      return nullptr;
+    }
+  }
+  pid_t tgid = 0;
+  uint32_t euid = 0;
+  if (!readTaskStatus(tid, tgid, euid)) {
+    err = ESRCH;
+    return nullptr;
+  }
+  cacheable = true;
+  if (!threadPidfds) {
+    entry->pidfd.reset(sys::pidfdOpen(tgid, 0));
+    if (!entry->pidfd) {
+      err = errno;
+      return nullptr;
+    }
+    cacheable = tgid == tid;  // a process pidfd proves nothing about a non-leader thread id
+  }
+  char path[48];
+  std::snprintf(path, sizeof path, "/proc/%d/exe", static_cast<int>(tid));
+  char exe[4096];
+  ssize_t n = ::readlink(path, exe, sizeof exe);
+  if (n > 0 && static_cast<size_t>(n) < sizeof exe) entry->process.imagePath.assign(exe, n);
+  // The facts belong to the pidfd's task only if it was alive all along.
+  if (!pidfdAlive(entry->pidfd.get())) {
+    err = ESRCH;
+    return nullptr;
+  }
+  entry->process.pid = static_cast<uint64_t>(tgid);
+  entry->process.uid = euid;
+  return entry;
+}
+
+std::shared_ptr<const TaskEntry> TaskCache::get(pid_t tid, int& err) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = byTid_.find(tid);
+    if (it != byTid_.end()) return it->second;
+  }
+  bool cacheable = false;
+  std::shared_ptr<TaskEntry> entry = load(tid, err, cacheable);
+  if (!entry || !cacheable) return entry;
+  std::lock_guard lock(mu_);
+  auto nc = noCacheUntil_.find(static_cast<pid_t>(entry->process.pid));
+  if (nc != noCacheUntil_.end()) {
+    if (std::chrono::steady_clock::now() < nc->second) return entry;
+    noCacheUntil_.erase(nc);
+  }
+  if (byTid_.size() >= kMaxEntries) {
+    for (auto it = byTid_.begin(); it != byTid_.end();) {
+      it = pidfdAlive(it->second->pidfd.get()) ? std::next(it) : byTid_.erase(it);
+    }
+    if (byTid_.size() >= kMaxEntries) byTid_.clear();
+  }
+  byTid_[tid] = entry;
+  return entry;
+}
+
+void TaskCache::forgetTask(pid_t tid) {
+  std::lock_guard lock(mu_);
+  byTid_.erase(tid);
+}
+
+void TaskCache::processExecs(pid_t tid) {
+  pid_t tgid = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto it = byTid_.find(tid);
+    if (it != byTid_.end()) tgid = static_cast<pid_t>(it->second->process.pid);
+  }
+  uint32_t euid = 0;
+  if (tgid == 0 && !readTaskStatus(tid, tgid, euid)) tgid = tid;
+  std::lock_guard lock(mu_);
+  for (auto it = byTid_.begin(); it != byTid_.end();) {
+    it = it->second->process.pid == static_cast<uint64_t>(tgid) || it->first == tid
+             ? byTid_.erase(it)
+             : std::next(it);
+  }
+  noCacheUntil_[tgid] = std::chrono::steady_clock::now() + kExecNoCache;
+  if (noCacheUntil_.size() > kMaxEntries) noCacheUntil_.clear();
+}
+
+size_t TaskCache::size() const {
+  std::lock_guard lock(mu_);
+  return byTid_.size();
+}
+
+}  // namespace openwfp::linux_backend

@@ -1,0 +1,53 @@
+// linux/task_cache.h - facts about the tasks that make notified calls: a pidfd (to duplicate their
+// sockets with pidfd_getfd), the thread group id, uid and image path (S13.2).
+//
+// Reading /proc costs tens of microseconds, more than a loopback connect, so facts are cached
+// per thread id. An entry is trusted only while its pidfd's task is alive (pidfd_getfd fails with
+// ESRCH otherwise), and is dropped when the thread calls execve/setuid (the seccomp program hands
+// those calls over, see seccomp_program.h). Without PIDFD_THREAD (Linux < 6.9) only thread-group
+// leaders are cached.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "linux/unique_fd.h"
+#include "openwfp/stack.h"
+
+namespace openwfp::linux_backend {
+
+struct TaskEntry {
+  pid_t tid = 0;
+  UniqueFd pidfd;  // the thread (PIDFD_THREAD) or, on old kernels, its thread group
+  ProcessInfo process;
+};
+
+class TaskCache {
+ public:
+  // Facts for tid, from the cache or /proc. nullptr with errno-style code in err when the task is
+  // gone (ESRCH) or not accessible (EACCES/EPERM).
+  std::shared_ptr<const TaskEntry> get(pid_t tid, int& err);
+  // Forgets tid (its pidfd turned out stale, or it is changing credentials).
+  void forgetTask(pid_t tid);
+  // The task is exec'ing: forgets every thread of its process and does not cache that process
+  // for a while (a sibling thread's call racing with the exec would cache the old image).
+  void processExecs(pid_t tid);
+  size_t size() const;
+
+ private:
+  std::shared_ptr<TaskEntry> load(pid_t tid, int& err, bool& cacheable);
+
+  mutable std::mutex mu_;  // guards everything below
+  std::unordered_map<pid_t, std::shared_ptr<const TaskEntry>> byTid_;
+  std::unordered_map<pid_t, std::chrono::steady_clock::time_point> noCacheUntil_;  // by tgid
+  bool threadPidfds_ = true;  // PIDFD_THREAD works (cleared on the first EINVAL)
+};
+
+// Reads "Tgid:" and the effective uid from /proc/TID/status. false when unreadable.
+bool readTaskStatus(pid_t tid, pid_t& tgid, uint32_t& euid);
+
+}  // namespace openwfp::linux_backend
