@@ -81,6 +81,7 @@ struct InterceptorStats {
   uint64_t stale = 0;             // the call went away before it was answered
   uint64_t pended = 0;            // classifier answered after classify returned
   uint64_t connectionsClosed = 0; // connectionClosed() calls made
+  uint64_t busyNanos = 0;         // worker time spent on notifications (receipt to answer)
   bool syncWakeUp = false;        // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP in effect
 };
 

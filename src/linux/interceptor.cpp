@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -104,6 +105,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
   ConnectionTable table;      // thread-safe
   ConnectWaiter waiter;       // thread-safe
   std::atomic<bool> stopping{false};
+  std::mutex receiverMu;      // held by the one worker that waits in the receive ioctl
   std::mutex threadsMu;       // guards workers, reaper, started
   std::vector<std::thread> workers;
   std::vector<std::unique_ptr<std::atomic<bool>>> workerDone;
@@ -115,7 +117,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
 
   struct Counters {
     std::atomic<uint64_t> notifications{0}, continued{0}, redirected{0}, blocked{0}, failed{0},
-        stale{0}, pended{0}, connectionsClosed{0};
+        stale{0}, pended{0}, connectionsClosed{0}, busyNanos{0};
   } counters;
 
   // ---- answering ----
@@ -159,10 +161,17 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
   }
 
   // ---- workers ----
+  // Leader/followers: the thread holding receiverMu waits in the receive ioctl; the others wait
+  // for the mutex. The kernel wakes every thread waiting in the ioctl for each notification (and,
+  // with SYNC_WAKE_UP, on the notifying task's CPU), so only one may wait there. The receiver
+  // hands the role on as soon as it has a notification, then handles it: a slow classify never
+  // stops the others from being served.
   void workerLoop(std::atomic<bool>* done) {
     std::vector<uint64_t> storage((notifSize + sizeof(uint64_t) - 1) / sizeof(uint64_t) + 1);
     auto* notif = reinterpret_cast<seccomp_notif*>(storage.data());
     while (!stopping.load(std::memory_order_acquire)) {
+      std::unique_lock receiver(receiverMu);
+      if (stopping.load(std::memory_order_acquire)) break;
       std::memset(storage.data(), 0, storage.size() * sizeof(uint64_t));
       if (::ioctl(listener.get(), SECCOMP_IOCTL_NOTIF_RECV, notif) != 0) {
         int err = errno;
@@ -175,8 +184,13 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
         if (!stopping.load()) spdlog::error("openwfp: seccomp receive failed: {}", std::strerror(err));
         break;
       }
+      receiver.unlock();
       counters.notifications.fetch_add(1, std::memory_order_relaxed);
+      auto t0 = std::chrono::steady_clock::now();
       handle(*notif);
+      counters.busyNanos.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::steady_clock::now() - t0).count()),
+                                   std::memory_order_relaxed);
     }
     done->store(true, std::memory_order_release);
   }
@@ -256,12 +270,16 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       return;
     }
 
-    int domain = 0, type = 0, proto = 0;
-    if (!getIntOpt(sock.get(), SOL_SOCKET, SO_DOMAIN, domain) ||
-        (domain != AF_INET && domain != AF_INET6)) {
+    // The socket's family comes with its local address (getsockname), saving an SO_DOMAIN call.
+    sockaddr_storage ss{};
+    socklen_t ssLen = sizeof ss;
+    if (::getsockname(sock.get(), reinterpret_cast<sockaddr*>(&ss), &ssLen) != 0 ||
+        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
       respondContinue(n.id);  // e.g. an AF_UNIX socket given a 16-byte address: kernel fails it
       return;
     }
+    const int domain = ss.ss_family;
+    int type = 0, proto = 0;
     getIntOpt(sock.get(), SOL_SOCKET, SO_TYPE, type);
     getIntOpt(sock.get(), SOL_SOCKET, SO_PROTOCOL, proto);
     Protocol protocol;
@@ -279,15 +297,11 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       respondContinue(n.id);
       return;
     }
-    uint64_t cookie = 0;
-    getIntOpt(sock.get(), SOL_SOCKET, SO_COOKIE, cookie);
     Endpoint local;
     local.version = domain == AF_INET6 ? IpVersion::V6 : IpVersion::V4;
-    sockaddr_storage ss{};
-    socklen_t ssLen = sizeof ss;
-    if (::getsockname(sock.get(), reinterpret_cast<sockaddr*>(&ss), &ssLen) == 0) {
-      if (auto ep = endpointFromSockaddr(ss, ssLen)) local = *ep;
-    }
+    if (auto ep = endpointFromSockaddr(ss, ssLen)) local = *ep;
+    uint64_t cookie = 0;
+    getIntOpt(sock.get(), SOL_SOCKET, SO_COOKIE, cookie);
     // The sockaddr and the socket really are the waiting call's (its task did not die and
     // have its id reused while we looked).
     uint64_t id = n.id;
@@ -407,11 +421,23 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       err = 0;  // the call was restarted after we already connected it
     }
     if (err == 0 || err == EINPROGRESS || err == EALREADY) {
-      fillLocal(call.sock.get(), info);
+      info.remote = v.finalRemote;
+      info.tupleKnown = true;
+      sockaddr_storage ss{};
+      socklen_t ssLen = sizeof ss;
+      if (::getsockname(call.sock.get(), reinterpret_cast<sockaddr*>(&ss), &ssLen) == 0) {
+        if (auto ep = endpointFromSockaddr(ss, ssLen)) info.local = *ep;
+      }
       reportClosed(table.add(info));
     }
     if ((err == EINPROGRESS || err == EALREADY) && !appNonBlocking) {
-      // Usually finished already on loopback; otherwise wait without holding a thread.
+      // On loopback the handshake is usually over already: a peer address means connected.
+      sockaddr_storage peer{};
+      socklen_t peerLen = sizeof peer;
+      if (::getpeername(call.sock.get(), reinterpret_cast<sockaddr*>(&peer), &peerLen) == 0) {
+        finishPerformed(call, 0);
+        return;
+      }
       pollfd p{call.sock.get(), POLLOUT, 0};
       if (::poll(&p, 1, 0) == 1) {
         int soError = 0;
@@ -419,7 +445,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
         finishPerformed(call, soError);
         return;
       }
-      waitForConnect(call);
+      waitForConnect(call);  // without holding this thread
       return;
     }
     finishPerformed(call, err);
@@ -443,19 +469,6 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     auto a = endpointFromSockaddr(want, wantLen);
     auto b = endpointFromSockaddr(got, gotLen);
     return a && b && sameEndpoint(*a, *b);
-  }
-
-  static void fillLocal(int fd, ConnectionInfo& info) {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-      if (auto ep = endpointFromSockaddr(ss, len)) info.local = *ep;
-    }
-    len = sizeof ss;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-      if (auto ep = endpointFromSockaddr(ss, len)) info.remote = *ep;
-    }
-    info.tupleKnown = true;
   }
 
   // ---- closed connections ----
@@ -620,6 +633,7 @@ InterceptorStats Interceptor::stats() const {
   s.stale = c.stale.load();
   s.pended = c.pended.load();
   s.connectionsClosed = c.connectionsClosed.load();
+  s.busyNanos = c.busyNanos.load();
   s.syncWakeUp = impl_->syncWakeUp;
   return s;
 }

@@ -110,7 +110,7 @@ std::shared_ptr<const TaskEntry> TaskCache::get(pid_t tid, int& err) {
   std::shared_ptr<TaskEntry> entry = load(tid, err, cacheable);
   if (!entry || !cacheable) return entry;
   std::lock_guard lock(mu_);
-  auto nc = noCacheUntil_.find(static_cast<pid_t>(entry->process.pid));
+  auto nc = tid == static_cast<pid_t>(entry->process.pid) ? noCacheUntil_.find(tid) : noCacheUntil_.end();
   if (nc != noCacheUntil_.end()) {
     if (std::chrono::steady_clock::now() < nc->second) return entry;
     noCacheUntil_.erase(nc);
@@ -145,8 +145,14 @@ void TaskCache::processExecs(pid_t tid) {
              ? byTid_.erase(it)
              : std::next(it);
   }
-  noCacheUntil_[tgid] = std::chrono::steady_clock::now() + kExecNoCache;
-  if (noCacheUntil_.size() > kMaxEntries) noCacheUntil_.clear();
+  // After the exec the process keeps only the thread id `tgid` (the exec'ing thread takes it
+  // over); every other thread dies, and so do their cache entries (their pidfds go stale). If a
+  // non-leader execs, the leader may still connect before the exec completes and cache the old
+  // image under `tgid`: do not cache `tgid` for a while.
+  if (tid != tgid) {
+    noCacheUntil_[tgid] = std::chrono::steady_clock::now() + kExecNoCache;
+    if (noCacheUntil_.size() > kMaxEntries) noCacheUntil_.clear();
+  }
 }
 
 size_t TaskCache::size() const {

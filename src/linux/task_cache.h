@@ -33,8 +33,9 @@ class TaskCache {
   std::shared_ptr<const TaskEntry> get(pid_t tid, int& err);
   // Forgets tid (its pidfd turned out stale, or it is changing credentials).
   void forgetTask(pid_t tid);
-  // The task is exec'ing: forgets every thread of its process and does not cache that process
-  // for a while (a sibling thread's call racing with the exec would cache the old image).
+  // The task is exec'ing: forgets every thread of its process. When a non-leader thread execs,
+  // the thread group id is not cached for a while (the leader's call racing with the exec would
+  // cache the old image under the id the exec'ing thread takes over).
   void processExecs(pid_t tid);
   size_t size() const;
 
