@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    int rc = app.exit(e);  // prints help/version (rc 0) or the error message
+    return rc == 0 ? 0 : 2;
   }
   return exitCode;
 }
