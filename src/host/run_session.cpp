@@ -1,0 +1,68 @@
+#include "host/run_session.h"
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+
+#include "openwfp/host.h"
+#include "openwfp/linux_backend.h"
+#include "openwfp/openwfp.h"
+#include "openwfp/trace.h"
+#include "verifier/verifier.h"
+
+namespace openwfp::host {
+
+int runCommand(const RunOptions& options) {
+  if (auto missing = linux_backend::checkKernelFeatures()) {
+    std::fprintf(stderr, "%s\n", missing->c_str());
+    return 1;
+  }
+  RuntimeOptions ro;
+  ro.verifier = options.verifier;
+  ro.pendDeadline = std::chrono::milliseconds(static_cast<long long>(options.pendTimeoutSeconds * 1000));
+  Runtime::reset(ro);
+  Runtime& rt = Runtime::current();
+
+  std::ofstream trace;
+  std::mutex traceMu;
+  if (!options.traceFile.empty()) {
+    trace.open(options.traceFile, std::ios::out | std::ios::trunc);
+    if (!trace) {
+      std::fprintf(stderr, "openwfp run: cannot write trace file %s\n", options.traceFile.c_str());
+      return 1;
+    }
+    rt.tracer().addSink([&](const trace::ClassifyRecord& r) {
+      std::lock_guard lk(traceMu);
+      trace << r.toJsonLine() << '\n';
+      trace.flush();
+    });
+  }
+  if (options.verifier) {
+    rt.verifier().addListener([](const verifier::Violation& v) {
+      std::fprintf(stderr, "openwfp verifier: %s: %s (driver %s)\n", verifier::toString(v.code), v.message.c_str(),
+                   v.driver.empty() ? "?" : v.driver.c_str());
+    });
+  }
+
+  DriverHost drivers;
+  for (const auto& path : options.drivers) {
+    auto r = drivers.load(path);
+    if (!r) {
+      std::fprintf(stderr, "openwfp run: %s\n", r.error.c_str());
+      return 1;
+    }
+  }
+
+  linux_backend::SupervisorOptions so;
+  so.interceptor.blockErrno = options.blockErrno;
+  int status;
+  {
+    linux_backend::Supervisor supervisor(rt.classifier(), so);
+    status = supervisor.run(options.command);
+  }
+  drivers.unloadAll();
+  return status;
+}
+
+}  // namespace openwfp::host

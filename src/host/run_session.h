@@ -1,0 +1,23 @@
+// host/run_session.h - `openwfp run`: the engine, the loaded drivers, the control channel and the
+// seccomp supervisor of one COMMAND, put together (SPEC S13).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace openwfp::host {
+
+struct RunOptions {
+  std::vector<std::string> drivers;    // shared objects to load, in order
+  bool verifier = false;               // print verifier violations on stderr
+  std::string traceFile;               // JSON lines, one per classify ("" = none)
+  double pendTimeoutSeconds = 30;      // S6.4
+  int blockErrno = 111;                // ECONNREFUSED (S13.3)
+  std::vector<std::string> command;    // COMMAND ARGS
+};
+
+// Runs the command to completion; returns its exit status (or 127 not found, 1 for openwfp's
+// own failures, with one clear line on stderr).
+int runCommand(const RunOptions& options);
+
+}  // namespace openwfp::host
