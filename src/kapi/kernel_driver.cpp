@@ -12,6 +12,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "kapi/device_io.h"
 #include "kapi/kernel_internal.h"
 #include "kapi/kernel_support.h"
 #include "kapi/kernel_format.h"
@@ -203,6 +204,7 @@ std::vector<std::string> releaseDriverResources(void* driverObject) {
     }
   }
   for (auto& w : internal::releaseWorkItemsOf(d)) leaks.push_back(std::move(w));
+  for (auto& w : device::releaseIrpsOf(d)) leaks.push_back(std::move(w));  // device_io.cpp
   return leaks;
 }
 
@@ -215,6 +217,30 @@ std::string driverNameOf(const void* driverObject) {
   std::lock_guard lock(gMu);
   auto it = gDrivers.find(static_cast<const DRIVER_OBJECT*>(driverObject));
   return it == gDrivers.end() ? std::string() : it->second->name;
+}
+
+// Device registry hooks for device_io.cpp (declared in kapi/device_io.h).
+PDEVICE_OBJECT referenceDeviceByName(const std::wstring& ntName) {
+  std::lock_guard lock(gMu);
+  std::wstring key = lowered(ntName);
+  for (int hops = 0; hops <= 4; ++hops) {
+    if (auto d = gDeviceNames.find(key); d != gDeviceNames.end()) {
+      auto rec = gDevices.find(d->second);
+      if (rec == gDevices.end() || rec->second->deletePending) return nullptr;
+      ++rec->second->refs;
+      return rec->second->object.get();
+    }
+    auto link = gLinks.find(key);
+    if (link == gLinks.end()) return nullptr;
+    key = lowered(link->second.target);
+  }
+  return nullptr;
+}
+
+bool deviceIsLive(const DEVICE_OBJECT* device) {
+  std::lock_guard lock(gMu);
+  auto it = gDevices.find(device);
+  return it != gDevices.end() && !it->second->deletePending;
 }
 
 void setIrpCompletionHandler(std::function<void(void*)> handler) {

@@ -7,6 +7,8 @@
 
 #include <chrono>
 
+#include "kapi/device_io.h"
+
 namespace {
 // 100-ns intervals between 1601-01-01 (the Windows epoch) and 1970-01-01 (the Unix epoch).
 constexpr LONGLONG kUnixEpochIn100ns = 116444736000000000LL;
@@ -32,7 +34,11 @@ LARGE_INTEGER NTAPI KeQueryPerformanceCounter(PLARGE_INTEGER PerformanceFrequenc
   return now;
 }
 
-HANDLE NTAPI PsGetCurrentProcessId(void) { return reinterpret_cast<HANDLE>(static_cast<uintptr_t>(getpid())); }
+// Inside a dispatch routine: the process that sent the request (kapi/device_io.h).
+HANDLE NTAPI PsGetCurrentProcessId(void) {
+  const uint64_t requestor = openwfp::kapi::currentRequestorPid();
+  return reinterpret_cast<HANDLE>(static_cast<uintptr_t>(requestor != 0 ? requestor : static_cast<uint64_t>(getpid())));
+}
 
 HANDLE NTAPI PsGetCurrentThreadId(void) {
   return reinterpret_cast<HANDLE>(static_cast<uintptr_t>(syscall(SYS_gettid)));

@@ -130,8 +130,32 @@ typedef struct _IO_STATUS_BLOCK {
 struct _DEVICE_OBJECT;
 struct _DRIVER_OBJECT;
 struct _IRP;
+struct _FILE_OBJECT;
+struct _IO_STACK_LOCATION;
 
-/* Reduced IRP: the members a simple control-device dispatch routine touches. */
+/* x64 POINTER_ALIGNMENT: the member starts on an 8-byte boundary (IO_STACK_LOCATION). */
+#ifndef POINTER_ALIGNMENT
+#define POINTER_ALIGNMENT DECLSPEC_ALIGN(8)
+#endif
+
+typedef void DRIVER_CANCEL(_Inout_ struct _DEVICE_OBJECT *DeviceObject, _Inout_ struct _IRP *Irp);
+typedef DRIVER_CANCEL *PDRIVER_CANCEL;
+
+typedef NTSTATUS IO_COMPLETION_ROUTINE(_In_ struct _DEVICE_OBJECT *DeviceObject, _In_ struct _IRP *Irp,
+                                       _In_reads_opt_(_Inexpressible_("varies")) PVOID Context);
+typedef IO_COMPLETION_ROUTINE *PIO_COMPLETION_ROUTINE;
+
+typedef void IO_APC_ROUTINE(_In_ PVOID ApcContext, _In_ PIO_STATUS_BLOCK IoStatusBlock, _In_ ULONG Reserved);
+typedef IO_APC_ROUTINE *PIO_APC_ROUTINE;
+
+typedef struct _KDEVICE_QUEUE_ENTRY {
+  LIST_ENTRY DeviceListEntry;
+  ULONG SortKey;
+  BOOLEAN Inserted;
+} KDEVICE_QUEUE_ENTRY, *PKDEVICE_QUEUE_ENTRY;
+
+/* The IRP as documented (the members a driver may use; Tail.Apc is not provided). openwfp
+ * allocates one I/O stack location per IRP (StackCount 1): Tail.Overlay.CurrentStackLocation. */
 typedef struct _IRP {
   CSHORT Type;
   USHORT Size;
@@ -154,8 +178,118 @@ typedef struct _IRP {
   UCHAR AllocationFlags;
   PIO_STATUS_BLOCK UserIosb;
   PVOID UserEvent;
+  union {
+    struct {
+      union {
+        PIO_APC_ROUTINE UserApcRoutine;
+        PVOID IssuingProcess;
+      };
+      PVOID UserApcContext;
+    } AsynchronousParameters;
+    LARGE_INTEGER AllocationSize;
+  } Overlay;
+  PDRIVER_CANCEL volatile CancelRoutine;
   PVOID UserBuffer;
+  union {
+    struct {
+      union {
+        KDEVICE_QUEUE_ENTRY DeviceQueueEntry;
+        struct {
+          PVOID DriverContext[4];
+        };
+      };
+      PVOID Thread;
+      PCHAR AuxiliaryBuffer;
+      struct {
+        LIST_ENTRY ListEntry;
+        union {
+          struct _IO_STACK_LOCATION *CurrentStackLocation;
+          ULONG PacketType;
+        };
+      };
+      struct _FILE_OBJECT *OriginalFileObject;
+    } Overlay;
+    PVOID CompletionKey;
+  } Tail;
 } IRP, *PIRP;
+
+/* The I/O stack location of an IRP: the request's major function and parameters. */
+typedef struct _IO_STACK_LOCATION {
+  UCHAR MajorFunction;
+  UCHAR MinorFunction;
+  UCHAR Flags;
+  UCHAR Control;
+  union {
+    struct {
+      PVOID SecurityContext;
+      ULONG Options;
+      USHORT POINTER_ALIGNMENT FileAttributes;
+      USHORT ShareAccess;
+      ULONG POINTER_ALIGNMENT EaLength;
+    } Create;
+    struct {
+      ULONG Length;
+      ULONG POINTER_ALIGNMENT Key;
+      ULONG Flags;
+      LARGE_INTEGER ByteOffset;
+    } Read;
+    struct {
+      ULONG Length;
+      ULONG POINTER_ALIGNMENT Key;
+      ULONG Flags;
+      LARGE_INTEGER ByteOffset;
+    } Write;
+    struct {
+      ULONG OutputBufferLength;
+      ULONG POINTER_ALIGNMENT InputBufferLength;
+      ULONG POINTER_ALIGNMENT IoControlCode;
+      PVOID Type3InputBuffer;
+    } DeviceIoControl;
+    struct {
+      PVOID Argument1;
+      PVOID Argument2;
+      PVOID Argument3;
+      PVOID Argument4;
+    } Others;
+  } Parameters;
+  struct _DEVICE_OBJECT *DeviceObject;
+  struct _FILE_OBJECT *FileObject;
+  PIO_COMPLETION_ROUTINE CompletionRoutine;
+  PVOID Context;
+} IO_STACK_LOCATION, *PIO_STACK_LOCATION;
+
+/* IO_STACK_LOCATION.Control */
+#define SL_PENDING_RETURNED 0x01
+#define SL_ERROR_RETURNED 0x02
+#define SL_INVOKE_ON_CANCEL 0x20
+#define SL_INVOKE_ON_SUCCESS 0x40
+#define SL_INVOKE_ON_ERROR 0x80
+
+/* The file object behind a handle to a device (reduced: the members a driver uses, in the
+ * documented order). FsContext / FsContext2 are the driver's per-handle storage. */
+typedef struct _FILE_OBJECT {
+  CSHORT Type;
+  CSHORT Size;
+  struct _DEVICE_OBJECT *DeviceObject;
+  PVOID Vpb;
+  PVOID FsContext;
+  PVOID FsContext2;
+  PVOID SectionObjectPointer;
+  PVOID PrivateCacheMap;
+  NTSTATUS FinalStatus;
+  struct _FILE_OBJECT *RelatedFileObject;
+  BOOLEAN LockOperation;
+  BOOLEAN DeletePending;
+  BOOLEAN ReadAccess;
+  BOOLEAN WriteAccess;
+  BOOLEAN DeleteAccess;
+  BOOLEAN SharedRead;
+  BOOLEAN SharedWrite;
+  BOOLEAN SharedDelete;
+  ULONG Flags;
+  UNICODE_STRING FileName;
+  LARGE_INTEGER CurrentByteOffset;
+} FILE_OBJECT, *PFILE_OBJECT;
 
 typedef NTSTATUS DRIVER_INITIALIZE(_In_ struct _DRIVER_OBJECT *DriverObject,
                                    _In_ PUNICODE_STRING RegistryPath);
@@ -245,10 +379,15 @@ typedef struct _DRIVER_OBJECT {
 #define METHOD_OUT_DIRECT 2
 #define METHOD_NEITHER 3
 #define FILE_ANY_ACCESS 0
+#define FILE_SPECIAL_ACCESS FILE_ANY_ACCESS
 #define FILE_READ_ACCESS 0x0001
 #define FILE_WRITE_ACCESS 0x0002
+#define FILE_READ_DATA 0x0001
+#define FILE_WRITE_DATA 0x0002
 #define CTL_CODE(DeviceType, Function, Method, Access) \
   (((DeviceType) << 16) | ((Access) << 14) | ((Function) << 2) | (Method))
+#define DEVICE_TYPE_FROM_CTL_CODE(ctrlCode) (((DWORD)((ctrlCode) & 0xffff0000)) >> 16)
+#define METHOD_FROM_CTL_CODE(ctrlCode) ((DWORD)((ctrlCode) & 3))
 
 /* Work items. */
 typedef struct _IO_WORKITEM IO_WORKITEM, *PIO_WORKITEM;
@@ -329,6 +468,8 @@ _IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
 IoDeleteSymbolicLink(_In_ PUNICODE_STRING SymbolicLinkName);
 _IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI IoCompleteRequest(_In_ PIRP Irp,
                                                                  _In_ CCHAR PriorityBoost);
+/* The process that sent the request (openwfp: the requestor PID of the IRP). */
+ULONG NTAPI IoGetRequestorProcessId(_In_ PIRP Irp);
 
 /* Work items. */
 _IRQL_requires_max_(DISPATCH_LEVEL) PIO_WORKITEM NTAPI
@@ -341,6 +482,14 @@ _IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI IoFreeWorkItem(_In_ PIO_WORKITEM 
 OPENWFP_END_DECLS
 
 /* ---- Macros over the functions above ----------------------------------------------------- */
+OPENWFP_INLINE PIO_STACK_LOCATION IoGetCurrentIrpStackLocation(PIRP Irp) {
+  return Irp->Tail.Overlay.CurrentStackLocation;
+}
+/* Marks the IRP pending: the dispatch routine returns STATUS_PENDING and completes it later. */
+OPENWFP_INLINE void IoMarkIrpPending(PIRP Irp) {
+  IoGetCurrentIrpStackLocation(Irp)->Control |= SL_PENDING_RETURNED;
+}
+
 #define KeAcquireSpinLock(SpinLock, OldIrql) (*(OldIrql) = KeAcquireSpinLockRaiseToDpc(SpinLock))
 
 OPENWFP_INLINE void KeInitializeSpinLock(PKSPIN_LOCK SpinLock) { *SpinLock = 0; }

@@ -1,0 +1,461 @@
+// winsock/control_client.cpp - the process's control channel connection, the SocketBackend that
+// forwards socket controls over it, and the device API of openwfp/device.h (remote handles over
+// the channel, local handles straight into src/kapi/device_io).
+//
+// Locking: gMu guards gConnection (taken around fork by pthread_atfork handlers);
+// Connection::writeMu guards writes on its socket; Connection::mu guards its pending replies and
+// `broken`; gHandlesMu guards the device handle table.
+#include "winsock/control_client.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "kapi/device_io.h"
+#include "linux/control_io.h"
+#include "openwfp/control.h"
+#include "openwfp/device.h"
+#include "openwfp/sim.h"
+#include "winsock/socket_registry.h"
+
+namespace openwfp::winsock {
+namespace {
+
+using control::Message;
+
+void logUnusable(const std::string& path, const std::string& what) {
+  static std::mutex mu;
+  static std::set<std::string> logged;
+  std::lock_guard lock(mu);
+  if (logged.insert(path).second) {
+    spdlog::error("openwfp: control socket unusable: {} {}", what, path);
+  }
+}
+
+class Connection final : public ControlClient, public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(int fd, int owner) : fd_(fd), owner_(owner) {}
+  ~Connection() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  void startReader() {
+    std::thread([self = shared_from_this()] { self->readLoop(); }).detach();
+  }
+
+  int call(const Message& request, int fd, Message& reply) override {
+    const uint64_t id = nextRequest_.fetch_add(1);
+    std::vector<uint8_t> frame;
+    try {
+      frame = control::encode(id, request);
+    } catch (...) {
+      return EINVAL;
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (broken_) return EIO;
+      pending_.emplace(id, std::nullopt);
+    }
+    bool written;
+    {
+      std::lock_guard lock(writeMu_);
+      written = control::writeFrame(fd_, frame, fd);
+    }
+    std::unique_lock lock(mu_);
+    if (!written) {
+      pending_.erase(id);
+      breakLocked("write failed");
+      return EIO;
+    }
+    cv_.wait(lock, [&] { return broken_ || pending_.at(id).has_value(); });
+    auto it = pending_.find(id);
+    std::optional<Message> got = std::move(it->second);
+    pending_.erase(it);
+    if (!got) return EIO;
+    reply = std::move(*got);
+    return 0;
+  }
+
+  int ownerPid() const override { return owner_; }
+  bool broken() const {
+    std::lock_guard lock(mu_);
+    return broken_;
+  }
+  // In a forked child: the parent's connection must not be used; close our copy of the socket.
+  void abandonInChild() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  void readLoop() {
+    control::ReceivedFrame frame;
+    for (;;) {
+      control::ReadStatus st = control::readFrame(fd_, frame);
+      if (st != control::ReadStatus::Ok) {
+        std::lock_guard lock(mu_);
+        breakLocked(st == control::ReadStatus::Eof ? "closed by the engine" : "bad reply from the engine");
+        return;
+      }
+      std::lock_guard lock(mu_);
+      auto it = pending_.find(frame.header.request);
+      if (it != pending_.end()) {
+        it->second = std::move(frame.message);
+        cv_.notify_all();
+      }
+    }
+  }
+
+  void breakLocked(const char* why) {
+    if (!broken_) {
+      broken_ = true;
+      spdlog::warn("openwfp: control channel connection lost ({})", why);
+      ::shutdown(fd_, SHUT_RDWR);
+    }
+    cv_.notify_all();
+  }
+
+  int fd_;
+  int owner_;
+  std::atomic<uint64_t> nextRequest_{1};
+  std::mutex writeMu_;
+  mutable std::mutex mu_;  // guards pending_ and broken_
+  std::condition_variable cv_;
+  std::map<uint64_t, std::optional<Message>> pending_;
+  bool broken_ = false;
+};
+
+std::mutex gMu;                                    // guards gConnection
+std::shared_ptr<Connection>* gConnection = nullptr;  // never freed: usable at exit
+
+void atforkPrepare() { gMu.lock(); }
+void atforkParent() { gMu.unlock(); }
+void atforkChild() {
+  if (gConnection != nullptr && *gConnection) {
+    (*gConnection)->abandonInChild();
+    // Its mutexes may have been held by threads that do not exist here: leak it.
+    new std::shared_ptr<Connection>(std::move(*gConnection));
+    gConnection->reset();
+  }
+  gMu.unlock();
+}
+
+std::shared_ptr<Connection> connectTo(const std::string& path, int& err) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    logUnusable(path, "path too long:");
+    err = EIO;
+    return nullptr;
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    err = EIO;
+    return nullptr;
+  }
+  int rc;
+  do {
+    rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    logUnusable(path, std::string("cannot connect (") + std::strerror(errno) + "):");
+    ::close(fd);
+    err = EIO;
+    return nullptr;
+  }
+  auto conn = std::make_shared<Connection>(fd, static_cast<int>(::getpid()));
+  conn->startReader();
+  return conn;
+}
+
+// ---- socket controls over the channel -------------------------------------------------------
+
+class ChannelSocketBackend final : public SocketBackend {
+ public:
+  bool owns(int fd) const override { return fd >= 0 && fd < sim::kFirstFd && !controlSocketPath().empty(); }
+  int describe(int fd, SocketFacts& facts) const override { return osSocketBackend()->describe(fd, facts); }
+  int attachRecords(int, std::shared_ptr<redirect::History>) override { return EOPNOTSUPP; }
+
+  int control(int fd, const ControlCall& call) override {
+    if (call.in == nullptr && call.inLen != 0) return EFAULT;
+    if (call.inLen > control::kMaxBuffer) return EINVAL;  // no records blob is that long
+    if (::fcntl(fd, F_GETFD) < 0) return ENOTSOCK;
+    int err = 0;
+    auto client = ControlClient::forProcess(err);
+    if (!client) return EIO;
+    control::SocketControlRequest req;
+    req.code = call.code;
+    req.outLen = static_cast<uint32_t>(std::min(call.outLen, control::kMaxBuffer));
+    if (call.inLen > 0) req.in.assign(static_cast<const uint8_t*>(call.in), static_cast<const uint8_t*>(call.in) + call.inLen);
+    Message reply;
+    if (int rc = client->call(req, fd, reply); rc != 0) return rc;
+    auto* r = std::get_if<control::SocketControlReply>(&reply);
+    if (r == nullptr) {
+      if (auto* e = std::get_if<control::ErrorReply>(&reply)) return e->err != 0 ? e->err : EIO;
+      return EIO;
+    }
+    if (r->err == 0) {
+      if (r->out.size() > call.outLen || r->out.size() != r->returned) return EIO;
+      if (!r->out.empty()) std::memcpy(call.out, r->out.data(), r->out.size());
+    }
+    if (call.returned != nullptr && (r->err == 0 || r->err == ENOBUFS)) {
+      *call.returned = static_cast<size_t>(r->returned);
+    }
+    return r->err;
+  }
+};
+
+// Registered at load: owns fds only while OPENWFP_SOCKET is set (checked per call).
+struct ChannelRegistration {
+  ChannelRegistration() {
+    pthread_atfork(atforkPrepare, atforkParent, atforkChild);
+    registration = SocketRegistry::instance().add(std::make_shared<ChannelSocketBackend>());
+  }
+  SocketRegistry::Registration registration;
+};
+ChannelRegistration gChannelRegistration;
+
+}  // namespace
+
+std::string controlSocketPath() {
+  const char* p = std::getenv(control::kSocketEnv);
+  return p == nullptr ? std::string() : std::string(p);
+}
+
+std::shared_ptr<ControlClient> ControlClient::forProcess(int& err) {
+  const std::string path = controlSocketPath();
+  if (path.empty()) {
+    err = ENOENT;
+    return nullptr;
+  }
+  std::lock_guard lock(gMu);
+  if (gConnection == nullptr) gConnection = new std::shared_ptr<Connection>();
+  if (*gConnection && !(*gConnection)->broken() && (*gConnection)->ownerPid() == ::getpid()) return *gConnection;
+  *gConnection = connectTo(path, err);
+  return *gConnection;
+}
+
+}  // namespace openwfp::winsock
+
+// ---- device API (openwfp/device.h) ----------------------------------------------------------
+
+namespace {
+
+using openwfp::kapi::device::IoResult;
+namespace kdev = openwfp::kapi::device;
+namespace ctl = openwfp::control;
+
+thread_local int32_t tlsLastStatus = 0;
+
+struct DeviceHandle {
+  // Local: the file object in this process.
+  std::shared_ptr<kdev::File> local;
+  uint64_t localPid = 0;
+  // Remote: the engine's handle on this process's connection.
+  std::shared_ptr<openwfp::winsock::ControlClient> remote;
+  uint32_t remoteHandle = 0;
+};
+
+std::mutex gHandlesMu;  // guards gHandles and gNextHandle
+std::map<int, std::shared_ptr<DeviceHandle>> gHandles;
+int gNextHandle = 1;
+
+int failWith(int32_t status, int err) {
+  tlsLastStatus = status;
+  errno = err;
+  return -1;
+}
+
+int addHandle(std::shared_ptr<DeviceHandle> h) {
+  std::lock_guard lock(gHandlesMu);
+  int id = gNextHandle;
+  while (gHandles.count(id) != 0 || id <= 0) id = id <= 0 ? 1 : id + 1;
+  gNextHandle = id + 1;
+  gHandles.emplace(id, std::move(h));
+  return id;
+}
+
+std::shared_ptr<DeviceHandle> findHandle(int handle) {
+  std::lock_guard lock(gHandlesMu);
+  auto it = gHandles.find(handle);
+  return it == gHandles.end() ? nullptr : it->second;
+}
+
+int openLocal(const char* path, uint64_t pid) {
+  int32_t status = 0;
+  auto file = kdev::open(path, pid, status);
+  if (!file) return failWith(status, kdev::errnoFromStatus(status));
+  auto h = std::make_shared<DeviceHandle>();
+  h->local = std::move(file);
+  h->localPid = pid;
+  tlsLastStatus = status;
+  return addHandle(std::move(h));
+}
+
+int openRemote(const char* path) {
+  if (std::strlen(path) > ctl::kMaxPath || path[0] == '\0') {
+    return failWith(kdev::kStatusObjectNameInvalid, EINVAL);
+  }
+  int err = 0;
+  auto client = openwfp::winsock::ControlClient::forProcess(err);
+  if (!client) return failWith(kdev::kStatusUnsuccessful, EIO);
+  ctl::Message reply;
+  if (client->call(ctl::DeviceOpenRequest{path}, -1, reply) != 0) return failWith(kdev::kStatusUnsuccessful, EIO);
+  auto* r = std::get_if<ctl::DeviceOpenReply>(&reply);
+  if (r == nullptr) return failWith(kdev::kStatusUnsuccessful, EIO);
+  if (r->status < 0) return failWith(r->status, kdev::errnoFromStatus(r->status));
+  auto h = std::make_shared<DeviceHandle>();
+  h->remote = std::move(client);
+  h->remoteHandle = r->handle;
+  tlsLastStatus = r->status;
+  return addHandle(std::move(h));
+}
+
+// Copies a completed request's output and sets errno / the last status.
+int deliver(int32_t status, const std::vector<uint8_t>& output, void* out, size_t outLen, size_t* returned) {
+  tlsLastStatus = status;
+  if (output.size() > outLen) return failWith(kdev::kStatusUnsuccessful, EIO);
+  if ((static_cast<uint32_t>(status) >> 30) != 3) {  // not NT_ERROR: output is delivered
+    if (!output.empty()) std::memcpy(out, output.data(), output.size());
+    if (returned != nullptr) *returned = output.size();
+  }
+  const int err = kdev::errnoFromStatus(status);
+  if (err != 0) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+int ioctlImpl(int handle, uint32_t code, const void* in, size_t inLen, void* out, size_t outLen, size_t* returned,
+              std::optional<uint64_t> pid) {
+  if (returned != nullptr) *returned = 0;
+  auto h = findHandle(handle);
+  if (!h) return failWith(kdev::kStatusInvalidHandle, EBADF);
+  if ((in == nullptr && inLen != 0) || (out == nullptr && outLen != 0)) {
+    return failWith(kdev::kStatusInvalidUserBuffer, EFAULT);
+  }
+  if (inLen > kdev::kMaxBuffer || outLen > kdev::kMaxBuffer) return failWith(kdev::kStatusInvalidParameter, EINVAL);
+  std::span<const uint8_t> input(static_cast<const uint8_t*>(in), inLen);
+  if (h->local) {
+    IoResult r = kdev::ioctlSync(h->local, code, input, outLen, pid.value_or(static_cast<uint64_t>(::getpid())));
+    return deliver(r.status, r.output, out, outLen, returned);
+  }
+  if (h->remote->ownerPid() != ::getpid()) return failWith(kdev::kStatusInvalidHandle, EBADF);
+  ctl::DeviceIoctlRequest req;
+  req.handle = h->remoteHandle;
+  req.code = code;
+  req.outLen = static_cast<uint32_t>(outLen);
+  req.in.assign(input.begin(), input.end());
+  ctl::Message reply;
+  if (h->remote->call(req, -1, reply) != 0) return failWith(kdev::kStatusUnsuccessful, EIO);
+  auto* r = std::get_if<ctl::DeviceIoctlReply>(&reply);
+  if (r == nullptr) return failWith(kdev::kStatusUnsuccessful, EIO);
+  return deliver(r->status, r->out, out, outLen, returned);
+}
+
+int closeImpl(int handle, std::optional<uint64_t> pid) {
+  std::shared_ptr<DeviceHandle> h;
+  {
+    std::lock_guard lock(gHandlesMu);
+    auto it = gHandles.find(handle);
+    if (it != gHandles.end()) {
+      h = std::move(it->second);
+      gHandles.erase(it);
+    }
+  }
+  if (!h) return failWith(kdev::kStatusInvalidHandle, EBADF);
+  int32_t status;
+  if (h->local) {
+    status = kdev::close(h->local, pid.value_or(h->localPid));
+  } else {
+    if (h->remote->ownerPid() != ::getpid()) return failWith(kdev::kStatusInvalidHandle, EBADF);
+    ctl::Message reply;
+    if (h->remote->call(ctl::DeviceCloseRequest{h->remoteHandle}, -1, reply) != 0) {
+      return failWith(kdev::kStatusUnsuccessful, EIO);
+    }
+    auto* r = std::get_if<ctl::DeviceCloseReply>(&reply);
+    if (r == nullptr) return failWith(kdev::kStatusUnsuccessful, EIO);
+    status = r->status;
+  }
+  // As CloseHandle: the handle is closed whatever the driver's CLEANUP returned.
+  tlsLastStatus = status;
+  return 0;
+}
+
+}  // namespace
+
+extern "C" int openwfp_device_open(const char* path) {
+  try {
+    if (path == nullptr) return failWith(kdev::kStatusInvalidParameter, EFAULT);
+    if (!openwfp::winsock::controlSocketPath().empty()) return openRemote(path);
+    return openLocal(path, static_cast<uint64_t>(::getpid()));
+  } catch (...) {
+    return failWith(kdev::kStatusInsufficientResources, ENOMEM);
+  }
+}
+
+extern "C" int openwfp_device_ioctl(int handle, uint32_t code, const void* in, size_t in_len, void* out,
+                                    size_t out_len, size_t* returned) {
+  try {
+    return ioctlImpl(handle, code, in, in_len, out, out_len, returned, std::nullopt);
+  } catch (...) {
+    return failWith(kdev::kStatusInsufficientResources, ENOMEM);
+  }
+}
+
+extern "C" int openwfp_device_close(int handle) {
+  try {
+    return closeImpl(handle, std::nullopt);
+  } catch (...) {
+    return failWith(kdev::kStatusInsufficientResources, ENOMEM);
+  }
+}
+
+extern "C" int32_t openwfp_device_last_status(void) { return tlsLastStatus; }
+
+namespace openwfp::device {
+
+int open(const char* path, uint64_t requestorPid) {
+  try {
+    if (path == nullptr) return failWith(kdev::kStatusInvalidParameter, EFAULT);
+    return openLocal(path, requestorPid);
+  } catch (...) {
+    return failWith(kdev::kStatusInsufficientResources, ENOMEM);
+  }
+}
+
+int ioctl(int handle, uint32_t code, const void* in, size_t inLen, void* out, size_t outLen, size_t* returned,
+          uint64_t requestorPid) {
+  try {
+    return ioctlImpl(handle, code, in, inLen, out, outLen, returned, requestorPid);
+  } catch (...) {
+    return failWith(kdev::kStatusInsufficientResources, ENOMEM);
+  }
+}
+
+int close(int handle, uint64_t requestorPid) {
+  try {
+    return closeImpl(handle, requestorPid);
+  } catch (...) {
+    return failWith(kdev::kStatusInsufficientResources, ENOMEM);
+  }
+}
+
+}  // namespace openwfp::device

@@ -1,0 +1,43 @@
+// winsock/control_client.h - the client side of the control channel (openwfp/control.h): the
+// process's connection to the engine named by $OPENWFP_SOCKET.
+//
+// One connection per process, made on first use and made again after fork() (a child never
+// shares its parent's connection, so the engine sees each process's own credentials). Requests
+// from any thread are written under a mutex; a reader thread hands each reply to the thread
+// waiting for its request id, so a pended device IOCTL of one thread does not hold up the
+// others. When the connection breaks, waiting and later calls fail with EIO (one log line), and
+// the next call connects again.
+//
+// What uses it:
+//   * a SocketBackend registered at library load that owns every fd below sim::kFirstFd while
+//     OPENWFP_SOCKET is set, and forwards control() (openwfp_ioctl / WSAIoctl) with the fd;
+//     without OPENWFP_SOCKET it owns nothing and the OS-socket fallback answers as before;
+//   * the device API of openwfp/device.h (remote handles).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "linux/control_protocol.h"
+
+namespace openwfp::winsock {
+
+// $OPENWFP_SOCKET, or "" when unset or empty.
+std::string controlSocketPath();
+
+class ControlClient {
+ public:
+  // This process's connection (connecting now if needed). nullptr with err set (ENOENT when
+  // OPENWFP_SOCKET is unset; EIO when the socket cannot be reached) otherwise.
+  static std::shared_ptr<ControlClient> forProcess(int& err);
+
+  virtual ~ControlClient() = default;
+  // Sends request (with fd >= 0 passed by SCM_RIGHTS) and waits for its reply. Returns 0, or
+  // EIO when the channel failed or the reply is of the wrong type for the request.
+  virtual int call(const control::Message& request, int fd, control::Message& reply) = 0;
+  // The process that made the connection (a forked child must not use it).
+  virtual int ownerPid() const = 0;
+};
+
+}  // namespace openwfp::winsock
