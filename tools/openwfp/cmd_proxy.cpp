@@ -1,0 +1,55 @@
+// `openwfp proxy`: the verify-before-accept proxy (SPEC S10.2) for the verify_proxy driver.
+// Runs until SIGINT/SIGTERM; one log line per connection.
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include "commands.h"
+#include "host/timeline.h"
+#include "proxy/verify_proxy.h"
+
+namespace {
+
+int runProxy(const openwfp::proxy::VerifyProxyOptions& base) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // threads started below inherit the mask
+  openwfp::proxy::VerifyProxyOptions options = base;
+  options.log = [](const std::string& line) {
+    std::printf("%s\n", openwfp::host::stampLine(line).c_str());
+    std::fflush(stdout);
+  };
+  openwfp::proxy::VerifyProxy proxy(options);
+  std::string error = proxy.start();
+  if (!error.empty()) {
+    std::fprintf(stderr, "openwfp %s\n", error.c_str());
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&set, &sig);
+  proxy.stop();
+  auto s = proxy.stats();
+  std::printf("%s\n", openwfp::host::stampLine("proxy: stopped: " + std::to_string(s.requests) + " requests, " +
+                                               std::to_string(s.upstreamOk) + " upstream ok, " +
+                                               std::to_string(s.upstreamFailed) + " failed, " +
+                                               std::to_string(s.accepted) + " accepted")
+                          .c_str());
+  return 0;
+}
+
+openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
+  auto options = std::make_shared<openwfp::proxy::VerifyProxyOptions>();
+  auto timeoutMs = std::make_shared<long>(5000);
+  auto* cmd = app.add_subcommand("proxy", "Run the verify-before-accept proxy for the verify_proxy driver");
+  cmd->add_option("--device", options->device, "Device path of the driver")->capture_default_str();
+  cmd->add_option("--port", options->listenPortV4, "Port to listen on at 127.0.0.1 (0 = any)")->capture_default_str();
+  cmd->add_option("--upstream-timeout-ms", *timeoutMs, "Upstream connect timeout")->capture_default_str();
+  cmd->callback([options, timeoutMs, &exitCode] {
+    options->upstreamTimeout = std::chrono::milliseconds(*timeoutMs);
+    exitCode = runProxy(*options);
+  });
+});
+
+}  // namespace
