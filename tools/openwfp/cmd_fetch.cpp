@@ -46,7 +46,7 @@ int fetch(const std::string& target) {
     len = sizeof *in6;
   }
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  say("app: connect(" + ep->str() + ")");
+  say("app (pid " + std::to_string(getpid()) + "): connect(" + ep->str() + ")");
   auto t0 = std::chrono::steady_clock::now();
   int rc = connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
   int err = rc == 0 ? 0 : errno;

@@ -1,5 +1,7 @@
 // `openwfp proxy`: the verify-before-accept proxy (SPEC S10.2) for the verify_proxy driver.
 // Runs until SIGINT/SIGTERM; one log line per connection.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -21,6 +23,8 @@ int runProxy(const openwfp::proxy::VerifyProxyOptions& base) {
     std::printf("%s\n", openwfp::host::stampLine(line).c_str());
     std::fflush(stdout);
   };
+  std::printf("%s\n", openwfp::host::stampLine("proxy (pid " + std::to_string(getpid()) + "): starting").c_str());
+  std::fflush(stdout);
   openwfp::proxy::VerifyProxy proxy(options);
   std::string error = proxy.start();
   if (!error.empty()) {
