@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "device_test_driver.h"
 #include "kapi/device_io.h"
 #include "openwfp/device.h"
 #include "openwfp/host.h"
@@ -31,260 +32,21 @@ using openwfp::verifier::Code;
 
 namespace {
 
-#define TD_CTL(n, method) CTL_CODE(FILE_DEVICE_UNKNOWN, 0x900 + (n), method, FILE_ANY_ACCESS)
-constexpr ULONG kEcho = TD_CTL(0, METHOD_BUFFERED);
-constexpr ULONG kWhoAmI = TD_CTL(1, METHOD_BUFFERED);
-constexpr ULONG kPend = TD_CTL(2, METHOD_BUFFERED);
-constexpr ULONG kRelease = TD_CTL(3, METHOD_BUFFERED);
-constexpr ULONG kOverflow = TD_CTL(4, METHOD_BUFFERED);
-constexpr ULONG kBadInformation = TD_CTL(5, METHOD_BUFFERED);
-constexpr ULONG kNoComplete = TD_CTL(6, METHOD_BUFFERED);
-constexpr ULONG kPendNoMark = TD_CTL(7, METHOD_BUFFERED);
-constexpr ULONG kEchoNeither = TD_CTL(8, METHOD_NEITHER);
-constexpr ULONG kReleaseTwice = TD_CTL(9, METHOD_BUFFERED);
-
-struct WhoAmI {
-  uint64_t currentPid;    // PsGetCurrentProcessId()
-  uint64_t requestorPid;  // IoGetRequestorProcessId()
-  uint64_t fileId;        // FsContext set at CREATE
-  uint32_t irql;
-  uint32_t driverNamed;   // verifier::currentDriver() == "testdev"
-};
-
-// What the test driver saw, guarded by gLock.
-KSPIN_LOCK gLock;
-LIST_ENTRY gPended;  // IRPs of kPend
-PDEVICE_OBJECT gDevice;
-std::atomic<uint64_t> gNextFileId{1};
-struct Event {
-  UCHAR major;
-  uint64_t pid;
-  uint64_t fileId;
-};
-std::mutex gEventsMu;
-std::vector<Event> gEvents;
-
-void record(UCHAR major, PIRP irp) {
-  PIO_STACK_LOCATION s = IoGetCurrentIrpStackLocation(irp);
-  std::lock_guard lock(gEventsMu);
-  gEvents.push_back({major, reinterpret_cast<uint64_t>(PsGetCurrentProcessId()),
-                     reinterpret_cast<uint64_t>(s->FileObject->FsContext)});
-}
-
-std::vector<Event> events() {
-  std::lock_guard lock(gEventsMu);
-  return gEvents;
-}
-
-NTSTATUS complete(PIRP irp, NTSTATUS status, ULONG_PTR information) {
-  irp->IoStatus.Status = status;
-  irp->IoStatus.Information = information;
-  IoCompleteRequest(irp, IO_NO_INCREMENT);
-  return status;
-}
-
-NTSTATUS NTAPI tdCreate(PDEVICE_OBJECT, PIRP irp) {
-  PIO_STACK_LOCATION s = IoGetCurrentIrpStackLocation(irp);
-  s->FileObject->FsContext = reinterpret_cast<PVOID>(gNextFileId.fetch_add(1));
-  record(IRP_MJ_CREATE, irp);
-  return complete(irp, STATUS_SUCCESS, 0);
-}
-
-NTSTATUS NTAPI tdClose(PDEVICE_OBJECT, PIRP irp) {
-  record(IRP_MJ_CLOSE, irp);
-  return complete(irp, STATUS_SUCCESS, 0);
-}
-
-// Completes this file's pended IRPs with STATUS_CANCELLED, as a driver must at cleanup.
-NTSTATUS NTAPI tdCleanup(PDEVICE_OBJECT, PIRP irp) {
-  record(IRP_MJ_CLEANUP, irp);
-  PFILE_OBJECT file = IoGetCurrentIrpStackLocation(irp)->FileObject;
-  LIST_ENTRY mine;
-  InitializeListHead(&mine);
-  KIRQL irql;
-  KeAcquireSpinLock(&gLock, &irql);
-  for (PLIST_ENTRY e = gPended.Flink; e != &gPended;) {
-    PIRP p = CONTAINING_RECORD(e, IRP, Tail.Overlay.ListEntry);
-    e = e->Flink;
-    if (IoGetCurrentIrpStackLocation(p)->FileObject == file) {
-      RemoveEntryList(&p->Tail.Overlay.ListEntry);
-      InsertTailList(&mine, &p->Tail.Overlay.ListEntry);
-    }
-  }
-  KeReleaseSpinLock(&gLock, irql);
-  while (!IsListEmpty(&mine)) {
-    complete(CONTAINING_RECORD(RemoveHeadList(&mine), IRP, Tail.Overlay.ListEntry), STATUS_CANCELLED, 0);
-  }
-  return complete(irp, STATUS_SUCCESS, 0);
-}
-
-// Completes every pended IRP with `value` as 8 bytes of output.
-void releaseAll(uint64_t value) {
-  LIST_ENTRY all;
-  InitializeListHead(&all);
-  KIRQL irql;
-  KeAcquireSpinLock(&gLock, &irql);
-  while (!IsListEmpty(&gPended)) InsertTailList(&all, RemoveHeadList(&gPended));
-  KeReleaseSpinLock(&gLock, irql);
-  while (!IsListEmpty(&all)) {
-    PIRP p = CONTAINING_RECORD(RemoveHeadList(&all), IRP, Tail.Overlay.ListEntry);
-    std::memcpy(p->AssociatedIrp.SystemBuffer, &value, sizeof value);
-    complete(p, STATUS_SUCCESS, sizeof value);
-  }
-}
-
-NTSTATUS NTAPI tdControl(PDEVICE_OBJECT, PIRP irp) {
-  PIO_STACK_LOCATION s = IoGetCurrentIrpStackLocation(irp);
-  const ULONG code = s->Parameters.DeviceIoControl.IoControlCode;
-  const ULONG inLen = s->Parameters.DeviceIoControl.InputBufferLength;
-  const ULONG outLen = s->Parameters.DeviceIoControl.OutputBufferLength;
-  void* buffer = irp->AssociatedIrp.SystemBuffer;
-  record(IRP_MJ_DEVICE_CONTROL, irp);
-  switch (code) {
-    case kEcho:
-      if (outLen < inLen) return complete(irp, STATUS_BUFFER_TOO_SMALL, 0);
-      return complete(irp, STATUS_SUCCESS, inLen);  // the input is already in the buffer
-    case kEchoNeither:
-      if (s->Parameters.DeviceIoControl.Type3InputBuffer != buffer || irp->UserBuffer != buffer) {
-        return complete(irp, STATUS_INVALID_PARAMETER, 0);
-      }
-      return complete(irp, STATUS_SUCCESS, inLen);
-    case kWhoAmI: {
-      if (outLen < sizeof(WhoAmI)) return complete(irp, STATUS_BUFFER_TOO_SMALL, 0);
-      WhoAmI w{};
-      w.currentPid = reinterpret_cast<uint64_t>(PsGetCurrentProcessId());
-      w.requestorPid = IoGetRequestorProcessId(irp);
-      w.fileId = reinterpret_cast<uint64_t>(s->FileObject->FsContext);
-      w.irql = KeGetCurrentIrql();
-      w.driverNamed = openwfp::verifier::currentDriver() == "testdev";
-      std::memcpy(buffer, &w, sizeof w);
-      return complete(irp, STATUS_SUCCESS, sizeof w);
-    }
-    case kPend: {
-      if (outLen < sizeof(uint64_t)) return complete(irp, STATUS_BUFFER_TOO_SMALL, 0);
-      IoMarkIrpPending(irp);
-      KIRQL irql;
-      KeAcquireSpinLock(&gLock, &irql);
-      InsertTailList(&gPended, &irp->Tail.Overlay.ListEntry);
-      KeReleaseSpinLock(&gLock, irql);
-      return STATUS_PENDING;
-    }
-    case kRelease: {
-      uint64_t value = 0;
-      if (inLen >= sizeof value) std::memcpy(&value, buffer, sizeof value);
-      releaseAll(value);
-      return complete(irp, STATUS_SUCCESS, 0);
-    }
-    case kOverflow:
-      if (outLen < 4) return complete(irp, STATUS_BUFFER_TOO_SMALL, 0);
-      std::memcpy(buffer, "part", 4);
-      return complete(irp, STATUS_BUFFER_OVERFLOW, 4);
-    case kBadInformation:
-      std::memset(buffer, 'x', outLen);
-      return complete(irp, STATUS_SUCCESS, outLen + 10);
-    case kNoComplete:
-      return STATUS_SUCCESS;  // bug: neither completed nor pending
-    case kPendNoMark: {
-      KIRQL irql;  // bug: pends without IoMarkIrpPending
-      KeAcquireSpinLock(&gLock, &irql);
-      InsertTailList(&gPended, &irp->Tail.Overlay.ListEntry);
-      KeReleaseSpinLock(&gLock, irql);
-      return STATUS_PENDING;
-    }
-    case kReleaseTwice: {
-      complete(irp, STATUS_SUCCESS, 0);
-      IoCompleteRequest(irp, IO_NO_INCREMENT);  // bug: completed twice
-      return STATUS_SUCCESS;
-    }
-    default:
-      return complete(irp, STATUS_INVALID_DEVICE_REQUEST, 0);
-  }
-}
-
-void NTAPI tdUnload(PDRIVER_OBJECT) {
-  UNICODE_STRING link;
-  RtlInitUnicodeString(&link, L"\\DosDevices\\OwfpTestDev");
-  IoDeleteSymbolicLink(&link);
-  IoDeleteDevice(gDevice);
-}
-
-NTSTATUS NTAPI tdEntry(PDRIVER_OBJECT driver, PUNICODE_STRING) {
-  KeInitializeSpinLock(&gLock);
-  InitializeListHead(&gPended);
-  UNICODE_STRING name, link;
-  RtlInitUnicodeString(&name, L"\\Device\\OwfpTestDev");
-  NTSTATUS status = IoCreateDevice(driver, 0, &name, FILE_DEVICE_UNKNOWN, FILE_DEVICE_SECURE_OPEN, FALSE, &gDevice);
-  if (!NT_SUCCESS(status)) return status;
-  RtlInitUnicodeString(&link, L"\\DosDevices\\OwfpTestDev");
-  status = IoCreateSymbolicLink(&link, &name);
-  if (!NT_SUCCESS(status)) {
-    IoDeleteDevice(gDevice);
-    return status;
-  }
-  driver->MajorFunction[IRP_MJ_CREATE] = tdCreate;
-  driver->MajorFunction[IRP_MJ_CLOSE] = tdClose;
-  driver->MajorFunction[IRP_MJ_CLEANUP] = tdCleanup;
-  driver->MajorFunction[IRP_MJ_DEVICE_CONTROL] = tdControl;
-  driver->DriverUnload = tdUnload;
-  return STATUS_SUCCESS;
-}
-
-// A driver with a device but no DEVICE_CONTROL routine (explicitly NULL) and an exclusive one.
-PDEVICE_OBJECT gBareDevice;
-void NTAPI bareUnload(PDRIVER_OBJECT) {
-  UNICODE_STRING link;
-  RtlInitUnicodeString(&link, L"\\??\\OwfpBareDev");
-  IoDeleteSymbolicLink(&link);
-  IoDeleteDevice(gBareDevice);
-}
-NTSTATUS NTAPI bareEntry(PDRIVER_OBJECT driver, PUNICODE_STRING) {
-  UNICODE_STRING name, link;
-  RtlInitUnicodeString(&name, L"\\Device\\OwfpBareDev");
-  NTSTATUS status = IoCreateDevice(driver, 0, &name, FILE_DEVICE_UNKNOWN, 0, TRUE, &gBareDevice);
-  if (!NT_SUCCESS(status)) return status;
-  RtlInitUnicodeString(&link, L"\\??\\OwfpBareDev");
-  status = IoCreateSymbolicLink(&link, &name);
-  if (!NT_SUCCESS(status)) return status;
-  driver->MajorFunction[IRP_MJ_CREATE] = tdClose;  // succeeds, records nothing of interest
-  driver->MajorFunction[IRP_MJ_CLOSE] = tdClose;
-  driver->MajorFunction[IRP_MJ_DEVICE_CONTROL] = nullptr;
-  driver->DriverUnload = bareUnload;
-  return STATUS_SUCCESS;
-}
-
-constexpr const char* kPath = "\\\\.\\OwfpTestDev";
+using namespace devtest;
 
 class DeviceIo : public ::testing::Test {
  protected:
   void SetUp() override {
     unsetenv("OPENWFP_SOCKET");  // in-process route
     Runtime::reset();
-    {
-      std::lock_guard lock(gEventsMu);
-      gEvents.clear();
-    }
-    ASSERT_TRUE(host_.load(tdEntry, "testdev")) << "test driver did not load";
+    clearEvents();
+    ASSERT_TRUE(host_.load(testDriverEntry(), "testdev")) << "test driver did not load";
   }
   void TearDown() override {
     host_.unloadAll();
     Runtime::current().verifier().clear();
   }
   size_t violations(Code c) { return Runtime::current().verifier().count(c); }
-  size_t pendedCount() {
-    size_t n = 0;
-    KIRQL irql;
-    KeAcquireSpinLock(&gLock, &irql);
-    for (PLIST_ENTRY e = gPended.Flink; e != &gPended; e = e->Flink) ++n;
-    KeReleaseSpinLock(&gLock, irql);
-    return n;
-  }
-  bool waitForPended(size_t n) {
-    for (int i = 0; i < 500; ++i) {
-      if (pendedCount() >= n) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
-  }
   DriverHost host_;
 };
 
@@ -301,10 +63,10 @@ TEST_F(DeviceIo, S10_1_DeviceOpenIoctlCloseSendsCreateControlCleanupClose) {
   ASSERT_EQ(openwfp_device_close(h), 0);
   auto ev = events();
   ASSERT_EQ(ev.size(), 4u);
-  EXPECT_EQ(ev[0].major, IRP_MJ_CREATE);
-  EXPECT_EQ(ev[1].major, IRP_MJ_DEVICE_CONTROL);
-  EXPECT_EQ(ev[2].major, IRP_MJ_CLEANUP);
-  EXPECT_EQ(ev[3].major, IRP_MJ_CLOSE);
+  EXPECT_EQ(ev[0].major, kMjCreate);
+  EXPECT_EQ(ev[1].major, kMjDeviceControl);
+  EXPECT_EQ(ev[2].major, kMjCleanup);
+  EXPECT_EQ(ev[3].major, kMjClose);
   for (const auto& e : ev) EXPECT_EQ(e.fileId, ev[0].fileId) << "one file object for the handle";
   EXPECT_EQ(openwfp::kapi::device::outstandingIrps(), 0u);
   EXPECT_EQ(violations(Code::KernelApiMisuse), 0u);
@@ -319,8 +81,8 @@ TEST_F(DeviceIo, S10_1_DeviceOpenThroughEveryLinkSpellingAndGlobalRoot) {
     }
   }
   DriverHost other;
-  ASSERT_TRUE(other.load(bareEntry, "baredev"));  // its link is \??\OwfpBareDev
-  int h = openwfp_device_open("\\\\.\\OwfpBareDev");
+  ASSERT_TRUE(other.load(bareDriverEntry(), "baredev"));  // its link is \??\OwfpBareDev
+  int h = openwfp_device_open(kBarePath);
   EXPECT_GE(h, 0);
   if (h >= 0) {
     EXPECT_EQ(openwfp_device_close(h), 0);
@@ -380,7 +142,7 @@ TEST_F(DeviceIo, S10_1_DeviceStatusesMapToErrno) {
   EXPECT_EQ(returned, 4u);
   EXPECT_EQ(std::memcmp(out, "part", 4), 0);
   // Unknown code.
-  EXPECT_EQ(openwfp_device_ioctl(h, TD_CTL(77, METHOD_BUFFERED), nullptr, 0, nullptr, 0, nullptr), -1);
+  EXPECT_EQ(openwfp_device_ioctl(h, ctl(77, METHOD_BUFFERED), nullptr, 0, nullptr, 0, nullptr), -1);
   EXPECT_EQ(errno, ENOTTY);
   EXPECT_EQ(openwfp_device_last_status(), STATUS_INVALID_DEVICE_REQUEST);
   // METHOD_NEITHER is delivered buffered: Type3InputBuffer and UserBuffer are the system buffer.
@@ -392,18 +154,18 @@ TEST_F(DeviceIo, S10_1_DeviceStatusesMapToErrno) {
 
 TEST_F(DeviceIo, S10_1_DeviceWithoutDispatchRoutineIsInvalidDeviceRequest) {
   DriverHost other;
-  ASSERT_TRUE(other.load(bareEntry, "baredev"));
-  int h = openwfp_device_open("\\\\.\\OwfpBareDev");
+  ASSERT_TRUE(other.load(bareDriverEntry(), "baredev"));
+  int h = openwfp_device_open(kBarePath);
   ASSERT_GE(h, 0);
   EXPECT_EQ(openwfp_device_ioctl(h, kEcho, "x", 1, nullptr, 0, nullptr), -1);
   EXPECT_EQ(openwfp_device_last_status(), STATUS_INVALID_DEVICE_REQUEST);
   EXPECT_EQ(errno, ENOTTY);
   // DO_EXCLUSIVE: a second open is refused while the first is open.
-  EXPECT_EQ(openwfp_device_open("\\\\.\\OwfpBareDev"), -1);
+  EXPECT_EQ(openwfp_device_open(kBarePath), -1);
   EXPECT_EQ(errno, EACCES);
   // No CLEANUP routine: the default completes it; close still works.
   EXPECT_EQ(openwfp_device_close(h), 0);
-  int again = openwfp_device_open("\\\\.\\OwfpBareDev");
+  int again = openwfp_device_open(kBarePath);
   EXPECT_GE(again, 0) << "exclusive device reopenable after close";
   if (again >= 0) openwfp_device_close(again);
   other.unloadAll();
@@ -431,9 +193,9 @@ TEST_F(DeviceIo, S12_3_DeviceDispatchSeesRequestorPidAtPassiveInDriverScope) {
   EXPECT_EQ(openwfp::device::close(other, 4242), 0);
   auto ev = events();
   ASSERT_GE(ev.size(), 2u);
-  EXPECT_EQ(ev[ev.size() - 2].major, IRP_MJ_CLEANUP);
+  EXPECT_EQ(ev[ev.size() - 2].major, kMjCleanup);
   EXPECT_EQ(ev[ev.size() - 2].pid, 4242u);
-  EXPECT_EQ(ev.back().major, IRP_MJ_CLOSE);
+  EXPECT_EQ(ev.back().major, kMjClose);
   EXPECT_EQ(openwfp_device_close(h), 0);
 }
 
@@ -475,12 +237,7 @@ TEST_F(DeviceIo, S10_2_DeviceCloseCleansUpPendedIoctlThenCloses) {
   EXPECT_EQ(rc, -1);
   EXPECT_EQ(err, ECANCELED) << "the driver cancelled the pended IRP at cleanup";
   // CLOSE comes once the pended IRP is completed (here: right after cleanup).
-  bool closed = false;
-  for (int i = 0; i < 200 && !closed; ++i) {
-    for (const auto& e : events()) closed = closed || e.major == IRP_MJ_CLOSE;
-    if (!closed) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  EXPECT_TRUE(closed);
+  EXPECT_TRUE(waitForCount(kMjClose, 1));
   EXPECT_EQ(openwfp::kapi::device::outstandingIrps(), 0u);
 }
 
@@ -494,30 +251,16 @@ TEST_F(DeviceIo, S10_2_DeviceCloseDeferredUntilLastIrpCompletes) {
   openwfp::kapi::device::ioctl(file, kPend, {}, 8, 1, [&](openwfp::kapi::device::IoResult r) { done.set_value(std::move(r)); });
   ASSERT_TRUE(waitForPended(1));
   // Take the IRP away from the cleanup routine's list so cleanup leaves it pending.
-  KIRQL irql;
-  KeAcquireSpinLock(&gLock, &irql);
-  LIST_ENTRY held;
-  InitializeListHead(&held);
-  InsertTailList(&held, RemoveHeadList(&gPended));
-  KeReleaseSpinLock(&gLock, irql);
+  void* held = takeOldestPended();
+  ASSERT_NE(held, nullptr);
   EXPECT_EQ(openwfp::kapi::device::close(file, 1), STATUS_SUCCESS);
-  auto closes = [] {
-    size_t n = 0;
-    for (const auto& e : events()) n += e.major == IRP_MJ_CLOSE;
-    return n;
-  };
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  EXPECT_EQ(closes(), 0u) << "CLOSE waits for the outstanding IRP";
-  PIRP irp = CONTAINING_RECORD(RemoveHeadList(&held), IRP, Tail.Overlay.ListEntry);
-  complete(irp, STATUS_SUCCESS, 0);
+  EXPECT_EQ(count(kMjClose), 0u) << "CLOSE waits for the outstanding IRP";
+  completeTaken(held, STATUS_SUCCESS);
   EXPECT_EQ(done.get_future().get().status, STATUS_SUCCESS);
-  bool closed = false;
-  for (int i = 0; i < 200 && !closed; ++i) {
-    closed = closes() == 1;
-    if (!closed) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  EXPECT_TRUE(closed) << "CLOSE sent after the last IRP completed";
+  EXPECT_TRUE(waitForCount(kMjClose, 1)) << "CLOSE sent after the last IRP completed";
 }
+
 
 TEST_F(DeviceIo, S11_1_DeviceIrpMisuseIsReported) {
   int h = openwfp_device_open(kPath);

@@ -49,7 +49,7 @@ void logUnusable(const std::string& path, const std::string& what) {
 
 class Connection final : public ControlClient, public std::enable_shared_from_this<Connection> {
  public:
-  Connection(int fd, int owner) : fd_(fd), owner_(owner) {}
+  Connection(int fd, int owner, std::string path) : fd_(fd), owner_(owner), path_(std::move(path)) {}
   ~Connection() override {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -80,7 +80,7 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
     if (!written) {
       pending_.erase(id);
       breakLocked("write failed");
-      return EIO;
+      return ECONNRESET;  // not sent: safe to send again on a new connection
     }
     cv_.wait(lock, [&] { return broken_ || pending_.at(id).has_value(); });
     auto it = pending_.find(id);
@@ -92,6 +92,7 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
   }
 
   int ownerPid() const override { return owner_; }
+  const std::string& path() const { return path_; }
   bool broken() const {
     std::lock_guard lock(mu_);
     return broken_;
@@ -132,6 +133,7 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
 
   int fd_;
   int owner_;
+  std::string path_;
   std::atomic<uint64_t> nextRequest_{1};
   std::mutex writeMu_;
   mutable std::mutex mu_;  // guards pending_ and broken_
@@ -179,10 +181,31 @@ std::shared_ptr<Connection> connectTo(const std::string& path, int& err) {
     err = EIO;
     return nullptr;
   }
-  auto conn = std::make_shared<Connection>(fd, static_cast<int>(::getpid()));
+  auto conn = std::make_shared<Connection>(fd, static_cast<int>(::getpid()), path);
   conn->startReader();
   return conn;
 }
+
+}  // namespace
+
+// Sends request on this process's connection; when it could not be sent (the connection had
+// broken without our noticing yet), once more on a new connection. 0 or EIO.
+int callFresh(const control::Message& request, int fd, control::Message& reply,
+              std::shared_ptr<ControlClient>* used) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int err = 0;
+    auto client = ControlClient::forProcess(err);
+    if (!client) return EIO;
+    const int rc = client->call(request, fd, reply);
+    if (rc == ECONNRESET) continue;
+    if (rc != 0) return EIO;
+    if (used != nullptr) *used = std::move(client);
+    return 0;
+  }
+  return EIO;
+}
+
+namespace {
 
 // ---- socket controls over the channel -------------------------------------------------------
 
@@ -196,15 +219,12 @@ class ChannelSocketBackend final : public SocketBackend {
     if (call.in == nullptr && call.inLen != 0) return EFAULT;
     if (call.inLen > control::kMaxBuffer) return EINVAL;  // no records blob is that long
     if (::fcntl(fd, F_GETFD) < 0) return ENOTSOCK;
-    int err = 0;
-    auto client = ControlClient::forProcess(err);
-    if (!client) return EIO;
     control::SocketControlRequest req;
     req.code = call.code;
     req.outLen = static_cast<uint32_t>(std::min(call.outLen, control::kMaxBuffer));
     if (call.inLen > 0) req.in.assign(static_cast<const uint8_t*>(call.in), static_cast<const uint8_t*>(call.in) + call.inLen);
     Message reply;
-    if (int rc = client->call(req, fd, reply); rc != 0) return rc;
+    if (int rc = callFresh(req, fd, reply); rc != 0) return rc;
     auto* r = std::get_if<control::SocketControlReply>(&reply);
     if (r == nullptr) {
       if (auto* e = std::get_if<control::ErrorReply>(&reply)) return e->err != 0 ? e->err : EIO;
@@ -246,7 +266,10 @@ std::shared_ptr<ControlClient> ControlClient::forProcess(int& err) {
   }
   std::lock_guard lock(gMu);
   if (gConnection == nullptr) gConnection = new std::shared_ptr<Connection>();
-  if (*gConnection && !(*gConnection)->broken() && (*gConnection)->ownerPid() == ::getpid()) return *gConnection;
+  if (*gConnection && !(*gConnection)->broken() && (*gConnection)->ownerPid() == ::getpid() &&
+      (*gConnection)->path() == path) {
+    return *gConnection;
+  }
   *gConnection = connectTo(path, err);
   return *gConnection;
 }
@@ -312,11 +335,11 @@ int openRemote(const char* path) {
   if (std::strlen(path) > ctl::kMaxPath || path[0] == '\0') {
     return failWith(kdev::kStatusObjectNameInvalid, EINVAL);
   }
-  int err = 0;
-  auto client = openwfp::winsock::ControlClient::forProcess(err);
-  if (!client) return failWith(kdev::kStatusUnsuccessful, EIO);
   ctl::Message reply;
-  if (client->call(ctl::DeviceOpenRequest{path}, -1, reply) != 0) return failWith(kdev::kStatusUnsuccessful, EIO);
+  std::shared_ptr<openwfp::winsock::ControlClient> client;  // the connection the handle lives on
+  if (openwfp::winsock::callFresh(ctl::DeviceOpenRequest{path}, -1, reply, &client) != 0) {
+    return failWith(kdev::kStatusUnsuccessful, EIO);
+  }
   auto* r = std::get_if<ctl::DeviceOpenReply>(&reply);
   if (r == nullptr) return failWith(kdev::kStatusUnsuccessful, EIO);
   if (r->status < 0) return failWith(r->status, kdev::errnoFromStatus(r->status));
