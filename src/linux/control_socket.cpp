@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "linux/sockaddr_codec.h"
@@ -82,6 +84,17 @@ bool isInet(int fd) {
 }  // namespace
 
 std::optional<linux_backend::ConnectionInfo> ReceivedSocket::findConnection() const {
+  // The interceptor records a connection it performed right after its connect() returns, so a
+  // proxy that accepts and asks at once can be a moment early: look again for a few ms before
+  // answering "not redirected".
+  for (int attempt = 0;; ++attempt) {
+    if (auto hit = findConnectionOnce()) return hit;
+    if (!lookup_ || !isInet(fd_) || attempt == kLookupRetries) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+std::optional<linux_backend::ConnectionInfo> ReceivedSocket::findConnectionOnce() const {
   if (!lookup_ || !isInet(fd_)) return std::nullopt;
   if (const uint64_t cookie = cookieOf(fd_); cookie != 0) {
     if (auto hit = lookup_->findBySocketCookie(cookie)) return hit;

@@ -1,0 +1,315 @@
+// Real processes and the control channel (ctest label `real`): a proxy written in C
+// (control_test_proxy.c) uses openwfp_ioctl / WSAIoctl on real loopback sockets against an
+// engine process (this test: ControlServer + linux_backend::Supervisor + a fake Classifier that
+// redirects the app's connect to the proxy with the proxy as target PID).
+//   S9.1/S9.2: the proxy queries records and context on the accepted socket;
+//   S12.1: a second process holding the accepted socket gets EACCES;
+//   S9.3: listening socket -> ENOTCONN, pipe -> ENOTSOCK;
+//   S9.4 + S8.8: the proxy SIO_SETs the records on its outbound socket, whose connect is then
+//         classified with those records (the live history): REDIRECTED_BY_SELF for the
+//         redirect handle, and not redirected again;
+//   S12.3: the same from a proxy started outside the supervised tree, running as another user.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "openwfp/control.h"
+#include "openwfp/linux_backend.h"
+#include "openwfp/openwfp.h"
+#include "redirect/history.h"
+#include "redirect/records.h"
+
+#ifndef OPENWFP_CONTROL_PROXY_BIN
+#error "OPENWFP_CONTROL_PROXY_BIN must name the control_test_proxy binary"
+#endif
+
+using namespace openwfp;
+
+namespace {
+
+constexpr uint64_t kRedirectHandle = 0x5151;
+constexpr const char* kContext = "proxied-ctx";
+
+// Redirects connects to `original` to `proxy` (target PID settable once the proxy runs),
+// permits everything else, and remembers what it saw.
+class RedirectToProxy : public Classifier {
+ public:
+  RedirectToProxy(Endpoint original, Endpoint proxy) : original_(original), proxy_(proxy) {}
+
+  void classifyConnect(const ConnectRequest& request, ConnectDone done) override {
+    ConnectVerdict v;
+    v.finalRemote = request.remote;
+    if (request.remote == original_) {
+      auto h = redirect::History::create(request.proxiedRecords);
+      redirect::Entry e;
+      e.redirectHandle = kRedirectHandle;
+      e.targetPid = targetPid.load();
+      e.originalDestination = original_;
+      e.redirectedTo = proxy_;
+      e.filterId = 1;
+      const size_t n = std::strlen(kContext) + 1;
+      e.context = std::malloc(n);
+      std::memcpy(e.context, kContext, n);
+      e.contextSize = n;
+      h->add(e, [](void* p) { std::free(p); });
+      Runtime::current().sealer().track(h);
+      v.finalRemote = proxy_;
+      v.redirected = true;
+      v.redirectTargetPid = targetPid.load();
+      v.history = h;
+      std::lock_guard lock(mu);
+      redirectedHistory = h;
+    } else {
+      v.history = redirect::History::create(request.proxiedRecords);
+    }
+    {
+      std::lock_guard lock(mu);
+      seen.push_back({request, v});
+    }
+    done(v);
+  }
+  void classifyBind(const BindRequest& request, BindDone done) override {
+    BindVerdict v;
+    v.finalLocal = request.local;
+    done(v);
+  }
+  void connectionClosed(const std::shared_ptr<redirect::History>&) override {}
+
+  std::atomic<uint32_t> targetPid{0};
+  std::mutex mu;
+  struct Seen {
+    ConnectRequest request;
+    ConnectVerdict verdict;
+  };
+  std::vector<Seen> seen;
+  std::shared_ptr<redirect::History> redirectedHistory;
+
+ private:
+  Endpoint original_, proxy_;
+};
+
+uint16_t freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  socklen_t len = sizeof sa;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  close(fd);
+  return ntohs(sa.sin_port);
+}
+
+// A loopback server that accepts one connection and records what it reads.
+class Upstream {
+ public:
+  Upstream() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    listen(fd_, 4);
+    socklen_t len = sizeof sa;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len);
+    port_ = ntohs(sa.sin_port);
+    thread_ = std::thread([this] {
+      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      char buf[64];
+      ssize_t n;
+      while ((n = read(c, buf, sizeof buf)) > 0) {
+        std::lock_guard lock(mu_);
+        got_.append(buf, static_cast<size_t>(n));
+      }
+      close(c);
+    });
+  }
+  ~Upstream() {
+    shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    close(fd_);
+  }
+  uint16_t port() const { return port_; }
+  // What the upstream read, once it has `expected` (or after ~3 s).
+  std::string got(const std::string& expected) {
+    for (int i = 0; i < 600; ++i) {
+      {
+        std::lock_guard lock(mu_);
+        if (got_ == expected) return got_;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::lock_guard lock(mu_);
+    return got_;
+  }
+
+ private:
+  int fd_;
+  uint16_t port_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::string got_;
+};
+
+std::string drain(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+class ControlReal : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Runtime::reset();
+    auto err = server.start();
+    ASSERT_FALSE(err.has_value()) << *err;
+  }
+  void TearDown() override { server.stop(); }
+
+  // The outbound connect to upstream as the engine classified it.
+  std::optional<RedirectToProxy::Seen> upstreamConnect(RedirectToProxy& c, uint16_t port) {
+    std::lock_guard lock(c.mu);
+    for (const auto& s : c.seen) {
+      if (s.request.remote == Endpoint::v4(0x7F000001, port)) return s;
+    }
+    return std::nullopt;
+  }
+
+  control::ControlServer server;
+};
+
+TEST_F(ControlReal, S9_4_ProxyQueriesAcceptedSocketAndItsOutboundConnectIsRedirectedBySelf) {
+  Upstream upstream;
+  const uint16_t proxyPort = freePort();
+  const Endpoint original = *Endpoint::parse("127.0.0.2:4242");
+  RedirectToProxy classifier(original, Endpoint::v4(0x7F000001, proxyPort));
+  int in[2], out[2];
+  ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  linux_backend::SupervisorOptions options;
+  options.extraEnv.push_back(server.envEntry());
+  options.stdinFd = in[0];
+  options.stdoutFd = out[1];
+  options.interceptor.reapIntervalMs = 100;
+  std::string output;
+  int code;
+  {
+    linux_backend::Supervisor supervisor(classifier, options);
+    auto started = supervisor.start({OPENWFP_CONTROL_PROXY_BIN, "proxy", std::to_string(proxyPort), "127.0.0.2", "4242",
+                                     std::to_string(upstream.port()), "spawn-app"});
+    ASSERT_TRUE(started.ok) << started.error;
+    close(in[0]);
+    close(out[1]);
+    classifier.targetPid = static_cast<uint32_t>(started.pid);
+    server.setLookup(control::interceptorLookup(*supervisor.interceptor()));
+    ASSERT_EQ(write(in[1], "g", 1), 1);
+    output = drain(out[0]);
+    code = supervisor.wait();
+    server.setLookup(nullptr);
+  }
+  close(in[1]);
+  close(out[0]);
+  EXPECT_EQ(code, 0) << output;
+  EXPECT_NE(output.find("failures 0"), std::string::npos) << output;
+  EXPECT_NE(output.find(std::string("context ") + kContext), std::string::npos) << output;
+  EXPECT_NE(output.find("ok other-process-eacces"), std::string::npos) << output;
+  EXPECT_NE(output.find("ok listening-enotconn"), std::string::npos) << output;
+  EXPECT_NE(output.find("ok pipe-enotsock"), std::string::npos) << output;
+  EXPECT_EQ(upstream.got("up"), "up");
+
+  // The app's connect was redirected to the proxy; the proxy's outbound connect carried the
+  // records it set (the live history of the app's connection): REDIRECTED_BY_SELF for the
+  // redirect handle, so a redirector skips it, and it was not redirected.
+  auto up = upstreamConnect(classifier, upstream.port());
+  ASSERT_TRUE(up.has_value());
+  ASSERT_NE(up->request.proxiedRecords, nullptr) << "the outbound connect was classified with the records";
+  {
+    std::lock_guard lock(classifier.mu);
+    EXPECT_EQ(up->request.proxiedRecords, classifier.redirectedHistory);
+  }
+  EXPECT_EQ(redirect::queryState(up->request.proxiedRecords.get(), kRedirectHandle).state,
+            redirect::RedirectState::BySelf);
+  EXPECT_EQ(redirect::queryState(up->request.proxiedRecords.get(), 0x9999).state, redirect::RedirectState::ByOther);
+  EXPECT_FALSE(up->verdict.redirected);
+  EXPECT_EQ(up->request.process.pid, static_cast<uint64_t>(classifier.targetPid.load()));
+  EXPECT_GE(server.stats().socketControls, 6u);
+}
+
+TEST_F(ControlReal, S12_3_ProxyOutsideTheSupervisedTreeRunningAsAnotherUser) {
+  Upstream upstream;
+  const uint16_t proxyPort = freePort();
+  const Endpoint original = *Endpoint::parse("127.0.0.2:4243");
+  RedirectToProxy classifier(original, Endpoint::v4(0x7F000001, proxyPort));
+  int in[2], out[2];
+  ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  const bool dropToNobody = geteuid() == 0;
+  std::string env = server.envEntry();
+  pid_t proxy = fork();
+  if (proxy == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    if (dropToNobody) {
+      // Another user: only the socket's 0666 inside a 0711 directory lets it in.
+      if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(120);
+    }
+    char* envp[] = {env.data(), nullptr};
+    std::string port = std::to_string(proxyPort), up = std::to_string(upstream.port());
+    execle(OPENWFP_CONTROL_PROXY_BIN, OPENWFP_CONTROL_PROXY_BIN, "proxy", port.c_str(), "127.0.0.2", "4243", up.c_str(),
+           static_cast<char*>(nullptr), envp);
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  classifier.targetPid = static_cast<uint32_t>(proxy);
+  // Wait for the proxy to listen ("ok listen"), then run the app under the supervisor.
+  std::string output;
+  char c;
+  while (output.find('\n') == std::string::npos && read(out[0], &c, 1) == 1) output += c;
+  ASSERT_EQ(output, "ok listen\n");
+  linux_backend::SupervisorOptions options;
+  options.interceptor.reapIntervalMs = 100;
+  int appCode;
+  {
+    linux_backend::Supervisor supervisor(classifier, options);
+    auto started = supervisor.start({OPENWFP_CONTROL_PROXY_BIN, "app", "127.0.0.2", "4243"});
+    ASSERT_TRUE(started.ok) << started.error;
+    server.setLookup(control::interceptorLookup(*supervisor.interceptor()));
+    ASSERT_EQ(write(in[1], "g", 1), 1);
+    appCode = supervisor.wait();
+    output += drain(out[0]);
+    server.setLookup(nullptr);
+  }
+  int status = 0;
+  waitpid(proxy, &status, 0);
+  close(in[1]);
+  close(out[0]);
+  EXPECT_EQ(appCode, 0) << "the app talked to the proxy it was redirected to";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << output;
+  EXPECT_NE(output.find("ok records"), std::string::npos) << output;
+  EXPECT_NE(output.find(std::string("context ") + kContext), std::string::npos) << output;
+  EXPECT_NE(output.find("ok other-process-eacces"), std::string::npos) << output;
+  EXPECT_NE(output.find("ok set-records"), std::string::npos) << output;
+  EXPECT_EQ(upstream.got("up"), "up");
+}
+
+}  // namespace
