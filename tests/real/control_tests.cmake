@@ -13,3 +13,8 @@ target_compile_definitions(openwfp_control_real_tests PRIVATE
   OPENWFP_CONTROL_PROXY_BIN="$<TARGET_FILE:openwfp_control_test_proxy>")
 add_dependencies(openwfp_control_real_tests openwfp_control_test_proxy)
 gtest_discover_tests(openwfp_control_real_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS real TIMEOUT 120)
+
+# tests/device_verify_proxy_test.cpp (in openwfp_tests) loads drivers/verify_proxy.so.
+if(TARGET verify_proxy AND TARGET openwfp_tests)
+  add_dependencies(openwfp_tests verify_proxy)
+endif()
