@@ -52,6 +52,17 @@ ConnectionTable::HistoryPtr ConnectionTable::add(const ConnectionInfo& info, Clo
   return replaced;
 }
 
+void ConnectionTable::resolve(uint64_t cookie, const Endpoint& local, const Endpoint& remote) {
+  std::lock_guard lock(mu_);
+  auto it = byCookie_.find(cookie);
+  if (it == byCookie_.end()) return;
+  unindexLocked(it->second);
+  it->second.info.local = local;
+  it->second.info.remote = remote;
+  it->second.info.tupleKnown = true;
+  indexLocked(it->second);
+}
+
 ConnectionTable::HistoryPtr ConnectionTable::remove(uint64_t cookie) {
   std::lock_guard lock(mu_);
   auto it = byCookie_.find(cookie);

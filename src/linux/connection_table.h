@@ -30,6 +30,8 @@ class ConnectionTable {
   // again, a TCP socket connecting again after a failure) is replaced: its history is returned
   // so the caller can report it closed.
   HistoryPtr add(const ConnectionInfo& info, Clock::time_point now = Clock::now());
+  // Sets the tuple of an entry added before its connect was made (no-op if it is gone).
+  void resolve(uint64_t cookie, const Endpoint& local, const Endpoint& remote);
   // Removes the entry of a socket whose connect failed; returns its history.
   HistoryPtr remove(uint64_t cookie);
 

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -79,6 +80,7 @@ struct Call {
   Endpoint requested;
   uint64_t cookie = 0;
   uint64_t pid = 0;
+  bool fastOpen = false;
   std::atomic<bool> claimed{false};
   std::atomic<bool> classifyReturned{false};
 
@@ -195,6 +197,27 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     done->store(true, std::memory_order_release);
   }
 
+  // The destination of a TCP Fast Open send: (sockaddr pointer, length), or nullopt when the
+  // notification is not one (the seccomp program hands over only sends with MSG_FASTOPEN).
+  static std::optional<std::pair<uint64_t, uint32_t>> fastOpenAddress(const seccomp_notif& n,
+                                                                      pid_t tid) {
+    const int nr = n.data.nr;
+    if (nr == sendtoSyscallNr()) {
+      return std::make_pair(n.data.args[4], static_cast<uint32_t>(n.data.args[5]));
+    }
+    if (nr == sendmsgSyscallNr() || nr == sendmmsgSyscallNr()) {
+      // msghdr (the first mmsghdr starts with one): msg_name, then msg_namelen.
+      struct {
+        uint64_t name;
+        uint32_t nameLen;
+      } head{};
+      static_assert(offsetof(msghdr, msg_name) == 0 && offsetof(msghdr, msg_namelen) == 8);
+      if (sys::readTaskMemory(tid, n.data.args[1], &head, 12) != 0) return std::make_pair(0ul, 0u);
+      return std::make_pair(head.name, head.nameLen);
+    }
+    return std::nullopt;
+  }
+
   void handle(const seccomp_notif& n) {
     const int nr = n.data.nr;
     const pid_t tid = static_cast<pid_t>(n.pid);
@@ -207,20 +230,25 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       respondContinue(n.id);
       return;
     }
-    CallKind kind;
-    if (nr == connectSyscallNr()) {
-      kind = CallKind::Connect;
-    } else if (nr == bindSyscallNr()) {
-      kind = CallKind::Bind;
+    CallKind kind = CallKind::Connect;
+    bool fastOpen = false;  // sendto/sendmsg/sendmmsg with MSG_FASTOPEN: a connect with data
+    const int fd = static_cast<int>(n.data.args[0]);
+    uint64_t addrPtr = 0;
+    uint32_t addrLen = 0;  // socklen_t: the low 32 bits of the argument
+    if (nr == connectSyscallNr() || nr == bindSyscallNr()) {
+      kind = nr == bindSyscallNr() ? CallKind::Bind : CallKind::Connect;
+      addrPtr = n.data.args[1];
+      addrLen = static_cast<uint32_t>(n.data.args[2]);
+    } else if (auto fo = fastOpenAddress(n, tid)) {
+      fastOpen = true;
+      addrPtr = fo->first;
+      addrLen = fo->second;
     } else {
       respondContinue(n.id);
       return;
     }
-    const int fd = static_cast<int>(n.data.args[0]);
-    const uint64_t addrPtr = n.data.args[1];
-    const uint32_t addrLen = static_cast<uint32_t>(n.data.args[2]);  // socklen_t: low 32 bits
-    if (addrLen < 2 || addrLen > sizeof(sockaddr_storage)) {
-      respondContinue(n.id);  // the kernel fails it (EINVAL) or it cannot be IP
+    if (addrPtr == 0 || addrLen < 2 || addrLen > sizeof(sockaddr_storage)) {
+      respondContinue(n.id);  // the kernel fails it (EINVAL/EFAULT) or it cannot be IP
       return;
     }
     uint8_t bytes[kMaxSockaddrRead];
@@ -291,6 +319,10 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       respondContinue(n.id);  // raw, ICMP, SCTP, ...: not TCP/UDP (S13.1)
       return;
     }
+    if (fastOpen && protocol != Protocol::Tcp) {
+      respondContinue(n.id);  // MSG_FASTOPEN means nothing to UDP: an ordinary datagram send
+      return;
+    }
     std::optional<Endpoint> requested = decodeCallAddress(
         std::span<const uint8_t>(bytes, readLen), addrLen, domain, kind, protocol == Protocol::Udp);
     if (!requested) {
@@ -320,8 +352,10 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     call->requested = *requested;
     call->cookie = cookie;
     call->pid = task->process.pid;
+    call->fastOpen = fastOpen;
 
-    std::shared_lock lock(classifierMu);
+    // Workers are joined before `classifier` is cleared: no lock needed here (and done() may
+    // run inline and take classifierMu itself).
     if (classifier == nullptr) return;  // ~Call fails it closed
     if (kind == CallKind::Connect) {
       ConnectRequest req;
@@ -401,6 +435,14 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       respondContinue(call.id);
       return;
     }
+    if (call.fastOpen) {
+      // A TCP Fast Open send cannot be redirected from here (the data would have to be sent by
+      // the supervisor): fail it rather than let it reach the original destination.
+      counters.failed.fetch_add(1, std::memory_order_relaxed);
+      reportClosed(table.remove(call.cookie));
+      respond(call.id, EOPNOTSUPP, false);
+      return;
+    }
     counters.redirected.fetch_add(1, std::memory_order_relaxed);
     sockaddr_storage sa;
     socklen_t len;
@@ -409,6 +451,10 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       respond(call.id, EAFNOSUPPORT, false);
       return;
     }
+    // Remembered before the connect: the peer may look the connection up as soon as the
+    // handshake is done, before connect() returns here (a lookup then resolves it by sock_diag).
+    info.local.version = v.finalRemote.version;
+    reportClosed(table.add(info));
     const int flags = ::fcntl(call.sock.get(), F_GETFL);
     const bool appNonBlocking = flags >= 0 && (flags & O_NONBLOCK) != 0;
     // Never block a thread for a handshake: a blocking socket is non-blocking for this call only.
@@ -421,14 +467,13 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       err = 0;  // the call was restarted after we already connected it
     }
     if (err == 0 || err == EINPROGRESS || err == EALREADY) {
-      info.remote = v.finalRemote;
-      info.tupleKnown = true;
       sockaddr_storage ss{};
       socklen_t ssLen = sizeof ss;
       if (::getsockname(call.sock.get(), reinterpret_cast<sockaddr*>(&ss), &ssLen) == 0) {
-        if (auto ep = endpointFromSockaddr(ss, ssLen)) info.local = *ep;
+        if (auto local = endpointFromSockaddr(ss, ssLen)) {
+          table.resolve(call.cookie, *local, v.finalRemote);
+        }
       }
-      reportClosed(table.add(info));
     }
     if ((err == EINPROGRESS || err == EALREADY) && !appNonBlocking) {
       // On loopback the handshake is usually over already: a peer address means connected.
@@ -505,14 +550,17 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
 
   std::optional<ConnectionInfo> find(const Endpoint& local, const Endpoint& remote) {
     if (auto hit = table.find(local, remote)) return hit;
-    if (!table.hasUnresolved()) return std::nullopt;
-    {  // A continued connect's tuple is only known after a sock_diag scan.
-      std::lock_guard lock(reapMu);
-      auto now = std::chrono::steady_clock::now();
-      if (now - lastLookupScan < std::chrono::milliseconds(5)) return std::nullopt;
-      lastLookupScan = now;
+    if (table.hasUnresolved()) {  // a continued connect's tuple is known after a sock_diag scan
+      bool scanNow;
+      {
+        std::lock_guard lock(reapMu);
+        auto now = std::chrono::steady_clock::now();
+        scanNow = now - lastLookupScan >= std::chrono::milliseconds(2);
+        if (scanNow) lastLookupScan = now;
+      }
+      if (scanNow) scan();
     }
-    scan();
+    // Again also without a scan: the entry may have been resolved since the first look.
     return table.find(local, remote);
   }
 

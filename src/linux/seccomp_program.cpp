@@ -5,6 +5,7 @@
 #include <seccomp.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -42,6 +43,9 @@ std::vector<LengthRule> lengthRules(AddressLengthFilter lengths) {
 
 int connectSyscallNr() { return SYS_connect; }
 int bindSyscallNr() { return SYS_bind; }
+int sendtoSyscallNr() { return SYS_sendto; }
+int sendmsgSyscallNr() { return SYS_sendmsg; }
+int sendmmsgSyscallNr() { return SYS_sendmmsg; }
 
 bool isExecSyscall(int nr) { return nr == SYS_execve || nr == SYS_execveat; }
 
@@ -73,6 +77,27 @@ std::optional<SeccompProgram> buildSeccompProgram(AddressLengthFilter lengths, s
         return std::nullopt;
       }
     }
+  }
+  // TCP Fast Open connects without connect(): sends with MSG_FASTOPEN are handed over too.
+  struct FastOpenRule {
+    int nr;
+    unsigned flagsArg;
+  };
+  for (FastOpenRule r : {FastOpenRule{SYS_sendto, 3}, FastOpenRule{SYS_sendmsg, 2},
+                         FastOpenRule{SYS_sendmmsg, 3}}) {
+    scmp_arg_cmp cmp{r.flagsArg, SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, MSG_FASTOPEN};
+    rc = seccomp_rule_add_array(ctx.get(), SCMP_ACT_NOTIFY, r.nr, 1, &cmp);
+    if (rc != 0) {
+      error = std::string("openwfp: libseccomp: cannot add the fast-open rule: ") + std::strerror(-rc);
+      return std::nullopt;
+    }
+  }
+  // io_uring performs connects without system calls the filter sees: not available (programs
+  // fall back to ordinary sockets when io_uring_setup says ENOSYS).
+  rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), SYS_io_uring_setup, 0);
+  if (rc != 0) {
+    error = std::string("openwfp: libseccomp: cannot add the io_uring rule: ") + std::strerror(-rc);
+    return std::nullopt;
   }
   for (int nr : {SYS_execve, SYS_execveat, SYS_setuid, SYS_setreuid, SYS_setresuid}) {
     rc = seccomp_rule_add(ctx.get(), SCMP_ACT_NOTIFY, nr, 0);

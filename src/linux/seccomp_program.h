@@ -1,7 +1,9 @@
 // linux/seccomp_program.h - the seccomp program of a supervised process tree.
 //
-// connect() and bind() whose address length can be an IP sockaddr are handed to the supervisor
-// (SECCOMP_RET_USER_NOTIF); every other call runs in-kernel untouched (S13.4). execve/execveat
+// connect() and bind() whose address length can be an IP sockaddr, and sends with MSG_FASTOPEN
+// (a TCP Fast Open connect), are handed to the supervisor (SECCOMP_RET_USER_NOTIF); every other
+// call runs in-kernel untouched (S13.4), except io_uring_setup, which fails with ENOSYS (io_uring
+// would connect without a system call the filter sees). execve/execveat
 // and setuid/setreuid/setresuid are handed over too, only so that the supervisor can forget the
 // process facts it cached (image path, uid): they are always answered "continue".
 #pragma once
@@ -33,5 +35,8 @@ bool isInvalidatingSyscall(int nr);
 bool isExecSyscall(int nr);
 int connectSyscallNr();
 int bindSyscallNr();
+int sendtoSyscallNr();
+int sendmsgSyscallNr();
+int sendmmsgSyscallNr();
 
 }  // namespace openwfp::linux_backend

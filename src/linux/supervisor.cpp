@@ -266,7 +266,7 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
     impl_->interceptor = std::make_unique<Interceptor>(impl_->classifier, listener, o.interceptor);
     impl_->interceptor->start();
     char go = 'G';
-    [[maybe_unused]] ssize_t n = ::write(parentSock.get(), &go, 1);
+    [[maybe_unused]] ssize_t n = ::send(parentSock.get(), &go, 1, MSG_NOSIGNAL);
   }
   ChildError ce{};
   ssize_t n;

@@ -9,13 +9,17 @@
 //   real_client unix PATH [LEN]        AF_UNIX connect (LEN: address length), print what is read
 //   real_client threads HOST SLOWPORT FASTPORT
 //                                      two threads connect at once; prints which finished first
+//   real_client tfo HOST PORT          TCP Fast Open: sendto(MSG_FASTOPEN) instead of connect
+//   real_client iouring                io_uring_setup: prints "io_uring errno=N" (0: it worked)
 //   real_client delay MS MODE ARGS...  prints "started", sleeps MS, then runs MODE
 // HOST containing ':' uses an AF_INET6 socket. Errors: "error STEP errno=N" and exit 3.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <linux/io_uring.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -98,6 +102,12 @@ int tcpConnect(const char* host, int port, int lenOverride = 0) {
 
 int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (argc == 2 && std::string(argv[1]) == "iouring") {
+    io_uring_params params{};
+    long fd = ::syscall(SYS_io_uring_setup, 4, &params);
+    std::printf("io_uring errno=%d\n", fd >= 0 ? 0 : errno);
+    return 0;
+  }
   if (argc < 3) {
     std::fprintf(stderr, "usage: see real_client.cpp\n");
     return 2;
@@ -114,6 +124,26 @@ int main(int argc, char** argv) {
     int fd = tcpConnect(argv[2], std::atoi(argv[3]), mode == "tcp-len" ? std::atoi(argv[4]) : 0);
     printPeer(fd);
     exchange(fd);
+    return 0;
+  }
+  if (mode == "tfo") {
+    sockaddr_storage ss;
+    socklen_t len = makeAddr(argv[2], std::atoi(argv[3]), ss);
+    int fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0) fail("socket", errno);
+    const char req[] = "GET / HTTP/1.0\r\n\r\n";
+    if (::sendto(fd, req, sizeof req - 1, MSG_FASTOPEN | MSG_NOSIGNAL,
+                 reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+      fail("sendto", errno);
+    }
+    printPeer(fd);
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n < 0) fail("recv", errno);
+      if (n == 0) break;
+      std::fwrite(buf, 1, static_cast<size_t>(n), stdout);
+    }
     return 0;
   }
   if (mode == "tcp-nb") {

@@ -521,8 +521,42 @@ TEST_P(Real, S13_1_AllLengthsModeClassifiesUnusualAddressLengths) {
   EXPECT_EQ(countKind(all.report, "connect"), 1u) << describe(all);
 }
 
-INSTANTIATE_TEST_SUITE_P(InProcess, Real, ::testing::Values(Mode::InProcess));
-INSTANTIATE_TEST_SUITE_P(Unprivileged, Real, ::testing::Values(Mode::Unprivileged));
+TEST_P(Real, S13_1_TcpFastOpenConnectIsClassified) {
+  HttpServer blocked, other;
+  FakePolicy p;
+  p.blocked.push_back(ep(v4("127.0.0.1", blocked.port())));
+  p.connectRedirects.push_back({ep(v4("127.0.0.2", kOrigPort)), ep(v4("127.0.0.1", other.port()))});
+  // sendto(MSG_FASTOPEN) connects without connect(): it is classified all the same.
+  RunResult permitted = run({p, {kClient, "tfo", "127.0.0.1", std::to_string(other.port())}});
+  ASSERT_EQ(permitted.exitCode, 0) << describe(permitted);
+  EXPECT_NE(permitted.out.find(other.body()), std::string::npos) << describe(permitted);
+  EXPECT_FALSE(findLine(permitted.report, "connect", {"remote=" + v4("127.0.0.1", other.port())}).empty())
+      << describe(permitted);
+  RunResult refused = run({p, {kClient, "tfo", "127.0.0.1", std::to_string(blocked.port())}});
+  EXPECT_NE(refused.out.find("error sendto errno=111"), std::string::npos) << describe(refused);
+  EXPECT_EQ(blocked.accepts(), 0);
+  // A fast-open send cannot be redirected: it fails (EOPNOTSUPP) instead of reaching 127.0.0.2.
+  RunResult redirected = run({p, {kClient, "tfo", "127.0.0.2", std::to_string(kOrigPort)}});
+  EXPECT_NE(redirected.out.find("error sendto errno=95"), std::string::npos) << describe(redirected);
+  EXPECT_EQ(other.accepts(), 1);
+  // curl --tcp-fastopen uses TCP_FASTOPEN_CONNECT + connect(): redirected like any connect.
+  RunResult curl = run({p, {kCurl, "-sS", "--tcp-fastopen", "--noproxy", "*", "--max-time", "10",
+                            "http://" + v4("127.0.0.2", kOrigPort) + "/"}});
+  ASSERT_EQ(curl.exitCode, 0) << describe(curl);
+  EXPECT_NE(curl.out.find(other.body()), std::string::npos) << describe(curl);
+}
+
+TEST_P(Real, S13_1_IoUringIsUnavailable) {
+  // io_uring would connect without a system call the filter sees.
+  RunResult r = run({{}, {kClient, "iouring"}});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_NE(r.out.find("io_uring errno=38"), std::string::npos) << describe(r);
+}
+
+INSTANTIATE_TEST_SUITE_P(Supervisor, Real, ::testing::Values(Mode::InProcess, Mode::Unprivileged),
+                         [](const ::testing::TestParamInfo<Mode>& info) {
+                           return std::string(info.param == Mode::InProcess ? "InProcess" : "Unprivileged");
+                         });
 
 // ---- in-process only: lookups, connection ends, counters ----
 
