@@ -5,6 +5,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "openwfp/control.h"
 #include "openwfp/host.h"
 #include "openwfp/linux_backend.h"
 #include "openwfp/openwfp.h"
@@ -45,6 +46,14 @@ int runCommand(const RunOptions& options) {
     });
   }
 
+  // The control channel: proxies (in the supervised tree, or given OPENWFP_SOCKET) reach the
+  // engine's socket controls and the drivers' devices through it.
+  control::ControlServer server;
+  if (auto err = server.start()) {
+    std::fprintf(stderr, "%s\n", err->c_str());
+    return 1;
+  }
+
   DriverHost drivers;
   for (const auto& path : options.drivers) {
     auto r = drivers.load(path);
@@ -56,12 +65,21 @@ int runCommand(const RunOptions& options) {
 
   linux_backend::SupervisorOptions so;
   so.interceptor.blockErrno = options.blockErrno;
+  so.extraEnv = {server.envEntry()};
   int status;
   {
     linux_backend::Supervisor supervisor(rt.classifier(), so);
-    status = supervisor.run(options.command);
+    auto started = supervisor.start(options.command);
+    if (!started.ok) {
+      std::fprintf(stderr, "%s\n", started.error.c_str());
+      return started.exitCode;
+    }
+    server.setLookup(control::interceptorLookup(*supervisor.interceptor()));
+    status = supervisor.wait();
+    server.setLookup(nullptr);
   }
   drivers.unloadAll();
+  server.stop();
   return status;
 }
 
