@@ -77,9 +77,12 @@ int runSim(const SimArgs& a) {
                 {"redirected", r.redirected},
                 {"error", r.error},
                 {"reason", r.reason}};
-      summary = "connect " + target->str() + " -> " + r.remote.str() + (r.redirected ? " (redirected)" : "") +
-                (r.error == 0 ? ": connected" : std::string(": ") + std::strerror(r.error)) +
-                (r.reason.empty() ? "" : " [" + r.reason + "]");
+      summary = "connect " + target->str() + " -> " + r.remote.str() + (r.redirected ? " (redirected)" : "");
+      if (r.error == 0)
+        summary += ": connected";
+      else
+        summary += std::string(": ") + std::strerror(r.error);
+      if (!r.reason.empty()) summary += " [" + r.reason + "]";
     } else {
       int err = p.bind(fd, *target);
       openwfp::Endpoint local;
@@ -98,7 +101,14 @@ int runSim(const SimArgs& a) {
       else
         std::printf("%s\n", r.toText().c_str());
     }
-    if (!records.empty()) result["verdict"] = records.front().verdict;
+    // The connect's verdict: BLOCK if any layer blocked, else PERMIT.
+    std::string verdict = records.empty() ? "PERMIT (no classify)" : "PERMIT";
+    for (const auto& r : records)
+      if (r.verdict == "BLOCK") verdict = "BLOCK";
+    result["verdict"] = verdict;
+    if (verdict == "PERMIT" && result.value("error", 0) == ECONNREFUSED)
+      summary += " (permitted; nothing listens there in the simulation)";
+    summary = "verdict " + verdict + ", " + summary;
   }
   drivers.unloadAll();  // leaks are reported as verifier violations (PoolLeak, HandleLeak)
   auto violations = rt.verifier().violations();
