@@ -1,6 +1,7 @@
 // linux/connect_waiter.cpp - see connect_waiter.h.
 #include "linux/connect_waiter.h"
 
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -17,7 +18,10 @@ ConnectWaiter::ConnectWaiter()
     ev.events = EPOLLIN;
     ev.data.fd = wake_.get();
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      ::pthread_setname_np(::pthread_self(), "owfp-connect");
+      run();
+    });
   }
 }
 

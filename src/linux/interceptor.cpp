@@ -107,7 +107,13 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
   ConnectionTable table;      // thread-safe
   ConnectWaiter waiter;       // thread-safe
   std::atomic<bool> stopping{false};
-  std::mutex receiverMu;      // held by the one worker that waits in the receive ioctl
+  // Workers (see workerLoop). poolMu guards receivers, monitorTaken, lastReceive.
+  std::mutex poolMu;
+  std::condition_variable poolCv;
+  int receivers = 0;           // workers in, or about to enter, the receive ioctl
+  bool monitorTaken = false;   // a follower is waiting with a timeout (watching for stuck handlers)
+  std::chrono::steady_clock::time_point lastReceive{};
+  static constexpr auto kStuckAfter = std::chrono::milliseconds(2);
   std::mutex threadsMu;       // guards workers, reaper, started
   std::vector<std::thread> workers;
   std::vector<std::unique_ptr<std::atomic<bool>>> workerDone;
@@ -163,20 +169,41 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
   }
 
   // ---- workers ----
-  // Leader/followers: the thread holding receiverMu waits in the receive ioctl; the others wait
-  // for the mutex. The kernel wakes every thread waiting in the ioctl for each notification (and,
-  // with SYNC_WAKE_UP, on the notifying task's CPU), so only one may wait there. The receiver
-  // hands the role on as soon as it has a notification, then handles it: a slow classify never
-  // stops the others from being served.
+  // One receiver at a time. The kernel wakes every thread waiting in the receive ioctl for each
+  // notification (with SYNC_WAKE_UP, all on the notifying task's CPU), so only one waits there.
+  // The receiver handles what it received itself and then receives again: no hand-off, no extra
+  // wake-up on the common path. The others are followers; one of them (the monitor) wakes every
+  // kStuckAfter and, if nobody is receiving because the handler is still busy (a slow classify),
+  // becomes a second receiver. A handler that finds another receiver becomes a follower.
   void workerLoop(std::atomic<bool>* done) {
     std::vector<uint64_t> storage((notifSize + sizeof(uint64_t) - 1) / sizeof(uint64_t) + 1);
     auto* notif = reinterpret_cast<seccomp_notif*>(storage.data());
-    while (!stopping.load(std::memory_order_acquire)) {
-      std::unique_lock receiver(receiverMu);
-      if (stopping.load(std::memory_order_acquire)) break;
+    for (;;) {
+      {
+        std::unique_lock lock(poolMu);
+        while (!stopping.load(std::memory_order_acquire) && receivers > 0) {
+          if (!monitorTaken) {
+            monitorTaken = true;
+            poolCv.wait_for(lock, kStuckAfter);
+            monitorTaken = false;
+            if (receivers > 0 && std::chrono::steady_clock::now() - lastReceive < kStuckAfter) continue;
+            if (receivers > 0) poolCv.notify_one();  // hand the monitor role on
+            break;  // nobody receives, or the receivers are stuck in handlers: receive too
+          }
+          poolCv.wait(lock);
+        }
+        if (stopping.load(std::memory_order_acquire)) break;
+        ++receivers;
+      }
       std::memset(storage.data(), 0, storage.size() * sizeof(uint64_t));
-      if (::ioctl(listener.get(), SECCOMP_IOCTL_NOTIF_RECV, notif) != 0) {
-        int err = errno;
+      int rc = ::ioctl(listener.get(), SECCOMP_IOCTL_NOTIF_RECV, notif);
+      int err = rc == 0 ? 0 : errno;
+      {
+        std::lock_guard lock(poolMu);
+        --receivers;
+        lastReceive = std::chrono::steady_clock::now();
+      }
+      if (rc != 0) {
         if (err == EINTR) continue;
         if (err == ENOENT) {  // the call went away, or no task uses the filter any more
           pollfd p{listener.get(), POLLIN, 0};
@@ -186,13 +213,16 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
         if (!stopping.load()) spdlog::error("openwfp: seccomp receive failed: {}", std::strerror(err));
         break;
       }
-      receiver.unlock();
       counters.notifications.fetch_add(1, std::memory_order_relaxed);
       auto t0 = std::chrono::steady_clock::now();
       handle(*notif);
       counters.busyNanos.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                        std::chrono::steady_clock::now() - t0).count()),
                                    std::memory_order_relaxed);
+    }
+    {
+      std::lock_guard lock(poolMu);
+      poolCv.notify_all();  // the filter is orphaned or we stop: let the followers see it
     }
     done->store(true, std::memory_order_release);
   }
@@ -277,8 +307,9 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     // The process's socket, through its (cached) pidfd.
     std::shared_ptr<const TaskEntry> task;
     UniqueFd sock;
+    bool freshTask = false;
     for (int attempt = 0; attempt < 2 && !sock; ++attempt) {
-      task = tasks.get(tid, err);
+      task = tasks.get(tid, err, freshTask);
       if (!task) break;
       sock.reset(sys::pidfdGetfd(task->pidfd.get(), fd, 0));
       if (!sock) {
@@ -334,10 +365,13 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     if (auto ep = endpointFromSockaddr(ss, ssLen)) local = *ep;
     uint64_t cookie = 0;
     getIntOpt(sock.get(), SOL_SOCKET, SO_COOKIE, cookie);
-    // The sockaddr and the socket really are the waiting call's (its task did not die and
-    // have its id reused while we looked).
+    // The sockaddr and the socket really are the waiting call's: its task did not die and have
+    // its id reused while we looked. With a cached entry this is already proven: pidfd_getfd
+    // succeeded on the pidfd of the task that had this thread id when it was cached, so that
+    // task was alive after the sockaddr was read, and a live task keeps its id (see
+    // task_cache.h). Facts just read from /proc under the id need the kernel's word.
     uint64_t id = n.id;
-    if (::ioctl(listener.get(), SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0) {
+    if (freshTask && ::ioctl(listener.get(), SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0) {
       counters.stale.fetch_add(1, std::memory_order_relaxed);
       return;
     }
@@ -580,14 +614,24 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     for (unsigned i = 0; i < n; ++i) {
       workerDone.push_back(std::make_unique<std::atomic<bool>>(false));
       std::atomic<bool>* done = workerDone.back().get();
-      workers.emplace_back([this, done] { workerLoop(done); });
+      workers.emplace_back([this, done] {
+        ::pthread_setname_np(::pthread_self(), "owfp-notify");
+        workerLoop(done);
+      });
     }
-    reaper = std::thread([this] { reaperLoop(); });
+    reaper = std::thread([this] {
+      ::pthread_setname_np(::pthread_self(), "owfp-reaper");
+      reaperLoop();
+    });
   }
 
   void stop() {
     std::lock_guard lock(threadsMu);
     if (stopping.exchange(true)) return;
+    {
+      std::lock_guard pl(poolMu);
+      poolCv.notify_all();
+    }
     for (size_t i = 0; i < workers.size(); ++i) {
       // A worker may be between its stop check and the blocking ioctl: signal until it leaves.
       while (!workerDone[i]->load(std::memory_order_acquire)) {

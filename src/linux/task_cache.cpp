@@ -100,12 +100,16 @@ std::shared_ptr<TaskEntry> TaskCache::load(pid_t tid, int& err, bool& cacheable)
   return entry;
 }
 
-std::shared_ptr<const TaskEntry> TaskCache::get(pid_t tid, int& err) {
+std::shared_ptr<const TaskEntry> TaskCache::get(pid_t tid, int& err, bool& fresh) {
   {
     std::lock_guard lock(mu_);
     auto it = byTid_.find(tid);
-    if (it != byTid_.end()) return it->second;
+    if (it != byTid_.end()) {
+      fresh = false;
+      return it->second;
+    }
   }
+  fresh = true;
   bool cacheable = false;
   std::shared_ptr<TaskEntry> entry = load(tid, err, cacheable);
   if (!entry || !cacheable) return entry;

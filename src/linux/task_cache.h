@@ -3,7 +3,9 @@
 //
 // Reading /proc costs tens of microseconds, more than a loopback connect, so facts are cached
 // per thread id. An entry is trusted only while its pidfd's task is alive (pidfd_getfd fails with
-// ESRCH otherwise), and is dropped when the thread calls execve/setuid (the seccomp program hands
+// ESRCH otherwise): a thread id is not reused while its task lives, and a thread pidfd follows
+// the id through an exec by another thread (de_thread exchanges the ids, the old leader dies).
+// An entry is dropped when the thread calls execve/setuid (the seccomp program hands
 // those calls over, see seccomp_program.h). Without PIDFD_THREAD (Linux < 6.9) only thread-group
 // leaders are cached.
 #pragma once
@@ -28,9 +30,9 @@ struct TaskEntry {
 
 class TaskCache {
  public:
-  // Facts for tid, from the cache or /proc. nullptr with errno-style code in err when the task is
-  // gone (ESRCH) or not accessible (EACCES/EPERM).
-  std::shared_ptr<const TaskEntry> get(pid_t tid, int& err);
+  // Facts for tid, from the cache or /proc (then fresh = true). nullptr with errno-style code in
+  // err when the task is gone (ESRCH) or not accessible (EACCES/EPERM).
+  std::shared_ptr<const TaskEntry> get(pid_t tid, int& err, bool& fresh);
   // Forgets tid (its pidfd turned out stale, or it is changing credentials).
   void forgetTask(pid_t tid);
   // The task is exec'ing: forgets every thread of its process. When a non-leader thread execs,

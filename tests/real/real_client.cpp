@@ -10,6 +10,8 @@
 //   real_client threads HOST SLOWPORT FASTPORT
 //                                      two threads connect at once; prints which finished first
 //   real_client tfo HOST PORT          TCP Fast Open: sendto(MSG_FASTOPEN) instead of connect
+//   real_client cookie-tcp HOST PORT   prints the new socket's "cookie=N", waits for a line on
+//                                      stdin, then connects as tcp
 //   real_client iouring                io_uring_setup: prints "io_uring errno=N" (0: it worked)
 //   real_client delay MS MODE ARGS...  prints "started", sleeps MS, then runs MODE
 // HOST containing ':' uses an AF_INET6 socket. Errors: "error STEP errno=N" and exit 3.
@@ -144,6 +146,21 @@ int main(int argc, char** argv) {
       if (n == 0) break;
       std::fwrite(buf, 1, static_cast<size_t>(n), stdout);
     }
+    return 0;
+  }
+  if (mode == "cookie-tcp") {
+    sockaddr_storage ss;
+    socklen_t len = makeAddr(argv[2], std::atoi(argv[3]), ss);
+    int fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0) fail("socket", errno);
+    uint64_t cookie = 0;
+    socklen_t cl = sizeof cookie;
+    ::getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &cl);
+    std::printf("cookie=%llu\n", static_cast<unsigned long long>(cookie));
+    char line[16];
+    if (::read(0, line, sizeof line) <= 0) fail("stdin", EIO);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) fail("connect", errno);
+    exchange(fd);
     return 0;
   }
   if (mode == "tcp-nb") {

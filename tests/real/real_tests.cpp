@@ -636,6 +636,38 @@ TEST(RealBackend, S13_2_ContinuedConnectionIsFoundAfterSockDiagScan) {
   EXPECT_EQ(found->history, seen[0].verdict.history);
 }
 
+TEST(RealBackend, S9_4_AttachedRecordsReachTheConnectClassify) {
+  HttpServer server;
+  FakeClassifier classifier;
+  auto records = redirect::History::create();
+  int in[2];
+  ASSERT_EQ(::pipe2(in, O_CLOEXEC), 0);
+  OutFiles files;
+  linux_backend::SupervisorOptions o;
+  o.stdinFd = in[0];
+  o.stdoutFd = files.out;
+  o.stderrFd = files.err;
+  int exitCode;
+  {
+    linux_backend::Supervisor sup(classifier, o);
+    auto st = sup.start({kClient, "cookie-tcp", "127.0.0.1", std::to_string(server.port())});
+    ASSERT_TRUE(st.ok) << st.error;
+    ::close(in[0]);
+    // The records are attached to the socket (by cookie) before it connects (SIO_SET).
+    std::string out;
+    ASSERT_TRUE(eventually([&] { return (out = readFile(files.dir.file("out"))).find('\n') != std::string::npos; }, 5000ms));
+    uint64_t cookie = std::stoull(out.substr(out.find("cookie=") + 7));
+    sup.interceptor()->attachRecords(cookie, records);
+    ASSERT_EQ(::write(in[1], "go\n", 3), 3);
+    exitCode = sup.wait();
+  }
+  ::close(in[1]);
+  EXPECT_EQ(exitCode, 0);
+  auto seen = classifier.connects();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].request.proxiedRecords, records);
+}
+
 TEST(RealBackend, S5_6_ClosedRealConnectionsAreReported) {
   HttpServer server;
   FakePolicy p;

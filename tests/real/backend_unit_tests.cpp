@@ -1,0 +1,249 @@
+// tests/real/backend_unit_tests.cpp - the Linux backend's pure parts: sockaddr decoding of
+// untrusted bytes (S12.4, S13.2), sockaddr encoding for redirects (S13.3), and the connection
+// table (lookups for the control channel, closed connections for S5.6).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <cstring>
+#include <vector>
+
+#include "linux/connection_table.h"
+#include "linux/sockaddr_codec.h"
+#include "redirect/history.h"
+
+using namespace openwfp;
+using namespace openwfp::linux_backend;
+
+namespace {
+
+std::vector<uint8_t> sin4(const char* addr, uint16_t port, sa_family_t family = AF_INET) {
+  sockaddr_in s{};
+  s.sin_family = family;
+  s.sin_port = htons(port);
+  inet_pton(AF_INET, addr, &s.sin_addr);
+  std::vector<uint8_t> b(sizeof s);
+  std::memcpy(b.data(), &s, sizeof s);
+  return b;
+}
+
+std::vector<uint8_t> sin6(const char* addr, uint16_t port) {
+  sockaddr_in6 s{};
+  s.sin6_family = AF_INET6;
+  s.sin6_port = htons(port);
+  inet_pton(AF_INET6, addr, &s.sin6_addr);
+  std::vector<uint8_t> b(sizeof s);
+  std::memcpy(b.data(), &s, sizeof s);
+  return b;
+}
+
+Endpoint ep(const char* text) { return *Endpoint::parse(text); }
+
+TEST(BackendCodec, S13_2_InetConnectDecodesV4) {
+  auto b = sin4("127.0.0.2", 8080);
+  auto e = decodeCallAddress(b, 16, AF_INET, CallKind::Connect, false);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(*e, ep("127.0.0.2:8080"));
+}
+
+TEST(BackendCodec, S13_2_V4MappedOnInet6StaysV6) {
+  auto b = sin6("::ffff:127.0.0.2", 80);
+  auto e = decodeCallAddress(b, 28, AF_INET6, CallKind::Connect, false);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->version, IpVersion::V6);
+  EXPECT_EQ(*e, ep("[::ffff:127.0.0.2]:80"));
+}
+
+TEST(BackendCodec, S13_2_InetAddressOnInet6UdpConnectBecomesMapped) {
+  auto b = sin4("127.0.0.3", 53);
+  auto udp = decodeCallAddress(b, 16, AF_INET6, CallKind::Connect, true);
+  ASSERT_TRUE(udp.has_value());
+  EXPECT_EQ(*udp, ep("[::ffff:127.0.0.3]:53"));
+  // TCP and bind fail in the kernel (EAFNOSUPPORT / EINVAL): nothing to classify.
+  EXPECT_FALSE(decodeCallAddress(b, 16, AF_INET6, CallKind::Connect, false).has_value());
+  EXPECT_FALSE(decodeCallAddress(b, 16, AF_INET6, CallKind::Bind, true).has_value());
+}
+
+TEST(BackendCodec, S13_4_NonIpAndDisconnectPassThrough) {
+  auto unspec = sin4("0.0.0.0", 0, AF_UNSPEC);
+  EXPECT_FALSE(decodeCallAddress(unspec, 16, AF_INET, CallKind::Connect, true).has_value());
+  auto local = sin4("1.2.3.4", 5, AF_UNIX);
+  EXPECT_FALSE(decodeCallAddress(local, 16, AF_INET, CallKind::Connect, false).has_value());
+  auto v6 = sin6("::1", 80);
+  EXPECT_FALSE(decodeCallAddress(v6, 28, AF_INET, CallKind::Connect, false).has_value());
+}
+
+TEST(BackendCodec, S13_1_UnspecBindOfAnyAddressBindsLikeInet) {
+  // inet_bind() accepts AF_UNSPEC with INADDR_ANY: classifying it closes that side door.
+  auto any = sin4("0.0.0.0", 4444, AF_UNSPEC);
+  auto e = decodeCallAddress(any, 16, AF_INET, CallKind::Bind, false);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(*e, ep("0.0.0.0:4444"));
+  auto notAny = sin4("127.0.0.1", 4444, AF_UNSPEC);
+  EXPECT_FALSE(decodeCallAddress(notAny, 16, AF_INET, CallKind::Bind, false).has_value());
+}
+
+TEST(BackendCodec, S12_4_ShortOrInconsistentInputIsRejected) {
+  auto b4 = sin4("127.0.0.1", 1);
+  auto b6 = sin6("::1", 1);
+  // Lengths the kernel refuses (EINVAL) and byte spans shorter than the structure.
+  EXPECT_FALSE(decodeCallAddress(b4, 15, AF_INET, CallKind::Connect, false).has_value());
+  EXPECT_FALSE(decodeCallAddress(std::span(b4).first(8), 16, AF_INET, CallKind::Connect, false).has_value());
+  EXPECT_FALSE(decodeCallAddress(b6, 23, AF_INET6, CallKind::Connect, false).has_value());
+  EXPECT_FALSE(decodeCallAddress(std::span(b6).first(20), 28, AF_INET6, CallKind::Connect, false).has_value());
+  EXPECT_FALSE(decodeCallAddress(std::span(b4).first(1), 1, AF_INET, CallKind::Connect, false).has_value());
+  EXPECT_FALSE(decodeCallAddress({}, 0, AF_INET, CallKind::Connect, false).has_value());
+  // More bytes than the call's length: a caller bug, refused.
+  EXPECT_FALSE(decodeCallAddress(b6, 16, AF_INET, CallKind::Connect, false).has_value());
+  // A 24-byte sockaddr_in6 (RFC 2133, no scope id) is what the kernel accepts at minimum.
+  auto e = decodeCallAddress(std::span(b6).first(24), 24, AF_INET6, CallKind::Connect, false);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(*e, ep("[::1]:1"));
+  // Unknown socket domains never decode.
+  EXPECT_FALSE(decodeCallAddress(b4, 16, AF_UNIX, CallKind::Connect, false).has_value());
+}
+
+TEST(BackendCodec, S12_4_EveryPrefixAndFamilyIsSafe) {
+  // Exhaustive over lengths and a sweep of family values: no out-of-bounds read (ASan), and a
+  // result only for the IP families.
+  auto b6 = sin6("::ffff:10.0.0.1", 7);
+  for (uint16_t family = 0; family < 64; ++family) {
+    std::memcpy(b6.data(), &family, sizeof family);
+    for (size_t n = 0; n <= b6.size(); ++n) {
+      for (int domain : {AF_INET, AF_INET6, AF_UNIX}) {
+        for (CallKind kind : {CallKind::Connect, CallKind::Bind}) {
+          auto e = decodeCallAddress(std::span(b6).first(n), static_cast<uint32_t>(n), domain, kind, true);
+          if (e) {
+            EXPECT_TRUE(family == AF_INET || family == AF_INET6 || family == AF_UNSPEC);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(BackendCodec, S13_3_RedirectSockaddrMatchesTheSocketFamily) {
+  sockaddr_storage ss;
+  socklen_t len;
+  // V4 final on an AF_INET6 socket: v4-mapped.
+  ASSERT_TRUE(sockaddrFor(ep("127.0.0.1:81"), AF_INET6, ss, len));
+  EXPECT_EQ(len, sizeof(sockaddr_in6));
+  auto back = endpointFromSockaddr(ss, len);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, ep("[::ffff:127.0.0.1]:81"));
+  // v4-mapped final on an AF_INET socket: plain V4.
+  ASSERT_TRUE(sockaddrFor(ep("[::ffff:127.0.0.1]:82"), AF_INET, ss, len));
+  EXPECT_EQ(len, sizeof(sockaddr_in));
+  EXPECT_EQ(*endpointFromSockaddr(ss, len), ep("127.0.0.1:82"));
+  // A real V6 address cannot go on an AF_INET socket.
+  EXPECT_FALSE(sockaddrFor(ep("[::1]:83"), AF_INET, ss, len));
+  EXPECT_EQ(formatEndpoint(ep("[::1]:83")), "[::1]:83");
+  EXPECT_EQ(formatEndpoint(ep("10.1.2.3:4")), "10.1.2.3:4");
+}
+
+ConnectionInfo info(uint64_t cookie, const char* local, const char* remote, bool known,
+                    Protocol proto = Protocol::Tcp) {
+  ConnectionInfo i;
+  i.socketCookie = cookie;
+  i.protocol = proto;
+  i.local = ep(local);
+  i.remote = ep(remote);
+  i.originalRemote = i.remote;
+  i.tupleKnown = known;
+  i.history = redirect::History::create();
+  return i;
+}
+
+DiagSocket diag(uint64_t cookie, const char* local, const char* remote, uint8_t state) {
+  return DiagSocket{cookie, state, ep(local), ep(remote)};
+}
+
+TEST(BackendTable, S13_3_PerformedConnectIsFoundByTupleAndCookie) {
+  ConnectionTable t;
+  auto i = info(7, "127.0.0.1:40000", "127.0.0.1:8080", true);
+  EXPECT_EQ(t.add(i), nullptr);
+  auto byTuple = t.find(ep("127.0.0.1:40000"), ep("127.0.0.1:8080"));
+  ASSERT_TRUE(byTuple.has_value());
+  EXPECT_EQ(byTuple->history, i.history);
+  EXPECT_FALSE(t.find(ep("127.0.0.1:8080"), ep("127.0.0.1:40000")).has_value());
+  ASSERT_TRUE(t.findByCookie(7).has_value());
+  EXPECT_FALSE(t.hasUnresolved());
+}
+
+TEST(BackendTable, S13_3_ResolveIndexesAConnectRecordedBeforeItWasMade) {
+  ConnectionTable t;
+  t.add(info(8, "0.0.0.0:0", "127.0.0.1:8080", false));
+  EXPECT_TRUE(t.hasUnresolved());
+  t.resolve(8, ep("127.0.0.1:40001"), ep("127.0.0.1:8080"));
+  EXPECT_TRUE(t.find(ep("127.0.0.1:40001"), ep("127.0.0.1:8080")).has_value());
+  EXPECT_FALSE(t.hasUnresolved());
+}
+
+TEST(BackendTable, S13_2_ScanResolvesContinuedConnects) {
+  ConnectionTable t;
+  auto now = ConnectionTable::Clock::now();
+  t.add(info(9, "0.0.0.0:0", "127.0.0.1:8080", false), now);
+  auto closed = t.applyScan({diag(9, "127.0.0.1:40002", "127.0.0.1:8080", TCP_ESTABLISHED)}, 0xf, now);
+  EXPECT_TRUE(closed.empty());
+  EXPECT_TRUE(t.find(ep("127.0.0.1:40002"), ep("127.0.0.1:8080")).has_value());
+}
+
+TEST(BackendTable, S5_6_EndedConnectionsAreReturnedAfterTheGracePeriod) {
+  ConnectionTable t;
+  auto t0 = ConnectionTable::Clock::now();
+  auto a = info(10, "127.0.0.1:40003", "127.0.0.1:8080", true);
+  auto b = info(11, "127.0.0.1:40004", "127.0.0.1:8080", true);
+  auto c = info(12, "127.0.0.1:40005", "127.0.0.1:8080", true);
+  t.add(a, t0);
+  t.add(b, t0);
+  t.add(c, t0);
+  // Young entries are kept even if gone (a continued connect may not have happened yet).
+  EXPECT_TRUE(t.applyScan({}, 0xf, t0).empty());
+  EXPECT_TRUE(t.applyScan({}, 0xf, t0).empty());
+  auto later = t0 + ConnectionTable::kGrace + std::chrono::milliseconds(1);
+  // a: TIME_WAIT (over), b: still established, c: gone (missed twice by now).
+  auto closed = t.applyScan({diag(10, "127.0.0.1:40003", "127.0.0.1:8080", TCP_TIME_WAIT),
+                             diag(11, "127.0.0.1:40004", "127.0.0.1:8080", TCP_ESTABLISHED)},
+                            0xf, later);
+  ASSERT_EQ(closed.size(), 2u);
+  EXPECT_TRUE((closed[0] == a.history && closed[1] == c.history) ||
+              (closed[0] == c.history && closed[1] == a.history));
+  EXPECT_TRUE(t.findByCookie(11).has_value());
+  EXPECT_FALSE(t.find(ep("127.0.0.1:40003"), ep("127.0.0.1:8080")).has_value());
+  // A listing that did not cover an entry's family/protocol does not count against it.
+  auto u = info(13, "127.0.0.1:5000", "127.0.0.1:53", true, Protocol::Udp);
+  t.add(u, t0);
+  std::vector<DiagSocket> onlyB{diag(11, "127.0.0.1:40004", "127.0.0.1:8080", TCP_ESTABLISHED)};
+  EXPECT_TRUE(t.applyScan(onlyB, 0x1 /* TCP v4 only */, later).empty());
+  EXPECT_TRUE(t.applyScan(onlyB, 0x1, later).empty());
+  EXPECT_TRUE(t.findByCookie(13).has_value());
+  auto all = t.takeAll();
+  EXPECT_EQ(all.size(), 2u);
+  EXPECT_TRUE(t.empty());
+}
+
+TEST(BackendTable, S5_6_ReconnectReplacesAndReturnsTheOldHistory) {
+  ConnectionTable t;
+  auto first = info(14, "127.0.0.1:5001", "127.0.0.1:53", true, Protocol::Udp);
+  auto second = info(14, "127.0.0.1:5001", "127.0.0.1:54", true, Protocol::Udp);
+  t.add(first);
+  EXPECT_EQ(t.add(second), first.history);
+  EXPECT_FALSE(t.find(ep("127.0.0.1:5001"), ep("127.0.0.1:53")).has_value());
+  EXPECT_TRUE(t.find(ep("127.0.0.1:5001"), ep("127.0.0.1:54")).has_value());
+  EXPECT_EQ(t.remove(14), second.history);
+  EXPECT_EQ(t.remove(14), nullptr);
+}
+
+TEST(BackendTable, S9_4_AttachedRecordsAreKeptBySocketCookie) {
+  ConnectionTable t;
+  auto h = redirect::History::create();
+  EXPECT_EQ(t.attachedRecords(20), nullptr);
+  t.attachRecords(20, h);
+  EXPECT_EQ(t.attachedRecords(20), h);
+  auto later = ConnectionTable::Clock::now() + ConnectionTable::kAttachmentLifetime + std::chrono::seconds(1);
+  t.applyScan({}, 0, later);  // an attachment whose socket never connected ages out
+  EXPECT_EQ(t.attachedRecords(20), nullptr);
+}
+
+}  // namespace
