@@ -24,6 +24,7 @@ struct FakePolicy {
   std::vector<Endpoint> timedOut;  // answered BLOCK with timedOut (a pend deadline, S6.4)
   std::vector<Endpoint> pended;    // answered later from another thread
   int pendMs = 300;
+  std::vector<Endpoint> slow;      // answered inline, but only after sleeping pendMs
   uint32_t redirectTargetPid = 0;
 };
 
@@ -90,6 +91,9 @@ class FakeClassifier : public Classifier {
       }
       v.history = redirect::History::create();
       pend = contains(policy_.pended, request.remote);
+      if (contains(policy_.slow, request.remote)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(policy_.pendMs));
+      }
     }
     {
       std::lock_guard lock(mu_);

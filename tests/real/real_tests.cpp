@@ -636,6 +636,25 @@ TEST(RealBackend, S13_2_ContinuedConnectionIsFoundAfterSockDiagScan) {
   EXPECT_EQ(found->history, seen[0].verdict.history);
 }
 
+TEST(RealBackend, S13_1_SlowInlineClassifyDoesNotStopOtherCalls) {
+  // A classify that takes long without pending holds its worker; another worker takes over
+  // receiving, so the other thread's connect is served meanwhile.
+  HttpServer slow, fast;
+  FakePolicy p;
+  p.connectRedirects.push_back({ep(v4("127.0.0.2", kOrigPort)), ep(v4("127.0.0.1", slow.port()))});
+  p.connectRedirects.push_back({ep(v4("127.0.0.2", fast.port())), ep(v4("127.0.0.1", fast.port()))});
+  p.slow.push_back(ep(v4("127.0.0.2", kOrigPort)));
+  p.pendMs = 700;
+  Scenario s{p, {kClient, "threads", "127.0.0.2", std::to_string(kOrigPort), std::to_string(fast.port())}};
+  s.workers = 2;
+  RunResult r = runInProcess(s);
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  auto f = r.out.find("done fast"), sl = r.out.find("done slow");
+  ASSERT_NE(f, std::string::npos) << describe(r);
+  ASSERT_NE(sl, std::string::npos) << describe(r);
+  EXPECT_LT(f, sl) << describe(r);
+}
+
 TEST(RealBackend, S9_4_AttachedRecordsReachTheConnectClassify) {
   HttpServer server;
   FakeClassifier classifier;
