@@ -29,6 +29,7 @@ struct RuntimeOptions {
   bool verifier = true;                                  // S11.1
   std::chrono::milliseconds pendDeadline{30000};         // S6.4; 0 = never
   unsigned reauthorizeLimit = 8;                         // S5.7
+  bool trace = true;  // emit a trace::ClassifyRecord per classify (S4.5); benchmarks may turn it off
 };
 
 class Runtime {

@@ -1,0 +1,23 @@
+// engine/classifier.h - the Classifier stack backends call (include/openwfp/stack.h): a connect
+// runs ALE_CONNECT_REDIRECT, then, if permitted, ALE_AUTH_CONNECT for the final tuple; a bind
+// runs ALE_BIND_REDIRECT (SPEC S4.1, S4.4, S5.5, S5.8).
+#pragma once
+
+#include "openwfp/stack.h"
+
+namespace openwfp::engine {
+
+class Engine;
+
+class ConnectPipeline final : public Classifier {
+ public:
+  explicit ConnectPipeline(Engine& engine) : engine_(engine) {}
+  void classifyConnect(const ConnectRequest& request, ConnectDone done) override;
+  void classifyBind(const BindRequest& request, BindDone done) override;
+  void connectionClosed(const std::shared_ptr<redirect::History>& history) override;
+
+ private:
+  Engine& engine_;
+};
+
+}  // namespace openwfp::engine

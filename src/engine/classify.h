@@ -1,0 +1,159 @@
+// engine/classify.h - one classify at one layer: the matched filters, arbitration, callout
+// invocations, writable layer data versions, pend state and trace record (SPEC S4, S5, S6).
+//
+// A Classify is driven by the Engine (engine_classify.cpp) on the thread that started it and,
+// after a pend, on the thread that completes it. `mu_` guards every member below it; driver
+// calls (acquire/apply/pend/complete) may arrive from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/arbitration.h"
+#include "engine/callouts.h"
+#include "engine/conditions.h"
+#include "engine/filter_index.h"
+#include "engine/layers.h"
+#include "openwfp/stack.h"
+#include "openwfp/trace.h"
+
+namespace openwfp::redirect {
+class History;
+}
+
+namespace openwfp::engine {
+
+class Engine;
+
+// Engine form of the writable layer data: FWPS_CONNECT_REQUEST0 (connect-redirect) or
+// FWPS_BIND_REQUEST0 (bind-redirect: local + portReservationToken only), without the chain.
+struct LayerData {
+  Endpoint local;
+  Endpoint remote;
+  uint64_t portReservationToken = 0;
+  uint32_t localRedirectTargetPid = 0;
+  uint64_t localRedirectHandle = 0;  // HANDLE value of a redirect handle
+  void* localRedirectContext = nullptr;
+  size_t localRedirectContextSize = 0;
+  uint64_t modifierFilterId = 0;
+};
+
+struct ClassifyMetadata {
+  uint64_t processId = 0;
+  bool hasLocalRedirectTargetPid = false;  // AUTH_CONNECT of a redirected connection
+  uint32_t localRedirectTargetPid = 0;
+  std::optional<Endpoint> originalDestination;
+  uint64_t redirectRecords = 0;  // records handle (connect-redirect), 0 = not present
+};
+
+struct ClassifyRequest {
+  LayerId layer = LayerId::ConnectRedirectV4;
+  ClassifyValues values;
+  ClassifyMetadata metadata;
+  LayerData data;
+  std::shared_ptr<redirect::History> history;  // connect-redirect: the connection's history
+  std::string processPath;                      // for the trace
+};
+
+class Classify {
+ public:
+  using Done = std::function<void(Classify&)>;
+  ~Classify();
+  Classify(const Classify&) = delete;
+  Classify& operator=(const Classify&) = delete;
+
+  uint64_t id() const { return id_; }
+  const LayerInfo& layer() const { return *layer_; }
+  // The values/metadata of the current round (flags carry IS_REAUTHORIZE on re-runs). Stable
+  // while a callout runs.
+  const ClassifyValues& values() const { return values_; }
+  const ClassifyMetadata& metadata() const { return request_.metadata; }
+  const std::shared_ptr<redirect::History>& history() const { return request_.history; }
+  uint32_t round() const { return round_; }
+  // The classifyContext pointer handed to callouts (identifies this classify).
+  const void* context() const { return this; }
+
+  // Opaque per-classify state of the C ABI (incoming values, metadata and writable-data structs
+  // it built). Created on first use with `make`, under the classify's lock.
+  template <typename T, typename Make>
+  std::shared_ptr<T> abiState(Make&& make) {
+    std::lock_guard lock(mu_);
+    if (!abi_) abi_ = make();
+    return std::static_pointer_cast<T>(abi_);
+  }
+
+  // Results, valid once finished (in the Done callback).
+  bool permitted() const { return permitted_; }
+  bool timedOut() const { return timedOut_; }
+  const LayerData& finalData() const { return current_; }
+  const LayerData& originalData() const { return request_.data; }
+  bool modified() const { return !versions_.empty(); }
+  const std::vector<std::string>& reasons() const { return record_.reasons; }
+  const trace::ClassifyRecord& record() const { return record_; }
+  void addReason(std::string r);
+
+ private:
+  friend class Engine;
+  Classify(Engine& engine, uint64_t id, ClassifyRequest request, Done done);
+
+  enum class Phase : uint8_t { Running, InCallout, Pended, Finished };
+  struct Acquisition {
+    uint64_t token = 0;
+    uint64_t filterId = 0;
+    LayerData base;  // data at acquire time
+    bool applied = false;
+  };
+  struct Invocation {
+    const SnapshotFilter* filter = nullptr;
+    uint32_t rightsIn = 0;
+    bool acquired = false;       // writable data acquired for this filter
+    bool pendRequested = false;  // FwpsPendClassify0 called
+    uint64_t pendHandle = 0;
+    bool completed = false;      // FwpsCompleteClassify0 arrived while still in classifyFn
+    std::optional<ClassifyOut> completion;  // nullopt + completed = re-authorize
+    std::shared_ptr<const Registration> registration;
+    size_t stepIndex = SIZE_MAX; // index in record_.filters (SIZE_MAX: not tracing)
+  };
+
+  Engine& engine_;
+  const uint64_t id_;
+  const LayerInfo* layer_;
+  ClassifyRequest request_;
+  Done done_;
+
+  mutable std::mutex mu_;  // guards everything below
+  Phase phase_ = Phase::Running;
+  ClassifyValues values_;
+  uint32_t round_ = 0;
+  std::shared_ptr<const PolicySnapshot> policy_;
+  std::vector<const SnapshotFilter*> matched_;
+  size_t next_ = 0;
+  Arbiter arbiter_;
+  Invocation inv_;
+  uint64_t pendGeneration_ = 0;
+  bool pendConsumed_ = false;  // a pend was completed (by the driver or the deadline)
+  bool timedOut_ = false;
+  bool forcedBlock_ = false;
+  bool permitted_ = true;
+  LayerData current_;
+  std::vector<LayerData> versions_;   // applied modifications, oldest first
+  std::vector<Acquisition> acquisitions_;
+  uint64_t nextToken_ = 1;
+  std::optional<uint64_t> entryToken_;  // this classify's redirect entry in the history
+  std::vector<uint64_t> reauthWatchers_;  // filters that applied with REAUTHORIZE_IF_MODIFIED_BY_OTHERS
+  bool reauthPending_ = false;
+  std::vector<void*> orphanContexts_;  // engine-owned contexts applied without a redirect handle
+  std::shared_ptr<void> abi_;
+  bool tracing_ = false;   // build record_ (RuntimeOptions::trace)
+  bool registered_ = false;  // in Engine::live_ (classifyContext valid for FwpsAcquireClassifyHandle0)
+  bool emitted_ = false;
+  trace::ClassifyRecord record_;
+};
+
+}  // namespace openwfp::engine

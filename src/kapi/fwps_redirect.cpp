@@ -1,0 +1,157 @@
+// kapi/fwps_redirect.cpp - redirect handles and redirect state (SPEC S7), the SIO-format redirect
+// records (S8), flow contexts and FwpsPendOperation0 of fwpsk.h.
+#include <map>
+#include <tuple>
+
+#include "kapi/abi.h"
+#include "redirect/handles.h"
+#include "redirect/history.h"
+#include "redirect/records.h"
+#include "verifier/verifier.h"
+
+using namespace openwfp;
+using namespace openwfp::kapi;
+using engine::Status;
+
+namespace {
+
+void report(verifier::Code code, std::string message) {
+  verifier::Violation v{code, std::move(message), verifier::currentDriver(), {}, 0};
+  Runtime::current().verifier().report(std::move(v));
+}
+
+// Looks up a records handle; reports stale (S8.6) and unknown handles.
+std::shared_ptr<redirect::History> recordsHistory(HANDLE records, const char* api) {
+  engine::RecordsHandles::State state;
+  auto h = eng().recordsHandles().find(handleValue(records), &state);
+  if (h) return h;
+  report(state == engine::RecordsHandles::State::Stale ? verifier::Code::UseAfterRelease
+                                                       : verifier::Code::InvalidArgument,
+         std::string(api) +
+             (state == engine::RecordsHandles::State::Stale
+                  ? ": the redirect records handle is no longer valid (it is valid during "
+                    "classifyFn and, when the classify is pended, until it is completed)"
+                  : ": not a redirect records handle"));
+  return nullptr;
+}
+
+// Flow contexts (FwpsFlowAssociateContext0): counted per callout so that unregistering a callout
+// whose flows still carry a context fails with STATUS_DEVICE_BUSY (S3.1).
+std::mutex g_flowMu;  // guards g_flows
+std::map<std::tuple<uint64_t, uint16_t, uint32_t>, uint64_t> g_flows;
+
+}  // namespace
+
+extern "C" {
+
+NTSTATUS NTAPI FwpsRedirectHandleCreate0(const GUID* providerGuid, UINT32 flags,
+                                         HANDLE* redirectHandle) {
+  OPENWFP_KAPI_GUARD_BEGIN
+  if (!providerGuid || !redirectHandle || flags != 0) return STATUS_INVALID_PARAMETER;
+  std::array<uint8_t, 16> g{};
+  std::memcpy(g.data(), providerGuid, 16);
+  uint64_t id = Runtime::current().redirectHandles().create(g, verifier::currentDriver());
+  *redirectHandle = toHandle(id);
+  return STATUS_SUCCESS;
+  OPENWFP_KAPI_GUARD_END(STATUS_UNSUCCESSFUL)
+}
+
+void NTAPI FwpsRedirectHandleDestroy0(HANDLE redirectHandle) {
+  try {
+    if (!Runtime::current().redirectHandles().destroy(handleValue(redirectHandle)))
+      report(verifier::Code::UseAfterRelease,
+             "FwpsRedirectHandleDestroy0 on a redirect handle that is not live");
+  } catch (...) {
+  }
+}
+
+FWPS_CONNECTION_REDIRECT_STATE NTAPI FwpsQueryConnectionRedirectState0(HANDLE redirectRecords,
+                                                                       HANDLE redirectHandle,
+                                                                       void** redirectContext) {
+  try {
+    if (redirectContext) *redirectContext = nullptr;
+    if (!redirectRecords) return FWPS_CONNECTION_NOT_REDIRECTED;
+    auto history = recordsHistory(redirectRecords, "FwpsQueryConnectionRedirectState0");
+    if (!history) return FWPS_CONNECTION_NOT_REDIRECTED;
+    auto r = redirect::queryState(history.get(), handleValue(redirectHandle));
+    if (redirectContext) *redirectContext = r.context;
+    return static_cast<FWPS_CONNECTION_REDIRECT_STATE>(r.state);
+  } catch (...) {
+    return FWPS_CONNECTION_NOT_REDIRECTED;
+  }
+}
+
+NTSTATUS NTAPI FwpsQueryConnectionSioFormatRedirectRecords0(HANDLE RedirectRecords,
+                                                            PVOID OutputBuffer,
+                                                            SIZE_T OutputBufferLength,
+                                                            PSIZE_T BytesTransferred) {
+  OPENWFP_KAPI_GUARD_BEGIN
+  // S8.5: BytesTransferred may be NULL in every case.
+  if (BytesTransferred) *BytesTransferred = 0;
+  if (!RedirectRecords) return STATUS_NOT_FOUND;  // S8.1
+  auto history = recordsHistory(RedirectRecords, "FwpsQueryConnectionSioFormatRedirectRecords0");
+  if (!history) return STATUS_INVALID_HANDLE;  // S8.6
+  const redirect::RecordsSealer& sealer = Runtime::current().sealer();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    size_t need = sealer.sealedSize(*history);
+    if (need == 0) return STATUS_NOT_SUPPORTED;  // more entries than the format holds
+    if (!OutputBuffer || OutputBufferLength < need) {  // S8.3: size probe / short buffer
+      if (BytesTransferred) *BytesTransferred = need;
+      return STATUS_BUFFER_TOO_SMALL;
+    }
+    if (reinterpret_cast<uintptr_t>(OutputBuffer) % alignof(void*) != 0) {  // S8.4
+      report(verifier::Code::MisalignedSioBuffer,
+             "FwpsQueryConnectionSioFormatRedirectRecords0: OutputBuffer must be pointer-aligned");
+      return STATUS_DATATYPE_MISALIGNMENT;
+    }
+    size_t n = sealer.seal(*history, {static_cast<uint8_t*>(OutputBuffer), OutputBufferLength});
+    if (n != 0) {  // S8.2
+      if (BytesTransferred) *BytesTransferred = n;
+      return STATUS_SUCCESS;
+    }
+    // The history grew between sizing and sealing: size again.
+  }
+  if (BytesTransferred) *BytesTransferred = sealer.sealedSize(*history);
+  return STATUS_BUFFER_TOO_SMALL;
+  OPENWFP_KAPI_GUARD_END(STATUS_UNSUCCESSFUL)
+}
+
+NTSTATUS NTAPI FwpsFlowAssociateContext0(UINT64 flowId, UINT16 layerId, UINT32 calloutId,
+                                         UINT64 flowContext) {
+  OPENWFP_KAPI_GUARD_BEGIN
+  auto slot = eng().slotById(calloutId);
+  if (!slot) return STATUS_FWP_CALLOUT_NOT_FOUND;
+  std::lock_guard lock(g_flowMu);
+  auto key = std::make_tuple(flowId, layerId, calloutId);
+  if (g_flows.count(key)) return STATUS_FWP_ALREADY_EXISTS;
+  g_flows.emplace(key, flowContext);
+  slot->addFlowContext();
+  return STATUS_SUCCESS;
+  OPENWFP_KAPI_GUARD_END(STATUS_UNSUCCESSFUL)
+}
+
+NTSTATUS NTAPI FwpsFlowRemoveContext0(UINT64 flowId, UINT16 layerId, UINT32 calloutId) {
+  OPENWFP_KAPI_GUARD_BEGIN
+  std::lock_guard lock(g_flowMu);
+  auto it = g_flows.find(std::make_tuple(flowId, layerId, calloutId));
+  if (it == g_flows.end()) return STATUS_NOT_FOUND;
+  g_flows.erase(it);
+  if (auto slot = eng().slotById(calloutId)) slot->removeFlowContext();
+  return STATUS_SUCCESS;
+  OPENWFP_KAPI_GUARD_END(STATUS_UNSUCCESSFUL)
+}
+
+NTSTATUS NTAPI FwpsPendOperation0(HANDLE completionHandle, HANDLE* completionContext) {
+  // openwfp classifies no layer that supplies a completion handle; the redirect layers pend
+  // with FwpsPendClassify0.
+  (void)completionHandle;
+  if (completionContext) *completionContext = nullptr;
+  return STATUS_FWP_CANNOT_PEND;
+}
+
+void NTAPI FwpsCompleteOperation0(HANDLE completionContext, PNET_BUFFER_LIST netBufferList) {
+  (void)completionContext;
+  (void)netBufferList;
+}
+
+}  // extern "C"
