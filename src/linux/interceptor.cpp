@@ -125,7 +125,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
 
   struct Counters {
     std::atomic<uint64_t> notifications{0}, continued{0}, redirected{0}, blocked{0}, failed{0},
-        stale{0}, pended{0}, connectionsClosed{0}, busyNanos{0};
+        stale{0}, pended{0}, connectionsClosed{0};
   } counters;
 
   // ---- answering ----
@@ -214,11 +214,11 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
         break;
       }
       counters.notifications.fetch_add(1, std::memory_order_relaxed);
-      auto t0 = std::chrono::steady_clock::now();
-      handle(*notif);
-      counters.busyNanos.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                       std::chrono::steady_clock::now() - t0).count()),
-                                   std::memory_order_relaxed);
+      if (options.passThrough) {
+        respondContinue(notif->id);
+      } else {
+        handle(*notif);
+      }
     }
     {
       std::lock_guard lock(poolMu);
@@ -725,7 +725,6 @@ InterceptorStats Interceptor::stats() const {
   s.stale = c.stale.load();
   s.pended = c.pended.load();
   s.connectionsClosed = c.connectionsClosed.load();
-  s.busyNanos = c.busyNanos.load();
   s.syncWakeUp = impl_->syncWakeUp;
   return s;
 }
