@@ -1,7 +1,7 @@
 /*
  * leaky_driver.c - a test driver written as for Windows (C, only <ntddk.h>) that the S11.2 tests
  * load with DriverHost: it leaks one pool allocation tagged 'Leak' (100 bytes) and frees another,
- * creates a device and a work item and cleans those up in DriverUnload.
+ * creates a device (deleted in DriverUnload) and queues a work item (which frees itself).
  * With LEAKY_DRIVER_FAIL set in the environment, DriverEntry fails with
  * STATUS_FWP_ALREADY_EXISTS after the leaking allocation.
  */
@@ -23,13 +23,13 @@ static volatile LONG gWorkRuns;
 void LeakyWork(PDEVICE_OBJECT DeviceObject, PVOID Context) {
   UNREFERENCED_PARAMETER(DeviceObject);
   InterlockedIncrement((LONG volatile *)Context);
+  IoFreeWorkItem(gWorkItem); /* the usual pattern: the routine frees its own item */
 }
 
 void LeakyUnload(PDRIVER_OBJECT DriverObject) {
   UNREFERENCED_PARAMETER(DriverObject);
-  IoFreeWorkItem(gWorkItem);
-  IoDeleteDevice(gDevice);
-  DbgPrint("leaky_driver: unloading, work item ran %ld time(s); the 'Leak' allocation stays\n", gWorkRuns);
+  IoDeleteDevice(gDevice); /* deferred by the I/O manager while the work item is still queued */
+  DbgPrint("leaky_driver: unloading; the 'Leak' allocation stays\n");
 }
 
 NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath) {
