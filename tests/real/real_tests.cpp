@@ -546,6 +546,31 @@ TEST_P(Real, S13_1_TcpFastOpenConnectIsClassified) {
   EXPECT_NE(curl.out.find(other.body()), std::string::npos) << describe(curl);
 }
 
+TEST_P(Real, S13_5_UninspectableProcessFailsClosed) {
+  // A process that makes itself non-dumpable cannot be read by an unprivileged supervisor
+  // (process_vm_readv, pidfd_getfd): its connects fail (EACCES) rather than go out unclassified.
+  // A root supervisor (CAP_SYS_PTRACE) can still inspect and classify it.
+  HttpServer server;
+  std::string code =
+      "import ctypes, socket\n"
+      "ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n"  // PR_SET_DUMPABLE 0
+      "try:\n"
+      "    socket.create_connection(('127.0.0.1', " + std::to_string(server.port()) + "))\n"
+      "    print('connected')\n"
+      "except OSError as e:\n"
+      "    print('errno=%d' % e.errno)\n";
+  RunResult r = run({{}, {kPython, "-c", code}});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  if (GetParam() == Mode::InProcess && runningAsRoot()) {
+    EXPECT_NE(r.out.find("connected"), std::string::npos) << describe(r);
+    EXPECT_EQ(countKind(r.report, "connect"), 1u) << describe(r);
+  } else {
+    EXPECT_NE(r.out.find("errno=13"), std::string::npos) << describe(r);
+    EXPECT_EQ(countKind(r.report, "connect"), 0u) << describe(r);
+    EXPECT_EQ(server.accepts(), 0);
+  }
+}
+
 TEST_P(Real, S13_1_IoUringIsUnavailable) {
   // io_uring would connect without a system call the filter sees.
   RunResult r = run({{}, {kClient, "iouring"}});
