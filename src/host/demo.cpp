@@ -395,7 +395,7 @@ pid_t spawn(const std::string& self, std::vector<std::string> args, int stdoutFd
 }
 }  // namespace
 
-int runDemoSession(const std::string& self, const std::string& reachable, const std::string& unreachable) {
+int runProxySession(const std::string& self, const std::vector<std::vector<std::string>>& commands) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return 1;
   pid_t proxy = spawn(self, {"proxy"}, p[1]);
@@ -424,8 +424,8 @@ int runDemoSession(const std::string& self, const std::string& reachable, const 
     std::unique_lock lk(mu);
     cv.wait_for(lk, std::chrono::seconds(10), [&] { return ready; });
   }
-  for (const auto& target : {reachable, unreachable}) {
-    pid_t app = spawn(self, {"fetch", target}, -1);
+  for (const auto& command : commands) {
+    pid_t app = spawn(self, command, -1);
     int st;
     waitpid(app, &st, 0);
   }
@@ -434,6 +434,10 @@ int runDemoSession(const std::string& self, const std::string& reachable, const 
   waitpid(proxy, &st, 0);
   forward.join();
   return 0;
+}
+
+int runDemoSession(const std::string& self, const std::string& reachable, const std::string& unreachable) {
+  return runProxySession(self, {{"fetch", reachable}, {"fetch", unreachable}});
 }
 
 }  // namespace openwfp::host

@@ -27,4 +27,8 @@ int runDemo(const DemoOptions& options);
 // Prints every child's (stamped) lines on stdout. Returns 0 when the session ran.
 int runDemoSession(const std::string& self, const std::string& reachable, const std::string& unreachable);
 
+// Starts `self proxy`, waits until it listens, runs each `self COMMAND...` in turn (stdout
+// inherited), stops the proxy. The proxy's lines are forwarded to stdout. Returns 0.
+int runProxySession(const std::string& self, const std::vector<std::vector<std::string>>& commands);
+
 }  // namespace openwfp::host

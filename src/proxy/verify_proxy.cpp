@@ -150,12 +150,10 @@ void VerifyProxy::stop() {
     if (fd >= 0) shutdown(fd, SHUT_RDWR);
   for (auto& t : loops_) t.join();
   loops_.clear();
-  std::vector<std::thread> workers;
   {
-    std::lock_guard lk(mu_);
-    workers.swap(workers_);
+    std::unique_lock lk(mu_);
+    idle_.wait(lk, [this] { return activeWorkers_ == 0; });
   }
-  for (auto& t : workers) t.join();
   relay_.reset();
   for (int fd : {listenV4_, listenV6_})
     if (fd >= 0) close(fd);
@@ -178,8 +176,16 @@ void VerifyProxy::nextLoop() {
       return;
     }
     if (returned < sizeof(VP_REQUEST)) continue;
-    std::lock_guard lk(mu_);
-    workers_.emplace_back([this, b = std::move(buf)] { handleRequest(b); });
+    {
+      std::lock_guard lk(mu_);
+      ++activeWorkers_;
+    }
+    // One short-lived thread per pended connect: its upstream connect may take up to the timeout.
+    std::thread([this, b = std::move(buf)] {
+      handleRequest(b);
+      std::lock_guard lk(mu_);
+      if (--activeWorkers_ == 0) idle_.notify_all();
+    }).detach();
   }
 }
 

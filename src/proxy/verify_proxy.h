@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -80,10 +81,11 @@ class VerifyProxy {
   int controlHandle_ = -1;  // device handle for REGISTER / OUTCOME
   std::atomic<bool> stopping_{false};
   std::unique_ptr<Relay> relay_;
-  mutable std::mutex mu_;  // guards waiting_, stats_, workers_
+  mutable std::mutex mu_;  // guards waiting_, stats_, activeWorkers_
+  std::condition_variable idle_;          // activeWorkers_ reached 0
   std::map<uint64_t, Upstream> waiting_;  // request id -> connected upstream, until accepted
   VerifyProxyStats stats_;
-  std::vector<std::thread> workers_;
+  unsigned activeWorkers_ = 0;            // detached request handlers still running
   std::vector<std::thread> loops_;
 };
 

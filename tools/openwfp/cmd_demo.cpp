@@ -12,7 +12,17 @@
 
 namespace {
 
-std::string selfPath() {
+using openwfp::cli::selfPath;
+
+std::string defaultDriver(const std::string& self) {
+  auto slash = self.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : self.substr(0, slash);
+  return dir + "/drivers/verify_proxy.so";
+}
+
+}  // namespace
+
+std::string openwfp::cli::selfPath() {
   char buf[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
   if (n <= 0) return "openwfp";
@@ -20,11 +30,7 @@ std::string selfPath() {
   return buf;
 }
 
-std::string defaultDriver(const std::string& self) {
-  auto slash = self.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : self.substr(0, slash);
-  return dir + "/drivers/verify_proxy.so";
-}
+namespace {
 
 openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   auto options = std::make_shared<openwfp::host::DemoOptions>();

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace openwfp::cli {
@@ -15,6 +16,9 @@ inline std::vector<AddCommand>& commandRegistry() {
   static std::vector<AddCommand> registry;
   return registry;
 }
+
+// Absolute path of the running openwfp executable (for starting child processes of itself).
+std::string selfPath();
 
 struct RegisterCommand {
   explicit RegisterCommand(AddCommand add) { commandRegistry().push_back(std::move(add)); }
