@@ -52,10 +52,12 @@
 //     a timeout: EAGAIN when nothing is queued; 0 bytes with error 0 at end of stream (the peer
 //     closed). send to a closed peer -> EPIPE.
 //   * close: when the last socket referring to a connection whose verdict carried a history
-//     closes (or the connect failed after the classify permitted it), the stack calls
-//     Classifier::connectionClosed(history) so the engine can free per-flow state (S5.6).
-//     Closing a listener closes its queued, not yet accepted connections. The Stack destructor
-//     closes every socket.
+//     closes, the stack calls Classifier::connectionClosed(history) so the engine can free
+//     per-flow state (S5.6). The history of a connect that failed after its classify (blocked,
+//     refused, timed out) is reported when that socket is closed, never from inside the
+//     classify's completion (the driver still holds its classify handle there). Closing a
+//     listener closes its queued, not yet accepted connections. The Stack destructor closes
+//     every socket.
 //
 // File descriptors are ints >= kFirstFd, unique in the process across all Stacks, so that
 // openwfp_ioctl / WSAIoctl (openwfp/winsock.h) tell sim sockets from real ones. While a Stack

@@ -54,26 +54,25 @@ void StackState::completeConnect(int fd, const ConnectRequest& request,
                                  const ConnectVerdict& verdict,
                                  const std::shared_ptr<ConnectState>& cs) {
   ConnectResult r;
-  std::vector<std::shared_ptr<redirect::History>> closedList;
-  bool report = true;
   {
     std::lock_guard lock(mu);
     if (cs->completed) return;  // done() called twice: the first one counts
     cs->completed = true;
-    report = !closed;
     const Endpoint final = finalRemoteOf(verdict, request.remote);
     r.local = request.local;
     r.remote = final;
     r.redirected = verdict.redirected;
     r.reason = verdict.reason;
-    auto fail = [&](int err) {
-      r.error = err;
-      // No connection came of it: the flow ended (engine-owned contexts can go, S5.6).
-      if (verdict.history) closedList.push_back(verdict.history);
-    };
     auto it = sockets.find(fd);
     Socket* s = it != sockets.end() && it->second.state == SockState::Connecting ? &it->second
                                                                                  : nullptr;
+    auto fail = [&](int err) {
+      r.error = err;
+      // No connection came of it: the flow ends when the socket is closed. Not reported from
+      // here: done() runs inside the driver's FwpsCompleteClassify0, before it releases its
+      // classify handle.
+      endedLocked(s, verdict.history);
+    };
     if (s == nullptr) {
       fail(EBADF);  // closed while the classify was pending
     } else if (verdict.timedOut) {
@@ -122,7 +121,6 @@ void StackState::completeConnect(int fd, const ConnectRequest& request,
     if (s != nullptr && r.error != 0) s->state = SockState::Unconnected;
     changed.notify_all();
   }
-  if (report) reportClosed(closedList);
   {
     std::lock_guard lock(cs->mu);
     cs->result = std::move(r);
@@ -216,7 +214,6 @@ IoResult StackState::sendTo(Process& p, int fd, const Endpoint& to, std::span<co
   }
   // The first datagram of a flow is classified like a connect (S9.5).
   const ConnectVerdict verdict = classifyConnectBlocking(request);
-  std::vector<std::shared_ptr<redirect::History>> closedList;
   {
     std::lock_guard lock(mu);
     const Endpoint final = finalRemoteOf(verdict, to);
@@ -231,7 +228,7 @@ IoResult StackState::sendTo(Process& p, int fd, const Endpoint& to, std::span<co
       r.error = EAFNOSUPPORT;
     }
     if (r.error != 0) {
-      if (verdict.history) closedList.push_back(verdict.history);
+      endedLocked(s, verdict.history);
     } else {
       auto [it, inserted] = s->sendToFlows.try_emplace(to);
       if (inserted) {
@@ -241,15 +238,13 @@ IoResult StackState::sendTo(Process& p, int fd, const Endpoint& to, std::span<co
         const std::pair<Endpoint, Endpoint> key{source, final};
         udpFlows[key] = conn;
         s->flowKeys.push_back(key);
-      } else if (verdict.history) {  // another thread classified the same flow first
-        closedList.push_back(verdict.history);
+      } else {  // another thread classified the same flow first
+        endedLocked(s, verdict.history);
       }
       deliverDatagramLocked(p.host_, source, it->second.first, data);
       r.bytes = data.size();
     }
-    if (closed) closedList.clear();
   }
-  reportClosed(closedList);
   return r;
 }
 

@@ -245,11 +245,17 @@ void StackState::releaseLocked(std::shared_ptr<Connection>& conn,
   conn.reset();
 }
 
+void StackState::endedLocked(Socket* s, const std::shared_ptr<redirect::History>& history) {
+  if (!history) return;
+  (s != nullptr ? s->endedHistories : orphanHistories).push_back(history);
+}
+
 void StackState::closeLocked(int fd, std::vector<std::shared_ptr<redirect::History>>& closed) {
   auto it = sockets.find(fd);
   if (it == sockets.end()) return;
   Socket s = std::move(it->second);
   sockets.erase(it);
+  closed.insert(closed.end(), s.endedHistories.begin(), s.endedHistories.end());
   if (s.state == SockState::Listening) {
     for (int queued : s.acceptQueue) closeLocked(queued, closed);
   }
@@ -274,6 +280,8 @@ int StackState::close(Process& p, int fd) {
     std::lock_guard lock(mu);
     if (findLocked(p, fd) == nullptr) return EBADF;
     closeLocked(fd, closedList);
+    closedList.insert(closedList.end(), orphanHistories.begin(), orphanHistories.end());
+    orphanHistories.clear();
   }
   reportClosed(closedList);
   return 0;
@@ -319,6 +327,8 @@ void StackState::shutdown() {
     for (const auto& [fd, s] : sockets) fds.push_back(fd);
     std::sort(fds.begin(), fds.end());
     for (int fd : fds) closeLocked(fd, closedList);
+    closedList.insert(closedList.end(), orphanHistories.begin(), orphanHistories.end());
+    orphanHistories.clear();
   }
   reportClosed(closedList);
 }

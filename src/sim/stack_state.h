@@ -66,6 +66,9 @@ struct Socket {
   std::map<Endpoint, std::pair<Endpoint, std::shared_ptr<Connection>>, EndpointLess>
       sendToFlows;  // requested destination -> (final destination, flow)
   std::vector<std::pair<Endpoint, Endpoint>> flowKeys;  // keys this socket put in udpFlows
+  // Histories of connect attempts that failed after the classify (blocked, refused, ...):
+  // reported to connectionClosed when the socket closes.
+  std::vector<std::shared_ptr<redirect::History>> endedHistories;
 };
 
 struct FlowKeyLess {
@@ -139,6 +142,10 @@ struct StackState : std::enable_shared_from_this<StackState> {
   void releaseLocked(std::shared_ptr<Connection>& conn,
                      std::vector<std::shared_ptr<redirect::History>>& closed);
   void closeLocked(int fd, std::vector<std::shared_ptr<redirect::History>>& closed);
+  // A flow that never became a connection: its history is reported when socket s closes, or
+  // (s == nullptr: closed meanwhile) with the next close() or at shutdown. Never reported from
+  // inside a classify's done(), which runs before the driver released its classify handle.
+  void endedLocked(Socket* s, const std::shared_ptr<redirect::History>& history);
   void reportClosed(const std::vector<std::shared_ptr<redirect::History>>& closed);
   void completeConnect(int fd, const ConnectRequest& request, const ConnectVerdict& verdict,
                        const std::shared_ptr<ConnectState>& cs);
@@ -158,6 +165,7 @@ struct StackState : std::enable_shared_from_this<StackState> {
   std::vector<Host> hosts;          // [0] = the simulated host
   std::map<uint64_t, std::unique_ptr<Process>> processes;
   std::unordered_map<int, Socket> sockets;
+  std::vector<std::shared_ptr<redirect::History>> orphanHistories;  // see endedLocked()
   std::map<std::pair<int, Protocol>, uint16_t> nextEphemeral;
   // UDP flows by (source, final destination), for adoption by the receiving side (S9.5).
   std::map<std::pair<Endpoint, Endpoint>, std::weak_ptr<Connection>, FlowKeyLess>
