@@ -107,13 +107,15 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
   ConnectionTable table;      // thread-safe
   ConnectWaiter waiter;       // thread-safe
   std::atomic<bool> stopping{false};
-  // Workers (see workerLoop). poolMu guards receivers, monitorTaken, lastReceive.
+  // Workers (see workerLoop). poolMu guards receivers, handling, monitorTaken, lastReceive.
   std::mutex poolMu;
   std::condition_variable poolCv;
   int receivers = 0;           // workers in, or about to enter, the receive ioctl
+  int handling = 0;            // workers handling a notification they received
   bool monitorTaken = false;   // a follower is waiting with a timeout (watching for stuck handlers)
   std::chrono::steady_clock::time_point lastReceive{};
   static constexpr auto kStuckAfter = std::chrono::milliseconds(2);
+  static constexpr auto kMonitorMaxWait = std::chrono::milliseconds(64);
   std::mutex threadsMu;       // guards workers, reaper, started
   std::vector<std::thread> workers;
   std::vector<std::unique_ptr<std::atomic<bool>>> workerDone;
@@ -172,25 +174,37 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
   // One receiver at a time. The kernel wakes every thread waiting in the receive ioctl for each
   // notification (with SYNC_WAKE_UP, all on the notifying task's CPU), so only one waits there.
   // The receiver handles what it received itself and then receives again: no hand-off, no extra
-  // wake-up on the common path. The others are followers; one of them (the monitor) wakes every
-  // kStuckAfter and, if nobody is receiving because the handler is still busy (a slow classify),
-  // becomes a second receiver. A handler that finds another receiver becomes a follower.
+  // wake-up on the common path. The others are followers. One of them, the monitor, wakes now
+  // and then (every kStuckAfter while calls arrive, backing off to kMonitorMaxWait when idle); if
+  // nobody is receiving because a handler has been busy for kStuckAfter (a slow classify), it
+  // becomes a receiver too. A handler that finds another receiver becomes a follower.
   void workerLoop(std::atomic<bool>* done) {
     std::vector<uint64_t> storage((notifSize + sizeof(uint64_t) - 1) / sizeof(uint64_t) + 1);
     auto* notif = reinterpret_cast<seccomp_notif*>(storage.data());
     for (;;) {
       {
         std::unique_lock lock(poolMu);
-        while (!stopping.load(std::memory_order_acquire) && receivers > 0) {
-          if (!monitorTaken) {
-            monitorTaken = true;
-            poolCv.wait_for(lock, kStuckAfter);
-            monitorTaken = false;
-            if (receivers > 0 && std::chrono::steady_clock::now() - lastReceive < kStuckAfter) continue;
-            if (receivers > 0) poolCv.notify_one();  // hand the monitor role on
-            break;  // nobody receives, or the receivers are stuck in handlers: receive too
+        auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(kStuckAfter);
+        bool wasMonitor = false;
+        while (!stopping.load(std::memory_order_acquire)) {
+          if (receivers == 0 &&
+              (handling == 0 || std::chrono::steady_clock::now() - lastReceive >= kStuckAfter)) {
+            // Nobody receives (the handlers are stuck, or there are none): receive. A monitor
+            // that leaves hands its role to another follower.
+            if (wasMonitor) poolCv.notify_one();
+            break;
           }
-          poolCv.wait(lock);
+          if (monitorTaken) {
+            poolCv.wait(lock);
+            continue;
+          }
+          monitorTaken = wasMonitor = true;
+          auto before = lastReceive;
+          poolCv.wait_for(lock, wait);
+          monitorTaken = false;
+          wait = lastReceive == before
+                     ? std::min<std::chrono::steady_clock::duration>(2 * wait, kMonitorMaxWait)
+                     : std::chrono::steady_clock::duration(kStuckAfter);
         }
         if (stopping.load(std::memory_order_acquire)) break;
         ++receivers;
@@ -201,7 +215,10 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       {
         std::lock_guard lock(poolMu);
         --receivers;
-        lastReceive = std::chrono::steady_clock::now();
+        if (rc == 0) {
+          ++handling;
+          lastReceive = std::chrono::steady_clock::now();
+        }
       }
       if (rc != 0) {
         if (err == EINTR) continue;
@@ -219,6 +236,8 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       } else {
         handle(*notif);
       }
+      std::lock_guard lock(poolMu);
+      --handling;
     }
     {
       std::lock_guard lock(poolMu);

@@ -5,6 +5,7 @@
 //
 // Every scenario runs twice: in this process (Supervisor + FakeClassifier) and through the
 // openwfp_supervise driver as an unprivileged user (setpriv to nobody when the tests run as root).
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -678,6 +679,43 @@ TEST(RealBackend, S13_1_SlowInlineClassifyDoesNotStopOtherCalls) {
   ASSERT_NE(f, std::string::npos) << describe(r);
   ASSERT_NE(sl, std::string::npos) << describe(r);
   EXPECT_LT(f, sl) << describe(r);
+}
+
+// Threads of this process named `comm` and where they sleep (/proc/self/task/*/wchan).
+std::vector<std::string> threadWaits(const std::string& comm) {
+  std::vector<std::string> out;
+  DIR* dir = ::opendir("/proc/self/task");
+  if (dir == nullptr) return out;
+  while (dirent* d = ::readdir(dir)) {
+    if (d->d_name[0] == '.') continue;
+    std::string base = std::string("/proc/self/task/") + d->d_name;
+    std::string c = readFile(base + "/comm");
+    if (!c.empty() && c.back() == '\n') c.pop_back();
+    if (c == comm) out.push_back(readFile(base + "/wchan"));
+  }
+  ::closedir(dir);
+  return out;
+}
+
+TEST(RealBackend, S13_1_OnlyOneWorkerWaitsForTheKernel) {
+  // Every thread waiting in the receive ioctl is woken for each notification: however many
+  // workers there are, only one may wait there, also after an idle period.
+  HttpServer server;
+  FakeClassifier classifier;
+  linux_backend::SupervisorOptions o;
+  o.interceptor.workerThreads = 4;
+  std::string cmd = kClient + " tcp 127.0.0.1 " + std::to_string(server.port()) + " >/dev/null; sleep 1";
+  linux_backend::Supervisor sup(classifier, o);
+  ASSERT_TRUE(sup.start({"/bin/sh", "-c", cmd}).ok);
+  std::this_thread::sleep_for(600ms);  // idle: the monitor has woken and backed off meanwhile
+  auto waits = threadWaits("owfp-notify");
+  EXPECT_EQ(sup.wait(), 0);
+  ASSERT_EQ(waits.size(), 4u);
+  size_t inKernelReceive = 0;
+  for (const auto& w : waits) inKernelReceive += w.find("recv_wait_event") != std::string::npos ||
+                                                 w.find("seccomp_notify") != std::string::npos;
+  EXPECT_EQ(inKernelReceive, 1u) << ::testing::PrintToString(waits);
+  EXPECT_EQ(classifier.connects().size(), 1u);
 }
 
 TEST(RealBackend, S9_4_AttachedRecordsReachTheConnectClassify) {
