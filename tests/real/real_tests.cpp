@@ -757,11 +757,11 @@ TEST(RealBackend, S5_6_ClosedRealConnectionsAreReported) {
   FakeClassifier classifier(p);
   // The command keeps running after its two connections closed: the reaper must find them.
   std::string cmd = kClient + " tcp 127.0.0.2 " + std::to_string(kOrigPort) + " && " + kClient +
-                    " tcp 127.0.0.1 " + std::to_string(server.port()) + " && sleep 5";
+                    " tcp 127.0.0.1 " + std::to_string(server.port()) + " && exec sleep 15";
   bool reportedWhileRunning = false;
   RunResult r = runInProcess({p, {"/bin/sh", "-c", cmd}},
                              [&](linux_backend::Supervisor& s) {
-                               reportedWhileRunning = classifier.waitFor(4500ms, [](auto& c, auto&, auto& closed) {
+                               reportedWhileRunning = classifier.waitFor(10000ms, [](auto& c, auto&, auto& closed) {
                                  return c.size() == 2 && closed.size() == 2;
                                });
                                ::kill(s.childPid(), SIGKILL);
