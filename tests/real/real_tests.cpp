@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <sstream>
 
@@ -599,10 +600,12 @@ TEST(RealBackend, S13_3_RedirectedConnectionIsFoundByTuple) {
   std::mutex mu;
   std::optional<linux_backend::ConnectionInfo> found;
   linux_backend::Supervisor* current = nullptr;
+  std::condition_variable currentSet;
   server.onAccept([&](int fd) {
     // The accepted socket's peer is the client's local address; its local address is where the
-    // client is connected.
-    std::lock_guard lock(mu);
+    // client is connected. (The client may connect before start() has returned here.)
+    std::unique_lock lock(mu);
+    currentSet.wait_for(lock, 5s, [&] { return current != nullptr; });
     if (current != nullptr) {
       found = current->interceptor()->findConnection(socketEndpoint(fd, true), socketEndpoint(fd, false));
     }
@@ -611,6 +614,7 @@ TEST(RealBackend, S13_3_RedirectedConnectionIsFoundByTuple) {
                              [&](linux_backend::Supervisor& s) {
                                std::lock_guard lock(mu);
                                current = &s;
+                               currentSet.notify_all();
                              },
                              &classifier);
   {
@@ -637,8 +641,10 @@ TEST(RealBackend, S13_2_ContinuedConnectionIsFoundAfterSockDiagScan) {
   std::mutex mu;
   std::optional<linux_backend::ConnectionInfo> found;
   linux_backend::Supervisor* current = nullptr;
+  std::condition_variable currentSet;
   server.onAccept([&](int fd) {
-    std::lock_guard lock(mu);
+    std::unique_lock lock(mu);
+    currentSet.wait_for(lock, 5s, [&] { return current != nullptr; });
     if (current != nullptr) {
       found = current->interceptor()->findConnection(socketEndpoint(fd, true), socketEndpoint(fd, false));
     }
@@ -647,6 +653,7 @@ TEST(RealBackend, S13_2_ContinuedConnectionIsFoundAfterSockDiagScan) {
                              [&](linux_backend::Supervisor& s) {
                                std::lock_guard lock(mu);
                                current = &s;
+                               currentSet.notify_all();
                              },
                              &classifier);
   {
