@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 namespace openwfp::engine {
 namespace {
@@ -143,7 +144,7 @@ namespace {
 CompiledCondition compile(const Condition& c) {
   CompiledCondition cc{};
   cc.field = c.field;
-  cc.match = c.match;
+  cc.match = static_cast<uint8_t>(c.match);
   cc.source = &c;
   switch (c.value.type) {
     case DataType::V4AddrMask:
@@ -184,28 +185,46 @@ std::shared_ptr<const LayerSnapshot> LayerSnapshot::build(const LayerInfo& layer
     if (fa.effectiveWeight != fb.effectiveWeight) return fa.effectiveWeight > fb.effectiveWeight;
     return fa.id < fb.id;
   });
-  s->filters_.reserve(in.size());
+  size_t units = 0;
+  for (const auto& f : in) {
+    units += 1;
+    for (const auto& g : f.filter->groups) units += g.anyOf.size();
+  }
+  s->arena_.resize(units);
+  s->offsets_.reserve(in.size());
+  s->ownedFilters_.reserve(in.size());
   uint32_t subRank = 0;
+  uint32_t offset = 0;
+  const Filter* previous = nullptr;
   for (size_t i = 0; i < in.size(); ++i) {
-    if (i > 0 && in[i].filter->subLayerKey != s->filters_.back().filter->subLayerKey) ++subRank;
-    SnapshotFilter sf;
-    sf.filter = std::move(in[i].filter);
-    sf.callout = std::move(in[i].callout);
-    sf.subLayerRank = subRank;
-    sf.action = sf.filter->spec.action;
-    sf.runtimeFlags = sf.filter->runtimeFlags;
+    const Filter* f = in[i].filter.get();
+    if (previous && f->subLayerKey != previous->subLayerKey) ++subRank;
+    previous = f;
+    auto* sf = new (s->arena_.data() + offset) SnapshotFilter;
+    sf->filter = f;
+    sf->callout = in[i].callout.get();
+    sf->action = f->spec.action;
+    sf->subLayerRank = subRank;
+    sf->runtimeFlags = f->runtimeFlags;
+    sf->rank = static_cast<uint32_t>(i);
     // Compiled conditions, grouped by field (same field = ORed, consecutive).
-    sf.condBegin = static_cast<uint32_t>(s->conditions_.size());
-    for (const auto& g : sf.filter->groups)
-      for (const auto& c : g.anyOf) s->conditions_.push_back(compile(c));
-    sf.condEnd = static_cast<uint32_t>(s->conditions_.size());
-    s->filters_.push_back(std::move(sf));
+    uint32_t n = 0;
+    for (const auto& g : f->groups)
+      for (const auto& c : g.anyOf) {
+        new (s->arena_.data() + offset + 1 + n) CompiledCondition(compile(c));
+        ++n;
+      }
+    sf->conditionCount = static_cast<uint16_t>(n);
+    s->offsets_.push_back(offset);
+    offset += 1 + n;
+    s->ownedFilters_.push_back(std::move(in[i].filter));
+    if (in[i].callout) s->ownedSlots_.push_back(std::move(in[i].callout));
   }
   std::vector<std::pair<uint8_t, Staging>> remote, local;
   Staging rport, lport, proto;
-  for (uint32_t rank = 0; rank < s->filters_.size(); ++rank) {
-    if (!s->indexFilter(rank, *s->filters_[rank].filter, remote, local, rport, lport, proto))
-      s->wildcard_.push_back(rank);
+  for (uint32_t off : s->offsets_) {
+    if (!s->indexFilter(off, *s->at(off)->filter, remote, local, rport, lport, proto))
+      s->wildcard_.push_back(off);
   }
   auto finishAddress = [](std::vector<std::pair<uint8_t, Staging>>& staged,
                           std::vector<PrefixIndex>& out) {
@@ -297,13 +316,10 @@ uint64_t scalarOf(Field f, const ClassifyValues& v) {
 bool compiledMatches(const CompiledCondition& c, const LayerInfo& layer, const ClassifyValues& v) {
   switch (c.kind) {
     case CompiledCondition::Kind::Number:
-      if (c.field == Field::LocalAddress || c.field == Field::RemoteAddress) {
-        if (layer.v6) return conditionMatches(*c.source, layer, v);
-      }
-      return numberMatch(c.match, scalarOf(c.field, v), c.lo, c.hi);
+      return numberMatch(static_cast<MatchType>(c.match), scalarOf(c.field, v), c.lo, c.hi);
     case CompiledCondition::Kind::V4Mask: {
       bool in = (scalarOf(c.field, v) & c.mask) == c.lo;
-      return c.match == MatchType::NotEqual ? !in : in;
+      return static_cast<MatchType>(c.match) == MatchType::NotEqual ? !in : in;
     }
     default:
       return conditionMatches(*c.source, layer, v);
@@ -312,9 +328,16 @@ bool compiledMatches(const CompiledCondition& c, const LayerInfo& layer, const C
 
 }  // namespace
 
+std::vector<const SnapshotFilter*> LayerSnapshot::all() const {
+  std::vector<const SnapshotFilter*> out;
+  out.reserve(offsets_.size());
+  for (uint32_t off : offsets_) out.push_back(at(off));
+  return out;
+}
+
 bool LayerSnapshot::matches(const SnapshotFilter& sf, const ClassifyValues& v) const {
-  const CompiledCondition* c = conditions_.data() + sf.condBegin;
-  const CompiledCondition* end = conditions_.data() + sf.condEnd;
+  const CompiledCondition* c = sf.conditions();
+  const CompiledCondition* end = c + sf.conditionCount;
   while (c != end) {
     // One field group: ORed conditions.
     Field field = c->field;
@@ -327,7 +350,7 @@ bool LayerSnapshot::matches(const SnapshotFilter& sf, const ClassifyValues& v) c
 }
 
 void LayerSnapshot::match(const ClassifyValues& v, std::vector<const SnapshotFilter*>& out) const {
-  if (filters_.empty()) return;
+  if (offsets_.empty()) return;
   // A handful of rank lists: one per prefix length in use plus one per scalar index. Reused per
   // thread: no allocation on the classify path once warm.
   struct List {
@@ -350,9 +373,9 @@ void LayerSnapshot::match(const ClassifyValues& v, std::vector<const SnapshotFil
   add(localPort_.find(AddrKey{0, v.local.port}));
   add(protocol_.find(AddrKey{0, v.protocol}));
 
-  auto consider = [&](uint32_t rank) {
-    const SnapshotFilter& sf = filters_[rank];
-    if (matches(sf, v)) out.push_back(&sf);
+  auto consider = [&](uint32_t offset) {
+    const SnapshotFilter* sf = at(offset);
+    if (matches(*sf, v)) out.push_back(sf);
   };
   if (lists.size() == 1) {
     for (uint32_t i = 0; i < lists[0].count; ++i) consider(lists[0].ranks[i]);

@@ -27,26 +27,34 @@
 
 namespace openwfp::engine {
 
-// A condition in the snapshot's flat form: numbers inline, v6 addresses and blobs by pointer into
-// the (immutable, shared-owned) Filter.
+// A condition in the snapshot's flat form (32 bytes): numbers inline, v6 addresses and blobs by
+// pointer into the (immutable, shared-owned) Filter.
 struct CompiledCondition {
+  enum class Kind : uint8_t { Number, V4Mask, Bytes16, V6Prefix, Blob };
   Field field;
-  MatchType match;
-  enum class Kind : uint8_t { Number, V4Mask, Bytes16, V6Prefix, Blob } kind;
+  uint8_t match;  // MatchType
+  Kind kind;
   uint8_t prefixLength = 0;
   uint32_t mask = 0;
   uint64_t lo = 0, hi = 0;
   const Condition* source = nullptr;
 };
 
-struct SnapshotFilter {
-  std::shared_ptr<const Filter> filter;
-  std::shared_ptr<CalloutSlot> callout;  // callout actions only
-  uint32_t subLayerRank = 0;             // position of the filter's sublayer in evaluation order
-  uint32_t condBegin = 0, condEnd = 0;   // range in the snapshot's compiled conditions
+// One filter in a snapshot (32 bytes), immediately followed in the snapshot's arena by its
+// compiled conditions, so that a classify touches one or two cache lines per candidate.
+struct alignas(32) SnapshotFilter {
+  const Filter* filter = nullptr;        // owned by the snapshot
+  CalloutSlot* callout = nullptr;        // callout actions only; owned by the snapshot
   ActionType action = ActionType::Block; // copies of filter fields the hot path needs
+  uint32_t subLayerRank = 0;             // position of the filter's sublayer in evaluation order
   uint16_t runtimeFlags = 0;
+  uint16_t conditionCount = 0;
+  uint32_t rank = 0;
+  const CompiledCondition* conditions() const {
+    return reinterpret_cast<const CompiledCondition*>(this + 1);
+  }
 };
+static_assert(sizeof(SnapshotFilter) == 32 && sizeof(CompiledCondition) == 32);
 
 struct FilterInput {
   std::shared_ptr<const Filter> filter;
@@ -61,8 +69,9 @@ class LayerSnapshot {
   static std::shared_ptr<const LayerSnapshot> empty(const LayerInfo& layer);
 
   const LayerInfo& layer() const { return *layer_; }
-  size_t size() const { return filters_.size(); }
-  const std::vector<SnapshotFilter>& all() const { return filters_; }
+  size_t size() const { return offsets_.size(); }
+  // Every filter in evaluation order.
+  std::vector<const SnapshotFilter*> all() const;
 
   // Appends the filters whose conditions all hold, in evaluation order.
   void match(const ClassifyValues& values, std::vector<const SnapshotFilter*>& out) const;
@@ -115,9 +124,20 @@ class LayerSnapshot {
                    Staging& lport, Staging& proto);
   bool matches(const SnapshotFilter& sf, const ClassifyValues& v) const;
 
+  const SnapshotFilter* at(uint32_t offset) const {
+    return reinterpret_cast<const SnapshotFilter*>(arena_.data() + offset);
+  }
+
+  struct alignas(32) Unit {
+    unsigned char bytes[32];
+  };
   const LayerInfo* layer_;
-  std::vector<SnapshotFilter> filters_;  // evaluation order
-  std::vector<CompiledCondition> conditions_;
+  // Filters in evaluation order, each a SnapshotFilter unit followed by its condition units. The
+  // index stores arena offsets (in units), which increase with the evaluation order.
+  std::vector<Unit> arena_;
+  std::vector<uint32_t> offsets_;  // rank -> offset
+  std::vector<std::shared_ptr<const Filter>> ownedFilters_;
+  std::vector<std::shared_ptr<CalloutSlot>> ownedSlots_;
   std::vector<PrefixIndex> remoteAddress_, localAddress_;  // longest prefix first
   FlatIndex remotePort_, localPort_, protocol_;
   std::vector<uint32_t> wildcard_;
