@@ -37,7 +37,11 @@ enum class AddressLengthFilter : uint8_t {
 };
 
 struct InterceptorOptions {
-  unsigned workerThreads = 4;      // threads doing a blocking receive on the listener
+  // Threads serving the listener. One at a time waits in the blocking receive ioctl (the kernel
+  // wakes every waiting thread per notification) and handles what it receives itself; another
+  // one starts receiving when a handler has been busy for 2 ms (a slow inline classify). A
+  // pended classify holds no thread.
+  unsigned workerThreads = 4;
   int blockErrno = 111;            // ECONNREFUSED: errno of a blocked connect (S13.3)
   int bindBlockErrno = 13;         // EACCES: errno of a blocked bind
   // How often closed connections are found (sock_diag) and reported with connectionClosed().
@@ -87,7 +91,13 @@ struct InterceptorStats {
   bool syncWakeUp = false;        // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP in effect
 };
 
-// Serves the notifications of one seccomp listener.
+// Serves the notifications of one seccomp listener. Limits (see the tests in tests/real):
+// a call answered "continue" is run by the kernel with the process's memory as it is then, so a
+// multi-threaded program that rewrites the sockaddr between our read and the kernel's could
+// connect elsewhere than classified (seccomp_unotify(2)); redirects are not affected (the
+// supervisor connects). A TCP Fast Open send (sendto/sendmsg with MSG_FASTOPEN) is classified;
+// redirecting it fails with EOPNOTSUPP. A process that is not inspectable (non-dumpable, under
+// an unprivileged supervisor) gets EACCES from connect/bind (fail closed).
 class Interceptor {
  public:
   // Takes ownership of listenerFd. classifier must outlive the Interceptor.
