@@ -72,13 +72,17 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
       pending_.emplace(id, std::nullopt);
     }
     bool written;
+    int writeErr = 0;
     {
       std::lock_guard lock(writeMu_);
       written = control::writeFrame(fd_, frame, fd);
+      if (!written) writeErr = errno;
     }
     std::unique_lock lock(mu_);
     if (!written) {
       pending_.erase(id);
+      // The descriptor to pass was closed meanwhile: nothing was sent, the connection is fine.
+      if (fd >= 0 && writeErr == EBADF) return EBADF;
       breakLocked("write failed");
       return ECONNRESET;  // not sent: safe to send again on a new connection
     }
@@ -198,6 +202,7 @@ int callFresh(const control::Message& request, int fd, control::Message& reply,
     if (!client) return EIO;
     const int rc = client->call(request, fd, reply);
     if (rc == ECONNRESET) continue;
+    if (rc == EBADF) return EBADF;
     if (rc != 0) return EIO;
     if (used != nullptr) *used = std::move(client);
     return 0;
@@ -224,7 +229,7 @@ class ChannelSocketBackend final : public SocketBackend {
     req.outLen = static_cast<uint32_t>(std::min(call.outLen, control::kMaxBuffer));
     if (call.inLen > 0) req.in.assign(static_cast<const uint8_t*>(call.in), static_cast<const uint8_t*>(call.in) + call.inLen);
     Message reply;
-    if (int rc = callFresh(req, fd, reply); rc != 0) return rc;
+    if (int rc = callFresh(req, fd, reply); rc != 0) return rc == EBADF ? ENOTSOCK : rc;
     auto* r = std::get_if<control::SocketControlReply>(&reply);
     if (r == nullptr) {
       if (auto* e = std::get_if<control::ErrorReply>(&reply)) return e->err != 0 ? e->err : EIO;

@@ -35,16 +35,16 @@ class ControlClient {
   virtual ~ControlClient() = default;
   // Sends request (with fd >= 0 passed by SCM_RIGHTS) and waits for its reply. Returns 0;
   // ECONNRESET when the request could not be sent (the connection is broken; nothing reached
-  // the engine, so sending it on a new connection is safe); EIO when the connection broke
-  // while waiting for the reply.
+  // the engine, so sending it on a new connection is safe); EBADF when fd could not be passed
+  // (closed meanwhile; nothing was sent); EIO when the connection broke while waiting.
   virtual int call(const control::Message& request, int fd, control::Message& reply) = 0;
   // The process that made the connection (a forked child must not use it).
   virtual int ownerPid() const = 0;
 };
 
 // Sends request on this process's connection, and once more on a new connection when it could
-// not be sent. 0 (*used = the connection that answered, when given), or EIO (the channel is
-// unusable; logged once).
+// not be sent. 0 (*used = the connection that answered, when given), EBADF (fd could not be
+// passed), or EIO (the channel is unusable; logged once).
 int callFresh(const control::Message& request, int fd, control::Message& reply,
               std::shared_ptr<ControlClient>* used = nullptr);
 
