@@ -530,4 +530,34 @@ TEST_F(ControlChannel, S10_2_ChannelClientGoneSendsCleanupAndCloseForItsHandles)
   EXPECT_EQ(ev.back().major, devtest::kMjClose);
 }
 
+TEST_F(ControlChannel, S9_1_ChannelControlsFromManyThreadsAtOnce) {
+  const auto expected = Runtime::current().sealer().seal(*history);
+  constexpr int kThreads = 8, kCalls = 40;
+  std::vector<std::future<int>> workers;
+  for (int t = 0; t < kThreads; ++t) {
+    workers.push_back(std::async(std::launch::async, [&, t] {
+      int good = 0;
+      for (int i = 0; i < kCalls; ++i) {
+        std::vector<uint8_t> buf(512);
+        size_t returned = 0;
+        if (t % 2 == 0) {
+          if (openwfp_ioctl(accepted, SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS, nullptr, 0, buf.data(), buf.size(),
+                            &returned) == 0) {
+            buf.resize(returned);
+            good += buf == expected;
+          }
+        } else {
+          good += openwfp_ioctl(listener, SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS, nullptr, 0, buf.data(), buf.size(),
+                                &returned) == -1 &&
+                  errno == ENOTCONN;
+        }
+      }
+      return good;
+    }));
+  }
+  int good = 0;
+  for (auto& w : workers) good += w.get();
+  EXPECT_EQ(good, kThreads * kCalls) << "every reply reached the thread that asked";
+}
+
 }  // namespace
