@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "openwfp/control.h"
 #include "openwfp/host.h"
 #include "openwfp/linux_backend.h"
@@ -120,6 +122,7 @@ double runSupervised(const std::vector<std::string>& args, bool withDriver) {
 
 int main(int argc, char** argv) {
   int n = argc > 1 ? std::atoi(argv[1]) : 500;
+  spdlog::set_level(spdlog::level::warn);  // the driver's per-connection DbgPrint is not measured
   if (access(kOpenwfp.c_str(), X_OK) != 0 || access(kDriver.c_str(), R_OK) != 0) {
     std::fprintf(stderr, "verify_proxy_setup: build openwfp and drivers/verify_proxy.so first\n");
     return 1;

@@ -1,5 +1,8 @@
 #include "host/run_session.h"
 
+#include <signal.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -13,6 +16,16 @@
 #include "verifier/verifier.h"
 
 namespace openwfp::host {
+
+namespace {
+// SIGINT/SIGTERM/SIGHUP sent to `openwfp run` go to COMMAND, which decides how to end; openwfp
+// ends when it does (and its descendants die with the supervisor: fail closed, S13.5).
+std::atomic<pid_t> gChild{0};
+void forwardSignal(int sig) {
+  pid_t child = gChild.load();
+  if (child > 0) kill(child, sig);
+}
+}  // namespace
 
 int runCommand(const RunOptions& options) {
   if (auto missing = linux_backend::checkKernelFeatures()) {
@@ -75,7 +88,14 @@ int runCommand(const RunOptions& options) {
       return started.exitCode;
     }
     server.setLookup(control::interceptorLookup(*supervisor.interceptor()));
+    gChild = supervisor.childPid();
+    struct sigaction sa {};
+    sa.sa_handler = forwardSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
     status = supervisor.wait();
+    gChild = 0;
     server.setLookup(nullptr);
   }
   drivers.unloadAll();
