@@ -8,7 +8,9 @@
 //   S9.4 + S8.8: the proxy SIO_SETs the records on its outbound socket, whose connect is then
 //         classified with those records (the live history): REDIRECTED_BY_SELF for the
 //         redirect handle, and not redirected again;
-//   S12.3: the same from a proxy started outside the supervised tree, running as another user.
+//   S12.3: the same from a proxy started outside the supervised tree, running as another user;
+//   S10.2: the verify_proxy driver (loaded in this engine process, the real engine classifying)
+//         and its proxy in C talking through the driver's device over the channel.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -29,6 +31,7 @@
 #include <vector>
 
 #include "openwfp/control.h"
+#include "openwfp/host.h"
 #include "openwfp/linux_backend.h"
 #include "openwfp/openwfp.h"
 #include "redirect/history.h"
@@ -310,6 +313,50 @@ TEST_F(ControlReal, S12_3_ProxyOutsideTheSupervisedTreeRunningAsAnotherUser) {
   EXPECT_NE(output.find("ok other-process-eacces"), std::string::npos) << output;
   EXPECT_NE(output.find("ok set-records"), std::string::npos) << output;
   EXPECT_EQ(upstream.got("up"), "up");
+}
+
+TEST_F(ControlReal, S10_2_VerifyProxyDriverAndItsProxyTalkThroughTheDeviceOverTheChannel) {
+  host::DriverHost drivers;
+  auto loaded = drivers.load(OPENWFP_VERIFY_PROXY_SO);
+  ASSERT_TRUE(loaded) << loaded.error;
+  Upstream upstream;
+  const uint16_t proxyPort = freePort();
+  const uint16_t closedPort = freePort();
+  int in[2], out[2];
+  ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  linux_backend::SupervisorOptions options;
+  options.extraEnv.push_back(server.envEntry());
+  options.stdinFd = in[0];
+  options.stdoutFd = out[1];
+  options.interceptor.reapIntervalMs = 100;
+  std::string output;
+  int code;
+  {
+    linux_backend::Supervisor supervisor(Runtime::current().classifier(), options);
+    auto started = supervisor.start({OPENWFP_CONTROL_PROXY_BIN, "vp", std::to_string(proxyPort),
+                                     std::to_string(upstream.port()), std::to_string(closedPort)});
+    ASSERT_TRUE(started.ok) << started.error;
+    close(in[0]);
+    close(out[1]);
+    server.setLookup(control::interceptorLookup(*supervisor.interceptor()));
+    ASSERT_EQ(write(in[1], "g", 1), 1);
+    output = drain(out[0]);
+    code = supervisor.wait();
+    server.setLookup(nullptr);
+  }
+  close(in[1]);
+  close(out[0]);
+  auto leaks = drivers.unloadAll();
+  EXPECT_EQ(code, 0) << output;
+  EXPECT_NE(output.find("failures 0"), std::string::npos) << output;
+  for (const char* stepName : {"ok register", "ok next", "ok set-records", "ok outcome", "ok context", "ok app-exit",
+                               "ok next-closed", "ok app-refused", "ok never-accepted"}) {
+    EXPECT_NE(output.find(stepName), std::string::npos) << stepName << "\n" << output;
+  }
+  EXPECT_EQ(upstream.got("up"), "up");
+  EXPECT_TRUE(leaks.empty()) << leaks.front().what;
+  EXPECT_GE(server.stats().deviceRequests, 6u);
 }
 
 }  // namespace

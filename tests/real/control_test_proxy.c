@@ -17,6 +17,13 @@
  *     One line per step ("ok STEP" / "fail STEP errno=N"); exit 0 when every step passed.
  *   control_test_proxy app ORIG_IP ORIG_PORT
  *     connects, sends "hello", expects "world"; exit 0 on success.
+ *   control_test_proxy vp LISTEN_PORT REACHABLE_PORT CLOSED_PORT
+ *     the proxy of the verify_proxy driver (examples/verify_proxy), talking to its device over
+ *     the control channel: opens \\.\OpenwfpVerifyProxy, REGISTERs, waits for "go" on stdin,
+ *     then for an app connecting to 127.0.0.1:REACHABLE_PORT: NEXT (pended until the driver
+ *     has the app's connect), SIO_SET the records, connect upstream, OUTCOME ok, accept the
+ *     app, check the context; and for an app connecting to 127.0.0.1:CLOSED_PORT: the upstream
+ *     connect is refused, OUTCOME with the error, the app is refused at once and never accepted.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,9 +32,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "openwfp/device.h"
+#include "openwfp/verify_proxy_channel.h"
 #include "openwfp/winsock.h"
 
 static int failures = 0;
@@ -179,9 +189,116 @@ static int runProxy(int listenPort, const char* origIp, int origPort, int upstre
   return failures == 0 ? 0 : 1;
 }
 
+/* An app whose connect must be refused at once. */
+static int runRefusedApp(int port) {
+  int fd = connectTo("127.0.0.1", port);
+  if (fd >= 0) return 5;
+  return errno == ECONNREFUSED ? 0 : 6;
+}
+
+static int nextRequest(int h, VP_REQUEST* req) {
+  size_t returned = 0;
+  memset(req, 0, sizeof *req);
+  if (openwfp_device_ioctl(h, IOCTL_VP_NEXT, NULL, 0, req, sizeof *req, &returned) != 0) return errno;
+  return returned == sizeof *req ? 0 : -1;
+}
+
+static int runVerifyProxy(int listenPort, int reachablePort, int closedPort) {
+  struct sockaddr_in sa;
+  VP_REGISTER reg;
+  VP_REQUEST req;
+  VP_OUTCOME outcome;
+  VP_CONTEXT ctx;
+  size_t returned = 0;
+  int one = 1, rc, h, listener, accepted, outbound, status, err;
+  pid_t app;
+  char go, hello[5];
+
+  listener = socket(AF_INET, SOCK_STREAM, 0);
+  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((unsigned short)listenPort);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  step("listen", bind(listener, (struct sockaddr*)&sa, sizeof sa) == 0 && listen(listener, 8) == 0, errno);
+
+  h = openwfp_device_open(VP_USER_PATH);
+  step("device-open", h >= 0, errno);
+  if (h < 0) return 1;
+  reg.listenPortV4 = (uint16_t)listenPort;
+  reg.listenPortV6 = 0;
+  rc = openwfp_device_ioctl(h, IOCTL_VP_REGISTER, &reg, sizeof reg, NULL, 0, &returned);
+  step("register", rc == 0, errno);
+  if (read(0, &go, 1) != 1) return 2;
+
+  /* Reachable destination. */
+  app = fork();
+  if (app == 0) _exit(runApp("127.0.0.1", reachablePort));
+  err = nextRequest(h, &req);
+  step("next", err == 0 && req.originalDestination.port == reachablePort && req.appPid == (uint32_t)app &&
+                   req.recordsSize > 0,
+       err);
+  outbound = socket(AF_INET, SOCK_STREAM, 0);
+  rc = openwfp_ioctl(outbound, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, req.records, req.recordsSize, NULL, 0, &returned);
+  step("set-records", rc == 0, errno);
+  sa.sin_port = htons((unsigned short)reachablePort);
+  rc = connect(outbound, (struct sockaddr*)&sa, sizeof sa);
+  step("upstream-connect", rc == 0, errno);
+  step("upstream-send", rc == 0 && write(outbound, "up", 2) == 2, errno);
+  outcome.id = req.id;
+  outcome.error = rc == 0 ? 0 : errno;
+  rc = openwfp_device_ioctl(h, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, NULL, 0, &returned);
+  step("outcome", rc == 0, errno);
+  accepted = accept(listener, NULL, NULL);
+  step("accept", accepted >= 0, errno);
+  memset(&ctx, 0, sizeof ctx);
+  rc = openwfp_ioctl(accepted, SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT, NULL, 0, &ctx, sizeof ctx, &returned);
+  step("context", rc == 0 && returned == sizeof ctx && ctx.id == req.id && ctx.originalDestination.port == reachablePort,
+       errno);
+  step("app-hello", readExactly(accepted, hello, 5) == 0 && memcmp(hello, "hello", 5) == 0, errno);
+  step("app-world", write(accepted, "world", 5) == 5, errno);
+  status = -1;
+  waitpid(app, &status, 0);
+  step("app-exit", WIFEXITED(status) && WEXITSTATUS(status) == 0, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  close(accepted);
+  close(outbound);
+
+  /* Unreachable destination. */
+  app = fork();
+  if (app == 0) _exit(runRefusedApp(closedPort));
+  err = nextRequest(h, &req);
+  step("next-closed", err == 0 && req.originalDestination.port == closedPort, err);
+  outbound = socket(AF_INET, SOCK_STREAM, 0);
+  openwfp_ioctl(outbound, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, req.records, req.recordsSize, NULL, 0, &returned);
+  sa.sin_port = htons((unsigned short)closedPort);
+  rc = connect(outbound, (struct sockaddr*)&sa, sizeof sa);
+  step("upstream-refused", rc == -1 && errno == ECONNREFUSED, errno);
+  outcome.id = req.id;
+  outcome.error = ECONNREFUSED;
+  rc = openwfp_device_ioctl(h, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, NULL, 0, &returned);
+  step("outcome-refused", rc == 0, errno);
+  status = -1;
+  waitpid(app, &status, 0);
+  step("app-refused", WIFEXITED(status) && WEXITSTATUS(status) == 0, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  close(outbound);
+  {
+    int flags = 1;
+    struct timeval tv = {0, 100000};
+    setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    accepted = accept(listener, NULL, NULL);
+    flags = accepted < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    step("never-accepted", flags, errno);
+  }
+  step("device-close", openwfp_device_close(h) == 0, errno);
+  close(listener);
+  printf("failures %d\n", failures);
+  return failures == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc >= 4 && strcmp(argv[1], "app") == 0) return runApp(argv[2], atoi(argv[3]));
+  if (argc >= 5 && strcmp(argv[1], "vp") == 0) return runVerifyProxy(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
   if (argc >= 6 && strcmp(argv[1], "proxy") == 0) {
     return runProxy(atoi(argv[2]), argv[3], atoi(argv[4]), atoi(argv[5]), argc >= 7 && strcmp(argv[6], "spawn-app") == 0);
   }

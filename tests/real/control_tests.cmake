@@ -10,8 +10,9 @@ target_include_directories(openwfp_control_real_tests PRIVATE ${PROJECT_SOURCE_D
 target_compile_options(openwfp_control_real_tests PRIVATE ${OPENWFP_WARNINGS})
 target_link_libraries(openwfp_control_real_tests PRIVATE openwfp GTest::gtest GTest::gtest_main)
 target_compile_definitions(openwfp_control_real_tests PRIVATE
-  OPENWFP_CONTROL_PROXY_BIN="$<TARGET_FILE:openwfp_control_test_proxy>")
-add_dependencies(openwfp_control_real_tests openwfp_control_test_proxy)
+  OPENWFP_CONTROL_PROXY_BIN="$<TARGET_FILE:openwfp_control_test_proxy>"
+  OPENWFP_VERIFY_PROXY_SO="$<TARGET_FILE:verify_proxy>")
+add_dependencies(openwfp_control_real_tests openwfp_control_test_proxy verify_proxy)
 gtest_discover_tests(openwfp_control_real_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS real TIMEOUT 120)
 
 # tests/device_verify_proxy_test.cpp (in openwfp_tests) loads drivers/verify_proxy.so.
