@@ -560,4 +560,28 @@ TEST_F(ControlChannel, S9_1_ChannelControlsFromManyThreadsAtOnce) {
   EXPECT_EQ(good, kThreads * kCalls) << "every reply reached the thread that asked";
 }
 
+TEST_F(ControlChannel, S12_3_ChannelDeviceOpenOnlyForAllowedUsers) {
+  ASSERT_TRUE(host.load(devtest::testDriverEntry(), "testdev"));
+  // As another user (root drops to nobody in a child): refused unless listed in deviceUids.
+  // Without root the test process cannot become another user; it then checks that its own uid
+  // is allowed by both servers.
+  ctl::ControlServerOptions allowNobody;
+  allowNobody.deviceUids = {65534};
+  ctl::ControlServer permissive(allowNobody);
+  ASSERT_FALSE(permissive.start().has_value());
+  const bool root = geteuid() == 0;
+  auto openAs = [&](const std::string& path) {
+    return inChild([&] {
+      if (root && (setgid(65534) != 0 || setuid(65534) != 0)) return 20;
+      setenv(ctl::kSocketEnv, path.c_str(), 1);
+      int h = openwfp_device_open(devtest::kPath);
+      if (h >= 0) return openwfp_device_close(h) == 0 ? 0 : 21;
+      return errno == EACCES && openwfp_device_last_status() == static_cast<int32_t>(0xC0000022) ? 1 : 22;
+    });
+  };
+  EXPECT_EQ(openAs(server.path()), root ? 1 : 0) << "default server: only the engine's uid and root";
+  EXPECT_EQ(openAs(permissive.path()), 0) << "a server that lists the uid";
+  permissive.stop();
+}
+
 }  // namespace
