@@ -134,6 +134,9 @@ class Engine {
   Status applyWritable(uint64_t handle, uint64_t token, const LayerData& data, uint32_t flags);
 
   Status pend(uint64_t handle, uint64_t filterId, uint32_t flags);                  // S6.1
+  // Adds `note` to the trace record's redirectState of the classify whose classifyFn is running
+  // on this thread (e.g. what FwpsQueryConnectionRedirectState0 answered, S4.5); no-op outside.
+  void noteRedirectState(const std::string& note);
   void complete(uint64_t handle, uint32_t flags, const ClassifyOut* classifyOut);   // S6.2
 
   // Classify handles still held by `driver` (for leak reports at driver unload); reports each

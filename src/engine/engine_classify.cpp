@@ -11,6 +11,8 @@
 namespace openwfp::engine {
 namespace {
 
+thread_local Classify* tlsInCallout = nullptr;
+
 int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -288,7 +290,15 @@ bool Engine::invokeCallout(const std::shared_ptr<Classify>& c, const SnapshotFil
     c->phase_ = Classify::Phase::InCallout;
   }
 
-  reg->functions->classify(*c, f, out);
+  {
+    // The classify whose classifyFn runs on this thread, for noteRedirectState().
+    struct InCallout {
+      explicit InCallout(Classify* c) : previous(tlsInCallout) { tlsInCallout = c; }
+      ~InCallout() { tlsInCallout = previous; }
+      Classify* previous;
+    } inCallout(c.get());
+    reg->functions->classify(*c, f, out);
+  }
 
   bool pendWithoutBlock = false;
   bool reauthorize = false;
@@ -820,6 +830,15 @@ bool Engine::connectionLive(uint64_t historyId) const {
   std::lock_guard lock(liveMu_);
   auto it = connections_.find(historyId);
   return it != connections_.end() && !it->second.expired();
+}
+
+void Engine::noteRedirectState(const std::string& note) {
+  Classify* c = tlsInCallout;
+  if (!c) return;
+  std::lock_guard lock(c->mu_);
+  if (!c->tracing_) return;
+  if (!c->record_.redirectState.empty()) c->record_.redirectState += "; ";
+  c->record_.redirectState += note;
 }
 
 }  // namespace openwfp::engine

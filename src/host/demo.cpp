@@ -187,7 +187,8 @@ void addTraceEvents(EventLog& log, const std::vector<trace::ClassifyRecord>& rec
     if (!r.flags.empty()) what += " [" + join(r.flags, ",") + "]";
     log.add(r.startNs, who, what);
     for (const auto& m : r.modifications) log.add(r.startNs + 1, who, "  modified by filter " + std::to_string(m.filterId) + ": " + m.what);
-    if (!r.redirectState.empty()) log.add(r.startNs + 1, who, "  redirect records say: " + r.redirectState);
+    if (!r.redirectState.empty())
+      log.add(r.startNs + 1, who, "  FwpsQueryConnectionRedirectState0 -> " + r.redirectState);
     if (r.pendNs) log.add(r.pendNs, who, "  classify #" + std::to_string(r.id) + " pended (the app's connect() waits)");
     if (r.completeNs) log.add(r.completeNs, who, "  classify #" + std::to_string(r.id) + " completed by the driver");
     std::string verdict = "  verdict " + r.verdict;
@@ -348,8 +349,10 @@ int runDemo(const DemoOptions& o) {
   const auto* appU = find(roles.unreachableApp, unreachable, "CONNECT_REDIRECT");
   reachableChecks.push_back({"the app's connect was pended, then permitted to the proxy",
                              appR && appR->pendNs && appR->verdict == "PERMIT" && contains(appR->finalDestination, "127.0.0.1:")});
-  reachableChecks.push_back({"the proxy's outbound connect carried the records (IS_PROXY_CONNECTION) and was not redirected again",
+  reachableChecks.push_back({"the proxy's outbound connect carried the records (IS_PROXY_CONNECTION), the driver saw it as "
+                             "REDIRECTED_BY_SELF, and it was not redirected again",
                              proxyOut && proxyOut->verdict == "PERMIT" && proxyOut->finalDestination == reachable &&
+                                 contains(proxyOut->redirectState, "REDIRECTED_BY_SELF") &&
                                  std::find(proxyOut->flags.begin(), proxyOut->flags.end(), "IS_PROXY_CONNECTION") !=
                                      proxyOut->flags.end()});
   reachableChecks.push_back({"the app received the upstream server's bytes through the proxy",

@@ -1,5 +1,6 @@
 // kapi/fwps_redirect.cpp - redirect handles and redirect state (SPEC S7), the SIO-format redirect
 // records (S8), flow contexts and FwpsPendOperation0 of fwpsk.h.
+#include <cstdio>
 #include <map>
 #include <tuple>
 
@@ -75,6 +76,13 @@ FWPS_CONNECTION_REDIRECT_STATE NTAPI FwpsQueryConnectionRedirectState0(HANDLE re
     if (!history) return FWPS_CONNECTION_NOT_REDIRECTED;
     auto r = redirect::queryState(history.get(), handleValue(redirectHandle));
     if (redirectContext) *redirectContext = r.context;
+    static const char* const kStateNames[] = {"NOT_REDIRECTED", "REDIRECTED_BY_SELF", "REDIRECTED_BY_OTHER",
+                                              "PREVIOUSLY_REDIRECTED_BY_SELF"};
+    int idx = static_cast<int>(r.state);
+    char note[96];
+    std::snprintf(note, sizeof note, "%s for redirect handle 0x%llx", idx >= 0 && idx < 4 ? kStateNames[idx] : "?",
+                  static_cast<unsigned long long>(handleValue(redirectHandle)));
+    eng().noteRedirectState(note);
     return static_cast<FWPS_CONNECTION_REDIRECT_STATE>(r.state);
   } catch (...) {
     return FWPS_CONNECTION_NOT_REDIRECTED;

@@ -62,6 +62,7 @@ std::string ClassifyRecord::toText() const {
     line("pend", text);
   }
   if (auto total = msBetween(startNs, endNs)) line("total", fmt::format("{:.3f} ms", *total));
+  if (!redirectState.empty()) line("records", redirectState);
   line("verdict", fmt::format("{} final destination {}", orDash(verdict), orDash(finalDestination)));
   for (const auto& reason : reasons) line("reason", reason);
   return out;
@@ -102,6 +103,7 @@ std::string ClassifyRecord::toJsonLine() const {
                 {"totalMs", msJson(msBetween(startNs, endNs))}};
   j["verdict"] = verdict;
   j["finalDestination"] = finalDestination;
+  j["redirectState"] = redirectState;
   j["reasons"] = reasons;
   // Compact (no indent) output never contains a newline: strings escape control characters.
   // Invalid UTF-8 (an odd image path) is replaced instead of throwing.
