@@ -31,6 +31,7 @@
 
 #include <fwpmk.h>
 #include <fwpsk.h>
+#include <wdm.h>
 
 namespace wfptest {
 
@@ -92,6 +93,70 @@ void NTAPI scriptedClassify3(const FWPS_INCOMING_VALUES0*, const FWPS_INCOMING_M
 NTSTATUS NTAPI scriptedNotify0(FWPS_CALLOUT_NOTIFY_TYPE, const GUID*, FWPS_FILTER0*);
 NTSTATUS NTAPI scriptedNotify1(FWPS_CALLOUT_NOTIFY_TYPE, const GUID*, FWPS_FILTER1*);
 NTSTATUS NTAPI scriptedNotify3(FWPS_CALLOUT_NOTIFY_TYPE, const GUID*, FWPS_FILTER3*);
+
+// ---- redirect helpers (S5) -------------------------------------------------------------------
+
+inline void setV4(SOCKADDR_STORAGE& ss, UINT32 hostOrder, UINT16 port) {
+  std::memset(&ss, 0, sizeof ss);
+  auto& sin = reinterpret_cast<SOCKADDR_IN&>(ss);
+  sin.sin_family = 2;  // AF_INET (Windows value)
+  sin.sin_port = static_cast<USHORT>((port >> 8) | ((port & 0xFF) << 8));
+  UINT32 be = ((hostOrder & 0xFF) << 24) | ((hostOrder & 0xFF00) << 8) | ((hostOrder >> 8) & 0xFF00) |
+              (hostOrder >> 24);
+  std::memcpy(&sin.sin_addr, &be, 4);
+}
+
+inline UINT32 v4Of(const SOCKADDR_STORAGE& ss) {
+  const auto& sin = reinterpret_cast<const SOCKADDR_IN&>(ss);
+  UINT32 be;
+  std::memcpy(&be, &sin.sin_addr, 4);
+  return ((be & 0xFF) << 24) | ((be & 0xFF00) << 8) | ((be >> 8) & 0xFF00) | (be >> 24);
+}
+
+inline UINT16 portOf(const SOCKADDR_STORAGE& ss) {
+  USHORT p = reinterpret_cast<const SOCKADDR_IN&>(ss).sin_port;
+  return static_cast<UINT16>((p >> 8) | ((p & 0xFF) << 8));
+}
+
+struct Redirect {
+  UINT32 dst = 0x7F000001;
+  UINT16 port = 9000;
+  DWORD targetPid = 0;
+  HANDLE handle = nullptr;
+  void* context = nullptr;
+  SIZE_T contextSize = 0;
+  UINT32 applyFlags = 0;
+};
+
+// Inline redirect from a classifyFn: acquire handle, acquire writable data, modify, apply,
+// release, PERMIT. Returns the acquire status.
+inline NTSTATUS redirectInline(const void* classifyContext, const FWPS_FILTER3* filter,
+                               FWPS_CLASSIFY_OUT0* out, const Redirect& r) {
+  UINT64 h = 0;
+  NTSTATUS st = FwpsAcquireClassifyHandle0(const_cast<void*>(classifyContext), 0, &h);
+  if (st != STATUS_SUCCESS) return st;
+  void* data = nullptr;
+  st = FwpsAcquireWritableLayerDataPointer0(h, filter->filterId, 0, &data, out);
+  if (st == STATUS_SUCCESS) {
+    auto* req = static_cast<FWPS_CONNECT_REQUEST0*>(data);
+    setV4(req->remoteAddressAndPort, r.dst, r.port);
+    req->localRedirectTargetPID = r.targetPid;
+    req->localRedirectHandle = r.handle;
+    req->localRedirectContext = r.context;
+    req->localRedirectContextSize = r.contextSize;
+    FwpsApplyModifiedLayerData0(h, data, r.applyFlags);
+    out->actionType = FWP_ACTION_PERMIT;
+  }
+  FwpsReleaseClassifyHandle0(h);
+  return st;
+}
+
+inline HANDLE newRedirectHandle() {
+  GUID provider = {0x1234, 0x5678, 0x9abc, {1, 2, 3, 4, 5, 6, 7, 8}};
+  HANDLE h = nullptr;
+  EXPECT_EQ(FwpsRedirectHandleCreate0(&provider, 0, &h), STATUS_SUCCESS);
+  return h;
+}
 
 // Builds an FWPM_FILTER0 and owns everything it points to.
 class FilterBuilder {
@@ -186,8 +251,17 @@ class Harness : public ::testing::Test {
   UINT32 registerCallout(const GUID& key, ClassifyBody body, int version = 3,
                          NotifyBody notify = nullptr);
   std::shared_ptr<Script> script(UINT32 calloutId) { return Scripts::get().find(calloutId); }
-  // Register + FwpmCalloutAdd0 + filter in a new sublayer of the given weight.
   UINT64 addFilter(FilterBuilder& b);
+  // FwpsCalloutRegister3 + FwpmCalloutAdd0 + one callout filter (in `sub`, or the default
+  // sublayer; weight -1 = automatic).
+  struct CalloutFilter {
+    UINT32 calloutId = 0;
+    UINT64 filterId = 0;
+  };
+  CalloutFilter addCalloutFilter(const GUID& key, const GUID& layer, ClassifyBody body,
+                                 const GUID* sub = nullptr,
+                                 FWP_ACTION_TYPE type = FWP_ACTION_CALLOUT_TERMINATING,
+                                 int weight = -1, UINT32 flags = 0);
 
   static ConnectRequest request(UINT32 dstHostOrder, UINT16 port, bool udp = false);
   static ConnectRequest request6(const std::array<uint8_t, 16>& dst, UINT16 port);
@@ -201,6 +275,17 @@ class Harness : public ::testing::Test {
 
   HANDLE engineHandle = nullptr;
   void* device = &deviceStorage_;
+
+ public:
+  // For helpers outside the fixture class.
+  CalloutFilter addCalloutFilterPublic(const GUID& key, const GUID& layer, ClassifyBody body) {
+    return addCalloutFilter(key, layer, std::move(body));
+  }
+  ConnectVerdict connectPublic(const ConnectRequest& r) { return connect(r); }
+  static ConnectRequest requestPublic(UINT32 dst, UINT16 port) { return request(dst, port); }
+  static ConnectRequest request6Public(const std::array<uint8_t, 16>& dst, UINT16 port) {
+    return request6(dst, port);
+  }
 
  private:
   int deviceStorage_ = 0;
@@ -509,6 +594,21 @@ inline UINT64 Harness::addFilter(FilterBuilder& b) {
   UINT64 id = 0;
   EXPECT_EQ(FwpmFilterAdd0(engineHandle, b.get(), nullptr, &id), STATUS_SUCCESS);
   return id;
+}
+
+inline Harness::CalloutFilter Harness::addCalloutFilter(const GUID& key, const GUID& layer,
+                                                        ClassifyBody body, const GUID* sub,
+                                                        FWP_ACTION_TYPE type, int weight,
+                                                        UINT32 flags) {
+  CalloutFilter cf;
+  cf.calloutId = registerCallout(key, std::move(body));
+  addCallout(key, layer);
+  FilterBuilder b(layer);
+  b.callout(type, key).flags(flags);
+  if (sub) b.subLayer(*sub);
+  if (weight >= 0) b.weight64(static_cast<UINT64>(weight));
+  cf.filterId = addFilter(b);
+  return cf;
 }
 
 inline ConnectRequest Harness::request(UINT32 dst, UINT16 port, bool udp) {
