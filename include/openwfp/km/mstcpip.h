@@ -29,9 +29,15 @@
 
 /* WFP redirection (wfp-facts 5.9). */
 #define SIO_QUERY_WFP_ALE_ENDPOINT_HANDLE _WSAIOR(IOC_VENDOR, 205)
+#ifndef SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS /* openwfp/winsock.h may define it first (same value) */
 #define SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS _WSAIOW(IOC_VENDOR, 220)
+#endif
+#ifndef SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT /* openwfp/winsock.h may define it first (same value) */
 #define SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT _WSAIOW(IOC_VENDOR, 221)
+#endif
+#ifndef SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS /* openwfp/winsock.h may define it first (same value) */
 #define SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS _WSAIOW(IOC_VENDOR, 222)
+#endif
 
 /* IPv4 addresses in network byte order as stored in IN_ADDR.s_addr on little-endian hosts. */
 #define IN4ADDR_ANY INADDR_ANY
