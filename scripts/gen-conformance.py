@@ -33,6 +33,12 @@ for path in sorted((root / "tests").rglob("*.cpp")):
                 tests.setdefault(cid, []).append(f"`{suite}.{name}` ({path.relative_to(root)})")
                 break
 
+# ctest entries declared directly in CMake (scripts, whole programs): add_test(NAME S10_1_...)
+for path in sorted((root / "tests").rglob("CMakeLists.txt")):
+    for name in re.findall(r"add_test\(\s*NAME\s+(S\d+_\d+\w*)", path.read_text()):
+        m = re.match(r"S(\d+)_(\d+)", name)
+        tests.setdefault(f"S{m.group(1)}.{m.group(2)}", []).append(f"`{name}` ({path.relative_to(root)}, ctest)")
+
 lines = [
     "# Conformance: SPEC clauses and the tests that prove them",
     "",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# S10.2/S10.3 on real processes: curl under `openwfp run` with the verify_proxy driver.
+# S10.3 (and S10.2) on real processes: curl under `openwfp run` with the verify_proxy driver.
 #  - reachable: curl gets the loopback HTTP server's body through the proxy;
 #  - unreachable (closed port): curl fails at once with "connection refused" and the proxy never
 #    accepted a connection for it;
