@@ -440,7 +440,7 @@ TEST_F(S4, S4_3_IndexedMatchEqualsAFullScan) {
     snap->match(v, indexed);
     std::vector<const SnapshotFilter*> scan;
     for (const auto* f : snap->all())
-      if (groupsMatch(f->filter->groups, snap->layer(), v)) scan.push_back(f);
+      if (groupsMatch(snap->filterOf(*f).groups, snap->layer(), v)) scan.push_back(f);
     ASSERT_EQ(indexed, scan) << "query " << q;
   }
 }

@@ -111,6 +111,8 @@ class Classify {
   };
   struct Invocation {
     const SnapshotFilter* filter = nullptr;
+    const Filter* filterPtr = nullptr;  // resolved through the snapshot
+    CalloutSlot* slot = nullptr;
     uint32_t rightsIn = 0;
     bool acquired = false;       // writable data acquired for this filter
     bool pendRequested = false;  // FwpsPendClassify0 called
@@ -132,6 +134,7 @@ class Classify {
   ClassifyValues values_;
   uint32_t round_ = 0;
   std::shared_ptr<const PolicySnapshot> policy_;
+  const LayerSnapshot* snap_ = nullptr;  // policy_'s snapshot of this layer
   std::vector<const SnapshotFilter*> matched_;
   size_t next_ = 0;
   Arbiter arbiter_;

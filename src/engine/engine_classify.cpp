@@ -105,7 +105,8 @@ std::shared_ptr<Classify> Engine::start(ClassifyRequest request, Classify::Done 
     r.startNs = nowNs();
     }
     c->policy_ = policy_.load();
-    c->policy_->layers[static_cast<size_t>(c->layer_->id)]->match(c->values_, c->matched_);
+    c->snap_ = c->policy_->layers[static_cast<size_t>(c->layer_->id)].get();
+    c->snap_->match(c->values_, c->matched_);
   }
   drive(c);
   return c;
@@ -125,8 +126,9 @@ void Engine::restart(Classify& c, std::unique_lock<std::mutex>& lock) {
   }
   c.values_.flags |= kFlagIsReauthorize;
   c.policy_ = policy_.load();
+  c.snap_ = c.policy_->layers[static_cast<size_t>(c.layer_->id)].get();
   c.matched_.clear();
-  c.policy_->layers[static_cast<size_t>(c.layer_->id)]->match(c.values_, c.matched_);
+  c.snap_->match(c.values_, c.matched_);
   c.next_ = 0;
   c.arbiter_.reset();
   c.reauthWatchers_.clear();
@@ -160,12 +162,13 @@ void Engine::drive(const std::shared_ptr<Classify>& c) {
           ++c->next_;
           continue;
         }
+        const Filter& skipped = c->snap_->filterOf(*sf);
         trace::FilterStep step;
-        step.filterId = sf->filter->id;
-        step.filterName = sf->filter->nameUtf8();
-        step.subLayerWeight = sf->filter->subLayerWeight;
-        step.weight = sf->filter->effectiveWeight;
-        step.kind = isCalloutAction(sf->filter->spec.action) ? "callout" : "static";
+        step.filterId = skipped.id;
+        step.filterName = skipped.nameUtf8();
+        step.subLayerWeight = skipped.subLayerWeight;
+        step.weight = skipped.effectiveWeight;
+        step.kind = isCalloutAction(skipped.spec.action) ? "callout" : "static";
         step.result = "SKIPPED";
         step.note = "its sublayer already decided";
         c->record_.filters.push_back(std::move(step));
@@ -193,7 +196,7 @@ void Engine::evaluateStatic(Classify& c, const SnapshotFilter& sf) {
     }
     return;
   }
-  const Filter& f = *sf.filter;
+  const Filter& f = c.snap_->filterOf(sf);
   trace::FilterStep step;
   step.filterId = f.id;
   step.filterName = f.nameUtf8();
@@ -222,7 +225,8 @@ void Engine::evaluateStatic(Classify& c, const SnapshotFilter& sf) {
 
 // Returns false when the classify was pended (the caller must stop driving it).
 bool Engine::invokeCallout(const std::shared_ptr<Classify>& c, const SnapshotFilter& sf) {
-  const Filter& f = *sf.filter;
+  const Filter& f = c->snap_->filterOf(sf);
+  CalloutSlot* slot = c->snap_->calloutOf(sf);
   trace::FilterStep step;
   if (c->tracing_) {
     step.filterId = f.id;
@@ -230,12 +234,12 @@ bool Engine::invokeCallout(const std::shared_ptr<Classify>& c, const SnapshotFil
     step.subLayerWeight = f.subLayerWeight;
     step.weight = f.effectiveWeight;
     step.kind = "callout";
-    step.callout = sf.callout->key().str();
+    step.callout = slot->key().str();
   }
 
-  auto reg = sf.callout->enter();
+  auto reg = slot->enter();
   if (reg && c->layer_->redirectLayer && reg->version == 0) {
-    sf.callout->leave();
+    slot->leave();
     reg.reset();
     step.note = "callout registered with FwpsCalloutRegister0: the redirect layers need "
                 "FwpsCalloutRegister1 or later, treated as unregistered (S3.2)";
@@ -258,7 +262,7 @@ bool Engine::invokeCallout(const std::shared_ptr<Classify>& c, const SnapshotFil
     return true;
   }
   if (reg->flags & kCalloutFlagConditionalOnFlow) {
-    sf.callout->leave();
+    slot->leave();
     std::lock_guard lock(c->mu_);
     step.result = "SKIPPED";
     step.note = "FWP_CALLOUT_FLAG_CONDITIONAL_ON_FLOW and no flow context";
@@ -281,6 +285,8 @@ bool Engine::invokeCallout(const std::shared_ptr<Classify>& c, const SnapshotFil
     out.filterId = f.id;
     c->inv_ = Classify::Invocation{};
     c->inv_.filter = &sf;
+    c->inv_.filterPtr = &f;
+    c->inv_.slot = slot;
     c->inv_.rightsIn = out.rights;
     c->inv_.registration = reg;
     if (c->tracing_) {
@@ -346,7 +352,7 @@ bool Engine::invokeCallout(const std::shared_ptr<Classify>& c, const SnapshotFil
                     "classify pended but classifyFn did not return BLOCK with the write right "
                     "cleared",
                     c.get(), f.id);
-  sf.callout->leave();
+  slot->leave();
   std::unique_lock lock(c->mu_);
   if (reauthorize) {
     restart(*c, lock);
@@ -359,7 +365,7 @@ bool Engine::invokeCallout(const std::shared_ptr<Classify>& c, const SnapshotFil
 
 // c.mu_ held. Interprets what the callout of c.inv_ returned (S4.2).
 void Engine::applyCalloutResult(Classify& c, const ClassifyOut& out) {
-  const Filter& f = *c.inv_.filter->filter;
+  const Filter& f = *c.inv_.filterPtr;
   trace::FilterStep scratch;
   auto& step = c.inv_.stepIndex != SIZE_MAX ? c.record_.filters[c.inv_.stepIndex] : scratch;
   std::string note;
@@ -477,7 +483,8 @@ void Engine::expire(const std::weak_ptr<Classify>& weak, uint64_t generation) {
   auto c = weak.lock();
   if (!c) return;
   uint64_t handle = 0;
-  const SnapshotFilter* sf = nullptr;
+  const Filter* pendedFilter = nullptr;
+  CalloutSlot* slot = nullptr;
   {
     std::unique_lock lock(c->mu_);
     if (c->phase_ != Classify::Phase::Pended || c->pendGeneration_ != generation) return;
@@ -486,7 +493,8 @@ void Engine::expire(const std::weak_ptr<Classify>& weak, uint64_t generation) {
     c->forcedBlock_ = true;
     c->pendConsumed_ = true;
     handle = c->inv_.pendHandle;
-    sf = c->inv_.filter;
+    pendedFilter = c->inv_.filterPtr;
+    slot = c->inv_.slot;
     c->record_.completeNs = nowNs();
     if (c->inv_.stepIndex != SIZE_MAX) c->record_.filters[c->inv_.stepIndex].result = "TIMED OUT->BLOCK";
     c->record_.reasons.push_back("pended classify not completed within " +
@@ -499,12 +507,12 @@ void Engine::expire(const std::weak_ptr<Classify>& weak, uint64_t generation) {
                           "pended classify " + std::to_string(c->id()) + " at " +
                               std::string(c->layer_->name) + " never completed (deadline " +
                               std::to_string(services_.options.pendDeadline.count()) + " ms)",
-                          owner, sf ? sf->callout->key().str() : std::string(),
-                          sf ? sf->filter->id : 0};
+                          owner, slot ? slot->key().str() : std::string(),
+                          pendedFilter ? pendedFilter->id : 0};
     services_.verifier->report(std::move(v));
   }
   dropHandleRef(handle);
-  if (sf) sf->callout->leave();
+  if (slot) slot->leave();
   drive(c);
 }
 
@@ -548,7 +556,7 @@ void Engine::complete(uint64_t handle, uint32_t flags, const ClassifyOut* out) {
   if (flags != 0)
     reportViolation(static_cast<int>(verifier::Code::InvalidArgument),
                     "FwpsCompleteClassify0: flags must be 0", c.get(), 0);
-  const SnapshotFilter* sf = nullptr;
+  CalloutSlot* slot = nullptr;
   {
     std::unique_lock lock(c->mu_);
     if (c->phase_ == Classify::Phase::InCallout && c->inv_.pendRequested && !c->inv_.completed &&
@@ -571,7 +579,7 @@ void Engine::complete(uint64_t handle, uint32_t flags, const ClassifyOut* out) {
       c->phase_ = Classify::Phase::Running;
       c->pendConsumed_ = true;
       c->record_.completeNs = nowNs();
-      sf = c->inv_.filter;
+      slot = c->inv_.slot;
       if (out) {
         applyCalloutResult(*c, *out);
         ++c->next_;
@@ -579,8 +587,8 @@ void Engine::complete(uint64_t handle, uint32_t flags, const ClassifyOut* out) {
     }
   }
   dropHandleRef(handle);
-  if (!sf) return;  // completed inline: the thread inside classifyFn continues
-  sf->callout->leave();
+  if (!slot) return;  // completed inline: the thread inside classifyFn continues
+  slot->leave();
   if (!out) {
     std::unique_lock lock(c->mu_);
     restart(*c, lock);
@@ -713,7 +721,7 @@ Status Engine::acquireWritable(uint64_t handle, uint64_t filterId, uint32_t flag
   a.filterId = filterId;
   a.base = c->current_;
   c->acquisitions_.push_back(a);
-  if (c->inv_.filter && c->inv_.filter->filter->id == filterId) c->inv_.acquired = true;
+  if (c->inv_.filterPtr && c->inv_.filterPtr->id == filterId) c->inv_.acquired = true;
   out->token = a.token;
   out->data = c->current_;
   out->previous.assign(c->versions_.rbegin(), c->versions_.rend());

@@ -103,7 +103,7 @@ void LayerSnapshot::FlatIndex::build(Staging&& lists) {
   used_ = lists.size();
   if (used_ == 0) return;
   size_t cap = 8;
-  while (cap < used_ * 2) cap <<= 1;  // load factor <= 0.5
+  while (cap * 3 < used_ * 4) cap <<= 1;  // load factor <= 0.75: fewer pages per lookup
   slots_.assign(cap, Slot{});
   mask_ = cap - 1;
   AddrKeyHash hash;
@@ -141,11 +141,15 @@ std::shared_ptr<const LayerSnapshot> LayerSnapshot::empty(const LayerInfo& layer
 
 namespace {
 
-CompiledCondition compile(const Condition& c) {
+CompiledCondition compile(const Condition& c, std::vector<const Condition*>& sources) {
   CompiledCondition cc{};
   cc.field = c.field;
   cc.match = static_cast<uint8_t>(c.match);
-  cc.source = &c;
+  auto bySource = [&](CompiledCondition::Kind k) {
+    cc.kind = k;
+    cc.lo = sources.size();
+    sources.push_back(&c);
+  };
   switch (c.value.type) {
     case DataType::V4AddrMask:
       cc.kind = CompiledCondition::Kind::V4Mask;
@@ -153,15 +157,15 @@ CompiledCondition compile(const Condition& c) {
       cc.lo = c.value.number & c.value.mask;
       break;
     case DataType::ByteArray16:
-      cc.kind = CompiledCondition::Kind::Bytes16;
+      bySource(CompiledCondition::Kind::Bytes16);
       break;
     case DataType::V6AddrMask:
-      cc.kind = CompiledCondition::Kind::V6Prefix;
+      bySource(CompiledCondition::Kind::V6Prefix);
       cc.prefixLength = c.value.prefixLength;
       break;
     case DataType::ByteBlob:
     case DataType::SecurityDescriptor:
-      cc.kind = CompiledCondition::Kind::Blob;
+      bySource(CompiledCondition::Kind::Blob);
       break;
     default:
       cc.kind = CompiledCondition::Kind::Number;
@@ -185,45 +189,51 @@ std::shared_ptr<const LayerSnapshot> LayerSnapshot::build(const LayerInfo& layer
     if (fa.effectiveWeight != fb.effectiveWeight) return fa.effectiveWeight > fb.effectiveWeight;
     return fa.id < fb.id;
   });
-  size_t units = 0;
+  auto recordBytes = [](size_t conditions) {
+    size_t b = sizeof(SnapshotFilter) + conditions * sizeof(CompiledCondition);
+    return (b + sizeof(Line) - 1) / sizeof(Line) * sizeof(Line);
+  };
+  size_t bytes = 0;
   for (const auto& f : in) {
-    units += 1;
-    for (const auto& g : f.filter->groups) units += g.anyOf.size();
+    size_t n = 0;
+    for (const auto& g : f.filter->groups) n += g.anyOf.size();
+    bytes += recordBytes(n);
   }
-  s->arena_.resize(units);
+  s->arena_.resize(bytes / sizeof(Line));
   s->offsets_.reserve(in.size());
   s->ownedFilters_.reserve(in.size());
+  s->slots_.reserve(in.size());
   uint32_t subRank = 0;
-  uint32_t offset = 0;
+  size_t offset = 0;
   const Filter* previous = nullptr;
+  char* base = reinterpret_cast<char*>(s->arena_.data());
   for (size_t i = 0; i < in.size(); ++i) {
     const Filter* f = in[i].filter.get();
     if (previous && f->subLayerKey != previous->subLayerKey) ++subRank;
     previous = f;
-    auto* sf = new (s->arena_.data() + offset) SnapshotFilter;
-    sf->filter = f;
-    sf->callout = in[i].callout.get();
-    sf->action = f->spec.action;
-    sf->subLayerRank = subRank;
-    sf->runtimeFlags = f->runtimeFlags;
+    auto* sf = new (base + offset) SnapshotFilter;
     sf->rank = static_cast<uint32_t>(i);
+    sf->action = f->spec.action;
+    sf->subLayerRank = static_cast<uint16_t>(subRank);
+    sf->runtimeFlags = f->runtimeFlags;
     // Compiled conditions, grouped by field (same field = ORed, consecutive).
-    uint32_t n = 0;
+    uint16_t n = 0;
     for (const auto& g : f->groups)
       for (const auto& c : g.anyOf) {
-        new (s->arena_.data() + offset + 1 + n) CompiledCondition(compile(c));
+        new (base + offset + sizeof(SnapshotFilter) + n * sizeof(CompiledCondition))
+            CompiledCondition(compile(c, s->sources_));
         ++n;
       }
-    sf->conditionCount = static_cast<uint16_t>(n);
-    s->offsets_.push_back(offset);
-    offset += 1 + n;
+    sf->conditionCount = n;
+    s->offsets_.push_back(static_cast<uint32_t>(offset));
+    offset += recordBytes(n);
     s->ownedFilters_.push_back(std::move(in[i].filter));
-    if (in[i].callout) s->ownedSlots_.push_back(std::move(in[i].callout));
+    s->slots_.push_back(std::move(in[i].callout));
   }
   std::vector<std::pair<uint8_t, Staging>> remote, local;
-  Staging rport, lport, proto;
+  Staging rport, lport, proto, addrPort;
   for (uint32_t off : s->offsets_) {
-    if (!s->indexFilter(off, *s->at(off)->filter, remote, local, rport, lport, proto))
+    if (!s->indexFilter(off, s->filterOf(*s->at(off)), remote, local, rport, lport, proto, addrPort))
       s->wildcard_.push_back(off);
   }
   auto finishAddress = [](std::vector<std::pair<uint8_t, Staging>>& staged,
@@ -241,13 +251,28 @@ std::shared_ptr<const LayerSnapshot> LayerSnapshot::build(const LayerInfo& layer
   s->remotePort_.build(std::move(rport));
   s->localPort_.build(std::move(lport));
   s->protocol_.build(std::move(proto));
+  s->remoteAddressPort_.build(std::move(addrPort));
   return s;
 }
 
 bool LayerSnapshot::indexFilter(uint32_t rank, const Filter& f,
                                 std::vector<std::pair<uint8_t, Staging>>& remote,
                                 std::vector<std::pair<uint8_t, Staging>>& local, Staging& rport,
-                                Staging& lport, Staging& proto) {
+                                Staging& lport, Staging& proto, Staging& addrPort) {
+  if (!layer_->v6) {
+    // Composite (address, port) key: every remote-address condition a /32 equality and every
+    // remote-port condition an equality.
+    const ConditionGroup* ga = findGroup(f, Field::RemoteAddress);
+    const ConditionGroup* gp = findGroup(f, Field::RemotePort);
+    std::vector<AddrEq> eqs;
+    std::vector<uint32_t> ports;
+    if (ga && gp && addressEqualities(*ga, false, eqs) && scalarEqualities(*gp, ports) &&
+        std::all_of(eqs.begin(), eqs.end(), [](const AddrEq& e) { return e.prefixLength == 32; })) {
+      for (const auto& e : eqs)
+        for (uint32_t port : ports) addRank(addrPort[AddrKey{0, e.v4 | (uint64_t{port} << 32)}], rank);
+      return true;
+    }
+  }
   auto indexAddress = [&](Field field, std::vector<std::pair<uint8_t, Staging>>& staged) {
     const ConditionGroup* g = findGroup(f, field);
     if (!g) return false;
@@ -313,7 +338,8 @@ uint64_t scalarOf(Field f, const ClassifyValues& v) {
   return 0;
 }
 
-bool compiledMatches(const CompiledCondition& c, const LayerInfo& layer, const ClassifyValues& v) {
+bool compiledMatches(const CompiledCondition& c, const LayerInfo& layer, const ClassifyValues& v,
+                     const std::vector<const Condition*>& sources) {
   switch (c.kind) {
     case CompiledCondition::Kind::Number:
       return numberMatch(static_cast<MatchType>(c.match), scalarOf(c.field, v), c.lo, c.hi);
@@ -322,7 +348,7 @@ bool compiledMatches(const CompiledCondition& c, const LayerInfo& layer, const C
       return static_cast<MatchType>(c.match) == MatchType::NotEqual ? !in : in;
     }
     default:
-      return conditionMatches(*c.source, layer, v);
+      return conditionMatches(*sources[c.lo], layer, v);
   }
 }
 
@@ -343,7 +369,7 @@ bool LayerSnapshot::matches(const SnapshotFilter& sf, const ClassifyValues& v) c
     Field field = c->field;
     bool any = false;
     for (; c != end && c->field == field; ++c)
-      if (!any && compiledMatches(*c, *layer_, v)) any = true;
+      if (!any && compiledMatches(*c, *layer_, v, sources_)) any = true;
     if (!any) return false;
   }
   return true;
@@ -365,6 +391,7 @@ void LayerSnapshot::match(const ClassifyValues& v, std::vector<const SnapshotFil
   auto add = [&](FlatIndex::Hit h) {
     if (h.count) lists.push_back({h.ranks, h.count, 0});
   };
+  add(remoteAddressPort_.find(AddrKey{0, v.remoteV4 | (uint64_t{v.remote.port} << 32)}));
   for (const auto& p : remoteAddress_)
     add(p.table.find(maskedKey(*layer_, v.remote, v.remoteV4, p.prefixLength)));
   for (const auto& p : localAddress_)

@@ -5,6 +5,8 @@
 // ("rank": sublayer weight desc, sublayer age, filter effective weight desc, filter id asc), and
 // each filter is put in exactly one index bucket chosen from its conditions, the first that is
 // indexable in this order:
+//   0. (v4 layers) remote address AND remote port, both plain equalities: one bucket keyed by
+//      the (address, port) pair, so a classify for another port is rejected in the hash probe,
 //   1. remote address: equality with an address or an address+mask/prefix (bucket per prefix
 //      length, keyed by the masked address),
 //   2. remote port (equality), 3. local address (as 1), 4. local port, 5. protocol,
@@ -27,8 +29,8 @@
 
 namespace openwfp::engine {
 
-// A condition in the snapshot's flat form (32 bytes): numbers inline, v6 addresses and blobs by
-// pointer into the (immutable, shared-owned) Filter.
+// A condition in the snapshot's flat form (24 bytes): numbers inline; v6 addresses and blobs by
+// index into the snapshot's `sources_` (the Filter's own Condition).
 struct CompiledCondition {
   enum class Kind : uint8_t { Number, V4Mask, Bytes16, V6Prefix, Blob };
   Field field;
@@ -36,25 +38,25 @@ struct CompiledCondition {
   Kind kind;
   uint8_t prefixLength = 0;
   uint32_t mask = 0;
-  uint64_t lo = 0, hi = 0;
-  const Condition* source = nullptr;
+  uint64_t lo = 0, hi = 0;  // Bytes16/V6Prefix/Blob: lo = index in sources_
 };
 
-// One filter in a snapshot (32 bytes), immediately followed in the snapshot's arena by its
-// compiled conditions, so that a classify touches one or two cache lines per candidate.
-struct alignas(32) SnapshotFilter {
-  const Filter* filter = nullptr;        // owned by the snapshot
-  CalloutSlot* callout = nullptr;        // callout actions only; owned by the snapshot
-  ActionType action = ActionType::Block; // copies of filter fields the hot path needs
-  uint32_t subLayerRank = 0;             // position of the filter's sublayer in evaluation order
+// One filter in a snapshot (16 bytes), immediately followed in the snapshot's arena by its
+// compiled conditions; records start on a 64-byte boundary, so a filter with up to two
+// conditions is one cache line. The Filter and its CalloutSlot are reached through the snapshot
+// (LayerSnapshot::filterOf / calloutOf), off the hot path.
+struct SnapshotFilter {
+  uint32_t rank = 0;                      // evaluation order
+  ActionType action = ActionType::Block;  // copies of filter fields the hot path needs
+  uint16_t subLayerRank = 0;              // position of the filter's sublayer in evaluation order
   uint16_t runtimeFlags = 0;
   uint16_t conditionCount = 0;
-  uint32_t rank = 0;
+  uint16_t reserved = 0;
   const CompiledCondition* conditions() const {
-    return reinterpret_cast<const CompiledCondition*>(this + 1);
+    return reinterpret_cast<const CompiledCondition*>(reinterpret_cast<const char*>(this) + 16);
   }
 };
-static_assert(sizeof(SnapshotFilter) == 32 && sizeof(CompiledCondition) == 32);
+static_assert(sizeof(SnapshotFilter) == 16 && sizeof(CompiledCondition) == 24);
 
 struct FilterInput {
   std::shared_ptr<const Filter> filter;
@@ -72,6 +74,8 @@ class LayerSnapshot {
   size_t size() const { return offsets_.size(); }
   // Every filter in evaluation order.
   std::vector<const SnapshotFilter*> all() const;
+  const Filter& filterOf(const SnapshotFilter& sf) const { return *ownedFilters_[sf.rank]; }
+  CalloutSlot* calloutOf(const SnapshotFilter& sf) const { return slots_[sf.rank].get(); }
 
   // Appends the filters whose conditions all hold, in evaluation order.
   void match(const ClassifyValues& values, std::vector<const SnapshotFilter*>& out) const;
@@ -103,7 +107,7 @@ class LayerSnapshot {
     bool empty() const { return used_ == 0; }
 
    private:
-    struct Slot {
+    struct alignas(32) Slot {  // never straddles a cache line
       AddrKey key;
       uint32_t value = 0;  // the rank (count == 1) or the offset in pool_
       uint32_t count = 0;  // 0 = empty slot
@@ -121,24 +125,28 @@ class LayerSnapshot {
 
   bool indexFilter(uint32_t rank, const Filter& f, std::vector<std::pair<uint8_t, Staging>>& remote,
                    std::vector<std::pair<uint8_t, Staging>>& local, Staging& rport,
-                   Staging& lport, Staging& proto);
+                   Staging& lport, Staging& proto, Staging& addrPort);
   bool matches(const SnapshotFilter& sf, const ClassifyValues& v) const;
 
   const SnapshotFilter* at(uint32_t offset) const {
-    return reinterpret_cast<const SnapshotFilter*>(arena_.data() + offset);
+    return reinterpret_cast<const SnapshotFilter*>(reinterpret_cast<const char*>(arena_.data()) +
+                                                   offset);
   }
 
-  struct alignas(32) Unit {
-    unsigned char bytes[32];
+  struct alignas(64) Line {
+    unsigned char bytes[64];
   };
   const LayerInfo* layer_;
-  // Filters in evaluation order, each a SnapshotFilter unit followed by its condition units. The
-  // index stores arena offsets (in units), which increase with the evaluation order.
-  std::vector<Unit> arena_;
+  // Filters in evaluation order, each a SnapshotFilter followed by its compiled conditions, each
+  // record starting on a cache line. The index stores byte offsets into the arena, which
+  // increase with the evaluation order.
+  std::vector<Line> arena_;
   std::vector<uint32_t> offsets_;  // rank -> offset
-  std::vector<std::shared_ptr<const Filter>> ownedFilters_;
-  std::vector<std::shared_ptr<CalloutSlot>> ownedSlots_;
+  std::vector<std::shared_ptr<const Filter>> ownedFilters_;  // by rank
+  std::vector<std::shared_ptr<CalloutSlot>> slots_;           // by rank (null: static filter)
+  std::vector<const Condition*> sources_;                     // see CompiledCondition::lo
   std::vector<PrefixIndex> remoteAddress_, localAddress_;  // longest prefix first
+  FlatIndex remoteAddressPort_;  // v4: key {0, address | port << 32}
   FlatIndex remotePort_, localPort_, protocol_;
   std::vector<uint32_t> wildcard_;
 };
