@@ -232,6 +232,10 @@ TEST_F(S2, S2_2_ConcurrentClassifyNeverSeesHalfATransaction) {
       });
     }
   });
+  // Let the reader run before the first transaction (on a loaded machine it may otherwise not be
+  // scheduled until all transactions are done, and the test would prove nothing).
+  for (int spins = 0; seenBoth + seenNone + torn == 0 && spins < 5000; ++spins)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   for (int i = 0; i < 200; ++i) {
     ASSERT_EQ(FwpmTransactionBegin0(engineHandle, 0), STATUS_SUCCESS);
     FilterBuilder a(FWPM_LAYER_ALE_AUTH_CONNECT_V4), b(FWPM_LAYER_ALE_AUTH_CONNECT_V4);
