@@ -1,4 +1,5 @@
 // S2: management objects, transactions, errors, conditions and weights through the C ABI.
+#include <chrono>
 #include <thread>
 
 #include "support/wfp_harness.h"
