@@ -40,6 +40,21 @@ TEST_F(S5, S5_1_AcquireAndReleaseClassifyHandle) {
   EXPECT_EQ(take(Code::UseAfterRelease), 1u);
 }
 
+TEST_F(S5, S5_1_HandleStillHeldWhenTheFlowEndsIsReported) {
+  UINT64 kept = 0;
+  addCalloutFilter(guid(9), kCR4, [&](auto, auto, const void* ctx, auto, FWPS_CLASSIFY_OUT0* out) {
+    FwpsAcquireClassifyHandle0(const_cast<void*>(ctx), 0, &kept);  // never released
+    out->actionType = FWP_ACTION_PERMIT;
+  });
+  auto v = connect(request(kDst, 80));
+  EXPECT_EQ(take(Code::ClassifyHandleNotReleased), 0u);
+  EXPECT_EQ(engine().unreleasedHandles("", /*report=*/false), 1u);
+  rt().classifier().connectionClosed(v.history);
+  EXPECT_EQ(take(Code::ClassifyHandleNotReleased), 1u);
+  FwpsReleaseClassifyHandle0(kept);
+  EXPECT_EQ(engine().unreleasedHandles("", false), 0u);
+}
+
 // ---- S5.2 -----------------------------------------------------------------------------------------
 
 TEST_F(S5, S5_2_AcquireReturnsConnectRequestSetsBlockAndClearsTheRight) {
