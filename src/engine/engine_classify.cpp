@@ -735,7 +735,6 @@ Status Engine::applyWritable(uint64_t handle, uint64_t token, const LayerData& d
   auto c = classifyForHandle(handle, "FwpsApplyModifiedLayerData0");
   if (!c) return Status::InvalidHandle;
   bool inline_ = false;
-  bool lostEntry = false;
   std::unique_lock lock(c->mu_);
   auto it = std::find_if(c->acquisitions_.begin(), c->acquisitions_.end(),
                          [&](const Classify::Acquisition& a) { return a.token == token; });
@@ -803,7 +802,6 @@ Status Engine::applyWritable(uint64_t handle, uint64_t token, const LayerData& d
                   next.localRedirectContext) == c->orphanContexts_.end())
       c->orphanContexts_.push_back(next.localRedirectContext);
   }
-  (void)lostEntry;
 
   if (c->tracing_) {
     trace::Modification m;
