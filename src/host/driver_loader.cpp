@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "engine/engine.h"
 #include "host/status_names.h"
 #include "kapi/kernel_support.h"
 #include "openwfp/host.h"
@@ -126,6 +127,9 @@ std::vector<Leak> DriverHost::stop(Driver& driver, bool callUnload) {
     reportLeak(verifier::Code::HandleLeak, driver.name,
                fmt::format("redirect handle 0x{:x} not destroyed (FwpsRedirectHandleDestroy0)", h.id), leaks);
     runtime.redirectHandles().destroy(h.id);
+  }
+  if (size_t n = runtime.engine().unreleasedHandles(driver.name, true); n > 0) {
+    leaks.push_back({driver.name, fmt::format("{} classify handle(s) not released (FwpsReleaseClassifyHandle0)", n)});
   }
   for (auto& what : kapi::releaseDriverResources(driver.driverObject)) {
     reportLeak(verifier::Code::HandleLeak, driver.name, what, leaks);
