@@ -23,6 +23,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "device_test_driver.h"
 #include "linux/control_io.h"
@@ -128,6 +129,42 @@ bool closedByServer(int raw) {
 }
 
 // Runs fn in a forked child; returns its exit status (fn's return value).
+// A device open as another user, run in a fresh process: when this test binary starts with
+// OPENWFP_TEST_DEVICE_OPEN_SOCKET set, it does only that (before main, single-threaded) and
+// exits with 0 (opened and closed), 1 (refused with EACCES / STATUS_ACCESS_DENIED) or 2x (other).
+int deviceOpenChild(const char* socketPath) {
+  if (std::getenv("OPENWFP_TEST_DEVICE_OPEN_DROP") && (setgid(65534) != 0 || setuid(65534) != 0)) return 20;
+  setenv(ctl::kSocketEnv, socketPath, 1);
+  int h = openwfp_device_open(devtest::kPath);
+  if (h >= 0) return openwfp_device_close(h) == 0 ? 0 : 21;
+  return errno == EACCES && openwfp_device_last_status() == static_cast<int32_t>(0xC0000022) ? 1 : 22;
+}
+const int kDeviceOpenChild = [] {
+  if (const char* path = std::getenv("OPENWFP_TEST_DEVICE_OPEN_SOCKET")) _exit(deviceOpenChild(path));
+  return 0;
+}();
+
+int spawnDeviceOpenChild(const std::string& socketPath, bool dropToNobody) {
+  // Everything that allocates happens before fork: the child only calls execve.
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  env.push_back("OPENWFP_TEST_DEVICE_OPEN_SOCKET=" + socketPath);
+  if (dropToNobody) env.push_back("OPENWFP_TEST_DEVICE_OPEN_DROP=1");
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  char arg0[] = "openwfp_tests";
+  char* argv[] = {arg0, nullptr};
+  pid_t pid = fork();
+  if (pid == 0) {
+    execve("/proc/self/exe", argv, envp.data());
+    _exit(30);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 40;
+}
+
 int inChild(const std::function<int()>& fn) {
   pid_t pid = fork();
   if (pid == 0) _exit(fn());
@@ -570,15 +607,10 @@ TEST_F(ControlChannel, S12_3_ChannelDeviceOpenOnlyForAllowedUsers) {
   ctl::ControlServer permissive(allowNobody);
   ASSERT_FALSE(permissive.start().has_value());
   const bool root = geteuid() == 0;
-  auto openAs = [&](const std::string& path) {
-    return inChild([&] {
-      if (root && (setgid(65534) != 0 || setuid(65534) != 0)) return 20;
-      setenv(ctl::kSocketEnv, path.c_str(), 1);
-      int h = openwfp_device_open(devtest::kPath);
-      if (h >= 0) return openwfp_device_close(h) == 0 ? 0 : 21;
-      return errno == EACCES && openwfp_device_last_status() == static_cast<int32_t>(0xC0000022) ? 1 : 22;
-    });
-  };
+  // The opener is a fresh process (this binary re-executed; see deviceOpenChild below), not a
+  // fork of this multi-threaded one: a forked child that starts the client's reader thread can
+  // deadlock on an allocator lock another thread held at fork time (seen under ASan).
+  auto openAs = [&](const std::string& path) { return spawnDeviceOpenChild(path, root); };
   EXPECT_EQ(openAs(server.path()), root ? 1 : 0) << "default server: only the engine's uid and root";
   EXPECT_EQ(openAs(permissive.path()), 0) << "a server that lists the uid";
   permissive.stop();
