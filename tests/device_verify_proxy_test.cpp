@@ -73,9 +73,9 @@ TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
   sim::Stack stack;
   auto& proxy = stack.process(kProxyPid, "/usr/bin/proxy", 0);
   auto& app = stack.process(kAppPid, "/usr/bin/curl", 1000);
-  auto& server = stack.remoteHost("93.184.216.34");
+  auto& server = stack.remoteHost("192.0.2.80");
   int serverListener = server.socket(IpVersion::V4, Protocol::Tcp);
-  ASSERT_EQ(server.bind(serverListener, *Endpoint::parse("93.184.216.34:80")), 0);
+  ASSERT_EQ(server.bind(serverListener, *Endpoint::parse("192.0.2.80:80")), 0);
   ASSERT_EQ(server.listen(serverListener), 0);
   int listener = proxy.socket(IpVersion::V4, Protocol::Tcp);
   ASSERT_EQ(proxy.bind(listener, *Endpoint::parse("127.0.0.1:8080")), 0);
@@ -90,14 +90,15 @@ TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
   // Reachable destination: the app's connect is pended until the proxy reports success.
   auto pendingNext = next(h);
   int s = app.socket(IpVersion::V4, Protocol::Tcp);
-  sim::PendingConnect appConnect = app.connectAsync(s, *Endpoint::parse("93.184.216.34:80"));
+  sim::PendingConnect appConnect = app.connectAsync(s, *Endpoint::parse("192.0.2.80:80"));
   ASSERT_EQ(pendingNext.wait_for(std::chrono::seconds(5)), std::future_status::ready) << "NEXT completed";
   auto [err, req] = pendingNext.get();
   ASSERT_EQ(err, 0);
   EXPECT_EQ(req.appPid, kAppPid);
   EXPECT_EQ(req.originalDestination.family, 4);
   EXPECT_EQ(req.originalDestination.port, 80);
-  EXPECT_EQ(req.originalDestination.addr[0], 93);
+  EXPECT_EQ(req.originalDestination.addr[0], 192);
+  EXPECT_EQ(req.originalDestination.addr[3], 80);
   EXPECT_GT(req.recordsSize, 0u);
   EXPECT_FALSE(appConnect.ready()) << "the app waits for the verdict";
 
@@ -105,7 +106,7 @@ TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
   int up = proxy.socket(IpVersion::V4, Protocol::Tcp);
   ASSERT_EQ(openwfp_ioctl(up, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, req.records, req.recordsSize, nullptr, 0, nullptr),
             0);
-  sim::ConnectResult upstream = proxy.connect(up, *Endpoint::parse("93.184.216.34:80"));
+  sim::ConnectResult upstream = proxy.connect(up, *Endpoint::parse("192.0.2.80:80"));
   ASSERT_TRUE(upstream.ok()) << upstream.reason;
   EXPECT_FALSE(upstream.redirected);
 
@@ -129,7 +130,7 @@ TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
   // accept.
   pendingNext = next(h);
   int s2 = app.socket(IpVersion::V4, Protocol::Tcp);
-  sim::PendingConnect refused = app.connectAsync(s2, *Endpoint::parse("93.184.216.34:81"));
+  sim::PendingConnect refused = app.connectAsync(s2, *Endpoint::parse("192.0.2.80:81"));
   ASSERT_EQ(pendingNext.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   auto [err2, req2] = pendingNext.get();
   ASSERT_EQ(err2, 0);
@@ -137,7 +138,7 @@ TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
   int up2 = proxy.socket(IpVersion::V4, Protocol::Tcp);
   ASSERT_EQ(openwfp_ioctl(up2, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, req2.records, req2.recordsSize, nullptr, 0, nullptr),
             0);
-  sim::ConnectResult failed = proxy.connect(up2, *Endpoint::parse("93.184.216.34:81"));
+  sim::ConnectResult failed = proxy.connect(up2, *Endpoint::parse("192.0.2.80:81"));
   EXPECT_EQ(failed.error, ECONNREFUSED);
   VP_OUTCOME bad{req2.id, failed.error};
   ASSERT_EQ(device::ioctl(h, IOCTL_VP_OUTCOME, &bad, sizeof bad, nullptr, 0, nullptr, kProxyPid), 0);
@@ -161,7 +162,7 @@ TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
   EXPECT_EQ(pendingNext.get().first, ECANCELED);
   // Without a proxy, connections pass untouched.
   int s3 = app.socket(IpVersion::V4, Protocol::Tcp);
-  sim::ConnectResult direct = app.connect(s3, *Endpoint::parse("93.184.216.34:80"));
+  sim::ConnectResult direct = app.connect(s3, *Endpoint::parse("192.0.2.80:80"));
   EXPECT_TRUE(direct.ok());
   EXPECT_FALSE(direct.redirected);
 }

@@ -30,7 +30,7 @@ namespace sim = openwfp::sim;
 namespace {
 
 constexpr uint32_t kProxyPid = 777;
-const std::string kContext = "original=93.184.216.34:80";
+const std::string kContext = "original=192.0.2.80:80";
 
 // openwfp_ioctl returning 0 or the errno it set (and checking the -1 convention).
 int ioctlErr(int fd, unsigned code, const void* in, size_t inLen, void* out, size_t outLen,
@@ -100,7 +100,7 @@ class S9Controls : public ::testing::Test {
 
   const openwfp::redirect::RecordsSealer& sealer() { return Runtime::current().sealer(); }
 
-  const Endpoint original = ep("93.184.216.34:80");
+  const Endpoint original = ep("192.0.2.80:80");
   const Endpoint proxyAt = ep("127.0.0.1:8080");
   uint32_t targetPid = kProxyPid;
   std::string context = kContext;
@@ -108,7 +108,7 @@ class S9Controls : public ::testing::Test {
   sim::Stack stack{fake};
   sim::Process& client = stack.process(4242, "/usr/bin/curl", 1000);
   sim::Process& proxy = stack.process(kProxyPid, "/usr/sbin/proxy", 0);
-  sim::Process& server = stack.remoteHost("93.184.216.34");
+  sim::Process& server = stack.remoteHost("192.0.2.80");
   int listener = -1;
   int serverListener = -1;
   int clientFd = -1;

@@ -186,15 +186,15 @@ TEST_F(ExampleDriverTest, S10_4_DocExampleRedirectsToTheProxyAndTheProxyReadsThe
   ASSERT_EQ(proxy.listen(listener), 0);
 
   // The server at the original destination, on a simulated remote host.
-  auto& origin = stack.remoteHost("93.184.216.34");
+  auto& origin = stack.remoteHost("192.0.2.80");
   const int originListener = origin.socket(IpVersion::V4, Protocol::Tcp);
-  ASSERT_EQ(origin.bind(originListener, *Endpoint::parse("93.184.216.34:80")), 0);
+  ASSERT_EQ(origin.bind(originListener, *Endpoint::parse("192.0.2.80:80")), 0);
   ASSERT_EQ(origin.listen(originListener), 0);
 
   // An application connects to the original destination ...
   auto& curl = stack.process(4242, "/usr/bin/curl", 1000);
   const int s = curl.socket(IpVersion::V4, Protocol::Tcp);
-  const openwfp::sim::ConnectResult r = curl.connect(s, *Endpoint::parse("93.184.216.34:80"));
+  const openwfp::sim::ConnectResult r = curl.connect(s, *Endpoint::parse("192.0.2.80:80"));
   ASSERT_EQ(r.error, 0) << r.reason;
   // ... and the callout sent it to the proxy.
   EXPECT_TRUE(r.redirected);
@@ -230,10 +230,10 @@ TEST_F(ExampleDriverTest, S10_4_DocExampleRedirectsToTheProxyAndTheProxyReadsThe
   ASSERT_EQ(WSAIoctl(upstream, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, records.data(),
                      static_cast<DWORD>(records.size()), NULL, 0, &bytes, NULL, NULL),
             0);
-  const openwfp::sim::ConnectResult up = proxy.connect(upstream, *Endpoint::parse("93.184.216.34:80"));
+  const openwfp::sim::ConnectResult up = proxy.connect(upstream, *Endpoint::parse("192.0.2.80:80"));
   ASSERT_EQ(up.error, 0) << up.reason;
   EXPECT_FALSE(up.redirected);
-  EXPECT_EQ(up.remote.str(), "93.184.216.34:80");
+  EXPECT_EQ(up.remote.str(), "192.0.2.80:80");
   EXPECT_EQ(origin.accept(originListener).error, 0);
 
   // Bytes flow through the proxy like through real sockets.

@@ -290,7 +290,7 @@ class SimEngine : public ::testing::Test {
     ASSERT_EQ(proxy().bind(listener, ep("127.0.0.1:8080")), 0);
     ASSERT_EQ(proxy().listen(listener), 0);
     originListener = origin().socket(IpVersion::V4, Protocol::Tcp);
-    ASSERT_EQ(origin().bind(originListener, ep("93.184.216.34:80")), 0);
+    ASSERT_EQ(origin().bind(originListener, ep("192.0.2.80:80")), 0);
     ASSERT_EQ(origin().listen(originListener), 0);
   }
   void TearDown() override {
@@ -307,7 +307,7 @@ class SimEngine : public ::testing::Test {
   static Endpoint ep(const char* text) { return *Endpoint::parse(text); }
   sim::Process& app() { return stack->process(4242, "/usr/bin/curl", 1000); }
   sim::Process& proxy() { return stack->process(777, "/usr/sbin/proxy", 0); }
-  sim::Process& origin() { return stack->remoteHost("93.184.216.34"); }
+  sim::Process& origin() { return stack->remoteHost("192.0.2.80"); }
 
   std::vector<Seen> seen() {
     std::lock_guard lock(driver.mu);
@@ -358,7 +358,7 @@ class SimEngine : public ::testing::Test {
 
 TEST_F(SimEngine, S4_1_CalloutSeesTheSimProcessAndTuple) {
   const int s = app().socket(IpVersion::V4, Protocol::Tcp);
-  ASSERT_TRUE(app().connect(s, ep("93.184.216.34:80")).ok());
+  ASSERT_TRUE(app().connect(s, ep("192.0.2.80:80")).ok());
   const auto all = seen();
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].processId, 4242u);
@@ -373,7 +373,7 @@ TEST_F(SimEngine, S4_1_CalloutSeesTheSimProcessAndTuple) {
 TEST_F(SimEngine, S4_4_UnpendedEngineClassifyCompletesInsideTheConnectCall) {
   driver.mode = Mode::Redirect;
   const int s = app().socket(IpVersion::V4, Protocol::Tcp);
-  sim::PendingConnect pc = app().connectAsync(s, ep("93.184.216.34:80"));
+  sim::PendingConnect pc = app().connectAsync(s, ep("192.0.2.80:80"));
   ASSERT_TRUE(pc.ready()) << "nobody pended: done before connectAsync returned";
   EXPECT_EQ(pc.poll()->remote, ep("127.0.0.1:8080"));
   ASSERT_EQ(seen().size(), 1u);
@@ -386,7 +386,7 @@ TEST_F(SimEngine, S6_2_PendedCalloutBlocksTheConnectUntilItCompletes) {
   sim::ConnectResult result;
   std::thread t([&] {
     const int s = app().socket(IpVersion::V4, Protocol::Tcp);
-    result = app().connect(s, ep("93.184.216.34:80"));
+    result = app().connect(s, ep("192.0.2.80:80"));
     returned = true;
   });
   ASSERT_TRUE(waitPended(1));
@@ -395,12 +395,12 @@ TEST_F(SimEngine, S6_2_PendedCalloutBlocksTheConnectUntilItCompletes) {
   complete(takePended(), FWP_ACTION_PERMIT);
   t.join();
   EXPECT_TRUE(result.ok()) << result.error << " " << result.reason;
-  EXPECT_EQ(result.remote, ep("93.184.216.34:80"));
+  EXPECT_EQ(result.remote, ep("192.0.2.80:80"));
   EXPECT_TRUE(origin().accept(originListener).ok());
 
   // Completed with BLOCK: the connect fails as a refused one (S13.3).
   const int s2 = app().socket(IpVersion::V4, Protocol::Tcp);
-  sim::PendingConnect pc = app().connectAsync(s2, ep("93.184.216.34:80"));
+  sim::PendingConnect pc = app().connectAsync(s2, ep("192.0.2.80:80"));
   ASSERT_TRUE(waitPended(1));
   EXPECT_FALSE(pc.ready());
   complete(takePended(), FWP_ACTION_BLOCK);
@@ -412,7 +412,7 @@ TEST_F(SimEngine, S8_8_ProxySetsTheRecordsWhileTheOriginalClassifyIsStillPended)
   // proxy connects upstream with the records first, then the callout completes.
   driver.mode = Mode::PendRedirect;
   const int s = app().socket(IpVersion::V4, Protocol::Tcp);
-  sim::PendingConnect appConnect = app().connectAsync(s, ep("93.184.216.34:80"));
+  sim::PendingConnect appConnect = app().connectAsync(s, ep("192.0.2.80:80"));
   ASSERT_TRUE(waitPended(1));
   Pended p = takePended();
   ASSERT_FALSE(p.records.empty());
@@ -421,10 +421,10 @@ TEST_F(SimEngine, S8_8_ProxySetsTheRecordsWhileTheOriginalClassifyIsStillPended)
   ASSERT_EQ(openwfp_ioctl(up, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, p.records.data(),
                           p.records.size(), nullptr, 0, nullptr),
             0);
-  const sim::ConnectResult upstream = proxy().connect(up, ep("93.184.216.34:80"));
+  const sim::ConnectResult upstream = proxy().connect(up, ep("192.0.2.80:80"));
   ASSERT_TRUE(upstream.ok()) << upstream.error << " " << upstream.reason;
   EXPECT_FALSE(upstream.redirected) << "no loop: the callout saw its own records";
-  EXPECT_EQ(upstream.remote, ep("93.184.216.34:80"));
+  EXPECT_EQ(upstream.remote, ep("192.0.2.80:80"));
   const auto all = seen();
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[1].processId, 777u);
@@ -465,7 +465,7 @@ TEST_F(SimEngine, S4_1_BindRedirectCalloutMovesTheLocalAddress) {
 TEST_F(SimEngine, S5_6_EngineOwnedContextIsFreedWhenTheConnectionEnds) {
   driver.mode = Mode::Redirect;
   const int s = app().socket(IpVersion::V4, Protocol::Tcp);
-  ASSERT_TRUE(app().connect(s, ep("93.184.216.34:80")).ok());
+  ASSERT_TRUE(app().connect(s, ep("192.0.2.80:80")).ok());
   const int a = proxy().accept(listener).fd;
   auto& pool = openwfp::Runtime::current().pool();
   void* context = driver.lastContext;
@@ -515,7 +515,7 @@ class SimEngineShortDeadline : public SimEngine {
 TEST_F(SimEngineShortDeadline, S6_4_PendNeverCompletedFailsTheConnectWithEtimedout) {
   driver.mode = Mode::Pend;
   const int s = app().socket(IpVersion::V4, Protocol::Tcp);
-  const sim::ConnectResult r = app().connect(s, ep("93.184.216.34:80"));
+  const sim::ConnectResult r = app().connect(s, ep("192.0.2.80:80"));
   EXPECT_EQ(r.error, ETIMEDOUT) << r.reason;
   EXPECT_TRUE(origin().accept(originListener).error == EAGAIN) << "nothing reached the server";
   auto& verifier = openwfp::Runtime::current().verifier();

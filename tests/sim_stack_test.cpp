@@ -82,13 +82,13 @@ TEST_F(SimStack, S4_1_ConnectRequestCarriesProcessTupleAndSocket) {
 }
 
 TEST_F(SimStack, S4_1_ExternalDestinationUsesTheHostAddressAsSource) {
-  auto& server = stack.remoteHost("93.184.216.34");
-  listenAt(server, "93.184.216.34:80");
+  auto& server = stack.remoteHost("192.0.2.80");
+  listenAt(server, "192.0.2.80:80");
   const int s = client.socket(IpVersion::V4, Protocol::Tcp);
-  const sim::ConnectResult r = client.connect(s, ep("93.184.216.34:80"));
+  const sim::ConnectResult r = client.connect(s, ep("192.0.2.80:80"));
   ASSERT_TRUE(r.ok()) << r.error;
   EXPECT_EQ(r.local, ep("10.0.0.5:49152"));
-  EXPECT_EQ(r.remote, ep("93.184.216.34:80"));
+  EXPECT_EQ(r.remote, ep("192.0.2.80:80"));
 }
 
 TEST_F(SimStack, S4_1_BindIsClassifiedAndTheVerdictMayMoveTheLocalAddress) {
@@ -135,7 +135,7 @@ TEST_F(SimStack, S5_8_RedirectedConnectArrivesAtTheFinalDestinationWithItsHistor
     return redirectVerdict(r, ep("127.0.0.1:8080"), 777, 0x101, "ctx");
   };
   const int s = client.socket(IpVersion::V4, Protocol::Tcp);
-  const sim::ConnectResult r = client.connect(s, ep("93.184.216.34:80"));
+  const sim::ConnectResult r = client.connect(s, ep("192.0.2.80:80"));
   ASSERT_TRUE(r.ok()) << r.error;
   EXPECT_TRUE(r.redirected);
   EXPECT_EQ(r.remote, ep("127.0.0.1:8080"));
@@ -151,7 +151,7 @@ TEST_F(SimStack, S5_8_RedirectedConnectArrivesAtTheFinalDestinationWithItsHistor
   EXPECT_TRUE(info->redirected);
   EXPECT_EQ(info->redirectTargetPid, 777u);
   ASSERT_EQ(info->history->entries().size(), 1u);
-  EXPECT_EQ(info->history->entries()[0].originalDestination, ep("93.184.216.34:80"));
+  EXPECT_EQ(info->history->entries()[0].originalDestination, ep("192.0.2.80:80"));
   // Both ends refer to the same connection.
   EXPECT_EQ(client.connection(s)->history, info->history);
 }
@@ -334,7 +334,7 @@ TEST_F(SimStack, S10_4_SocketCallErrorsAreErrnoStyle) {
   Endpoint peer;
   EXPECT_EQ(client.getpeername(fresh, peer), ENOTCONN);
   EXPECT_EQ(client.bind(fresh, ep("[::1]:0")), EAFNOSUPPORT);
-  EXPECT_EQ(client.bind(fresh, ep("93.184.216.34:0")), EADDRNOTAVAIL);
+  EXPECT_EQ(client.bind(fresh, ep("192.0.2.80:0")), EADDRNOTAVAIL);
   EXPECT_EQ(client.close(fresh), 0);
   EXPECT_EQ(client.close(fresh), EBADF);
   EXPECT_FALSE(client.connection(fresh).has_value());
@@ -569,17 +569,17 @@ TEST_F(SimStack, S5_6_ClosingAListenerOrTheStackClosesEverything) {
 // ---- remote hosts --------------------------------------------------------------------------
 
 TEST_F(SimStack, S10_4_RemoteHostServesTheOriginalDestinationUnclassified) {
-  auto& server = stack.remoteHost("93.184.216.34");
-  EXPECT_EQ(&server, &stack.remoteHost("93.184.216.34"));
+  auto& server = stack.remoteHost("192.0.2.80");
+  EXPECT_EQ(&server, &stack.remoteHost("192.0.2.80"));
   EXPECT_THROW(stack.remoteHost("10.0.0.5"), std::invalid_argument);
   EXPECT_THROW(stack.remoteHost("not an address"), std::invalid_argument);
   const int l = server.socket(IpVersion::V4, Protocol::Tcp);
   EXPECT_EQ(server.bind(l, ep("127.0.0.1:80")), EADDRNOTAVAIL);
-  ASSERT_EQ(server.bind(l, ep("93.184.216.34:80")), 0);
+  ASSERT_EQ(server.bind(l, ep("192.0.2.80:80")), 0);
   ASSERT_EQ(server.listen(l), 0);
   EXPECT_TRUE(fake.binds().empty()) << "remote hosts are not classified";
   const int s = client.socket(IpVersion::V4, Protocol::Tcp);
-  ASSERT_TRUE(client.connect(s, ep("93.184.216.34:80")).ok());
+  ASSERT_TRUE(client.connect(s, ep("192.0.2.80:80")).ok());
   const sim::AcceptResult a = server.accept(l);
   ASSERT_TRUE(a.ok());
   // The server answers over its own connect-free path; its calls stay unclassified.

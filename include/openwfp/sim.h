@@ -13,7 +13,7 @@
 //   proxy.bind(l, *Endpoint::parse("127.0.0.1:8080"));
 //   proxy.listen(l);
 //   int s = curl.socket(IpVersion::V4, Protocol::Tcp);
-//   sim::ConnectResult r = curl.connect(s, *Endpoint::parse("93.184.216.34:80"));
+//   sim::ConnectResult r = curl.connect(s, *Endpoint::parse("192.0.2.80:80"));
 //   // r.error == 0, r.remote == 127.0.0.1:8080 when a callout redirected it to the proxy
 //   sim::AcceptResult a = proxy.accept(l);  // a.fd: query records with openwfp_ioctl / WSAIoctl
 //
@@ -200,7 +200,7 @@ class Stack {
   // The process with this pid on the simulated host, created on first use (later calls return
   // the same process; imagePath and uid are those of the first call).
   Process& process(uint64_t pid, std::string imagePath, uint32_t uid);
-  // A process on another simulated host that owns `address` (e.g. "93.184.216.34" or
+  // A process on another simulated host that owns `address` (e.g. "192.0.2.80" or
   // "2001:db8:1::1"); the same address returns the same process. Its calls are not classified.
   // Throws std::invalid_argument for an address that does not parse or the host owns.
   Process& remoteHost(std::string_view address);
