@@ -172,12 +172,12 @@ Sample runCase(Classifier* classifier, const std::vector<std::string>& argv,
   std::string out;
   int status = 0;
   if (classifier == nullptr) {
+    std::vector<char*> a;  // built before fork: the child only calls async-signal-safe functions
+    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
     pid_t pid = ::fork();
     if (pid == 0) {
       ::dup2(pipefd[1], 1);
-      std::vector<char*> a;
-      for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-      a.push_back(nullptr);
       ::execv(a[0], a.data());
       ::_exit(127);
     }

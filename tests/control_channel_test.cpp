@@ -1,4 +1,4 @@
-// The control channel on real loopback sockets, engine and proxy in one test process (plus forked
+// The control channel on real loopback sockets, engine and proxy in one test process (plus re-executed
 // children where another process is needed): openwfp_ioctl / WSAIoctl and openwfp_device_* go
 // over $OPENWFP_SOCKET to a ControlServer (openwfp/control.h) whose connection lookup is a fake
 // standing in for the seccomp interceptor. S9 on real sockets, S12.1 (only the target PID
@@ -6,6 +6,8 @@
 // frames close the connection), S10.2 (the driver<->proxy device channel: pended IOCTLs do not
 // block other requests; a client that goes away gets CLEANUP/CLOSE).
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -22,6 +24,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -128,50 +131,162 @@ bool closedByServer(int raw) {
   return st == ctl::ReadStatus::Eof || st == ctl::ReadStatus::IoError;
 }
 
-// Runs fn in a forked child; returns its exit status (fn's return value).
-// A device open as another user, run in a fresh process: when this test binary starts with
-// OPENWFP_TEST_DEVICE_OPEN_SOCKET set, it does only that (before main, single-threaded) and
-// exits with 0 (opened and closed), 1 (refused with EACCES / STATUS_ACCESS_DENIED) or 2x (other).
-int deviceOpenChild(const char* socketPath) {
-  if (std::getenv("OPENWFP_TEST_DEVICE_OPEN_DROP") && (setgid(65534) != 0 || setuid(65534) != 0)) return 20;
-  setenv(ctl::kSocketEnv, socketPath, 1);
-  int h = openwfp_device_open(devtest::kPath);
-  if (h >= 0) return openwfp_device_close(h) == 0 ? 0 : 21;
-  return errno == EACCES && openwfp_device_last_status() == static_cast<int32_t>(0xC0000022) ? 1 : 22;
-}
-const int kDeviceOpenChild = [] {
-  if (const char* path = std::getenv("OPENWFP_TEST_DEVICE_OPEN_SOCKET")) _exit(deviceOpenChild(path));
-  return 0;
-}();
+// Another process, for the clauses that are about who is calling. The test process is
+// multi-threaded (control server, driver work items), so a plain fork() whose child goes on to
+// allocate or to start the client's reader thread can deadlock on a lock another thread held at
+// fork time (seen under ASan). Instead the child is this test binary re-executed: it starts with
+// OPENWFP_TEST_CHILD=<name>, runs the named function from a static initializer (before main,
+// single-threaded) and exits with its return value. Descriptors the child needs are passed at
+// 3, 4, ... (OPENWFP_TEST_CHILD_FDS says how many); the environment ($OPENWFP_SOCKET) is inherited.
+constexpr int kChildFdBase = 3;
+constexpr size_t kMaxChildFds = 8;
 
-int spawnDeviceOpenChild(const std::string& socketPath, bool dropToNobody) {
-  // Everything that allocates happens before fork: the child only calls execve.
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) env.emplace_back(*e);
-  env.push_back("OPENWFP_TEST_DEVICE_OPEN_SOCKET=" + socketPath);
-  if (dropToNobody) env.push_back("OPENWFP_TEST_DEVICE_OPEN_DROP=1");
+// Starts the named child with fds placed at 3, 4, ... and extraEnv (NAME=VALUE, replacing an
+// inherited NAME) added; returns its pid.
+pid_t spawnChild(const char* name, std::initializer_list<int> fds = {}, const std::vector<std::string>& extraEnv = {}) {
+  // Everything that allocates happens before fork: the child only calls async-signal-safe functions.
+  std::vector<std::string> env{std::string("OPENWFP_TEST_CHILD=") + name,
+                               "OPENWFP_TEST_CHILD_FDS=" + std::to_string(fds.size())};
+  for (const auto& e : extraEnv) env.push_back(e);
+  for (char** e = environ; *e; ++e) {  // inherited, unless extraEnv sets the same name
+    const std::string_view entry(*e);
+    bool overridden = false;
+    for (const auto& x : extraEnv) {
+      overridden = overridden || entry.substr(0, entry.find('=') + 1) == x.substr(0, x.find('=') + 1);
+    }
+    if (!overridden) env.emplace_back(entry);
+  }
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
+  if (fds.size() > kMaxChildFds) return -1;
+  int from[kMaxChildFds];
+  size_t n = 0;
+  for (int fd : fds) from[n++] = fd;
   char arg0[] = "openwfp_tests";
   char* argv[] = {arg0, nullptr};
   pid_t pid = fork();
   if (pid == 0) {
+    // First move every source out of the way (so placing one never clobbers a later source),
+    // then place them; dup2 leaves the placed descriptors without FD_CLOEXEC.
+    int high[kMaxChildFds];
+    for (size_t i = 0; i < n; ++i) {
+      high[i] = fcntl(from[i], F_DUPFD_CLOEXEC, 100);
+      if (high[i] < 0) _exit(31);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (dup2(high[i], kChildFdBase + static_cast<int>(i)) < 0) _exit(32);
+    }
     execve("/proc/self/exe", argv, envp.data());
     _exit(30);
   }
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 40;
+  return pid;
 }
 
-int inChild(const std::function<int()>& fn) {
-  pid_t pid = fork();
-  if (pid == 0) _exit(fn());
+// The child's exit code, or 128 + the signal that killed it; -1 when it could not be started.
+int waitChild(pid_t pid) {
+  if (pid <= 0) return -1;
   int status = 0;
-  waitpid(pid, &status, 0);
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
+
+// The children; each returns 0 when the clause held from its side.
+
+// S12.1: holds the accepted socket too, but is not the redirect target.
+int childQueryIsRefused(const int* fds) {
+  const int accepted = fds[0];
+  char buf[512];
+  size_t returned = 0;
+  if (openwfp_ioctl(accepted, SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS, nullptr, 0, buf, sizeof buf, &returned) == 0) {
+    return 1;
+  }
+  if (errno != EACCES) return 2;
+  DWORD bytes = 0;
+  if (WSAIoctl(accepted, SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT, nullptr, 0, buf, sizeof buf, &bytes, nullptr,
+               nullptr) != SOCKET_ERROR) {
+    return 3;
+  }
+  return WSAGetLastError() == WSAEACCES ? 0 : 4;
+}
+
+// S12.3: sends on a control connection the parent made; judged by its own credentials.
+int childCallerIsTheSender(const int* fds) {
+  const int raw = fds[0], accepted = fds[1];
+  ctl::ReceivedFrame reply;
+  if (rawCall(raw, ctl::SocketControlRequest{SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS, 0, {}}, accepted, reply) !=
+      ctl::ReadStatus::Ok) {
+    return 10;
+  }
+  auto* r = std::get_if<ctl::SocketControlReply>(&reply.message);
+  if (r == nullptr) return 11;
+  return r->err == EACCES ? 0 : 12;
+}
+
+// S12.3: the driver sees the sending process as both current and requestor process.
+int childDeviceWhoAmI(const int*) {
+  int h = openwfp_device_open(devtest::kPath);
+  if (h < 0) return 10;
+  devtest::WhoAmI w{};
+  size_t returned = 0;
+  if (openwfp_device_ioctl(h, devtest::kWhoAmI, nullptr, 0, &w, sizeof w, &returned) != 0) return 11;
+  if (w.currentPid != static_cast<uint64_t>(getpid()) || w.requestorPid != w.currentPid) return 12;
+  if (w.irql != 0 || w.driverNamed != 1) return 13;
+  return openwfp_device_close(h) == 0 ? 0 : 14;
+}
+
+// S10.2: opens the device, leaves an IOCTL pended and exits without closing, once the parent
+// says over the pipe (fds[0]) that it saw the IRP pended.
+int childLeavesAPendedIoctl(const int* fds) {
+  const char* path = std::getenv(ctl::kSocketEnv);
+  if (path == nullptr) return 9;
+  int raw = rawConnect(path);
+  ctl::ReceivedFrame reply;
+  if (rawCall(raw, ctl::DeviceOpenRequest{devtest::kPath}, -1, reply) != ctl::ReadStatus::Ok) return 10;
+  auto* r = std::get_if<ctl::DeviceOpenReply>(&reply.message);
+  if (r == nullptr || r->status != 0) return 11;
+  auto frame = ctl::encode(2, ctl::DeviceIoctlRequest{r->handle, devtest::kPend, 8, {}});
+  if (!ctl::writeFrame(raw, frame)) return 12;
+  char b;
+  if (read(fds[0], &b, 1) != 1) return 13;
+  return 0;
+}
+
+// S12.3: a device open, as nobody when OPENWFP_TEST_DROP is set: 0 opened and closed, 1 refused
+// with EACCES / STATUS_ACCESS_DENIED, 2x otherwise.
+int childDeviceOpen(const int*) {
+  if (std::getenv("OPENWFP_TEST_DROP") && (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0)) {
+    return 20;
+  }
+  int h = openwfp_device_open(devtest::kPath);
+  if (h >= 0) return openwfp_device_close(h) == 0 ? 0 : 21;
+  return errno == EACCES && openwfp_device_last_status() == static_cast<int32_t>(0xC0000022) ? 1 : 22;
+}
+
+struct ChildEntry {
+  const char* name;
+  int (*fn)(const int* fds);
+};
+constexpr ChildEntry kChildren[] = {
+    {"query-is-refused", childQueryIsRefused},   {"caller-is-the-sender", childCallerIsTheSender},
+    {"device-whoami", childDeviceWhoAmI},         {"leaves-a-pended-ioctl", childLeavesAPendedIoctl},
+    {"device-open", childDeviceOpen},
+};
+
+const int kRunAsChild = [] {
+  const char* name = std::getenv("OPENWFP_TEST_CHILD");
+  if (name == nullptr) return 0;
+  const char* count = std::getenv("OPENWFP_TEST_CHILD_FDS");
+  int fds[kMaxChildFds] = {};
+  const int n = count ? std::atoi(count) : 0;
+  for (int i = 0; i < n && i < static_cast<int>(kMaxChildFds); ++i) fds[i] = kChildFdBase + i;
+  for (const auto& c : kChildren) {
+    if (std::strcmp(c.name, name) == 0) _exit(c.fn(fds));
+  }
+  _exit(99);
+}();
 
 class ControlChannel : public ::testing::Test {
  protected:
@@ -321,20 +436,7 @@ TEST_F(ControlChannel, S9_3_ChannelQueryErrorsOnRealSockets) {
 
 TEST_F(ControlChannel, S12_1_ChannelQueryByAnotherProcessIsEACCES) {
   // A forked child holds the accepted socket too, but it is not the redirect target.
-  int rc = inChild([&] {
-    char buf[512];
-    size_t returned = 0;
-    if (openwfp_ioctl(accepted, SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS, nullptr, 0, buf, sizeof buf, &returned) == 0) {
-      return 1;
-    }
-    if (errno != EACCES) return 2;
-    DWORD bytes = 0;
-    if (WSAIoctl(accepted, SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT, nullptr, 0, buf, sizeof buf, &bytes, nullptr,
-                 nullptr) != SOCKET_ERROR) {
-      return 3;
-    }
-    return WSAGetLastError() == WSAEACCES ? 0 : 4;
-  });
+  int rc = waitChild(spawnChild("query-is-refused", {accepted}));
   EXPECT_EQ(rc, 0);
   // The target itself still may.
   char buf[512];
@@ -348,13 +450,7 @@ TEST_F(ControlChannel, S12_3_ChannelCallerIsEachMessagesSenderNotTheConnectionsO
   int raw = rawConnect(server.path());
   ASSERT_GE(raw, 0);
   ctl::SocketControlRequest probe{SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS, 0, {}};
-  int rc = inChild([&] {
-    ctl::ReceivedFrame reply;
-    if (rawCall(raw, probe, accepted, reply) != ctl::ReadStatus::Ok) return 10;
-    auto* r = std::get_if<ctl::SocketControlReply>(&reply.message);
-    if (r == nullptr) return 11;
-    return r->err == EACCES ? 0 : 12;
-  });
+  int rc = waitChild(spawnChild("caller-is-the-sender", {raw, accepted}));
   EXPECT_EQ(rc, 0);
   ctl::ReceivedFrame reply;
   ASSERT_EQ(rawCall(raw, probe, accepted, reply), ctl::ReadStatus::Ok);
@@ -479,16 +575,7 @@ TEST_F(ControlChannel, S10_2_ChannelDeviceIoctlOverTheEngineProcess) {
 
 TEST_F(ControlChannel, S12_3_ChannelDeviceRequestorIsTheSendingProcess) {
   ASSERT_TRUE(host.load(devtest::testDriverEntry(), "testdev"));
-  int rc = inChild([] {
-    int h = openwfp_device_open(devtest::kPath);
-    if (h < 0) return 10;
-    devtest::WhoAmI w{};
-    size_t returned = 0;
-    if (openwfp_device_ioctl(h, devtest::kWhoAmI, nullptr, 0, &w, sizeof w, &returned) != 0) return 11;
-    if (w.currentPid != static_cast<uint64_t>(getpid()) || w.requestorPid != w.currentPid) return 12;
-    if (w.irql != 0 || w.driverNamed != 1) return 13;
-    return openwfp_device_close(h) == 0 ? 0 : 14;
-  });
+  int rc = waitChild(spawnChild("device-whoami"));
   EXPECT_EQ(rc, 0);
   // And the parent, over its own connection, is itself.
   int h = openwfp_device_open(devtest::kPath);
@@ -537,27 +624,13 @@ TEST_F(ControlChannel, S10_2_ChannelClientGoneSendsCleanupAndCloseForItsHandles)
   // The child opens the device, leaves an IOCTL pended and exits without closing.
   int go[2];
   ASSERT_EQ(pipe(go), 0);
-  pid_t child = fork();
-  if (child == 0) {
-    int raw = rawConnect(server.path());
-    ctl::ReceivedFrame reply;
-    if (rawCall(raw, ctl::DeviceOpenRequest{devtest::kPath}, -1, reply) != ctl::ReadStatus::Ok) _exit(10);
-    auto* r = std::get_if<ctl::DeviceOpenReply>(&reply.message);
-    if (r == nullptr || r->status != 0) _exit(11);
-    auto frame = ctl::encode(2, ctl::DeviceIoctlRequest{r->handle, devtest::kPend, 8, {}});
-    if (!ctl::writeFrame(raw, frame)) _exit(12);
-    char b;
-    if (read(go[0], &b, 1) != 1) _exit(13);  // the parent saw the IRP pended
-    _exit(0);
-  }
+  const pid_t child = spawnChild("leaves-a-pended-ioctl", {go[0]});
+  ASSERT_GT(child, 0);
   close(go[0]);
   EXPECT_TRUE(devtest::waitForPended(1));
   ASSERT_EQ(write(go[1], "g", 1), 1);
   close(go[1]);
-  int status = 0;
-  waitpid(child, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  ASSERT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_EQ(waitChild(child), 0);
   ASSERT_TRUE(devtest::waitForCount(devtest::kMjClose, 1)) << "CLOSE after the client went away";
   auto ev = devtest::events();
   bool cleanupByChild = false;
@@ -607,10 +680,12 @@ TEST_F(ControlChannel, S12_3_ChannelDeviceOpenOnlyForAllowedUsers) {
   ctl::ControlServer permissive(allowNobody);
   ASSERT_FALSE(permissive.start().has_value());
   const bool root = geteuid() == 0;
-  // The opener is a fresh process (this binary re-executed; see deviceOpenChild below), not a
-  // fork of this multi-threaded one: a forked child that starts the client's reader thread can
-  // deadlock on an allocator lock another thread held at fork time (seen under ASan).
-  auto openAs = [&](const std::string& path) { return spawnDeviceOpenChild(path, root); };
+  // The opener is this binary re-executed (see spawnChild), as nobody when the test runs as root.
+  auto openAs = [&](const std::string& path) {
+    std::vector<std::string> env{std::string(ctl::kSocketEnv) + "=" + path};
+    if (root) env.push_back("OPENWFP_TEST_DROP=1");
+    return waitChild(spawnChild("device-open", {}, env));
+  };
   EXPECT_EQ(openAs(server.path()), root ? 1 : 0) << "default server: only the engine's uid and root";
   EXPECT_EQ(openAs(permissive.path()), 0) << "a server that lists the uid";
   permissive.stop();

@@ -384,13 +384,15 @@ int runDemo(const DemoOptions& o) {
 
 namespace {
 pid_t spawn(const std::string& self, std::vector<std::string> args, int stdoutFd) {
+  // argv is built before fork: this process has threads, so the child may only call
+  // async-signal-safe functions (an allocation could wait forever on a lock held at fork time).
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(self.c_str()));
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
     if (stdoutFd >= 0) dup2(stdoutFd, 1);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(self.c_str()));
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
     execv(self.c_str(), argv.data());
     _exit(127);
   }

@@ -35,7 +35,8 @@ struct Relay::Pair {
   uint64_t id = 0;
   int fd[2] = {-1, -1};  // 0 = client, 1 = upstream
   Direction dir[2];      // 0 = client -> upstream, 1 = upstream -> client
-  RelayStats stats;
+  RelayStats stats;             // written by the loop thread only
+  std::atomic<int> setupError{0};  // set by add() when the second fd could not be registered
   Finished onFinished;
 };
 
@@ -124,16 +125,18 @@ bool Relay::add(int client, int upstream, Finished onFinished) {
         close(upstream);
         return false;
       }
-      // The loop may already serve side 0: let it end the pair. It only reads error after an
-      // event, which the MOD below raises.
-      {
-        std::lock_guard lk(mu_);
-        raw->stats.error = errno;
+      // The loop may already serve side 0: hand it the error and raise an event so that it ends
+      // the pair (closing both fds, running onFinished). Under mu_ the pair cannot be freed:
+      // the loop erases pairs only in finish(), which takes mu_ first.
+      const int err = errno;
+      std::lock_guard lk(mu_);
+      if (pairs_.count(id) != 0) {
+        raw->setupError.store(err);
+        epoll_event again{};
+        again.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        again.data.u64 = id << 1;
+        epoll_ctl(epfd_, EPOLL_CTL_MOD, raw->fd[0], &again);
       }
-      epoll_event again{};
-      again.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-      again.data.u64 = id << 1;
-      epoll_ctl(epfd_, EPOLL_CTL_MOD, raw->fd[0], &again);
       return false;
     }
   }
@@ -220,6 +223,7 @@ void Relay::loop() {
         if (it == pairs_.end()) continue;
         p = it->second.get();
       }
+      if (int e = p->setupError.load(); e != 0 && p->stats.error == 0) p->stats.error = e;
       pump(*p, p->dir[0]);
       pump(*p, p->dir[1]);
       if (p->stats.error == 0 && (events[i].events & EPOLLERR)) {

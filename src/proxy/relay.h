@@ -33,8 +33,9 @@ class Relay {
   Relay& operator=(const Relay&) = delete;
 
   // Takes ownership of both fds (made non-blocking). onFinished runs on the relay thread once
-  // the pair has ended and both fds are closed. Returns false (fds closed) if the pair cannot be
-  // set up (pipe or epoll failure).
+  // the pair has ended and both fds are closed. Returns false if the pair cannot be set up
+  // (pipe or epoll failure): the fds are closed, at once or, when the loop may already serve the
+  // first one, by the loop, which then runs onFinished with the error.
   bool add(int client, int upstream, Finished onFinished = {});
   size_t active() const;
 

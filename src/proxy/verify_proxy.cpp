@@ -7,10 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
+#include "linux/sockaddr_codec.h"
 #include "openwfp/device.h"
 #include "openwfp/verify_proxy_channel.h"
 #include "openwfp/winsock.h"
@@ -19,30 +21,22 @@ namespace openwfp::proxy {
 
 namespace {
 
-std::string endpointText(const VP_ENDPOINT& ep) {
-  char addr[INET6_ADDRSTRLEN] = "?";
+Endpoint endpointOf(const VP_ENDPOINT& ep) {
   if (ep.family == 4) {
-    inet_ntop(AF_INET, ep.addr, addr, sizeof addr);
-    return std::string(addr) + ":" + std::to_string(ep.port);
+    const uint32_t hostOrder = uint32_t{ep.addr[0]} << 24 | uint32_t{ep.addr[1]} << 16 | uint32_t{ep.addr[2]} << 8 | ep.addr[3];
+    return Endpoint::v4(hostOrder, ep.port);
   }
-  inet_ntop(AF_INET6, ep.addr, addr, sizeof addr);
-  return "[" + std::string(addr) + "]:" + std::to_string(ep.port);
+  std::array<uint8_t, 16> bytes{};
+  std::memcpy(bytes.data(), ep.addr, 16);
+  return Endpoint::v6(bytes, ep.port);
 }
 
+std::string endpointText(const VP_ENDPOINT& ep) { return linux_backend::formatEndpoint(endpointOf(ep)); }
+
 socklen_t toSockaddr(const VP_ENDPOINT& ep, sockaddr_storage& ss) {
-  std::memset(&ss, 0, sizeof ss);
-  if (ep.family == 4) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(ep.port);
-    std::memcpy(&in->sin_addr, ep.addr, 4);
-    return sizeof(sockaddr_in);
-  }
-  auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  in6->sin6_family = AF_INET6;
-  in6->sin6_port = htons(ep.port);
-  std::memcpy(&in6->sin6_addr, ep.addr, 16);
-  return sizeof(sockaddr_in6);
+  socklen_t len = 0;
+  linux_backend::sockaddrFor(endpointOf(ep), ep.family == 4 ? AF_INET : AF_INET6, ss, len);
+  return len;
 }
 
 int listenOn(int family, uint16_t port, uint16_t* bound) {

@@ -266,8 +266,9 @@ TEST_F(ControlReal, S12_3_ProxyOutsideTheSupervisedTreeRunningAsAnotherUser) {
   ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
   const bool dropToNobody = geteuid() == 0;
   std::string env = server.envEntry();
+  const std::string port = std::to_string(proxyPort), up = std::to_string(upstream.port());
   pid_t proxy = fork();
-  if (proxy == 0) {
+  if (proxy == 0) {  // async-signal-safe calls only: this process has threads
     dup2(in[0], 0);
     dup2(out[1], 1);
     if (dropToNobody) {
@@ -275,7 +276,6 @@ TEST_F(ControlReal, S12_3_ProxyOutsideTheSupervisedTreeRunningAsAnotherUser) {
       if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(120);
     }
     char* envp[] = {env.data(), nullptr};
-    std::string port = std::to_string(proxyPort), up = std::to_string(upstream.port());
     execle(OPENWFP_CONTROL_PROXY_BIN, OPENWFP_CONTROL_PROXY_BIN, "proxy", port.c_str(), "127.0.0.2", "4243", up.c_str(),
            static_cast<char*>(nullptr), envp);
     _exit(127);

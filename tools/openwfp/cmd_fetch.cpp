@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "host/timeline.h"
+#include "linux/sockaddr_codec.h"
 #include "openwfp/stack.h"
 
 namespace {
@@ -31,20 +32,9 @@ int fetch(const std::string& target) {
     return 2;
   }
   sockaddr_storage ss{};
-  socklen_t len;
-  if (ep->version == openwfp::IpVersion::V4) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(ep->port);
-    std::memcpy(&in->sin_addr, ep->addr.data(), 4);
-    len = sizeof *in;
-  } else {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(ep->port);
-    std::memcpy(&in6->sin6_addr, ep->addr.data(), 16);
-    len = sizeof *in6;
-  }
+  socklen_t len = 0;
+  const int family = ep->version == openwfp::IpVersion::V4 ? AF_INET : AF_INET6;
+  openwfp::linux_backend::sockaddrFor(*ep, family, ss, len);
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   say("app (pid " + std::to_string(getpid()) + "): connect(" + ep->str() + ")");
   auto t0 = std::chrono::steady_clock::now();
@@ -61,16 +51,9 @@ int fetch(const std::string& target) {
   sockaddr_storage peer{};
   socklen_t plen = sizeof peer;
   getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen);
-  char addr[INET6_ADDRSTRLEN] = "?";
-  uint16_t port = 0;
-  if (peer.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&peer)->sin_addr, addr, sizeof addr);
-    port = ntohs(reinterpret_cast<sockaddr_in*>(&peer)->sin_port);
-  } else {
-    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, addr, sizeof addr);
-    port = ntohs(reinterpret_cast<sockaddr_in6*>(&peer)->sin6_port);
-  }
-  std::snprintf(buf, sizeof buf, "app: connected after %.2f ms (socket peer %s:%u)", ms, addr, port);
+  auto peerEp = openwfp::linux_backend::endpointFromSockaddr(peer, plen);
+  const std::string peerText = peerEp ? openwfp::linux_backend::formatEndpoint(*peerEp) : "?";
+  std::snprintf(buf, sizeof buf, "app: connected after %.2f ms (socket peer %s)", ms, peerText.c_str());
   say(buf);
   std::string request = "GET / HTTP/1.0\r\nHost: " + ep->str() + "\r\n\r\n";
   (void)!write(fd, request.data(), request.size());
