@@ -54,8 +54,9 @@ class DriverHost {
   LoadResult load(DriverEntryFn entry, const std::string& name);
 
   // DriverUnload (if set), then the leak report: pool allocations still live for the driver
-  // (tag and size), redirect handles not destroyed, devices/work items/symbolic links left;
-  // then releases them and dlcloses the object. Unknown name -> empty result.
+  // (tag and size), redirect handles not destroyed, callouts still registered (unregistered
+  // here: their filters then act as for an unregistered callout, S3.4), devices/work items/
+  // symbolic links left; then releases them and dlcloses the object. Unknown name -> empty result.
   std::vector<Leak> unload(const std::string& name);
   // unload() of every driver in reverse load order.
   std::vector<Leak> unloadAll();

@@ -35,6 +35,23 @@ Status CalloutSlot::unregister() {
   return Status::Success;
 }
 
+bool CalloutSlot::forceUnregister(std::chrono::milliseconds wait) {
+  std::unique_lock lock(mu_);
+  reg_.reset();
+  active_ = 0;
+  return returned_.wait_for(lock, wait, [this] { return running_ == 0; });
+}
+
+void CalloutSlot::callStarted() {
+  std::lock_guard lock(mu_);
+  ++running_;
+}
+
+void CalloutSlot::callReturned() {
+  std::lock_guard lock(mu_);
+  if (running_ > 0 && --running_ == 0) returned_.notify_all();
+}
+
 void CalloutSlot::addFlowContext() {
   std::lock_guard lock(mu_);
   ++flowContexts_;

@@ -6,6 +6,8 @@
 // Slots live as long as the engine. Filters in layer snapshots point at their slot.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -70,6 +72,16 @@ class CalloutSlot {
   Status registerWith(std::shared_ptr<const Registration> reg);
   // STATUS_DEVICE_BUSY while classifies run in it / are pended in it or flows carry its context.
   Status unregister();
+  // For the host when the driver that registered it is gone (unloaded, or DriverEntry failed)
+  // without unregistering: no classify calls it from now on (it acts as unregistered, S3.4), and
+  // this waits up to `wait` for classifyFn calls already running to return. Pended classifies
+  // are left to their completion or deadline; they never call this classifyFn again. false when
+  // a call was still running after `wait`.
+  bool forceUnregister(std::chrono::milliseconds wait);
+
+  // Bracket one call into the driver's classifyFn (see forceUnregister).
+  void callStarted();
+  void callReturned();
 
   // Flow contexts associated with this callout (FwpsFlowAssociateContext0, if implemented).
   void addFlowContext();
@@ -95,7 +107,9 @@ class CalloutSlot {
   const uint32_t id_;
   mutable std::mutex mu_;  // guards everything below
   std::shared_ptr<const Registration> reg_;
+  std::condition_variable returned_;  // signalled when running_ drops to 0
   uint32_t active_ = 0;        // classifies currently inside classifyFn or pended in it
+  uint32_t running_ = 0;       // threads currently inside classifyFn
   uint32_t flowContexts_ = 0;
   bool transitioning_ = false;
 };

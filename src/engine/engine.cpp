@@ -795,6 +795,28 @@ Status Engine::unregisterCalloutById(uint32_t id) {
   return slot->unregister();
 }
 
+std::vector<Engine::ForcedUnregister> Engine::forceUnregisterOwnedBy(const std::string& owner,
+                                                                     std::chrono::milliseconds wait) {
+  std::vector<ForcedUnregister> out;
+  if (owner.empty()) return out;  // "" is the application itself, never a driver
+  std::vector<std::shared_ptr<CalloutSlot>> slots;
+  {
+    std::lock_guard lock(slotsMu_);
+    for (const auto& [key, slot] : slotsByKey_) slots.push_back(slot);
+  }
+  for (const auto& slot : slots) {
+    auto reg = slot->registration();
+    if (!reg || reg->owner != owner) continue;
+    ForcedUnregister f;
+    f.key = slot->key();
+    f.id = slot->id();
+    f.stillRunning = !slot->forceUnregister(wait);
+    out.push_back(f);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
 Status Engine::unregisterCalloutByKey(const Guid& key) {
   auto slot = slotByKey(key, false);
   if (!slot) return Status::FwpCalloutNotFound;

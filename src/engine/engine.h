@@ -108,6 +108,14 @@ class Engine {
   Status registerCallout(Registration reg, uint32_t* id);
   Status unregisterCalloutById(uint32_t id);
   Status unregisterCalloutByKey(const Guid& key);
+  // Callouts `owner` (a driver name) registered and never unregistered, unregistered now (see
+  // CalloutSlot::forceUnregister); for DriverHost after DriverUnload or a failed DriverEntry.
+  struct ForcedUnregister {
+    Guid key;
+    uint32_t id = 0;
+    bool stillRunning = false;  // a classifyFn call had not returned after `wait`
+  };
+  std::vector<ForcedUnregister> forceUnregisterOwnedBy(const std::string& owner, std::chrono::milliseconds wait);
   std::shared_ptr<CalloutSlot> slotByKey(const Guid& key, bool create);
   std::shared_ptr<CalloutSlot> slotById(uint32_t id) const;
 

@@ -303,7 +303,9 @@ bool Engine::invokeCallout(const std::shared_ptr<Classify>& c, const SnapshotFil
       ~InCallout() { tlsInCallout = previous; }
       Classify* previous;
     } inCallout(c.get());
+    slot->callStarted();
     reg->functions->classify(*c, f, out);
+    slot->callReturned();
   }
 
   bool pendWithoutBlock = false;

@@ -128,6 +128,16 @@ std::vector<Leak> DriverHost::stop(Driver& driver, bool callUnload) {
                fmt::format("redirect handle 0x{:x} not destroyed (FwpsRedirectHandleDestroy0)", h.id), leaks);
     runtime.redirectHandles().destroy(h.id);
   }
+  // Callouts the driver never unregistered would call into a library about to be unmapped: on
+  // Windows a crash waiting to happen, here a reported leak, and the callout acts as
+  // unregistered from now on (S3.4).
+  for (const auto& f : runtime.engine().forceUnregisterOwnedBy(driver.name, std::chrono::seconds(5))) {
+    reportLeak(verifier::Code::HandleLeak, driver.name,
+               fmt::format("callout {} (id {}) still registered: FwpsCalloutUnregisterById0/ByKey0 not called{}",
+                           f.key.str(), f.id,
+                           f.stillRunning ? "; a classifyFn call still running after 5 s" : ""),
+               leaks);
+  }
   if (size_t n = runtime.engine().unreleasedHandles(driver.name, true); n > 0) {
     leaks.push_back({driver.name, fmt::format("{} classify handle(s) not released (FwpsReleaseClassifyHandle0)", n)});
   }

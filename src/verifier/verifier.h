@@ -15,7 +15,7 @@ enum class Code {
   AcquireWithoutApply,        // writable layer data acquired, classify ended without Apply
   ReauthorizeFlagInline,      // Apply with REAUTHORIZE_IF_MODIFIED_BY_OTHERS in a non-pended classify
   PendWithoutBlock,           // pended but returned other than BLOCK with the write right cleared
-  HandleLeak,                 // redirect handle not destroyed at driver unload
+  HandleLeak,                 // redirect handle, callout registration, device, ... left at driver unload
   ClassifyHandleNotReleased,  // classify handle still held at driver unload / flow end
   UseAfterRelease,            // a released / completed / stale handle used
   DoubleComplete,             // FwpsCompleteClassify0 twice
