@@ -66,10 +66,11 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
     } catch (...) {
       return EINVAL;
     }
+    Waiter waiter;
     {
       std::lock_guard lock(mu_);
       if (broken_) return EIO;
-      pending_.emplace(id, std::nullopt);
+      pending_.emplace(id, &waiter);
     }
     bool written;
     int writeErr = 0;
@@ -86,12 +87,10 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
       breakLocked("write failed");
       return ECONNRESET;  // not sent: safe to send again on a new connection
     }
-    cv_.wait(lock, [&] { return broken_ || pending_.at(id).has_value(); });
-    auto it = pending_.find(id);
-    std::optional<Message> got = std::move(it->second);
-    pending_.erase(it);
-    if (!got) return EIO;
-    reply = std::move(*got);
+    waiter.cv.wait(lock, [&] { return broken_ || waiter.reply.has_value(); });
+    pending_.erase(id);
+    if (!waiter.reply) return EIO;
+    reply = std::move(*waiter.reply);
     return 0;
   }
 
@@ -120,8 +119,8 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
       std::lock_guard lock(mu_);
       auto it = pending_.find(frame.header.request);
       if (it != pending_.end()) {
-        it->second = std::move(frame.message);
-        cv_.notify_all();
+        it->second->reply = std::move(frame.message);
+        it->second->cv.notify_one();  // only the caller waiting for this reply
       }
     }
   }
@@ -132,7 +131,7 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
       spdlog::warn("openwfp: control channel connection lost ({})", why);
       ::shutdown(fd_, SHUT_RDWR);
     }
-    cv_.notify_all();
+    for (auto& [id, waiter] : pending_) waiter->cv.notify_one();
   }
 
   int fd_;
@@ -141,8 +140,13 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
   std::atomic<uint64_t> nextRequest_{1};
   std::mutex writeMu_;
   mutable std::mutex mu_;  // guards pending_ and broken_
-  std::condition_variable cv_;
-  std::map<uint64_t, std::optional<Message>> pending_;
+  // A call waiting for its reply: each has its own condition variable, so that a reply wakes
+  // only its caller (a proxy keeps several requests outstanding on one connection).
+  struct Waiter {
+    std::condition_variable cv;
+    std::optional<Message> reply;
+  };
+  std::map<uint64_t, Waiter*> pending_;  // the Waiter lives on its caller's stack
   bool broken_ = false;
 };
 
