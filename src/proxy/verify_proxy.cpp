@@ -19,6 +19,7 @@
 #include "openwfp/device.h"
 #include "openwfp/verify_proxy_channel.h"
 #include "openwfp/winsock.h"
+#include "winsock/control_client.h"
 
 namespace openwfp::proxy {
 
@@ -142,6 +143,10 @@ void VerifyProxy::stop() {
   // Closing the device handle makes the driver cancel the workers' outstanding NEXT requests and
   // block the connections still pended for us.
   if (handle_ >= 0) openwfp_device_close(handle_);
+  {
+    std::lock_guard lk(mu_);
+    for (auto* c : channels_) c->shutdown();
+  }
   if (wakefd_ >= 0) {
     uint64_t one = 1;
     (void)!write(wakefd_, &one, sizeof one);
@@ -165,21 +170,41 @@ VerifyProxyStats VerifyProxy::stats() const {
   return stats_;
 }
 
-// One of the pool: its own NEXT outstanding, the request handled on this thread.
+// One of the pool: its own NEXT outstanding, the request handled on this thread. Under the
+// control channel the worker has its own connection and its own device handle on it, so the
+// completed NEXT and the replies to its SIO_SET and OUTCOME come straight to this thread.
 void VerifyProxy::workerLoop() {
+  winsock::ThreadConnection own;
+  // Without the channel the driver is in this process and every call is direct: share handle_
+  // (closing it in stop() cancels every worker's NEXT).
+  const bool shared = winsock::controlSocketPath().empty();
+  int handle = shared ? handle_ : openwfp_device_open(options_.device.c_str());
+  if (handle < 0) {
+    if (!stopping_) logLine("proxy: worker cannot open device " + options_.device + ": " + std::strerror(errno));
+    return;
+  }
+  {
+    std::lock_guard lk(mu_);
+    channels_.push_back(&own);  // stop() shuts it down, ending a NEXT that waits on it
+  }
   VP_REQUEST req;
   while (!stopping_) {
     size_t returned = 0;
-    if (openwfp_device_ioctl(handle_, IOCTL_VP_NEXT, nullptr, 0, &req, sizeof req, &returned) != 0) {
+    if (openwfp_device_ioctl(handle, IOCTL_VP_NEXT, nullptr, 0, &req, sizeof req, &returned) != 0) {
       if (!stopping_) logLine(std::string("proxy: NEXT failed: ") + std::strerror(errno));
-      return;
+      break;
     }
     if (returned < sizeof(VP_REQUEST) || req.recordsSize > sizeof req.records) continue;
-    handleRequest(req);
+    handleRequest(req, handle);
   }
+  {
+    std::lock_guard lk(mu_);
+    channels_.erase(std::find(channels_.begin(), channels_.end(), &own));
+  }
+  if (!shared) openwfp_device_close(handle);
 }
 
-void VerifyProxy::handleRequest(const VP_REQUEST& req) {
+void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle) {
   {
     std::lock_guard lk(mu_);
     ++stats_.requests;
@@ -193,7 +218,7 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req) {
   int family = req.originalDestination.family == 4 ? AF_INET : AF_INET6;
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    finishAttempt(a, -1, errno);
+    finishAttempt(a, handle, -1, errno);
     return;
   }
   if (req.recordsSize > 0) {
@@ -209,7 +234,7 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req) {
   int err = connect(fd, reinterpret_cast<const sockaddr*>(&ss), len) == 0 ? 0 : errno;
   if (err == EINPROGRESS) err = connectResultNow(fd);
   if (err != EINPROGRESS) {
-    finishAttempt(a, fd, err);
+    finishAttempt(a, handle, fd, err);
     return;
   }
   // Still connecting: the waiter reports the outcome; this worker goes back to NEXT. Registered
@@ -223,7 +248,7 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req) {
     if (err == 0) connecting_[fd] = Connecting{a, a.started + options_.upstreamTimeout};
   }
   if (err != 0) {
-    finishAttempt(a, fd, err);
+    finishAttempt(a, handle, fd, err);
     return;
   }
   uint64_t one = 1;
@@ -276,14 +301,14 @@ void VerifyProxy::waiterLoop() {
     }
     for (auto& [c, r] : done) {
       epoll_ctl(epfd_, EPOLL_CTL_DEL, r.first, nullptr);
-      finishAttempt(c.attempt, r.first, r.second);
+      finishAttempt(c.attempt, handle_, r.first, r.second);
     }
   }
 }
 
 // Records the outcome, tells the driver (which completes the app's connect), then logs: the
 // log line of a PERMIT waits for the end of its relay.
-void VerifyProxy::finishAttempt(const Attempt& a, int fd, int err) {
+void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err) {
   const double ms = msSince(a.started);
   if (err == 0) {
     std::lock_guard lk(mu_);
@@ -296,7 +321,7 @@ void VerifyProxy::finishAttempt(const Attempt& a, int fd, int err) {
   }
   VP_OUTCOME outcome{a.id, err};
   size_t returned = 0;
-  if (openwfp_device_ioctl(handle_, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0, &returned) != 0) {
+  if (openwfp_device_ioctl(handle, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0, &returned) != 0) {
     const int outcomeErr = errno;
     {
       std::lock_guard lk(mu_);
@@ -322,6 +347,8 @@ void VerifyProxy::finishAttempt(const Attempt& a, int fd, int err) {
 }
 
 void VerifyProxy::acceptLoop(int listenFd) {
+  // Its SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT replies come straight to this thread too.
+  winsock::ThreadConnection own;
   while (!stopping_) {
     int client = accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) {

@@ -35,6 +35,9 @@
 #include "proxy/relay.h"
 
 struct VP_REQUEST;
+namespace openwfp::winsock {
+class ThreadConnection;
+}
 
 namespace openwfp::proxy {
 
@@ -89,20 +92,20 @@ class VerifyProxy {
   };
   void workerLoop();
   void waiterLoop();
-  void handleRequest(const ::VP_REQUEST& request);
-  void finishAttempt(const Attempt& a, int fd, int err);
+  void handleRequest(const ::VP_REQUEST& request, int handle);
+  void finishAttempt(const Attempt& a, int handle, int fd, int err);  // OUTCOME on handle
   void acceptLoop(int listenFd);
   void logLine(const std::string& line);
 
   VerifyProxyOptions options_;
   int listenV4_ = -1, listenV6_ = -1;
   uint16_t portV4_ = 0, portV6_ = 0;
-  int handle_ = -1;  // the device handle: REGISTER, NEXT (every worker), OUTCOME
+  int handle_ = -1;  // the device handle the proxy registered with (also OUTCOME of the waiter)
   int epfd_ = -1;    // connect waiter: upstream sockets still connecting
   int wakefd_ = -1;  // eventfd: a new socket to wait for, or stop
   std::atomic<bool> stopping_{false};
   std::unique_ptr<Relay> relay_;
-  mutable std::mutex mu_;  // guards waiting_, stats_, connecting_
+  mutable std::mutex mu_;  // guards waiting_, stats_, connecting_, channels_
   std::map<uint64_t, Upstream> waiting_;  // request id -> connected upstream, until accepted
   VerifyProxyStats stats_;
   struct Connecting {
@@ -110,6 +113,7 @@ class VerifyProxy {
     std::chrono::steady_clock::time_point deadline;
   };
   std::map<int, Connecting> connecting_;  // fd -> connect in progress (the waiter's)
+  std::vector<winsock::ThreadConnection*> channels_;  // the workers' own connections (under mu_)
   std::vector<std::thread> loops_;
 };
 

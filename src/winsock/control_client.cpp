@@ -150,6 +150,64 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
   bool broken_ = false;
 };
 
+// A connection only one thread uses (ThreadConnection): call() writes the request and reads
+// the reply itself, no reader thread in between. shutdown() may come from any thread.
+class DirectConnection final : public ControlClient {
+ public:
+  explicit DirectConnection(int fd) : fd_(fd), owner_(static_cast<int>(::getpid())) {}
+  ~DirectConnection() override { ::close(fd_); }
+
+  int call(const Message& request, int fd, Message& reply) override {
+    if (broken_) return EIO;
+    const uint64_t id = nextRequest_++;
+    std::vector<uint8_t> frame;
+    try {
+      frame = control::encode(id, request);
+    } catch (...) {
+      return EINVAL;
+    }
+    if (!control::writeFrame(fd_, frame, fd)) {
+      if (fd >= 0 && errno == EBADF) return EBADF;
+      broken_ = true;
+      return ECONNRESET;
+    }
+    control::ReceivedFrame got;
+    for (;;) {
+      if (control::readFrame(fd_, got) != control::ReadStatus::Ok) {
+        broken_ = true;
+        return EIO;
+      }
+      if (got.header.request == id) break;  // anything else is a reply to nothing of ours
+    }
+    reply = std::move(got.message);
+    return 0;
+  }
+  int ownerPid() const override { return owner_; }
+  bool broken() const { return broken_; }
+  void shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+
+ private:
+  int fd_;
+  int owner_;
+  uint64_t nextRequest_ = 1;
+  bool broken_ = false;  // only the owning thread reads and writes it
+};
+
+}  // namespace
+
+// The state of a ThreadConnection, shared with the thread's thread_local pointer.
+struct ThreadChannel {
+  std::mutex mu;  // guards conn and shut (shutdown() comes from other threads)
+  std::shared_ptr<DirectConnection> conn;
+  bool shut = false;
+};
+
+namespace {
+
+thread_local ThreadChannel* tlsChannel = nullptr;
+
+int connectSocket(const std::string& path);
+
 std::mutex gMu;                                    // guards gConnection
 std::shared_ptr<Connection>* gConnection = nullptr;  // never freed: usable at exit
 
@@ -165,20 +223,17 @@ void atforkChild() {
   gMu.unlock();
 }
 
-std::shared_ptr<Connection> connectTo(const std::string& path, int& err) {
+// A connected Unix stream socket to the engine, or -1 (logged once per path).
+int connectSocket(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof addr.sun_path) {
     logUnusable(path, "path too long:");
-    err = EIO;
-    return nullptr;
+    return -1;
   }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    err = EIO;
-    return nullptr;
-  }
+  if (fd < 0) return -1;
   int rc;
   do {
     rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
@@ -186,11 +241,38 @@ std::shared_ptr<Connection> connectTo(const std::string& path, int& err) {
   if (rc != 0) {
     logUnusable(path, std::string("cannot connect (") + std::strerror(errno) + "):");
     ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::shared_ptr<Connection> connectTo(const std::string& path, int& err) {
+  int fd = connectSocket(path);
+  if (fd < 0) {
     err = EIO;
     return nullptr;
   }
   auto conn = std::make_shared<Connection>(fd, static_cast<int>(::getpid()), path);
   conn->startReader();
+  return conn;
+}
+
+// The calling thread's own connection, when it has a ThreadConnection.
+std::shared_ptr<ControlClient> threadConnection(const std::string& path, int& err) {
+  std::lock_guard lock(tlsChannel->mu);
+  if (tlsChannel->shut) {
+    err = EIO;
+    return nullptr;
+  }
+  auto& conn = tlsChannel->conn;
+  if (!conn || conn->broken() || conn->ownerPid() != ::getpid()) {
+    int fd = connectSocket(path);
+    if (fd < 0) {
+      err = EIO;
+      return nullptr;
+    }
+    conn = std::make_shared<DirectConnection>(fd);
+  }
   return conn;
 }
 
@@ -273,6 +355,7 @@ std::shared_ptr<ControlClient> ControlClient::forProcess(int& err) {
     err = ENOENT;
     return nullptr;
   }
+  if (tlsChannel != nullptr) return threadConnection(path, err);
   std::lock_guard lock(gMu);
   if (gConnection == nullptr) gConnection = new std::shared_ptr<Connection>();
   if (*gConnection && !(*gConnection)->broken() && (*gConnection)->ownerPid() == ::getpid() &&
@@ -281,6 +364,22 @@ std::shared_ptr<ControlClient> ControlClient::forProcess(int& err) {
   }
   *gConnection = connectTo(path, err);
   return *gConnection;
+}
+
+ThreadConnection::ThreadConnection() : channel_(std::make_shared<ThreadChannel>()) {
+  previous_ = tlsChannel;
+  tlsChannel = channel_.get();
+}
+
+ThreadConnection::~ThreadConnection() {
+  tlsChannel = previous_;
+  shutdown();
+}
+
+void ThreadConnection::shutdown() {
+  std::lock_guard lock(channel_->mu);
+  channel_->shut = true;
+  if (channel_->conn) channel_->conn->shutdown();
 }
 
 }  // namespace openwfp::winsock
