@@ -37,8 +37,11 @@ namespace {
 const std::string kOpenwfp = OPENWFP_BINARY_DIR "/openwfp";
 const std::string kDriver = OPENWFP_BINARY_DIR "/drivers/verify_proxy.so";
 
-// Reads the child's "connect-loop: ... median_us=X" line from fd; returns X or -1.
-double medianFrom(int fd) {
+// Reads the child's "connect-loop: ... median_us=X" line from fd; returns X or -1. With
+// proxiedRequests >= 0, the output must also show the proxy's "stopped: N requests" with N at
+// least proxiedRequests: a proxy that failed to start would otherwise leave the connects
+// unproxied and their latency reported as the proxy's.
+double medianFrom(int fd, long proxiedRequests = -1) {
   std::string all;
   char buf[4096];
   ssize_t n;
@@ -47,6 +50,15 @@ double medianFrom(int fd) {
   if (pos == std::string::npos) {
     std::fprintf(stderr, "no result from child; its output was:\n%s\n", all.c_str());
     return -1;
+  }
+  if (proxiedRequests >= 0) {
+    auto stopped = all.find("proxy: stopped: ");
+    long handled = stopped == std::string::npos ? -1 : std::atol(all.c_str() + stopped + 16);
+    if (handled < proxiedRequests) {
+      std::fprintf(stderr, "the proxy verified %ld of %ld connects; the session's output was:\n%s\n", handled,
+                   proxiedRequests, all.c_str());
+      return -1;
+    }
   }
   return std::atof(all.c_str() + pos + 10);
 }
@@ -73,7 +85,7 @@ double runPlain(const std::vector<std::string>& args) {
   return m;
 }
 
-double runSupervised(const std::vector<std::string>& args, bool withDriver) {
+double runSupervised(const std::vector<std::string>& args, bool withDriver, long proxiedRequests = -1) {
   using namespace openwfp;
   RuntimeOptions ro;
   ro.verifier = false;
@@ -108,7 +120,7 @@ double runSupervised(const std::vector<std::string>& args, bool withDriver) {
       return -1;
     }
     server.setLookup(control::interceptorLookup(*sup.interceptor()));
-    m = medianFrom(p[0]);
+    m = medianFrom(p[0], proxiedRequests);
     sup.wait();
     server.setLookup(nullptr);
   }
@@ -151,7 +163,7 @@ int main(int argc, char** argv) {
   std::string count = std::to_string(n);
   double direct = runPlain({kOpenwfp, "connect-loop", count, target});
   double permit = runSupervised({kOpenwfp, "connect-loop", count, target}, false);
-  double proxied = runSupervised({kOpenwfp, "proxy-session", "connect-loop", count, target}, true);
+  double proxied = runSupervised({kOpenwfp, "proxy-session", "connect-loop", count, target}, true, n);
   stop = true;
   server.join();
   close(l);

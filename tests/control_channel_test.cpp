@@ -37,6 +37,7 @@
 #include "openwfp/winsock.h"
 #include "redirect/history.h"
 #include "redirect/records.h"
+#include "winsock/control_client.h"
 
 namespace ctl = openwfp::control;
 using openwfp::Endpoint;
@@ -638,6 +639,68 @@ TEST_F(ControlChannel, S10_2_ChannelClientGoneSendsCleanupAndCloseForItsHandles)
   EXPECT_TRUE(cleanupByChild) << "CLEANUP in the name of the process that opened the handle";
   EXPECT_EQ(devtest::pendedCount(), 0u) << "the driver cancelled the pended IRP at cleanup";
   EXPECT_EQ(ev.back().major, devtest::kMjClose);
+}
+
+// A thread with its own connection (winsock::ThreadConnection, what the verify proxy's workers
+// use): its device handles and socket controls travel on a second connection of this process, a
+// pended IOCTL on it is answered to that thread, and shutdown() from another thread fails the
+// waiting call (EIO) and makes the engine close the handles opened on it (CLEANUP cancels the
+// pended IRP).
+TEST_F(ControlChannel, S10_2_ChannelThreadConnectionCarriesThatThreadsHandlesAndControls) {
+  ASSERT_TRUE(host.load(devtest::testDriverEntry(), "testdev"));
+  int mainHandle = openwfp_device_open(devtest::kPath);  // the process connection exists
+  ASSERT_GE(mainHandle, 0) << std::strerror(errno);
+  const unsigned before = server.stats().clientsNow;
+
+  std::promise<openwfp::winsock::ThreadConnection*> ready;
+  std::promise<void> pendAgain;
+  struct Result {
+    unsigned clientsWithIt = 0;
+    int echo = -1, query = -1, released = -1, shutDown = 0, shutDownErrno = 0;
+    uint64_t value = 0;
+  };
+  auto worker = std::async(std::launch::async, [&] {
+    Result r;
+    openwfp::winsock::ThreadConnection own;
+    int h = openwfp_device_open(devtest::kPath);
+    if (h < 0) return r;
+    r.clientsWithIt = server.stats().clientsNow;
+    char out[8] = {};
+    r.echo = openwfp_device_ioctl(h, devtest::kEcho, "abc", 3, out, sizeof out, nullptr);
+    char buf[512];
+    size_t returned = 0;
+    r.query = openwfp_ioctl(accepted, SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS, nullptr, 0, buf, sizeof buf, &returned);
+    r.released = openwfp_device_ioctl(h, devtest::kPend, nullptr, 0, &r.value, sizeof r.value, &returned);
+    ready.set_value(&own);
+    pendAgain.get_future().wait();
+    uint64_t v = 0;
+    r.shutDown = openwfp_device_ioctl(h, devtest::kPend, nullptr, 0, &v, sizeof v, &returned);
+    r.shutDownErrno = errno;
+    openwfp_device_close(h);  // the handle is gone from this process's table either way
+    return r;
+  });
+  ASSERT_TRUE(devtest::waitForPended(1));
+  devtest::releaseAll(0x1234);  // answered on the thread's connection
+  auto* own = ready.get_future().get();
+  const size_t cleanups = devtest::count(devtest::kMjCleanup);
+  pendAgain.set_value();
+  ASSERT_TRUE(devtest::waitForPended(1));
+  own->shutdown();
+  Result r = worker.get();
+  EXPECT_EQ(r.clientsWithIt, before + 1) << "the thread's own connection";
+  EXPECT_EQ(r.echo, 0);
+  EXPECT_EQ(r.query, 0) << "a socket control on the thread's connection";
+  EXPECT_EQ(r.released, 0);
+  EXPECT_EQ(r.value, 0x1234u);
+  EXPECT_EQ(r.shutDown, -1);
+  EXPECT_EQ(r.shutDownErrno, EIO);
+  EXPECT_TRUE(devtest::waitForCount(devtest::kMjCleanup, cleanups + 1)) << "the engine closed the thread's handle";
+  EXPECT_TRUE(devtest::waitForCount(devtest::kMjClose, 1));
+  EXPECT_EQ(devtest::pendedCount(), 0u) << "CLEANUP cancelled the IRP pended on the thread's connection";
+  // The process connection and its handle are untouched.
+  char out[8] = {};
+  EXPECT_EQ(openwfp_device_ioctl(mainHandle, devtest::kEcho, "xyz", 3, out, sizeof out, nullptr), 0);
+  EXPECT_EQ(openwfp_device_close(mainHandle), 0);
 }
 
 TEST_F(ControlChannel, S9_1_ChannelControlsFromManyThreadsAtOnce) {

@@ -13,7 +13,9 @@
 #include <cstring>
 #include <future>
 #include <string>
+#include <thread>
 
+#include "kapi/device_io.h"
 #include "openwfp/device.h"
 #include "openwfp/host.h"
 #include "openwfp/openwfp.h"
@@ -164,6 +166,57 @@ TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
   int s3 = app.socket(IpVersion::V4, Protocol::Tcp);
   sim::ConnectResult direct = app.connect(s3, *Endpoint::parse("192.0.2.80:80"));
   EXPECT_TRUE(direct.ok());
+  EXPECT_FALSE(direct.redirected);
+}
+
+// A proxy with two handles (say one for REGISTER/OUTCOME, one for NEXT, or a helper that opens
+// and closes its own): IRP_MJ_CLEANUP is per handle. Closing the handle it did not register with
+// cancels only the NEXT sent on that handle; the proxy stays registered, its NEXT on the
+// registering handle still gets the next connection. Closing the registering handle unregisters.
+TEST_F(VerifyProxyDevice, S10_2_ClosingAnotherHandleOfTheProxyKeepsItRegistered) {
+  sim::Stack stack;
+  stack.process(kProxyPid, "/usr/bin/proxy", 0);
+  auto& app = stack.process(kAppPid, "/usr/bin/curl", 1000);
+  int registered = device::open(VP_USER_PATH, kProxyPid);
+  int other = device::open(VP_USER_PATH, kProxyPid);
+  ASSERT_GE(registered, 0) << std::strerror(errno);
+  ASSERT_GE(other, 0) << std::strerror(errno);
+  VP_REGISTER reg{8080, 0};
+  ASSERT_EQ(device::ioctl(registered, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, nullptr, kProxyPid), 0);
+
+  const size_t before = kapi::device::outstandingIrps();
+  auto onRegistered = next(registered);
+  auto onOther = next(other);
+  while (kapi::device::outstandingIrps() < before + 2) std::this_thread::yield();  // both NEXT queued
+
+  EXPECT_EQ(device::close(other, kProxyPid), 0);
+  ASSERT_EQ(onOther.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(onOther.get().first, ECANCELED) << "the closed handle's own NEXT is cancelled";
+
+  // Still the proxy: the app's connect is pended and handed to the NEXT on the other handle.
+  int s = app.socket(IpVersion::V4, Protocol::Tcp);
+  sim::PendingConnect appConnect = app.connectAsync(s, *Endpoint::parse("192.0.2.80:80"));
+  ASSERT_EQ(onRegistered.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  auto [err, req] = onRegistered.get();
+  ASSERT_EQ(err, 0) << "closing one handle must not cancel the NEXT of the handle still open: "
+                    << std::strerror(err);
+  EXPECT_EQ(req.appPid, kAppPid);
+  EXPECT_EQ(req.originalDestination.port, 80);
+  VP_OUTCOME outcome{req.id, ECONNREFUSED};
+  ASSERT_EQ(device::ioctl(registered, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0, nullptr, kProxyPid), 0);
+  auto refused = appConnect.waitFor(std::chrono::seconds(5));
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->error, ECONNREFUSED);
+
+  // Closing the registering handle unregisters: connections pass untouched again.
+  EXPECT_EQ(device::close(registered, kProxyPid), 0);
+  auto& server = stack.remoteHost("192.0.2.80");
+  int serverListener = server.socket(IpVersion::V4, Protocol::Tcp);
+  ASSERT_EQ(server.bind(serverListener, *Endpoint::parse("192.0.2.80:80")), 0);
+  ASSERT_EQ(server.listen(serverListener), 0);
+  int s2 = app.socket(IpVersion::V4, Protocol::Tcp);
+  sim::ConnectResult direct = app.connect(s2, *Endpoint::parse("192.0.2.80:80"));
+  EXPECT_TRUE(direct.ok()) << direct.reason;
   EXPECT_FALSE(direct.redirected);
 }
 

@@ -50,6 +50,7 @@ static LIST_ENTRY gWaitingIrps;   /* IOCTL_VP_NEXT requests waiting for work */
 static LIST_ENTRY gPending;       /* pended classifies (VP_PENDING) */
 static UINT64 gNextId = 1;
 static DWORD gProxyPid;           /* 0: no proxy registered, connections pass untouched */
+static PFILE_OBJECT gProxyFile;   /* the handle (file object) the proxy registered with */
 static UINT16 gProxyPortV4, gProxyPortV6;
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -248,18 +249,30 @@ static NTSTATUS NTAPI VpDispatchCreate(PDEVICE_OBJECT device, PIRP irp) {
   return VpCompleteIrp(irp, STATUS_SUCCESS, 0);
 }
 
-/* The proxy closed its handle: fail its waiting requests and block every connection it will
- * never answer for. */
+/* A handle was closed (its last reference: IRP_MJ_CLEANUP is per file object). Fail the NEXT
+ * requests that were sent on that handle. Only when it is the handle the proxy registered with
+ * does the proxy go away: then block every connection it will never answer for. A proxy may hold
+ * other handles (and close them) while it keeps running. */
 static NTSTATUS NTAPI VpDispatchCleanup(PDEVICE_OBJECT device, PIRP irp) {
+  PFILE_OBJECT file = IoGetCurrentIrpStackLocation(irp)->FileObject;
   LIST_ENTRY irps, pending;
+  PLIST_ENTRY e, next;
   KIRQL irql;
   UNREFERENCED_PARAMETER(device);
   InitializeListHead(&irps);
   InitializeListHead(&pending);
   KeAcquireSpinLock(&gLock, &irql);
-  if (gProxyPid == (DWORD)(ULONG_PTR)PsGetCurrentProcessId()) {
+  for (e = gWaitingIrps.Flink; e != &gWaitingIrps; e = next) {
+    PIRP waiting = CONTAINING_RECORD(e, IRP, Tail.Overlay.ListEntry);
+    next = e->Flink;
+    if (IoGetCurrentIrpStackLocation(waiting)->FileObject == file) {
+      RemoveEntryList(e);
+      InsertTailList(&irps, e);
+    }
+  }
+  if (gProxyPid != 0 && gProxyFile == file) {
     gProxyPid = 0;
-    while (!IsListEmpty(&gWaitingIrps)) InsertTailList(&irps, RemoveHeadList(&gWaitingIrps));
+    gProxyFile = NULL;
     while (!IsListEmpty(&gPending)) InsertTailList(&pending, RemoveHeadList(&gPending));
   }
   KeReleaseSpinLock(&gLock, irql);
@@ -285,6 +298,7 @@ static NTSTATUS NTAPI VpDispatchDeviceControl(PDEVICE_OBJECT device, PIRP irp) {
     if (inLen < sizeof(VP_REGISTER) || reg->listenPortV4 == 0) return VpCompleteIrp(irp, STATUS_INVALID_PARAMETER, 0);
     KeAcquireSpinLock(&gLock, &irql);
     gProxyPid = (DWORD)(ULONG_PTR)PsGetCurrentProcessId();
+    gProxyFile = stack->FileObject;
     gProxyPortV4 = reg->listenPortV4;
     gProxyPortV6 = reg->listenPortV6;
     KeReleaseSpinLock(&gLock, irql);
@@ -389,7 +403,18 @@ abort:
 
 static void NTAPI VpUnload(PDRIVER_OBJECT driverObject) {
   UNICODE_STRING link;
+  LIST_ENTRY irps;
+  KIRQL irql;
   UNREFERENCED_PARAMETER(driverObject);
+  /* NEXT requests still waiting on handles that were never closed: cancel them. */
+  InitializeListHead(&irps);
+  KeAcquireSpinLock(&gLock, &irql);
+  while (!IsListEmpty(&gWaitingIrps)) InsertTailList(&irps, RemoveHeadList(&gWaitingIrps));
+  gProxyPid = 0;
+  gProxyFile = NULL;
+  KeReleaseSpinLock(&gLock, irql);
+  while (!IsListEmpty(&irps))
+    VpCompleteIrp(CONTAINING_RECORD(RemoveHeadList(&irps), IRP, Tail.Overlay.ListEntry), STATUS_CANCELLED, 0);
   if (gEngine) FwpmEngineClose0(gEngine);
   FwpsCalloutUnregisterById0(gCalloutIdV4);
   FwpsCalloutUnregisterById0(gCalloutIdV6);

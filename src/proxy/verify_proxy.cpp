@@ -4,9 +4,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -16,6 +19,7 @@
 #include "openwfp/device.h"
 #include "openwfp/verify_proxy_channel.h"
 #include "openwfp/winsock.h"
+#include "winsock/control_client.h"
 
 namespace openwfp::proxy {
 
@@ -73,27 +77,20 @@ int listenOn(int family, uint16_t port, uint16_t* bound) {
   return fd;
 }
 
-// connect() with a deadline; returns 0 or an errno value.
-int connectWithTimeout(int fd, const sockaddr_storage& ss, socklen_t len, std::chrono::milliseconds timeout) {
-  int fl = fcntl(fd, F_GETFL);
-  fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-  int rc = connect(fd, reinterpret_cast<const sockaddr*>(&ss), len);
-  int err = rc == 0 ? 0 : errno;
-  if (err == EINPROGRESS) {
-    pollfd p{fd, POLLOUT, 0};
-    int n;
-    do {
-      n = poll(&p, 1, static_cast<int>(timeout.count()));
-    } while (n < 0 && errno == EINTR);
-    if (n == 0) {
-      err = ETIMEDOUT;
-    } else {
-      socklen_t elen = sizeof err;
-      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
-    }
-  }
-  fcntl(fd, F_SETFL, fl);
+// The result of a non-blocking connect that reported EINPROGRESS, if it is known without
+// waiting (on loopback the handshake is over when connect() returns): 0 or an errno value, or
+// EINPROGRESS when it is still going on.
+int connectResultNow(int fd) {
+  pollfd p{fd, POLLOUT, 0};
+  if (::poll(&p, 1, 0) != 1) return EINPROGRESS;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
   return err;
+}
+
+double msSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace
@@ -115,18 +112,24 @@ std::string VerifyProxy::start() {
   listenV4_ = listenOn(AF_INET, options_.listenPortV4, &portV4_);
   if (listenV4_ < 0) return std::string("proxy: cannot listen on 127.0.0.1: ") + std::strerror(errno);
   if (options_.listenV6) listenV6_ = listenOn(AF_INET6, 0, &portV6_);  // optional: no ::1 is fine
-  controlHandle_ = openwfp_device_open(options_.device.c_str());
-  if (controlHandle_ < 0)
+  handle_ = openwfp_device_open(options_.device.c_str());
+  if (handle_ < 0)
     return "proxy: cannot open device " + options_.device + ": " + std::strerror(errno) +
            " (is the verify_proxy driver loaded and OPENWFP_SOCKET set?)";
-  nextHandle_ = openwfp_device_open(options_.device.c_str());
-  if (nextHandle_ < 0) return "proxy: cannot open device " + options_.device + ": " + std::strerror(errno);
   VP_REGISTER reg{portV4_, portV6_};
   size_t returned = 0;
-  if (openwfp_device_ioctl(controlHandle_, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, &returned) != 0)
+  if (openwfp_device_ioctl(handle_, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, &returned) != 0)
     return std::string("proxy: REGISTER refused by the driver: ") + std::strerror(errno);
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  wakefd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (epfd_ < 0 || wakefd_ < 0) return std::string("proxy: epoll/eventfd: ") + std::strerror(errno);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wakefd_;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev);
   relay_ = std::make_unique<Relay>();
-  loops_.emplace_back([this] { nextLoop(); });
+  loops_.emplace_back([this] { waiterLoop(); });
+  for (unsigned i = 0; i < std::max(1u, options_.workers); ++i) loops_.emplace_back([this] { workerLoop(); });
   loops_.emplace_back([this] { acceptLoop(listenV4_); });
   if (listenV6_ >= 0) loops_.emplace_back([this] { acceptLoop(listenV6_); });
   logLine("proxy: listening on 127.0.0.1:" + std::to_string(portV4_) +
@@ -137,23 +140,29 @@ std::string VerifyProxy::start() {
 
 void VerifyProxy::stop() {
   if (stopping_.exchange(true)) return;
-  // Closing the device handles makes the driver cancel our outstanding NEXT request.
-  if (controlHandle_ >= 0) openwfp_device_close(controlHandle_);
-  if (nextHandle_ >= 0) openwfp_device_close(nextHandle_);
+  // Closing the device handle makes the driver cancel the workers' outstanding NEXT requests and
+  // block the connections still pended for us.
+  if (handle_ >= 0) openwfp_device_close(handle_);
+  {
+    std::lock_guard lk(mu_);
+    for (auto* c : channels_) c->shutdown();
+  }
+  if (wakefd_ >= 0) {
+    uint64_t one = 1;
+    (void)!write(wakefd_, &one, sizeof one);
+  }
   for (int fd : {listenV4_, listenV6_})
     if (fd >= 0) shutdown(fd, SHUT_RDWR);
   for (auto& t : loops_) t.join();
   loops_.clear();
-  {
-    std::unique_lock lk(mu_);
-    idle_.wait(lk, [this] { return activeWorkers_ == 0; });
-  }
   relay_.reset();
-  for (int fd : {listenV4_, listenV6_})
+  for (int fd : {listenV4_, listenV6_, epfd_, wakefd_})
     if (fd >= 0) close(fd);
   std::lock_guard lk(mu_);
   for (auto& [id, up] : waiting_) close(up.fd);
   waiting_.clear();
+  for (auto& [fd, c] : connecting_) close(fd);
+  connecting_.clear();
 }
 
 VerifyProxyStats VerifyProxy::stats() const {
@@ -161,41 +170,58 @@ VerifyProxyStats VerifyProxy::stats() const {
   return stats_;
 }
 
-void VerifyProxy::nextLoop() {
-  while (!stopping_) {
-    std::vector<uint8_t> buf(sizeof(VP_REQUEST));
-    size_t returned = 0;
-    if (openwfp_device_ioctl(nextHandle_, IOCTL_VP_NEXT, nullptr, 0, buf.data(), buf.size(), &returned) != 0) {
-      if (!stopping_) logLine(std::string("proxy: NEXT failed: ") + std::strerror(errno));
-      return;
-    }
-    if (returned < sizeof(VP_REQUEST)) continue;
-    {
-      std::lock_guard lk(mu_);
-      ++activeWorkers_;
-    }
-    // One short-lived thread per pended connect: its upstream connect may take up to the timeout.
-    std::thread([this, b = std::move(buf)] {
-      handleRequest(b);
-      std::lock_guard lk(mu_);
-      if (--activeWorkers_ == 0) idle_.notify_all();
-    }).detach();
+// One of the pool: its own NEXT outstanding, the request handled on this thread. Under the
+// control channel the worker has its own connection and its own device handle on it, so the
+// completed NEXT and the replies to its SIO_SET and OUTCOME come straight to this thread.
+void VerifyProxy::workerLoop() {
+  winsock::ThreadConnection own;
+  // Without the channel the driver is in this process and every call is direct: share handle_
+  // (closing it in stop() cancels every worker's NEXT).
+  const bool shared = winsock::controlSocketPath().empty();
+  int handle = shared ? handle_ : openwfp_device_open(options_.device.c_str());
+  if (handle < 0) {
+    if (!stopping_) logLine("proxy: worker cannot open device " + options_.device + ": " + std::strerror(errno));
+    return;
   }
+  {
+    std::lock_guard lk(mu_);
+    channels_.push_back(&own);  // stop() shuts it down, ending a NEXT that waits on it
+  }
+  VP_REQUEST req;
+  while (!stopping_) {
+    size_t returned = 0;
+    if (openwfp_device_ioctl(handle, IOCTL_VP_NEXT, nullptr, 0, &req, sizeof req, &returned) != 0) {
+      if (!stopping_) logLine(std::string("proxy: NEXT failed: ") + std::strerror(errno));
+      break;
+    }
+    if (returned < sizeof(VP_REQUEST) || req.recordsSize > sizeof req.records) continue;
+    handleRequest(req, handle);
+  }
+  {
+    std::lock_guard lk(mu_);
+    channels_.erase(std::find(channels_.begin(), channels_.end(), &own));
+  }
+  if (!shared) openwfp_device_close(handle);
 }
 
-void VerifyProxy::handleRequest(const std::vector<uint8_t>& bytes) {
-  VP_REQUEST req;
-  std::memcpy(&req, bytes.data(), sizeof req);
+void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle) {
   {
     std::lock_guard lk(mu_);
     ++stats_.requests;
   }
-  std::string original = endpointText(req.originalDestination);
-  auto t0 = std::chrono::steady_clock::now();
+  Attempt a;
+  a.id = req.id;
+  a.appPid = req.appPid;
+  a.recordsSize = req.recordsSize;
+  a.original = endpointText(req.originalDestination);
+  a.started = std::chrono::steady_clock::now();
   int family = req.originalDestination.family == 4 ? AF_INET : AF_INET6;
-  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int err = fd < 0 ? errno : 0;
-  if (err == 0 && req.recordsSize > 0) {
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    finishAttempt(a, handle, -1, errno);
+    return;
+  }
+  if (req.recordsSize > 0) {
     size_t returned = 0;
     if (openwfp_ioctl(fd, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, req.records, req.recordsSize, nullptr, 0,
                       &returned) != 0) {
@@ -203,40 +229,126 @@ void VerifyProxy::handleRequest(const std::vector<uint8_t>& bytes) {
               std::strerror(errno) + " (continuing: the connection may be redirected again)");
     }
   }
-  if (err == 0) {
-    sockaddr_storage ss;
-    socklen_t len = toSockaddr(req.originalDestination, ss);
-    err = connectWithTimeout(fd, ss, len, options_.upstreamTimeout);
+  sockaddr_storage ss;
+  socklen_t len = toSockaddr(req.originalDestination, ss);
+  int err = connect(fd, reinterpret_cast<const sockaddr*>(&ss), len) == 0 ? 0 : errno;
+  if (err == EINPROGRESS) err = connectResultNow(fd);
+  if (err != EINPROGRESS) {
+    finishAttempt(a, handle, fd, err);
+    return;
   }
-  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  // Still connecting: the waiter reports the outcome; this worker goes back to NEXT. Registered
+  // under mu_, so the waiter never sees the event without the entry.
+  {
+    std::lock_guard lk(mu_);
+    epoll_event ev{};
+    ev.events = EPOLLOUT | EPOLLONESHOT;
+    ev.data.fd = fd;
+    err = epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
+    if (err == 0) connecting_[fd] = Connecting{a, a.started + options_.upstreamTimeout};
+  }
+  if (err != 0) {
+    finishAttempt(a, handle, fd, err);
+    return;
+  }
+  uint64_t one = 1;
+  (void)!write(wakefd_, &one, sizeof one);  // the earliest deadline may have changed
+}
+
+// Upstream connects that did not end at once: each reported when it ends or its deadline passes.
+void VerifyProxy::waiterLoop() {
+  epoll_event events[64];
+  while (!stopping_) {
+    int timeoutMs = -1;
+    {
+      std::lock_guard lk(mu_);
+      auto now = std::chrono::steady_clock::now();
+      for (const auto& [fd, c] : connecting_) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(c.deadline - now).count();
+        int ms = static_cast<int>(std::clamp<long long>(left, 0, 60000));
+        if (timeoutMs < 0 || ms < timeoutMs) timeoutMs = ms;
+      }
+    }
+    int n = epoll_wait(epfd_, events, 64, timeoutMs);
+    if (n < 0 && errno != EINTR) return;
+    std::vector<std::pair<Connecting, std::pair<int, int>>> done;  // attempt, (fd, error)
+    {
+      std::lock_guard lk(mu_);
+      for (int i = 0; i < n; ++i) {
+        int fd = events[i].data.fd;
+        if (fd == wakefd_) {
+          uint64_t v;
+          (void)!read(wakefd_, &v, sizeof v);
+          continue;
+        }
+        auto it = connecting_.find(fd);
+        if (it == connecting_.end()) continue;
+        int err = 0;
+        socklen_t elen = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
+        done.push_back({std::move(it->second), {fd, err}});
+        connecting_.erase(it);
+      }
+      auto now = std::chrono::steady_clock::now();
+      for (auto it = connecting_.begin(); it != connecting_.end();) {
+        if (it->second.deadline <= now) {
+          done.push_back({std::move(it->second), {it->first, ETIMEDOUT}});
+          it = connecting_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& [c, r] : done) {
+      epoll_ctl(epfd_, EPOLL_CTL_DEL, r.first, nullptr);
+      finishAttempt(c.attempt, handle_, r.first, r.second);
+    }
+  }
+}
+
+// Records the outcome, tells the driver (which completes the app's connect), then logs: the
+// log line of a PERMIT waits for the end of its relay.
+void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err) {
+  const double ms = msSince(a.started);
   if (err == 0) {
     std::lock_guard lk(mu_);
     ++stats_.upstreamOk;
-    waiting_[req.id] = Upstream{fd, original, req.appPid, std::chrono::steady_clock::now()};
+    waiting_[a.id] = Upstream{fd, a.original, a.appPid, a.recordsSize, ms};
   } else {
     if (fd >= 0) close(fd);
     std::lock_guard lk(mu_);
     ++stats_.upstreamFailed;
   }
-  char line[256];
-  std::snprintf(line, sizeof line, "proxy: id=%llu pid=%u upstream %s: %s in %.2f ms (records %u bytes) -> %s",
-                static_cast<unsigned long long>(req.id), req.appPid, original.c_str(),
-                err == 0 ? "connected" : std::strerror(err), ms, req.recordsSize, err == 0 ? "PERMIT" : "BLOCK");
-  logLine(line);
-  VP_OUTCOME outcome{req.id, err};
+  VP_OUTCOME outcome{a.id, err};
   size_t returned = 0;
-  if (openwfp_device_ioctl(controlHandle_, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0, &returned) != 0) {
-    logLine("proxy: id=" + std::to_string(req.id) + " OUTCOME not accepted: " + std::strerror(errno));
-    std::lock_guard lk(mu_);
-    auto it = waiting_.find(req.id);
-    if (it != waiting_.end()) {
-      close(it->second.fd);
-      waiting_.erase(it);
+  if (openwfp_device_ioctl(handle, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0, &returned) != 0) {
+    const int outcomeErr = errno;
+    {
+      std::lock_guard lk(mu_);
+      auto it = waiting_.find(a.id);
+      if (it != waiting_.end()) {
+        close(it->second.fd);
+        waiting_.erase(it);
+      }
     }
+    if (!stopping_)
+      logLine("proxy: id=" + std::to_string(a.id) + " pid=" + std::to_string(a.appPid) + " upstream " + a.original +
+              ": " + (err == 0 ? "connected" : std::strerror(err)) + ", OUTCOME not accepted: " +
+              std::strerror(outcomeErr));
+    return;
+  }
+  if (err != 0) {
+    char line[256];
+    std::snprintf(line, sizeof line, "proxy: id=%llu pid=%u upstream %s: %s in %.2f ms (records %u bytes) -> BLOCK",
+                  static_cast<unsigned long long>(a.id), a.appPid, a.original.c_str(), std::strerror(err), ms,
+                  a.recordsSize);
+    logLine(line);
   }
 }
 
 void VerifyProxy::acceptLoop(int listenFd) {
+  // Its SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT replies come straight to this thread too.
+  winsock::ThreadConnection own;
   while (!stopping_) {
     int client = accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) {
@@ -275,9 +387,11 @@ void VerifyProxy::acceptLoop(int listenFd) {
     auto started = std::chrono::steady_clock::now();
     relay_->add(client, up.fd, [this, id, up, started](const RelayStats& s) {
       auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-      char line[256];
-      std::snprintf(line, sizeof line, "proxy: id=%llu pid=%u %s closed: %llu bytes up, %llu bytes down, %.1f ms%s%s",
-                    static_cast<unsigned long long>(id), up.appPid, up.original.c_str(),
+      char line[384];
+      std::snprintf(line, sizeof line,
+                    "proxy: id=%llu pid=%u upstream %s: connected in %.2f ms (records %u bytes) -> PERMIT; "
+                    "closed: %llu bytes up, %llu bytes down, %.1f ms%s%s",
+                    static_cast<unsigned long long>(id), up.appPid, up.original.c_str(), up.connectMs, up.recordsSize,
                     static_cast<unsigned long long>(s.clientToUpstream),
                     static_cast<unsigned long long>(s.upstreamToClient), ms, s.error ? ", error: " : "",
                     s.error ? std::strerror(s.error) : "");

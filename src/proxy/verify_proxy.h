@@ -2,16 +2,22 @@
 //
 // Talks to the verify_proxy callout driver through its device (verify_proxy_channel.h):
 //   1. REGISTER its listen ports; from then on the driver redirects TCP connects to it.
-//   2. Keeps an IOCTL_VP_NEXT outstanding; each completion is a pended connect: original
-//      destination + the connection's SIO-format redirect records.
-//   3. For each: a new socket, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS with those records (so the
-//      redirector sees this connection as its own and does not redirect it again, S10.3),
-//      connect to the original destination, report the outcome (IOCTL_VP_OUTCOME). The driver
-//      then completes the application's connect: PERMIT -> it connects to us, BLOCK -> it is
-//      refused at once and we never accept anything for it.
+//   2. A fixed pool of workers, each keeping its own IOCTL_VP_NEXT outstanding on the one device
+//      handle, so a pended connect finds a worker already waiting; each completion is a pended
+//      connect: original destination + the connection's SIO-format redirect records.
+//   3. The worker that received it: a new socket, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS with
+//      those records (so the redirector sees this connection as its own and does not redirect it
+//      again, S10.3), a non-blocking connect to the original destination and, when that is done
+//      at once (loopback, refused), the outcome (IOCTL_VP_OUTCOME) on the same thread. A connect
+//      still in progress goes to the connect waiter (one epoll thread with the deadlines), which
+//      reports its outcome when it ends, and the worker returns to NEXT: a slow destination never
+//      holds a worker. The driver then completes the application's connect: PERMIT -> it
+//      connects to us, BLOCK -> it is refused at once and we never accept anything for it.
 //   4. Accepts the application's connection, pairs it with the upstream socket by the redirect
 //      context (SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT = VP_CONTEXT), relays with splice.
-// One log line per connection (and per refused destination).
+// One log line per connection: when its relay ends (PERMIT), or when it is refused (BLOCK).
+// One device handle: the driver unregisters the proxy when the handle it registered with is
+// closed.
 #pragma once
 
 #include <atomic>
@@ -28,6 +34,11 @@
 
 #include "proxy/relay.h"
 
+struct VP_REQUEST;
+namespace openwfp::winsock {
+class ThreadConnection;
+}
+
 namespace openwfp::proxy {
 
 struct VerifyProxyOptions {
@@ -35,6 +46,7 @@ struct VerifyProxyOptions {
   uint16_t listenPortV4 = 0;  // 0: ephemeral
   bool listenV6 = true;
   std::chrono::milliseconds upstreamTimeout{5000};
+  unsigned workers = 4;  // NEXT requests kept outstanding (at least 1)
   // Receives every log line (without newline). Default: stdout.
   std::function<void(const std::string&)> log;
 };
@@ -67,25 +79,41 @@ class VerifyProxy {
     int fd = -1;
     std::string original;  // original destination as text
     uint32_t appPid = 0;
-    std::chrono::steady_clock::time_point connectedAt;
+    uint32_t recordsSize = 0;
+    double connectMs = 0;  // the upstream connect took this long
   };
-  void nextLoop();
+  // An upstream connect on its way: what the outcome and the log line need.
+  struct Attempt {
+    uint64_t id = 0;
+    uint32_t appPid = 0;
+    uint32_t recordsSize = 0;
+    std::string original;
+    std::chrono::steady_clock::time_point started;
+  };
+  void workerLoop();
+  void waiterLoop();
+  void handleRequest(const ::VP_REQUEST& request, int handle);
+  void finishAttempt(const Attempt& a, int handle, int fd, int err);  // OUTCOME on handle
   void acceptLoop(int listenFd);
-  void handleRequest(const std::vector<uint8_t>& request);
   void logLine(const std::string& line);
 
   VerifyProxyOptions options_;
   int listenV4_ = -1, listenV6_ = -1;
   uint16_t portV4_ = 0, portV6_ = 0;
-  int nextHandle_ = -1;     // device handle used for IOCTL_VP_NEXT
-  int controlHandle_ = -1;  // device handle for REGISTER / OUTCOME
+  int handle_ = -1;  // the device handle the proxy registered with (also OUTCOME of the waiter)
+  int epfd_ = -1;    // connect waiter: upstream sockets still connecting
+  int wakefd_ = -1;  // eventfd: a new socket to wait for, or stop
   std::atomic<bool> stopping_{false};
   std::unique_ptr<Relay> relay_;
-  mutable std::mutex mu_;  // guards waiting_, stats_, activeWorkers_
-  std::condition_variable idle_;          // activeWorkers_ reached 0
+  mutable std::mutex mu_;  // guards waiting_, stats_, connecting_, channels_
   std::map<uint64_t, Upstream> waiting_;  // request id -> connected upstream, until accepted
   VerifyProxyStats stats_;
-  unsigned activeWorkers_ = 0;            // detached request handlers still running
+  struct Connecting {
+    Attempt attempt;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::map<int, Connecting> connecting_;  // fd -> connect in progress (the waiter's)
+  std::vector<winsock::ThreadConnection*> channels_;  // the workers' own connections (under mu_)
   std::vector<std::thread> loops_;
 };
 

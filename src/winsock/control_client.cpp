@@ -66,10 +66,11 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
     } catch (...) {
       return EINVAL;
     }
+    Waiter waiter;
     {
       std::lock_guard lock(mu_);
       if (broken_) return EIO;
-      pending_.emplace(id, std::nullopt);
+      pending_.emplace(id, &waiter);
     }
     bool written;
     int writeErr = 0;
@@ -86,12 +87,10 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
       breakLocked("write failed");
       return ECONNRESET;  // not sent: safe to send again on a new connection
     }
-    cv_.wait(lock, [&] { return broken_ || pending_.at(id).has_value(); });
-    auto it = pending_.find(id);
-    std::optional<Message> got = std::move(it->second);
-    pending_.erase(it);
-    if (!got) return EIO;
-    reply = std::move(*got);
+    waiter.cv.wait(lock, [&] { return broken_ || waiter.reply.has_value(); });
+    pending_.erase(id);
+    if (!waiter.reply) return EIO;
+    reply = std::move(*waiter.reply);
     return 0;
   }
 
@@ -120,8 +119,8 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
       std::lock_guard lock(mu_);
       auto it = pending_.find(frame.header.request);
       if (it != pending_.end()) {
-        it->second = std::move(frame.message);
-        cv_.notify_all();
+        it->second->reply = std::move(frame.message);
+        it->second->cv.notify_one();  // only the caller waiting for this reply
       }
     }
   }
@@ -132,7 +131,7 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
       spdlog::warn("openwfp: control channel connection lost ({})", why);
       ::shutdown(fd_, SHUT_RDWR);
     }
-    cv_.notify_all();
+    for (auto& [id, waiter] : pending_) waiter->cv.notify_one();
   }
 
   int fd_;
@@ -141,10 +140,73 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
   std::atomic<uint64_t> nextRequest_{1};
   std::mutex writeMu_;
   mutable std::mutex mu_;  // guards pending_ and broken_
-  std::condition_variable cv_;
-  std::map<uint64_t, std::optional<Message>> pending_;
+  // A call waiting for its reply: each has its own condition variable, so that a reply wakes
+  // only its caller (a proxy keeps several requests outstanding on one connection).
+  struct Waiter {
+    std::condition_variable cv;
+    std::optional<Message> reply;
+  };
+  std::map<uint64_t, Waiter*> pending_;  // the Waiter lives on its caller's stack
   bool broken_ = false;
 };
+
+// A connection only one thread uses (ThreadConnection): call() writes the request and reads
+// the reply itself, no reader thread in between. shutdown() may come from any thread.
+class DirectConnection final : public ControlClient {
+ public:
+  explicit DirectConnection(int fd) : fd_(fd), owner_(static_cast<int>(::getpid())) {}
+  ~DirectConnection() override { ::close(fd_); }
+
+  int call(const Message& request, int fd, Message& reply) override {
+    if (broken_) return EIO;
+    const uint64_t id = nextRequest_++;
+    std::vector<uint8_t> frame;
+    try {
+      frame = control::encode(id, request);
+    } catch (...) {
+      return EINVAL;
+    }
+    if (!control::writeFrame(fd_, frame, fd)) {
+      if (fd >= 0 && errno == EBADF) return EBADF;
+      broken_ = true;
+      return ECONNRESET;
+    }
+    control::ReceivedFrame got;
+    for (;;) {
+      if (control::readFrame(fd_, got) != control::ReadStatus::Ok) {
+        broken_ = true;
+        return EIO;
+      }
+      if (got.header.request == id) break;  // anything else is a reply to nothing of ours
+    }
+    reply = std::move(got.message);
+    return 0;
+  }
+  int ownerPid() const override { return owner_; }
+  bool broken() const { return broken_; }
+  void shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+
+ private:
+  int fd_;
+  int owner_;
+  uint64_t nextRequest_ = 1;
+  bool broken_ = false;  // only the owning thread reads and writes it
+};
+
+}  // namespace
+
+// The state of a ThreadConnection, shared with the thread's thread_local pointer.
+struct ThreadChannel {
+  std::mutex mu;  // guards conn and shut (shutdown() comes from other threads)
+  std::shared_ptr<DirectConnection> conn;
+  bool shut = false;
+};
+
+namespace {
+
+thread_local ThreadChannel* tlsChannel = nullptr;
+
+int connectSocket(const std::string& path);
 
 std::mutex gMu;                                    // guards gConnection
 std::shared_ptr<Connection>* gConnection = nullptr;  // never freed: usable at exit
@@ -161,20 +223,17 @@ void atforkChild() {
   gMu.unlock();
 }
 
-std::shared_ptr<Connection> connectTo(const std::string& path, int& err) {
+// A connected Unix stream socket to the engine, or -1 (logged once per path).
+int connectSocket(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof addr.sun_path) {
     logUnusable(path, "path too long:");
-    err = EIO;
-    return nullptr;
+    return -1;
   }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    err = EIO;
-    return nullptr;
-  }
+  if (fd < 0) return -1;
   int rc;
   do {
     rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
@@ -182,11 +241,38 @@ std::shared_ptr<Connection> connectTo(const std::string& path, int& err) {
   if (rc != 0) {
     logUnusable(path, std::string("cannot connect (") + std::strerror(errno) + "):");
     ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::shared_ptr<Connection> connectTo(const std::string& path, int& err) {
+  int fd = connectSocket(path);
+  if (fd < 0) {
     err = EIO;
     return nullptr;
   }
   auto conn = std::make_shared<Connection>(fd, static_cast<int>(::getpid()), path);
   conn->startReader();
+  return conn;
+}
+
+// The calling thread's own connection, when it has a ThreadConnection.
+std::shared_ptr<ControlClient> threadConnection(const std::string& path, int& err) {
+  std::lock_guard lock(tlsChannel->mu);
+  if (tlsChannel->shut) {
+    err = EIO;
+    return nullptr;
+  }
+  auto& conn = tlsChannel->conn;
+  if (!conn || conn->broken() || conn->ownerPid() != ::getpid()) {
+    int fd = connectSocket(path);
+    if (fd < 0) {
+      err = EIO;
+      return nullptr;
+    }
+    conn = std::make_shared<DirectConnection>(fd);
+  }
   return conn;
 }
 
@@ -269,6 +355,7 @@ std::shared_ptr<ControlClient> ControlClient::forProcess(int& err) {
     err = ENOENT;
     return nullptr;
   }
+  if (tlsChannel != nullptr) return threadConnection(path, err);
   std::lock_guard lock(gMu);
   if (gConnection == nullptr) gConnection = new std::shared_ptr<Connection>();
   if (*gConnection && !(*gConnection)->broken() && (*gConnection)->ownerPid() == ::getpid() &&
@@ -277,6 +364,22 @@ std::shared_ptr<ControlClient> ControlClient::forProcess(int& err) {
   }
   *gConnection = connectTo(path, err);
   return *gConnection;
+}
+
+ThreadConnection::ThreadConnection() : channel_(std::make_shared<ThreadChannel>()) {
+  previous_ = tlsChannel;
+  tlsChannel = channel_.get();
+}
+
+ThreadConnection::~ThreadConnection() {
+  tlsChannel = previous_;
+  shutdown();
+}
+
+void ThreadConnection::shutdown() {
+  std::lock_guard lock(channel_->mu);
+  channel_->shut = true;
+  if (channel_->conn) channel_->conn->shutdown();
 }
 
 }  // namespace openwfp::winsock

@@ -42,6 +42,29 @@ class ControlClient {
   virtual int ownerPid() const = 0;
 };
 
+struct ThreadChannel;
+
+// The calling thread's own connection (openwfp choice, for a proxy's workers). While the object
+// lives, the socket controls of this thread and the device handles it opens use a connection
+// that only this thread writes and reads: a reply, a completed pended IOCTL included, reaches the
+// waiting thread directly instead of through the process connection's reader thread. Handles
+// opened meanwhile live on that connection: use and close them on this thread only. shutdown()
+// (from any thread) breaks the connection: a call waiting on it fails with EIO, later ones too,
+// and the engine closes the handles opened on it (IRP_MJ_CLEANUP, IRP_MJ_CLOSE). Create and
+// destroy it on the same thread; the destructor shuts the connection down.
+class ThreadConnection {
+ public:
+  ThreadConnection();
+  ~ThreadConnection();
+  ThreadConnection(const ThreadConnection&) = delete;
+  ThreadConnection& operator=(const ThreadConnection&) = delete;
+  void shutdown();
+
+ private:
+  std::shared_ptr<ThreadChannel> channel_;
+  ThreadChannel* previous_ = nullptr;
+};
+
 // Sends request on this process's connection, and once more on a new connection when it could
 // not be sent. 0 (*used = the connection that answered, when given), EBADF (fd could not be
 // passed), or EIO (the channel is unusable; logged once).

@@ -50,6 +50,9 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   cmd->add_option("--device", options->device, "Device path of the driver")->capture_default_str();
   cmd->add_option("--port", options->listenPortV4, "Port to listen on at 127.0.0.1 (0 = any)")->capture_default_str();
   cmd->add_option("--upstream-timeout-ms", *timeoutMs, "Upstream connect timeout")->capture_default_str();
+  cmd->add_option("--workers", options->workers, "Workers, each keeping a NEXT request outstanding")
+      ->check(CLI::Range(1u, 256u))
+      ->capture_default_str();
   cmd->callback([options, timeoutMs, &exitCode] {
     options->upstreamTimeout = std::chrono::milliseconds(*timeoutMs);
     exitCode = runProxy(*options);
