@@ -114,7 +114,8 @@ inline std::optional<Endpoint> expectedFromSockaddr(const sockaddr_storage& ss, 
 // sockaddrFor(ep, domain) then back through endpointFromSockaddr and, for a connect/bind of the
 // same kind, decodeCallAddress: a V4 endpoint on AF_INET and a V6 one on AF_INET6 come back
 // unchanged; a V4 endpoint on AF_INET6 comes back v4-mapped; a v4-mapped one on AF_INET comes
-// back V4; a real V6 endpoint cannot go on AF_INET.
+// back V4; a real V6 endpoint cannot go on AF_INET. `ep` is one the codec or the engine makes: a
+// V4 address has zero bytes past its four.
 inline std::string checkEncode(const Endpoint& ep, int domain) {
   sockaddr_storage ss;
   socklen_t len = 0;
