@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "linux/control_protocol.h"
+#include "support/control_codec_properties.h"
 
 namespace ctl = openwfp::control;
 using ctl::DecodeError;
@@ -151,22 +152,121 @@ TEST(S12_4, ControlCodecEncodeRefusesOversizedFields) {
   EXPECT_THROW(ctl::encode(1, ctl::DeviceOpenRequest{std::string("a\0b", 3)}), std::length_error);
 }
 
-TEST(S12_4, ControlCodecSurvivesRandomBytes) {
-  std::mt19937 rng(12345);
-  const auto seed = ctl::encode(9, ctl::DeviceIoctlRequest{1, 2, 16, {1, 2, 3, 4, 5, 6, 7, 8}});
-  for (int i = 0; i < 20000; ++i) {
-    auto f = seed;
-    const int flips = 1 + static_cast<int>(rng() % 4);
-    for (int k = 0; k < flips; ++k) f[rng() % f.size()] = static_cast<uint8_t>(rng());
-    if (rng() % 4 == 0) f.resize(rng() % (f.size() + 1));
-    ctl::Header h;
-    ctl::Message m;
-    DecodeError e = f.size() >= ctl::kHeaderSize ? ctl::decode(f, h, m) : DecodeError::BadSize;
-    if (e == DecodeError::None) {
-      // Whatever decoded re-encodes to the same bytes: nothing was read out of bounds or ignored.
-      EXPECT_EQ(ctl::encode(h.request, m), f);
+// The properties of tests/support/control_codec_properties.h (shared with the libFuzzer target
+// fuzz/control_decode_fuzz.cpp) over a deterministic corpus: every truncation of every message's
+// frame, with its size field as is and patched to the truncated length, then tens of thousands
+// of mutants of valid frames and streams of frames, and messages built from random bytes.
+TEST(S12_4, ControlCodecSurvivesRandomInput) {
+  namespace props = ctl::props;
+  std::vector<std::vector<uint8_t>> seeds;
+  for (const ctl::Message& m : std::vector<ctl::Message>{
+           ctl::SocketControlRequest{0x980000DC, 512, {}},
+           ctl::SocketControlRequest{0x980000DE, 0, {1, 2, 3, 4, 5}},
+           ctl::SocketControlReply{0, 3, {9, 8, 7}},
+           ctl::SocketControlReply{105, 154, {}},
+           ctl::DeviceOpenRequest{"\\\\.\\OpenwfpVerifyProxy"},
+           ctl::DeviceOpenRequest{"x"},
+           ctl::DeviceOpenReply{0, 42},
+           ctl::DeviceIoctlRequest{3, 0x00122004, 600, {0xAA, 0xBB}},
+           ctl::DeviceIoctlRequest{1, 2, 16, {1, 2, 3, 4, 5, 6, 7, 8}},
+           ctl::DeviceIoctlReply{static_cast<int32_t>(0x80000005), 4, {1, 2, 3, 4}},
+           ctl::DeviceCloseRequest{3},
+           ctl::DeviceCloseReply{0},
+           ctl::ErrorReply{95},
+       }) {
+    seeds.push_back(ctl::encode(0x1122334455667788ull + seeds.size(), m));
+  }
+  int failures = 0;
+  const auto expectHolds = [&](const std::string& failure, const char* what, std::span<const uint8_t> input,
+                               size_t iteration) {
+    if (failure.empty()) return;
+    ADD_FAILURE() << what << ", input " << iteration << ": " << failure << "\n  input: " << props::hexBytes(input);
+    ++failures;
+  };
+
+  // Every truncation length, as is (the size field then disagrees) and with the size patched.
+  std::vector<uint8_t> stream;
+  for (size_t s = 0; s < seeds.size(); ++s) {
+    const auto& seed = seeds[s];
+    stream.insert(stream.end(), seed.begin(), seed.end());
+    for (size_t n = 0; n <= seed.size(); ++n) {
+      std::vector<uint8_t> f(seed.begin(), seed.begin() + static_cast<std::ptrdiff_t>(n));
+      expectHolds(props::checkFrame(f), "truncated frame", f, s);
+      if (n >= 4) {
+        putU32(f, 0, static_cast<uint32_t>(n));
+        expectHolds(props::checkFrame(f), "truncated frame, size patched", f, s);
+      }
     }
   }
+  // A stream of every message, cut at every length.
+  for (size_t n = 0; n <= stream.size(); ++n) {
+    const std::span<const uint8_t> cut = std::span<const uint8_t>(stream).first(n);
+    expectHolds(props::checkStream(cut, n % 2 == 1), "truncated stream", cut, n);
+    if (failures > 5) return;
+  }
+
+  std::mt19937 rng(20261126);
+  const uint32_t interesting[] = {0, 1, 7, 8, 15, 16, 17, 24, static_cast<uint32_t>(ctl::kMaxPath),
+                                  static_cast<uint32_t>(ctl::kMaxPath + 1), static_cast<uint32_t>(ctl::kMaxBuffer),
+                                  static_cast<uint32_t>(ctl::kMaxBuffer + 1), static_cast<uint32_t>(ctl::kMaxFrame),
+                                  static_cast<uint32_t>(ctl::kMaxFrame + 1), 0x7fffffffu, 0xffffffffu};
+  const uint8_t types[] = {0x01, 0x02, 0x03, 0x04, 0x81, 0x82, 0x83, 0x84, 0xFF, 0x00, 0x05, 0x80, 0x85, 0xFE};
+  size_t accepted = 0, rejected = 0;
+  for (size_t iter = 0; iter < 40000 && failures <= 5; ++iter) {
+    std::vector<uint8_t> f;
+    for (int k = rng() % 8 == 0 ? 1 + static_cast<int>(rng() % 3) : 1; k > 0; --k) {
+      const auto& seed = seeds[rng() % seeds.size()];
+      f.insert(f.end(), seed.begin(), seed.end());
+    }
+    for (int ops = 1 + static_cast<int>(rng() % 3); ops > 0 && !f.empty(); --ops) {
+      switch (rng() % 7) {
+        case 0:  // one byte, anywhere
+          f[rng() % f.size()] = static_cast<uint8_t>(rng());
+          break;
+        case 1:  // a length or reserved word of the header or payload
+          if (f.size() >= ctl::kHeaderSize + 4) {
+            const size_t at = rng() % 2 == 0 ? 0 : ctl::kHeaderSize + 4 * (rng() % ((f.size() - ctl::kHeaderSize) / 4));
+            const uint32_t v = rng() % 4 == 0 ? static_cast<uint32_t>(f.size() - rng() % 3)
+                                              : interesting[rng() % std::size(interesting)];
+            putU32(f, at, v);
+          }
+          break;
+        case 2:  // the type, version or header reserved bytes
+          if (f.size() >= 8) {
+            const size_t at = 4 + rng() % 4;
+            f[at] = at == 5 ? types[rng() % std::size(types)] : static_cast<uint8_t>(rng() % 3);
+          }
+          break;
+        case 3:  // truncate
+          f.resize(rng() % (f.size() + 1));
+          break;
+        case 4:  // append
+          for (int n = 1 + static_cast<int>(rng() % 12); n > 0; --n) f.push_back(static_cast<uint8_t>(rng()));
+          break;
+        case 5:  // a NUL or a byte inside a path
+          if (f.size() > ctl::kHeaderSize + 8) f[ctl::kHeaderSize + 8 + rng() % (f.size() - ctl::kHeaderSize - 8)] = 0;
+          break;
+        default:  // nothing: the seed itself, or what the other ops made of it
+          break;
+      }
+    }
+    // Half of the mutants get a size field that matches, so the payload checks are reached.
+    if (f.size() >= 4 && rng() % 2 == 0) putU32(f, 0, static_cast<uint32_t>(f.size()));
+
+    expectHolds(props::checkFrame(f), "mutated frame", f, iter);
+    ctl::Header h;
+    ctl::Message m;
+    (f.size() >= ctl::kHeaderSize && ctl::decode(f, h, m) == DecodeError::None ? accepted : rejected) += 1;
+    if (iter % 8 == 0) expectHolds(props::checkStream(f, iter % 16 == 0), "mutated stream", f, iter);
+    if (iter % 4 == 0) {
+      std::vector<uint8_t> desc(rng() % 48);
+      for (auto& b : desc) b = static_cast<uint8_t>(rng());
+      expectHolds(props::checkMessage(props::messageFromBytes(desc), rng()), "message from bytes", desc, iter);
+    }
+  }
+  // The corpus reaches both sides of the checks.
+  EXPECT_GT(accepted, 1000u);
+  EXPECT_GT(rejected, 1000u);
 }
 
 }  // namespace

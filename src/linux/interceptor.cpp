@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <shared_mutex>
@@ -262,6 +263,12 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       } head{};
       static_assert(offsetof(msghdr, msg_name) == 0 && offsetof(msghdr, msg_namelen) == 8);
       if (sys::readTaskMemory(tid, n.data.args[1], &head, 12) != 0) return std::make_pair(0ul, 0u);
+      // Unlike connect()/sendto(), sendmsg() does not fail a msg_namelen beyond
+      // sizeof(sockaddr_storage): __copy_msghdr() clamps it and the call connects (only a
+      // negative one, as an int, fails). Classify what the kernel will use.
+      if (head.nameLen > sizeof(sockaddr_storage) && head.nameLen <= static_cast<uint32_t>(INT32_MAX)) {
+        head.nameLen = sizeof(sockaddr_storage);
+      }
       return std::make_pair(head.name, head.nameLen);
     }
     return std::nullopt;

@@ -50,7 +50,11 @@ bool isMapped(const Endpoint& ep) {
 
 std::optional<Endpoint> decodeCallAddress(std::span<const uint8_t> bytes, uint32_t addrLen,
                                           int socketDomain, CallKind kind, bool udp) {
-  if (addrLen < 2 || bytes.size() < 2 || bytes.size() > addrLen) return std::nullopt;
+  // move_addr_to_kernel() fails a length beyond sockaddr_storage (or negative as an int) with
+  // EINVAL before any protocol sees the address.
+  if (addrLen < 2 || addrLen > sizeof(sockaddr_storage) || bytes.size() < 2 || bytes.size() > addrLen) {
+    return std::nullopt;
+  }
   sa_family_t family;
   std::memcpy(&family, bytes.data(), sizeof family);
   if (socketDomain == AF_INET) {

@@ -22,7 +22,9 @@ inline constexpr size_t kMaxSockaddrRead = 28;
 // The Endpoint the kernel would use for a connect()/bind() with this sockaddr on a socket of
 // `socketDomain` (AF_INET or AF_INET6), or std::nullopt when the kernel would not make an IP
 // connection/binding of it (it fails the call or, for AF_UNSPEC on connect, disconnects): such
-// calls pass through. `bytes` holds the first min(addrLen, kMaxSockaddrRead) bytes.
+// calls pass through. `bytes` holds the first min(addrLen, kMaxSockaddrRead) bytes. addrLen is
+// the length as connect()/bind()/sendto() take it: beyond sizeof(sockaddr_storage) the kernel
+// fails the call (EINVAL), so nothing decodes.
 // An AF_INET address given to an AF_INET6 UDP socket's connect() becomes its v4-mapped V6
 // address, as the kernel maps it (S13.2).
 std::optional<Endpoint> decodeCallAddress(std::span<const uint8_t> bytes, uint32_t addrLen,

@@ -6,15 +6,20 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <cstddef>
 #include <cstring>
+#include <random>
+#include <string>
 #include <vector>
 
 #include "linux/connection_table.h"
 #include "linux/sockaddr_codec.h"
+#include "support/sockaddr_codec_properties.h"
 #include "redirect/history.h"
 
 using namespace openwfp;
 using namespace openwfp::linux_backend;
+namespace props = openwfp::linux_backend::props;
 
 namespace {
 
@@ -105,22 +110,131 @@ TEST(BackendCodec, S12_4_ShortOrInconsistentInputIsRejected) {
 }
 
 TEST(BackendCodec, S12_4_EveryPrefixAndFamilyIsSafe) {
-  // Exhaustive over lengths and a sweep of family values: no out-of-bounds read (ASan), and a
-  // result only for the IP families.
+  // Exhaustive over lengths and a sweep of family values: no out-of-bounds read (ASan), and
+  // exactly what the kernel would use (tests/support/sockaddr_codec_properties.h).
   auto b6 = sin6("::ffff:10.0.0.1", 7);
   for (uint16_t family = 0; family < 64; ++family) {
     std::memcpy(b6.data(), &family, sizeof family);
     for (size_t n = 0; n <= b6.size(); ++n) {
       for (int domain : {AF_INET, AF_INET6, AF_UNIX}) {
         for (CallKind kind : {CallKind::Connect, CallKind::Bind}) {
-          auto e = decodeCallAddress(std::span(b6).first(n), static_cast<uint32_t>(n), domain, kind, true);
-          if (e) {
-            EXPECT_TRUE(family == AF_INET || family == AF_INET6 || family == AF_UNSPEC);
+          for (bool udp : {false, true}) {
+            const std::string f = props::checkCall(std::span(b6).first(n), static_cast<uint32_t>(n), domain, kind, udp);
+            ASSERT_EQ(f, "") << "family " << family << ", length " << n << ", domain " << domain;
           }
         }
       }
     }
   }
+}
+
+TEST(BackendCodec, S12_4_LengthBeyondSockaddrStorageIsRejected) {
+  // connect()/bind() fail a length beyond sizeof(sockaddr_storage) with EINVAL (and a negative
+  // int is such a length as uint32_t): the decoder once took any length >= the structure's.
+  auto b4 = sin4("127.0.0.1", 80);
+  b4.resize(sizeof(sockaddr_storage) + 1);
+  auto b6 = sin6("::1", 80);
+  for (uint32_t len : {129u, 200u, 0x7fffffffu, 0x80000000u, 0xffffffffu}) {
+    EXPECT_FALSE(decodeCallAddress(std::span(b4).first(16), len, AF_INET, CallKind::Connect, false).has_value()) << len;
+    EXPECT_FALSE(decodeCallAddress(std::span(b4).first(kMaxSockaddrRead), len, AF_INET, CallKind::Bind, false).has_value()) << len;
+    EXPECT_FALSE(decodeCallAddress(b6, len, AF_INET6, CallKind::Connect, false).has_value()) << len;
+    EXPECT_FALSE(decodeCallAddress(std::span(b4).first(16), len, AF_INET6, CallKind::Connect, true).has_value()) << len;
+  }
+  // The largest length the kernel takes still decodes.
+  EXPECT_TRUE(decodeCallAddress(std::span(b4).first(kMaxSockaddrRead), 128, AF_INET, CallKind::Connect, false).has_value());
+  EXPECT_TRUE(decodeCallAddress(b6, 128, AF_INET6, CallKind::Bind, false).has_value());
+}
+
+// The properties of tests/support/sockaddr_codec_properties.h (shared with the libFuzzer target
+// fuzz/sockaddr_decode_fuzz.cpp) over a deterministic corpus: every length (0..40 and the edges
+// of the kernel's limit) of every seed on every socket kind, every truncation of the bytes the
+// caller hands over, then tens of thousands of mutants.
+TEST(BackendCodec, S12_4_SockaddrDecoderSurvivesRandomInput) {
+  std::vector<std::vector<uint8_t>> seeds = {
+      sin4("127.0.0.2", 8080),       sin4("0.0.0.0", 4444, AF_UNSPEC), sin4("10.1.2.3", 5, AF_UNSPEC),
+      sin4("1.2.3.4", 5, AF_UNIX),   sin6("::1", 80),                  sin6("::ffff:127.0.0.2", 443),
+      sin6("fe80::1", 53),           sin6("2001:db8::5", 65535),
+  };
+  for (auto& s : seeds) s.resize(sizeof(sockaddr_storage), 0xA5);  // the rest of the process's buffer
+  const uint32_t scope = 7;  // a link-local address with its scope id
+  std::memcpy(seeds[6].data() + offsetof(sockaddr_in6, sin6_scope_id), &scope, sizeof scope);
+  const int domains[] = {AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC};
+  int failures = 0;
+  size_t decoded = 0;
+  const auto expectHolds = [&](const std::string& failure, const char* what, std::span<const uint8_t> bytes,
+                               uint32_t len, int domain, CallKind kind, bool udp) {
+    if (failure.empty()) return;
+    ADD_FAILURE() << what << ": " << failure << "\n  length " << len << ", domain " << domain << ", "
+                  << (kind == CallKind::Bind ? "bind" : "connect") << (udp ? " udp" : " tcp")
+                  << ", bytes: " << testing_support::hexBytes(bytes);
+    ++failures;
+  };
+  const auto call = [&](std::span<const uint8_t> bytes, uint32_t len, int domain, CallKind kind, bool udp) {
+    expectHolds(props::checkCall(bytes, len, domain, kind, udp), "decodeCallAddress", bytes, len, domain, kind, udp);
+    if (decodeCallAddress(bytes, len, domain, kind, udp)) ++decoded;
+  };
+
+  std::vector<uint32_t> lengths;
+  for (uint32_t n = 0; n <= 40; ++n) lengths.push_back(n);
+  for (uint32_t n : {64u, 127u, 128u, 129u, 1000u, 0x7fffffffu, 0x80000000u, 0xffffffffu}) lengths.push_back(n);
+  for (const auto& seed : seeds) {
+    for (uint32_t len : lengths) {
+      for (int domain : domains) {
+        for (CallKind kind : {CallKind::Connect, CallKind::Bind}) {
+          for (bool udp : {false, true}) {
+            // What the interceptor hands over, then every other span a caller could get wrong.
+            call(std::span(seed).first(std::min<size_t>(len, kMaxSockaddrRead)), len, domain, kind, udp);
+            if (len <= 40) {
+              for (size_t n = 0; n <= 40; n += 3) call(std::span(seed).first(n), len, domain, kind, udp);
+            }
+          }
+        }
+      }
+      expectHolds(props::checkSockname(seed, len), "endpointFromSockaddr", seed, len, 0, CallKind::Connect, false);
+    }
+    if (failures > 5) return;
+  }
+  const size_t exhaustiveDecoded = decoded;
+
+  std::mt19937 rng(20261126);
+  const uint16_t families[] = {AF_INET, AF_INET6, AF_UNSPEC, AF_UNIX, AF_NETLINK, 0xffff};
+  for (int iter = 0; iter < 40000 && failures <= 5; ++iter) {
+    std::vector<uint8_t> b = seeds[rng() % seeds.size()];
+    for (int ops = 1 + static_cast<int>(rng() % 3); ops > 0; --ops) {
+      switch (rng() % 4) {
+        case 0: {
+          const uint16_t family = rng() % 4 == 0 ? static_cast<uint16_t>(rng()) : families[rng() % std::size(families)];
+          std::memcpy(b.data(), &family, sizeof family);
+          break;
+        }
+        case 1:  // the address or port
+          b[2 + rng() % 22] = static_cast<uint8_t>(rng());
+          break;
+        case 2:  // INADDR_ANY, for AF_UNSPEC binds
+          std::memset(b.data() + 4, 0, 4);
+          break;
+        default:
+          b[rng() % b.size()] = static_cast<uint8_t>(rng());
+          break;
+      }
+    }
+    const uint32_t len = rng() % 4 == 0 ? static_cast<uint32_t>(rng()) : lengths[rng() % lengths.size()];
+    const int domain = rng() % 16 == 0 ? static_cast<int>(rng() % 64) : domains[rng() % 2];
+    const CallKind kind = rng() % 2 == 0 ? CallKind::Connect : CallKind::Bind;
+    const bool udp = rng() % 2 == 0;
+    const size_t n = rng() % 8 == 0 ? rng() % (b.size() + 1) : std::min<size_t>(len, kMaxSockaddrRead);
+    call(std::span(b).first(n), len, domain, kind, udp);
+    expectHolds(props::checkSockname(b, len), "endpointFromSockaddr", b, len, 0, CallKind::Connect, false);
+    Endpoint e;  // as the engine makes them: a V4 address has zero bytes past its four
+    e.version = rng() % 2 == 0 ? IpVersion::V4 : IpVersion::V6;
+    std::memcpy(e.addr.data(), b.data() + 8, e.version == IpVersion::V4 ? 4 : 16);
+    if (e.version == IpVersion::V6 && rng() % 4 == 0) std::memcpy(e.addr.data(), seeds[5].data() + 8, 12);  // v4-mapped
+    e.port = static_cast<uint16_t>(rng());
+    expectHolds(props::checkEncode(e, domain), "sockaddrFor", b, len, domain, kind, udp);
+  }
+  // The corpus reaches the decoding paths, not only the refusals.
+  EXPECT_GT(exhaustiveDecoded, 500u);
+  EXPECT_GT(decoded - exhaustiveDecoded, 2000u);
 }
 
 TEST(BackendCodec, S13_3_RedirectSockaddrMatchesTheSocketFamily) {

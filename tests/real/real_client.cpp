@@ -10,6 +10,8 @@
 //   real_client threads HOST SLOWPORT FASTPORT
 //                                      two threads connect at once; prints which finished first
 //   real_client tfo HOST PORT          TCP Fast Open: sendto(MSG_FASTOPEN) instead of connect
+//   real_client tfo-msg HOST PORT LEN  TCP Fast Open by sendmsg(MSG_FASTOPEN), msg_namelen LEN
+//                                      (the kernel takes at most sizeof(sockaddr_storage) of it)
 //   real_client cookie-tcp HOST PORT   prints the new socket's "cookie=N", waits for a line on
 //                                      stdin, then connects as tcp
 //   real_client iouring                io_uring_setup: prints "io_uring errno=N" (0: it worked)
@@ -126,6 +128,31 @@ int main(int argc, char** argv) {
     int fd = tcpConnect(argv[2], std::atoi(argv[3]), mode == "tcp-len" ? std::atoi(argv[4]) : 0);
     printPeer(fd);
     exchange(fd);
+    return 0;
+  }
+  if (mode == "tfo-msg") {
+    unsigned char name[512] = {};  // readable well past any clamped length
+    sockaddr_storage ss;
+    socklen_t len = makeAddr(argv[2], std::atoi(argv[3]), ss);
+    std::memcpy(name, &ss, len);
+    int fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0) fail("socket", errno);
+    char req[] = "GET / HTTP/1.0\r\n\r\n";
+    iovec iov{req, sizeof req - 1};
+    msghdr msg{};
+    msg.msg_name = name;
+    msg.msg_namelen = static_cast<socklen_t>(std::strtoul(argv[4], nullptr, 0));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (::sendmsg(fd, &msg, MSG_FASTOPEN | MSG_NOSIGNAL) < 0) fail("sendmsg", errno);
+    printPeer(fd);
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n < 0) fail("recv", errno);
+      if (n == 0) break;
+      std::fwrite(buf, 1, static_cast<size_t>(n), stdout);
+    }
     return 0;
   }
   if (mode == "tfo") {

@@ -548,6 +548,28 @@ TEST_P(Real, S13_1_TcpFastOpenConnectIsClassified) {
   EXPECT_NE(curl.out.find(other.body()), std::string::npos) << describe(curl);
 }
 
+TEST_P(Real, S13_1_TcpFastOpenSendmsgWithAnOverlongNameIsClassified) {
+  // sendmsg() does not fail a msg_namelen beyond sizeof(sockaddr_storage): the kernel clamps it
+  // and connects (a negative one fails). Such a send is classified like any other: blocked here.
+  HttpServer blocked, other;
+  FakePolicy p;
+  p.blocked.push_back(ep(v4("127.0.0.1", blocked.port())));
+  for (const char* len : {"200", "129"}) {
+    RunResult refused = run({p, {kClient, "tfo-msg", "127.0.0.1", std::to_string(blocked.port()), len}});
+    EXPECT_NE(refused.out.find("error sendmsg errno=111"), std::string::npos) << len << describe(refused);
+  }
+  EXPECT_EQ(blocked.accepts(), 0);
+  RunResult permitted = run({p, {kClient, "tfo-msg", "127.0.0.1", std::to_string(other.port()), "300"}});
+  ASSERT_EQ(permitted.exitCode, 0) << describe(permitted);
+  EXPECT_NE(permitted.out.find(other.body()), std::string::npos) << describe(permitted);
+  EXPECT_FALSE(findLine(permitted.report, "connect", {"remote=" + v4("127.0.0.1", other.port())}).empty())
+      << describe(permitted);
+  // A negative length fails in the kernel (EINVAL) and connects nowhere.
+  RunResult negative = run({p, {kClient, "tfo-msg", "127.0.0.1", std::to_string(other.port()), "0xffffffff"}});
+  EXPECT_NE(negative.out.find("error sendmsg errno=22"), std::string::npos) << describe(negative);
+  EXPECT_EQ(other.accepts(), 1);
+}
+
 TEST_P(Real, S13_5_UninspectableProcessFailsClosed) {
   // A process that makes itself non-dumpable cannot be read by an unprivileged supervisor
   // (process_vm_readv, pidfd_getfd): its connects fail (EACCES) rather than go out unclassified.
