@@ -557,6 +557,7 @@ namespace {
 
 constexpr const char* kCancelPath = "\\\\.\\OwfpCancelDev";
 constexpr uint32_t kPendIoctl = (0x22u << 16) | (0x901u << 2);
+constexpr uint32_t kCompleteCancelableIoctl = (0x22u << 16) | (0x902u << 2);  // misuse
 KSPIN_LOCK gQueueLock;
 LIST_ENTRY gQueue;
 PDEVICE_OBJECT gCancelDevice = nullptr;
@@ -616,7 +617,13 @@ NTSTATUS NTAPI cancelDevCreateClose(PDEVICE_OBJECT, PIRP irp) {
 }
 
 NTSTATUS NTAPI cancelDevControl(PDEVICE_OBJECT, PIRP irp) {
-  if (IoGetCurrentIrpStackLocation(irp)->Parameters.DeviceIoControl.IoControlCode != kPendIoctl) {
+  const ULONG code = IoGetCurrentIrpStackLocation(irp)->Parameters.DeviceIoControl.IoControlCode;
+  if (code == kCompleteCancelableIoctl) {
+    IoSetCancelRoutine(irp, queueCancel);  // and completes without clearing it
+    completeIrp(irp, STATUS_SUCCESS);
+    return STATUS_SUCCESS;
+  }
+  if (code != kPendIoctl) {
     completeIrp(irp, STATUS_INVALID_DEVICE_REQUEST);
     return STATUS_INVALID_DEVICE_REQUEST;
   }
@@ -700,6 +707,22 @@ TEST_F(CancelDevice, S10_2_ClientGoneCancelsPendedIrpsBeforeCleanup) {
   EXPECT_EQ(log[4], "cleanup") << "cancelled before CLEANUP, nothing left for it";
   EXPECT_TRUE(eventually([] { return openwfp::kapi::device::outstandingIrps() == 0; }));
   EXPECT_EQ(count(Code::KernelApiMisuse), 0u);
+}
+
+TEST_F(CancelDevice, S11_1_CompletingAnIrpWithItsCancelRoutineSetIsReported) {
+  int32_t status = 0;
+  auto file = openwfp::kapi::device::open(kCancelPath, static_cast<uint64_t>(getpid()), status);
+  ASSERT_TRUE(file);
+  auto r = openwfp::kapi::device::ioctlSync(file, kCompleteCancelableIoctl, {}, 0, 1);
+  EXPECT_EQ(r.status, STATUS_SUCCESS);
+  EXPECT_EQ(count(Code::KernelApiMisuse), 1u);
+  auto v = Runtime::current().verifier().violations();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_NE(v[0].message.find("cancel routine still set"), std::string::npos) << v[0].message;
+  EXPECT_EQ(v[0].driver, "canceldev");
+  Runtime::current().verifier().clear();
+  EXPECT_EQ(openwfp::kapi::device::closeAbandoned(file, 1), STATUS_SUCCESS);
+  EXPECT_EQ(logged().size(), 1u) << "only CLEANUP: the completed IRP's routine was cleared, never called";
 }
 
 TEST_F(CancelDevice, S10_2_ExplicitCloseLeavesCancelableIrpsToCleanup) {
