@@ -1,7 +1,8 @@
 /*
  * wdm.h - the Windows kernel support a WFP redirect callout driver uses (SPEC S1.1): driver and
- * device objects, pool allocation, spin locks and IRQL, work items, debug output, time, memory
- * and byte-order helpers, doubly linked lists and interlocked operations.
+ * device objects, pool allocation, spin locks and IRQL, work items, events and waits, system
+ * threads and object references, IRP cancellation and cancel-safe queues, debug output, time,
+ * memory and byte-order helpers, doubly linked lists and interlocked operations.
  *
  * Functions are declared here and implemented by libopenwfp (src/kapi); only small helpers are
  * static inline. Names, parameters and values are the WDK's.
