@@ -37,6 +37,7 @@
 #include "openwfp/winsock.h"
 #include "redirect/history.h"
 #include "redirect/records.h"
+#include "verifier/verifier.h"
 #include "winsock/control_client.h"
 
 namespace ctl = openwfp::control;
@@ -238,9 +239,9 @@ int childDeviceWhoAmI(const int*) {
   return openwfp_device_close(h) == 0 ? 0 : 14;
 }
 
-// S10.2: opens the device, leaves an IOCTL pended and exits without closing, once the parent
-// says over the pipe (fds[0]) that it saw the IRP pended.
-int childLeavesAPendedIoctl(const int* fds) {
+// S10.2: opens the device, leaves an IOCTL (code) pended and exits without closing, once the
+// parent says over the pipe (fds[0]) that it saw the IRP pended.
+int leaveAnIoctlPended(const int* fds, uint32_t code) {
   const char* path = std::getenv(ctl::kSocketEnv);
   if (path == nullptr) return 9;
   int raw = rawConnect(path);
@@ -248,12 +249,14 @@ int childLeavesAPendedIoctl(const int* fds) {
   if (rawCall(raw, ctl::DeviceOpenRequest{devtest::kPath}, -1, reply) != ctl::ReadStatus::Ok) return 10;
   auto* r = std::get_if<ctl::DeviceOpenReply>(&reply.message);
   if (r == nullptr || r->status != 0) return 11;
-  auto frame = ctl::encode(2, ctl::DeviceIoctlRequest{r->handle, devtest::kPend, 8, {}});
+  auto frame = ctl::encode(2, ctl::DeviceIoctlRequest{r->handle, code, 8, {}});
   if (!ctl::writeFrame(raw, frame)) return 12;
   char b;
   if (read(fds[0], &b, 1) != 1) return 13;
   return 0;
 }
+int childLeavesAPendedIoctl(const int* fds) { return leaveAnIoctlPended(fds, devtest::kPend); }
+int childLeavesACancelableIoctl(const int* fds) { return leaveAnIoctlPended(fds, devtest::kPendCancelable); }
 
 // S12.3: a device open, as nobody when OPENWFP_TEST_DROP is set: 0 opened and closed, 1 refused
 // with EACCES / STATUS_ACCESS_DENIED, 2x otherwise.
@@ -273,7 +276,7 @@ struct ChildEntry {
 constexpr ChildEntry kChildren[] = {
     {"query-is-refused", childQueryIsRefused},   {"caller-is-the-sender", childCallerIsTheSender},
     {"device-whoami", childDeviceWhoAmI},         {"leaves-a-pended-ioctl", childLeavesAPendedIoctl},
-    {"device-open", childDeviceOpen},
+    {"device-open", childDeviceOpen},             {"leaves-a-cancelable-ioctl", childLeavesACancelableIoctl},
 };
 
 const int kRunAsChild = [] {
@@ -701,6 +704,38 @@ TEST_F(ControlChannel, S10_2_ChannelThreadConnectionCarriesThatThreadsHandlesAnd
   char out[8] = {};
   EXPECT_EQ(openwfp_device_ioctl(mainHandle, devtest::kEcho, "xyz", 3, out, sizeof out, nullptr), 0);
   EXPECT_EQ(openwfp_device_close(mainHandle), 0);
+}
+
+TEST_F(ControlChannel, S10_2_ChannelClientGoneCancelsItsPendedIrpsBeforeCleanup) {
+  ASSERT_TRUE(host.load(devtest::testDriverEntry(), "testdev"));
+  // The child leaves an IOCTL pended with a cancel routine and exits: as the I/O manager does
+  // for a terminating process, the engine cancels the IRP (IoCancelIrp) before CLEANUP.
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  const pid_t child = spawnChild("leaves-a-cancelable-ioctl", {go[0]});
+  ASSERT_GT(child, 0);
+  close(go[0]);
+  bool pended = false;
+  for (int i = 0; i < 2000 && !pended; ++i) {  // 10 s failure guard
+    pended = devtest::cancelablePendedCount() == 1;
+    if (!pended) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(pended);
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  close(go[1]);
+  ASSERT_EQ(waitChild(child), 0);
+  ASSERT_TRUE(devtest::waitForCount(devtest::kMjClose, 1)) << "CLOSE after the client went away";
+  auto ev = devtest::events();
+  int cancelAt = -1, cleanupAt = -1;
+  for (size_t i = 0; i < ev.size(); ++i) {
+    if (ev[i].major == devtest::kCancelRoutine && cancelAt < 0) cancelAt = static_cast<int>(i);
+    if (ev[i].major == devtest::kMjCleanup && cleanupAt < 0) cleanupAt = static_cast<int>(i);
+  }
+  ASSERT_GE(cancelAt, 0) << "the driver's cancel routine was called";
+  ASSERT_GE(cleanupAt, 0);
+  EXPECT_LT(cancelAt, cleanupAt) << "cancelled before CLEANUP";
+  EXPECT_EQ(devtest::cancelablePendedCount(), 0u);
+  EXPECT_EQ(Runtime::current().verifier().count(openwfp::verifier::Code::KernelApiMisuse), 0u);
 }
 
 TEST_F(ControlChannel, S9_1_ChannelControlsFromManyThreadsAtOnce) {

@@ -17,6 +17,7 @@ namespace {
 // What the test driver saw, guarded by gLock.
 KSPIN_LOCK gLock;
 LIST_ENTRY gPended;  // IRPs of kPend
+LIST_ENTRY gCancelable;  // IRPs of kPendCancelable (each with tdCancel set)
 PDEVICE_OBJECT gDevice;
 std::atomic<uint64_t> gNextFileId{1};
 std::mutex gEventsMu;
@@ -49,6 +50,16 @@ NTSTATUS NTAPI tdClose(PDEVICE_OBJECT, PIRP irp) {
   return complete(irp, STATUS_SUCCESS, 0);
 }
 
+void NTAPI tdCancel(PDEVICE_OBJECT, PIRP irp) {
+  IoReleaseCancelSpinLock(irp->CancelIrql);
+  KIRQL irql;
+  KeAcquireSpinLock(&gLock, &irql);
+  RemoveEntryList(&irp->Tail.Overlay.ListEntry);
+  KeReleaseSpinLock(&gLock, irql);
+  record(devtest::kCancelRoutine, irp);
+  complete(irp, STATUS_CANCELLED, 0);
+}
+
 // Completes this file's pended IRPs with STATUS_CANCELLED, as a driver must at cleanup.
 NTSTATUS NTAPI tdCleanup(PDEVICE_OBJECT, PIRP irp) {
   record(IRP_MJ_CLEANUP, irp);
@@ -61,6 +72,15 @@ NTSTATUS NTAPI tdCleanup(PDEVICE_OBJECT, PIRP irp) {
     PIRP p = CONTAINING_RECORD(e, IRP, Tail.Overlay.ListEntry);
     e = e->Flink;
     if (IoGetCurrentIrpStackLocation(p)->FileObject == file) {
+      RemoveEntryList(&p->Tail.Overlay.ListEntry);
+      InsertTailList(&mine, &p->Tail.Overlay.ListEntry);
+    }
+  }
+  for (PLIST_ENTRY e = gCancelable.Flink; e != &gCancelable;) {
+    PIRP p = CONTAINING_RECORD(e, IRP, Tail.Overlay.ListEntry);
+    e = e->Flink;
+    // Only IRPs whose cancel routine can be taken back: the others are being cancelled.
+    if (IoGetCurrentIrpStackLocation(p)->FileObject == file && IoSetCancelRoutine(p, nullptr) != nullptr) {
       RemoveEntryList(&p->Tail.Overlay.ListEntry);
       InsertTailList(&mine, &p->Tail.Overlay.ListEntry);
     }
@@ -123,6 +143,19 @@ NTSTATUS NTAPI tdControl(PDEVICE_OBJECT, PIRP irp) {
       KeReleaseSpinLock(&gLock, irql);
       return STATUS_PENDING;
     }
+    case devtest::kPendCancelable: {
+      KIRQL irql;
+      KeAcquireSpinLock(&gLock, &irql);
+      IoSetCancelRoutine(irp, tdCancel);
+      if (irp->Cancel && IoSetCancelRoutine(irp, nullptr) != nullptr) {
+        KeReleaseSpinLock(&gLock, irql);
+        return complete(irp, STATUS_CANCELLED, 0);
+      }
+      IoMarkIrpPending(irp);
+      InsertTailList(&gCancelable, &irp->Tail.Overlay.ListEntry);
+      KeReleaseSpinLock(&gLock, irql);
+      return STATUS_PENDING;
+    }
     case devtest::kRelease: {
       uint64_t value = 0;
       if (inLen >= sizeof value) std::memcpy(&value, buffer, sizeof value);
@@ -165,6 +198,7 @@ void NTAPI tdUnload(PDRIVER_OBJECT) {
 NTSTATUS NTAPI tdEntry(PDRIVER_OBJECT driver, PUNICODE_STRING) {
   KeInitializeSpinLock(&gLock);
   InitializeListHead(&gPended);
+  InitializeListHead(&gCancelable);
   UNICODE_STRING name, link;
   RtlInitUnicodeString(&name, L"\\Device\\OwfpTestDev");
   NTSTATUS status = IoCreateDevice(driver, 0, &name, FILE_DEVICE_UNKNOWN, FILE_DEVICE_SECURE_OPEN, FALSE, &gDevice);
@@ -242,6 +276,15 @@ size_t pendedCount() {
   KIRQL irql;
   KeAcquireSpinLock(&gLock, &irql);
   for (PLIST_ENTRY e = gPended.Flink; e != &gPended; e = e->Flink) ++n;
+  KeReleaseSpinLock(&gLock, irql);
+  return n;
+}
+
+size_t cancelablePendedCount() {
+  size_t n = 0;
+  KIRQL irql;
+  KeAcquireSpinLock(&gLock, &irql);
+  for (PLIST_ENTRY e = gCancelable.Flink; e != &gCancelable; e = e->Flink) ++n;
   KeReleaseSpinLock(&gLock, irql);
   return n;
 }

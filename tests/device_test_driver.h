@@ -13,6 +13,9 @@
 //     kOverflow     "part" + STATUS_BUFFER_OVERFLOW
 //     kBadInformation / kNoComplete / kPendNoMark / kReleaseTwice: IRP misuse for the verifier
 //     kEchoNeither  METHOD_NEITHER echo (checks Type3InputBuffer == UserBuffer == SystemBuffer)
+//     kPendCancelable  pended with a cancel routine (IoSetCancelRoutine) that completes it with
+//                   STATUS_CANCELLED and records a kCancelRoutine event; CLEANUP completes the
+//                   file's cancelable IRPs whose routine it can still take back
 //   anything else: STATUS_INVALID_DEVICE_REQUEST.
 // "baredev": \Device\OwfpBareDev, link \??\OwfpBareDev, exclusive, DEVICE_CONTROL routine NULL,
 //   no CLEANUP routine.
@@ -38,11 +41,13 @@ constexpr uint32_t kNoComplete = ctl(6, 0);
 constexpr uint32_t kPendNoMark = ctl(7, 0);
 constexpr uint32_t kEchoNeither = ctl(8, 3);
 constexpr uint32_t kReleaseTwice = ctl(9, 0);
+constexpr uint32_t kPendCancelable = ctl(10, 0);
 
 constexpr uint8_t kMjCreate = 0x00;
 constexpr uint8_t kMjClose = 0x02;
 constexpr uint8_t kMjDeviceControl = 0x0e;
 constexpr uint8_t kMjCleanup = 0x12;
+constexpr uint8_t kCancelRoutine = 0xFF;  // event recorded when the driver's cancel routine runs
 
 constexpr const char* kPath = "\\\\.\\OwfpTestDev";
 constexpr const char* kBarePath = "\\\\.\\OwfpBareDev";
@@ -72,6 +77,7 @@ size_t count(uint8_t major);
 bool waitForCount(uint8_t major, size_t n, int ms = 3000);
 
 size_t pendedCount();
+size_t cancelablePendedCount();
 bool waitForPended(size_t n, int ms = 3000);
 void releaseAll(uint64_t value);
 // Removes the oldest pended IRP from the driver's list (so CLEANUP does not see it) and returns

@@ -56,7 +56,9 @@ class DriverHost {
   // DriverUnload (if set), then the leak report: pool allocations still live for the driver
   // (tag and size), redirect handles not destroyed, callouts still registered (unregistered
   // here: their filters then act as for an unregistered callout, S3.4), devices/work items/
-  // symbolic links left; then releases them and dlcloses the object. Unknown name -> empty result.
+  // symbolic links left, system threads still running, thread handles not closed; then releases
+  // them and dlcloses the object - unless a system thread of the driver is still running (its
+  // code must stay mapped; the leak says so). Unknown name -> empty result.
   std::vector<Leak> unload(const std::string& name);
   // unload() of every driver in reverse load order.
   std::vector<Leak> unloadAll();

@@ -141,12 +141,20 @@ std::vector<Leak> DriverHost::stop(Driver& driver, bool callUnload) {
   if (size_t n = runtime.engine().unreleasedHandles(driver.name, true); n > 0) {
     leaks.push_back({driver.name, fmt::format("{} classify handle(s) not released (FwpsReleaseClassifyHandle0)", n)});
   }
+  // System threads the driver did not stop and wait for still run its code: reported, and the
+  // library stays mapped (never dlclose'd) so they do not crash.
+  const kapi::ThreadRelease threads = kapi::releaseSystemThreadsOf(driver.name);
+  for (const auto& what : threads.leaks) reportLeak(verifier::Code::HandleLeak, driver.name, what, leaks);
   for (auto& what : kapi::releaseDriverResources(driver.driverObject)) {
     reportLeak(verifier::Code::HandleLeak, driver.name, what, leaks);
   }
   kapi::destroyDriverObject(driver.driverObject);
   driver.driverObject = nullptr;
-  if (driver.library != nullptr) {
+  if (driver.library != nullptr && threads.running > 0) {
+    spdlog::warn("driver {}: {} not unloaded from memory: {} system thread(s) still running its code", driver.name,
+                 driver.fileName, threads.running);
+    driver.library = nullptr;  // deliberately left loaded
+  } else if (driver.library != nullptr) {
     dlclose(driver.library);
     driver.library = nullptr;
   }

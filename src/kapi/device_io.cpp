@@ -506,6 +506,22 @@ int32_t close(const std::shared_ptr<File>& file, uint64_t requestorPid) {
   return result.status;
 }
 
+int32_t closeAbandoned(const std::shared_ptr<File>& file, uint64_t requestorPid) {
+  if (!file) return STATUS_INVALID_HANDLE;
+  std::vector<std::shared_ptr<IrpRecord>> outstanding;  // keep the IRPs alive while cancelling
+  {
+    std::lock_guard lock(gMu);
+    for (const auto& [irp, rec] : gLive) {
+      if (rec->file == file && rec->counted) outstanding.push_back(rec);
+    }
+  }
+  for (const auto& rec : outstanding) {
+    IrqlScope irql(PASSIVE_LEVEL);
+    IoCancelIrp(&rec->irp);  // runs the driver's cancel routine in its driver scope, if set
+  }
+  return close(file, requestorPid);
+}
+
 size_t outstandingIrps() {
   std::lock_guard lock(gMu);
   return gLive.size();

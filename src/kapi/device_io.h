@@ -13,6 +13,7 @@
 //   close(file)   sends IRP_MJ_CLEANUP, then IRP_MJ_CLOSE once no IRP of the file is
 //                 outstanding (as Windows sends CLOSE when the last reference to the file
 //                 object goes); a CLOSE deferred that way runs on a work item.
+//   closeAbandoned(file)  the requester is gone: IoCancelIrp on its outstanding IRPs, then close.
 //
 // Every dispatch routine runs at PASSIVE_LEVEL inside verifier::CurrentDriverScope(driver) and
 // a RequestorScope: PsGetCurrentProcessId() and IoGetRequestorProcessId() return the PID of the
@@ -125,6 +126,14 @@ IoResult ioctlSync(const std::shared_ptr<File>& file, uint32_t code, std::span<c
 // file completes). Later calls on the file fail with INVALID_HANDLE. Returns the CLEANUP
 // status; closing twice returns INVALID_HANDLE.
 int32_t close(const std::shared_ptr<File>& file, uint64_t requestorPid);
+
+// The requester went away without closing (its process exited, its control connection broke):
+// as the I/O manager cancels the IRPs of a terminating thread before the handles are closed,
+// every outstanding IRP of the file is cancelled with IoCancelIrp (a driver that set a cancel
+// routine has it called and completes the IRP; an IRP without one stays with the driver, which
+// sees Irp->Cancel), then close(file, requestorPid) sends CLEANUP and CLOSE. Returns close()'s
+// result.
+int32_t closeAbandoned(const std::shared_ptr<File>& file, uint64_t requestorPid);
 
 // Diagnostics for tests: IRPs sent and not yet completed, for all drivers.
 size_t outstandingIrps();

@@ -353,6 +353,13 @@ void NTAPI IoCompleteRequest(PIRP Irp, CCHAR PriorityBoost) {
     reportMisuse("IoCompleteRequest(NULL)");
     return;
   }
+  if (IoSetCancelRoutine(Irp, nullptr) != nullptr) {
+    // Windows bugchecks (CANCEL_STATE_IN_COMPLETED_IRP): a later IoCancelIrp would call the
+    // routine for an IRP that no longer belongs to the driver.
+    reportMisuse(fmt::format("IoCompleteRequest({}) with a cancel routine still set: clear it with "
+                             "IoSetCancelRoutine(Irp, NULL) before completing; cleared by openwfp",
+                             static_cast<void*>(Irp)));
+  }
   std::function<void(void*)> handler;
   {
     std::lock_guard lock(gMu);

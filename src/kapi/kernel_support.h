@@ -51,6 +51,18 @@ class IrqlScope {
 // Blocks until every work item queued for devices of driverObject has run (nullptr: all items).
 void waitForWorkItems(const void* driverObject = nullptr);
 
+// ---- System threads (PsCreateSystemThread) ----------------------------------------------------
+struct ThreadRelease {
+  std::vector<std::string> leaks;  // one description per thread left running / handle / reference
+  size_t running = 0;              // threads of the driver still running its code
+};
+// At driver unload (after DriverUnload): describes the driver's system threads still running,
+// thread handles not closed (closed here) and thread object references not released (freed
+// here, for threads that ended). A running thread is left alone.
+ThreadRelease releaseSystemThreadsOf(const std::string& driverName);
+// System threads (all drivers) whose start routine has not returned yet.
+size_t runningSystemThreads();
+
 // ---- IRPs ------------------------------------------------------------------------------------
 // Called (on the completing thread) by IoCompleteRequest with the PIRP; nullptr to clear.
 // The IRP dispatcher of the host installs it to learn when a pended IRP completes.

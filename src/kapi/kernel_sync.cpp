@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 
+#include "kapi/kernel_internal.h"
 #include "kapi/kernel_support.h"
 #include "openwfp/openwfp.h"
 #include "verifier/verifier.h"
@@ -73,6 +74,12 @@ void release(PKSPIN_LOCK lock) {
 namespace openwfp::kapi {
 
 uint8_t currentIrql() { return tlsIrql; }
+
+namespace internal {
+bool spinLockHeldByCurrentThread(const KSPIN_LOCK* lock) {
+  return lock != nullptr && __atomic_load_n(lock, __ATOMIC_RELAXED) == selfToken();
+}
+}  // namespace internal
 
 IrqlScope::IrqlScope(uint8_t irql) : previous_(tlsIrql) { tlsIrql = irql; }
 IrqlScope::~IrqlScope() { tlsIrql = previous_; }

@@ -232,7 +232,9 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
       std::lock_guard lock(client.handlesMu);
       handles.swap(client.handles);
     }
-    for (auto& [h, handle] : handles) kapi::device::close(handle.file, handle.openerPid);
+    // The client is gone: its pended IRPs are cancelled (IoCancelIrp) before CLEANUP, as the I/O
+    // manager does for the IRPs of a terminating process.
+    for (auto& [h, handle] : handles) kapi::device::closeAbandoned(handle.file, handle.openerPid);
   }
 
   // Serves one well-formed frame; false when it is not a request this server takes.

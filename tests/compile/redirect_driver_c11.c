@@ -339,9 +339,141 @@ abort:
   return status;
 }
 
+/* ---- Proxy channel: a worker system thread and cancelable pended IOCTLs ------------------ */
+static KEVENT gStopEvent;
+static KEVENT gWorkEvent;
+static PKTHREAD gWorkerThread;
+static KSPIN_LOCK gIrpLock;
+static LIST_ENTRY gIrpQueue;
+
+KSTART_ROUTINE RedirWorker;
+DRIVER_CANCEL RedirCancelIrp;
+DRIVER_DISPATCH RedirDeviceControl;
+
+static void RedirWorkerExit(_In_ NTSTATUS status) {
+  /* Ends the thread from a nested frame: PsTerminateSystemThread does not return. */
+  PsTerminateSystemThread(status);
+}
+
+_Use_decl_annotations_
+void RedirWorker(PVOID StartContext) {
+  PVOID objects[2];
+  LARGE_INTEGER interval;
+  LARGE_INTEGER ticks;
+  ULONGLONG started = KeQueryInterruptTime();
+
+  UNREFERENCED_PARAMETER(StartContext);
+  objects[0] = &gStopEvent;
+  objects[1] = &gWorkEvent;
+  interval.QuadPart = -10 * 1000 * 100; /* 100 ms, relative */
+  for (;;) {
+    NTSTATUS status = KeWaitForMultipleObjects(2, objects, WaitAny, Executive, KernelMode, FALSE,
+                                               &interval, NULL);
+    if (status == STATUS_WAIT_0) break;
+    if (status == STATUS_TIMEOUT) {
+      KeQueryTickCount(&ticks);
+      KdPrint(("redir: idle, tick %lld (%lu x 100 ns), %llu since start\n", (long long)ticks.QuadPart,
+               (unsigned long)KeQueryTimeIncrement(),
+               (unsigned long long)(KeQueryInterruptTime() - started)));
+      continue;
+    }
+    /* STATUS_WAIT_1: gWorkEvent is a synchronization event, already reset by the wait. */
+    KeDelayExecutionThread(KernelMode, FALSE, &interval);
+  }
+  ASSERT(KeReadStateEvent(&gStopEvent) != 0);
+  ASSERT(PsGetCurrentThread() != NULL && KeGetCurrentThread() != NULL);
+  RedirWorkerExit(STATUS_SUCCESS);
+}
+
+_Use_decl_annotations_
+void RedirCancelIrp(PDEVICE_OBJECT DeviceObject, PIRP Irp) {
+  KIRQL irql;
+
+  UNREFERENCED_PARAMETER(DeviceObject);
+  IoReleaseCancelSpinLock(Irp->CancelIrql);
+  KeAcquireSpinLock(&gIrpLock, &irql);
+  RemoveEntryList(&Irp->Tail.Overlay.ListEntry);
+  KeReleaseSpinLock(&gIrpLock, irql);
+  Irp->IoStatus.Status = STATUS_CANCELLED;
+  Irp->IoStatus.Information = 0;
+  IoCompleteRequest(Irp, IO_NO_INCREMENT);
+}
+
+_Use_decl_annotations_
+NTSTATUS RedirDeviceControl(PDEVICE_OBJECT DeviceObject, PIRP Irp) {
+  KIRQL irql;
+
+  UNREFERENCED_PARAMETER(DeviceObject);
+  KeAcquireSpinLock(&gIrpLock, &irql);
+  IoSetCancelRoutine(Irp, RedirCancelIrp);
+  if (Irp->Cancel && IoSetCancelRoutine(Irp, NULL) != NULL) {
+    KeReleaseSpinLock(&gIrpLock, irql);
+    Irp->IoStatus.Status = STATUS_CANCELLED;
+    Irp->IoStatus.Information = 0;
+    IoCompleteRequest(Irp, IO_NO_INCREMENT);
+    return STATUS_CANCELLED;
+  }
+  IoMarkIrpPending(Irp);
+  InsertTailList(&gIrpQueue, &Irp->Tail.Overlay.ListEntry);
+  KeReleaseSpinLock(&gIrpLock, irql);
+  KeSetEvent(&gWorkEvent, IO_NO_INCREMENT, FALSE);
+  return STATUS_PENDING;
+}
+
+static NTSTATUS RedirStartWorker(void) {
+  HANDLE threadHandle;
+  OBJECT_ATTRIBUTES attributes;
+  CLIENT_ID clientId;
+  NTSTATUS status;
+
+  KeInitializeEvent(&gStopEvent, NotificationEvent, FALSE);
+  KeInitializeEvent(&gWorkEvent, SynchronizationEvent, FALSE);
+  KeClearEvent(&gWorkEvent);
+  (void)KeResetEvent(&gStopEvent);
+  KeInitializeSpinLock(&gIrpLock);
+  InitializeListHead(&gIrpQueue);
+  InitializeObjectAttributes(&attributes, NULL, OBJ_KERNEL_HANDLE, NULL, NULL);
+  status = PsCreateSystemThread(&threadHandle, THREAD_ALL_ACCESS, &attributes, NULL, &clientId,
+                                RedirWorker, NULL);
+  if (!NT_SUCCESS(status)) return status;
+  status = ObReferenceObjectByHandle(threadHandle, THREAD_ALL_ACCESS, *PsThreadType, KernelMode,
+                                     (PVOID *)&gWorkerThread, NULL);
+  ZwClose(threadHandle);
+  if (!NT_SUCCESS(status)) {
+    KeSetEvent(&gStopEvent, IO_NO_INCREMENT, FALSE);
+    gWorkerThread = NULL;
+  }
+  return status;
+}
+
+static void RedirStopWorker(void) {
+  KIRQL cancelIrql;
+
+  if (gWorkerThread != NULL) {
+    KeSetEvent(&gStopEvent, IO_NO_INCREMENT, FALSE);
+    KeWaitForSingleObject(gWorkerThread, Executive, KernelMode, FALSE, NULL);
+    ObDereferenceObject(gWorkerThread);
+    gWorkerThread = NULL;
+  }
+  /* Pended IOCTLs still queued: cancel each (the cancel routine completes it). */
+  for (;;) {
+    PIRP irp = NULL;
+    KIRQL irql;
+    KeAcquireSpinLock(&gIrpLock, &irql);
+    if (!IsListEmpty(&gIrpQueue)) {
+      irp = CONTAINING_RECORD(gIrpQueue.Flink, IRP, Tail.Overlay.ListEntry);
+    }
+    KeReleaseSpinLock(&gIrpLock, irql);
+    if (irp == NULL || !IoCancelIrp(irp)) break;
+  }
+  IoAcquireCancelSpinLock(&cancelIrql);
+  IoReleaseCancelSpinLock(cancelIrql);
+}
+
 _Use_decl_annotations_
 void RedirDriverUnload(PDRIVER_OBJECT DriverObject) {
   UNREFERENCED_PARAMETER(DriverObject);
+  RedirStopWorker();
   if (gEngineHandle != NULL) {
     FwpmFilterDeleteById0(gEngineHandle, gFilterIdV4);
     FwpmFilterDeleteById0(gEngineHandle, gFilterIdV6);
@@ -375,6 +507,12 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath) 
   status = IoCreateDevice(DriverObject, 0, NULL, FILE_DEVICE_NETWORK, FILE_DEVICE_SECURE_OPEN,
                           FALSE, &gDeviceObject);
   if (!NT_SUCCESS(status)) {
+    return status;
+  }
+  DriverObject->MajorFunction[IRP_MJ_DEVICE_CONTROL] = RedirDeviceControl;
+  status = RedirStartWorker();
+  if (!NT_SUCCESS(status)) {
+    RedirDriverUnload(DriverObject);
     return status;
   }
   status = FwpsRedirectHandleCreate0(&REDIR_PROVIDER_KEY, 0, &gRedirectHandle);

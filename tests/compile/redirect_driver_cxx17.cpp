@@ -299,6 +299,140 @@ NTSTATUS RegisterAll() {
   return status;
 }
 
+// ---- Proxy channel: a worker system thread and cancelable pended IOCTLs ----------------------
+KEVENT gStopEvent;
+KEVENT gWorkEvent;
+PETHREAD gWorker = nullptr;
+KSPIN_LOCK gIrpLock;
+LIST_ENTRY gIrpQueue;
+
+void NTAPI WorkerThread(PVOID startContext) {
+  UNREFERENCED_PARAMETER(startContext);
+  LARGE_INTEGER timeout;
+  timeout.QuadPart = -10LL * 1000 * 250;  // 250 ms, relative
+  for (;;) {
+    PVOID objects[] = {&gStopEvent, &gWorkEvent};
+    const NTSTATUS status = KeWaitForMultipleObjects(2, objects, WaitAny, Executive, KernelMode, FALSE,
+                                                     &timeout, nullptr);
+    if (status == STATUS_WAIT_0) break;
+    if (status == STATUS_WAIT_1) {
+      LARGE_INTEGER delay;
+      delay.QuadPart = -10LL * 1000;  // 1 ms
+      KeDelayExecutionThread(KernelMode, FALSE, &delay);
+    }
+  }
+  PsTerminateSystemThread(STATUS_SUCCESS);
+}
+
+void NTAPI CancelQueuedIrp(PDEVICE_OBJECT deviceObject, PIRP irp) {
+  UNREFERENCED_PARAMETER(deviceObject);
+  IoReleaseCancelSpinLock(irp->CancelIrql);
+  KLOCK_QUEUE_HANDLE lockHandle;
+  KeAcquireInStackQueuedSpinLock(&gIrpLock, &lockHandle);
+  RemoveEntryList(&irp->Tail.Overlay.ListEntry);
+  KeReleaseInStackQueuedSpinLock(&lockHandle);
+  irp->IoStatus.Status = STATUS_CANCELLED;
+  irp->IoStatus.Information = 0;
+  IoCompleteRequest(irp, IO_NO_INCREMENT);
+}
+
+// A cancel-safe queue for notifications waiting for the proxy to read them.
+IO_CSQ gNotifyCsq;
+LIST_ENTRY gNotifyQueue;
+KSPIN_LOCK gNotifyLock;
+
+void NTAPI CsqInsert(PIO_CSQ, PIRP irp) { InsertTailList(&gNotifyQueue, &irp->Tail.Overlay.ListEntry); }
+void NTAPI CsqRemove(PIO_CSQ, PIRP irp) { RemoveEntryList(&irp->Tail.Overlay.ListEntry); }
+PIRP NTAPI CsqPeek(PIO_CSQ, PIRP irp, PVOID) {
+  PLIST_ENTRY next = irp == nullptr ? gNotifyQueue.Flink : irp->Tail.Overlay.ListEntry.Flink;
+  return next == &gNotifyQueue ? nullptr : CONTAINING_RECORD(next, IRP, Tail.Overlay.ListEntry);
+}
+void NTAPI CsqAcquire(PIO_CSQ, PKIRQL irql) { KeAcquireSpinLock(&gNotifyLock, irql); }
+void NTAPI CsqRelease(PIO_CSQ, KIRQL irql) { KeReleaseSpinLock(&gNotifyLock, irql); }
+void NTAPI CsqCompleteCanceled(PIO_CSQ, PIRP irp) {
+  irp->IoStatus.Status = STATUS_CANCELLED;
+  irp->IoStatus.Information = 0;
+  IoCompleteRequest(irp, IO_NO_INCREMENT);
+}
+
+NTSTATUS InitNotifyQueue() {
+  KeInitializeSpinLock(&gNotifyLock);
+  InitializeListHead(&gNotifyQueue);
+  return IoCsqInitialize(&gNotifyCsq, CsqInsert, CsqRemove, CsqPeek, CsqAcquire, CsqRelease, CsqCompleteCanceled);
+}
+
+void QueueNotify(PIRP irp, PIO_CSQ_IRP_CONTEXT context) { IoCsqInsertIrp(&gNotifyCsq, irp, context); }
+
+void FlushNotifyQueue() {
+  for (PIRP irp = IoCsqRemoveNextIrp(&gNotifyCsq, nullptr); irp != nullptr;
+       irp = IoCsqRemoveNextIrp(&gNotifyCsq, nullptr)) {
+    irp->IoStatus.Status = STATUS_SUCCESS;
+    IoCompleteRequest(irp, IO_NO_INCREMENT);
+  }
+}
+
+PIRP TakeNotify(PIO_CSQ_IRP_CONTEXT context) { return IoCsqRemoveIrp(&gNotifyCsq, context); }
+
+IO_CSQ_IRP_CONTEXT gNotifyContext;
+
+NTSTATUS NTAPI DeviceControl(PDEVICE_OBJECT deviceObject, PIRP irp) {
+  UNREFERENCED_PARAMETER(deviceObject);
+  if (IoGetCurrentIrpStackLocation(irp)->Parameters.DeviceIoControl.IoControlCode ==
+      CTL_CODE(FILE_DEVICE_UNKNOWN, 0x901, METHOD_BUFFERED, FILE_ANY_ACCESS)) {
+    if (PIRP previous = TakeNotify(&gNotifyContext)) CsqCompleteCanceled(&gNotifyCsq, previous);
+    QueueNotify(irp, &gNotifyContext);
+    return STATUS_PENDING;
+  }
+  KLOCK_QUEUE_HANDLE lockHandle;
+  KeAcquireInStackQueuedSpinLock(&gIrpLock, &lockHandle);
+  PDRIVER_CANCEL previous = IoSetCancelRoutine(irp, CancelQueuedIrp);
+  ASSERT(previous == nullptr);
+  if (irp->Cancel && IoSetCancelRoutine(irp, nullptr) != nullptr) {
+    KeReleaseInStackQueuedSpinLock(&lockHandle);
+    irp->IoStatus.Status = STATUS_CANCELLED;
+    IoCompleteRequest(irp, IO_NO_INCREMENT);
+    return STATUS_CANCELLED;
+  }
+  IoMarkIrpPending(irp);
+  InsertTailList(&gIrpQueue, &irp->Tail.Overlay.ListEntry);
+  KeReleaseInStackQueuedSpinLock(&lockHandle);
+  (void)KeSetEvent(&gWorkEvent, EVENT_INCREMENT, FALSE);
+  return STATUS_PENDING;
+}
+
+NTSTATUS StartWorker() {
+  NTSTATUS queued = InitNotifyQueue();
+  if (!NT_SUCCESS(queued)) return queued;
+  KeInitializeEvent(&gStopEvent, NotificationEvent, FALSE);
+  KeInitializeEvent(&gWorkEvent, SynchronizationEvent, FALSE);
+  KeInitializeSpinLock(&gIrpLock);
+  InitializeListHead(&gIrpQueue);
+  OBJECT_ATTRIBUTES attributes;
+  InitializeObjectAttributes(&attributes, nullptr, OBJ_KERNEL_HANDLE, nullptr, nullptr);
+  HANDLE thread = nullptr;
+  NTSTATUS status = PsCreateSystemThread(&thread, THREAD_ALL_ACCESS, &attributes, nullptr, nullptr,
+                                         WorkerThread, nullptr);
+  if (!NT_SUCCESS(status)) return status;
+  PVOID object = nullptr;
+  status = ObReferenceObjectByHandle(thread, SYNCHRONIZE, *PsThreadType, KernelMode, &object, nullptr);
+  ZwClose(thread);
+  if (NT_SUCCESS(status)) gWorker = static_cast<PETHREAD>(object);
+  return status;
+}
+
+void StopWorker() {
+  FlushNotifyQueue();
+  if (gWorker == nullptr) return;
+  KeSetEvent(&gStopEvent, IO_NO_INCREMENT, FALSE);
+  LARGE_INTEGER limit;
+  limit.QuadPart = -10LL * 1000 * 1000 * 5;  // 5 s
+  if (KeWaitForSingleObject(gWorker, Executive, KernelMode, FALSE, &limit) == STATUS_TIMEOUT) {
+    KeWaitForSingleObject(gWorker, Executive, KernelMode, FALSE, nullptr);
+  }
+  ObDereferenceObject(gWorker);
+  gWorker = nullptr;
+}
+
 }  // namespace
 
 extern "C" DRIVER_INITIALIZE DriverEntry;
@@ -306,6 +440,7 @@ extern "C" DRIVER_UNLOAD CxxDriverUnload;
 
 _Use_decl_annotations_ extern "C" void CxxDriverUnload(PDRIVER_OBJECT driverObject) {
   UNREFERENCED_PARAMETER(driverObject);
+  StopWorker();
   for (CalloutSpec &spec : gCallouts) {
     if (gEngine != nullptr && spec.filterId != 0) FwpmFilterDeleteById(gEngine, spec.filterId);
   }
@@ -341,7 +476,9 @@ _Use_decl_annotations_ extern "C" NTSTATUS DriverEntry(PDRIVER_OBJECT driverObje
   NTSTATUS status = IoCreateDevice(driverObject, 0, &deviceName, FILE_DEVICE_UNKNOWN,
                                    FILE_DEVICE_SECURE_OPEN, FALSE, &gDevice);
   if (!NT_SUCCESS(status)) return status;
-  status = FwpsRedirectHandleCreate(&CXX_PROVIDER_KEY, 0, &gRedirectHandle);
+  driverObject->MajorFunction[IRP_MJ_DEVICE_CONTROL] = DeviceControl;
+  status = StartWorker();
+  if (NT_SUCCESS(status)) status = FwpsRedirectHandleCreate(&CXX_PROVIDER_KEY, 0, &gRedirectHandle);
   if (NT_SUCCESS(status)) status = RegisterAll();
   if (!NT_SUCCESS(status)) {
     CxxDriverUnload(driverObject);

@@ -1,7 +1,8 @@
 /*
  * wdm.h - the Windows kernel support a WFP redirect callout driver uses (SPEC S1.1): driver and
- * device objects, pool allocation, spin locks and IRQL, work items, debug output, time, memory
- * and byte-order helpers, doubly linked lists and interlocked operations.
+ * device objects, pool allocation, spin locks and IRQL, work items, events and waits, system
+ * threads and object references, IRP cancellation and cancel-safe queues, debug output, time,
+ * memory and byte-order helpers, doubly linked lists and interlocked operations.
  *
  * Functions are declared here and implemented by libopenwfp (src/kapi); only small helpers are
  * static inline. Names, parameters and values are the WDK's.
@@ -101,6 +102,180 @@ typedef enum _WORK_QUEUE_TYPE {
   MaximumWorkQueue = 7,
   CustomPriorityWorkQueue = 32
 } WORK_QUEUE_TYPE;
+
+/* ---- Access rights and object attributes ------------------------------------------------- */
+#define DELETE 0x00010000L
+#define READ_CONTROL 0x00020000L
+#define WRITE_DAC 0x00040000L
+#define WRITE_OWNER 0x00080000L
+#define SYNCHRONIZE 0x00100000L
+#define STANDARD_RIGHTS_REQUIRED 0x000F0000L
+#define STANDARD_RIGHTS_READ READ_CONTROL
+#define STANDARD_RIGHTS_WRITE READ_CONTROL
+#define STANDARD_RIGHTS_EXECUTE READ_CONTROL
+#define STANDARD_RIGHTS_ALL 0x001F0000L
+#define SPECIFIC_RIGHTS_ALL 0x0000FFFFL
+#define GENERIC_READ 0x80000000L
+#define GENERIC_WRITE 0x40000000L
+#define GENERIC_EXECUTE 0x20000000L
+#define GENERIC_ALL 0x10000000L
+#define THREAD_TERMINATE 0x0001
+#define THREAD_SUSPEND_RESUME 0x0002
+#define THREAD_ALERT 0x0004
+#define THREAD_GET_CONTEXT 0x0008
+#define THREAD_SET_CONTEXT 0x0010
+#define THREAD_SET_INFORMATION 0x0020
+#define THREAD_QUERY_INFORMATION 0x0040
+#define THREAD_ALL_ACCESS (STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0xFFFF)
+#define EVENT_QUERY_STATE 0x0001
+#define EVENT_MODIFY_STATE 0x0002
+#define EVENT_ALL_ACCESS (STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x3)
+
+#define OBJ_INHERIT 0x00000002L
+#define OBJ_PERMANENT 0x00000010L
+#define OBJ_EXCLUSIVE 0x00000020L
+#define OBJ_CASE_INSENSITIVE 0x00000040L
+#define OBJ_OPENIF 0x00000080L
+#define OBJ_OPENLINK 0x00000100L
+#define OBJ_KERNEL_HANDLE 0x00000200L
+#define OBJ_FORCE_ACCESS_CHECK 0x00000400L
+#define OBJ_VALID_ATTRIBUTES 0x000007F2L
+
+typedef struct _OBJECT_ATTRIBUTES {
+  ULONG Length;
+  HANDLE RootDirectory;
+  PUNICODE_STRING ObjectName;
+  ULONG Attributes;
+  PVOID SecurityDescriptor;
+  PVOID SecurityQualityOfService;
+} OBJECT_ATTRIBUTES, *POBJECT_ATTRIBUTES;
+typedef const OBJECT_ATTRIBUTES *PCOBJECT_ATTRIBUTES;
+
+#define InitializeObjectAttributes(p, n, a, r, s) \
+  do {                                            \
+    (p)->Length = sizeof(OBJECT_ATTRIBUTES);      \
+    (p)->RootDirectory = (r);                     \
+    (p)->Attributes = (a);                        \
+    (p)->ObjectName = (n);                        \
+    (p)->SecurityDescriptor = (s);                \
+    (p)->SecurityQualityOfService = NULL;         \
+  } while (0)
+
+typedef struct _CLIENT_ID {
+  HANDLE UniqueProcess;
+  HANDLE UniqueThread;
+} CLIENT_ID, *PCLIENT_ID;
+
+typedef struct _OBJECT_HANDLE_INFORMATION {
+  ULONG HandleAttributes;
+  ACCESS_MASK GrantedAccess;
+} OBJECT_HANDLE_INFORMATION, *POBJECT_HANDLE_INFORMATION;
+
+/* Object types (opaque): pass *PsThreadType to ObReferenceObjectByHandle. */
+typedef struct _OBJECT_TYPE *POBJECT_TYPE;
+
+#define NtCurrentProcess() ((HANDLE)(LONG_PTR)-1)
+#define ZwCurrentProcess() NtCurrentProcess()
+#define NtCurrentThread() ((HANDLE)(LONG_PTR)-2)
+#define ZwCurrentThread() NtCurrentThread()
+
+/* ---- Dispatcher objects: events, threads, waits ------------------------------------------ */
+/* The header every waitable kernel object starts with (24 bytes on x64). openwfp keeps an
+ * object's state in SignalState; WaitListHead is not used (waiters are tracked by address). */
+typedef struct _DISPATCHER_HEADER {
+  union {
+    struct {
+      UCHAR Type;
+      UCHAR Signalling;
+      UCHAR Size;
+      UCHAR Reserved1;
+    };
+    volatile LONG Lock;
+  };
+  LONG SignalState;
+  LIST_ENTRY WaitListHead;
+} DISPATCHER_HEADER, *PDISPATCHER_HEADER;
+
+typedef struct _KEVENT {
+  DISPATCHER_HEADER Header;
+} KEVENT, *PKEVENT, *PRKEVENT;
+
+typedef enum _EVENT_TYPE { NotificationEvent = 0, SynchronizationEvent = 1 } EVENT_TYPE;
+
+typedef enum _WAIT_TYPE { WaitAll = 0, WaitAny = 1, WaitNotification = 2, WaitDequeue = 3, WaitDpc = 4 } WAIT_TYPE;
+
+typedef enum _KWAIT_REASON {
+  Executive = 0,
+  FreePage = 1,
+  PageIn = 2,
+  PoolAllocation = 3,
+  DelayExecution = 4,
+  Suspended = 5,
+  UserRequest = 6,
+  WrExecutive = 7,
+  WrFreePage = 8,
+  WrPageIn = 9,
+  WrPoolAllocation = 10,
+  WrDelayExecution = 11,
+  WrSuspended = 12,
+  WrUserRequest = 13,
+  WrSpare0 = 14,
+  WrQueue = 15,
+  WrLpcReceive = 16,
+  WrLpcReply = 17,
+  WrVirtualMemory = 18,
+  WrPageOut = 19,
+  WrRendezvous = 20,
+  WrKeyedEvent = 21,
+  WrTerminated = 22,
+  WrProcessInSwap = 23,
+  WrCpuRateControl = 24,
+  WrCalloutStack = 25,
+  WrKernel = 26,
+  WrResource = 27,
+  WrPushLock = 28,
+  WrMutex = 29,
+  WrQuantumEnd = 30,
+  WrDispatchInt = 31,
+  WrPreempted = 32,
+  WrYieldExecution = 33,
+  WrFastMutex = 34,
+  WrGuardedMutex = 35,
+  WrRundown = 36,
+  WrAlertByThreadId = 37,
+  WrDeferredPreempt = 38,
+  WrPhysicalFault = 39,
+  MaximumWaitReason = 40
+} KWAIT_REASON;
+
+/* Threads: PKTHREAD and PETHREAD name the same object (a dispatcher object, signaled when the
+ * thread has ended), as on Windows. */
+typedef struct _KTHREAD *PKTHREAD, *PRKTHREAD;
+typedef struct _ETHREAD *PETHREAD;
+typedef struct _KPROCESS *PKPROCESS, *PRKPROCESS;
+typedef struct _EPROCESS *PEPROCESS;
+
+typedef struct _KWAIT_BLOCK {
+  LIST_ENTRY WaitListEntry;
+  UCHAR WaitType;
+  volatile UCHAR BlockState;
+  USHORT WaitKey;
+  LONG SpareLong;
+  PKTHREAD Thread;
+  PVOID Object;
+  PVOID SparePtr;
+} KWAIT_BLOCK, *PKWAIT_BLOCK, *PRKWAIT_BLOCK;
+
+#define THREAD_WAIT_OBJECTS 3
+#define MAXIMUM_WAIT_OBJECTS 64
+
+/* Priority increments (KeSetEvent, IoCompleteRequest); openwfp ignores them. */
+#define EVENT_INCREMENT 1
+#define IO_DISK_INCREMENT 1
+#define SEMAPHORE_INCREMENT 1
+
+typedef void KSTART_ROUTINE(_In_ PVOID StartContext);
+typedef KSTART_ROUTINE *PKSTART_ROUTINE;
 
 /* ---- I/O status, IRPs, driver and device objects ----------------------------------------- */
 typedef struct _IO_STATUS_BLOCK {
@@ -394,6 +569,49 @@ typedef struct _IO_WORKITEM IO_WORKITEM, *PIO_WORKITEM;
 typedef void IO_WORKITEM_ROUTINE(_In_ PDEVICE_OBJECT DeviceObject, _In_opt_ PVOID Context);
 typedef IO_WORKITEM_ROUTINE *PIO_WORKITEM_ROUTINE;
 
+
+/* Cancel-safe IRP queues (IO_CSQ): the driver supplies the queue and its lock, the system the
+ * cancel logic (kernel_csq.cpp). */
+#define IO_TYPE_CSQ_IRP_CONTEXT 1
+#define IO_TYPE_CSQ 2
+#define IO_TYPE_CSQ_EX 3
+
+struct _IO_CSQ;
+
+typedef struct _IO_CSQ_IRP_CONTEXT {
+  ULONG Type;
+  struct _IRP *Irp;
+  struct _IO_CSQ *Csq;
+} IO_CSQ_IRP_CONTEXT, *PIO_CSQ_IRP_CONTEXT;
+
+typedef void IO_CSQ_INSERT_IRP(_In_ struct _IO_CSQ *Csq, _In_ struct _IRP *Irp);
+typedef IO_CSQ_INSERT_IRP *PIO_CSQ_INSERT_IRP;
+typedef NTSTATUS IO_CSQ_INSERT_IRP_EX(_In_ struct _IO_CSQ *Csq, _In_ struct _IRP *Irp,
+                                      _In_ PVOID InsertContext);
+typedef IO_CSQ_INSERT_IRP_EX *PIO_CSQ_INSERT_IRP_EX;
+typedef void IO_CSQ_REMOVE_IRP(_In_ struct _IO_CSQ *Csq, _In_ struct _IRP *Irp);
+typedef IO_CSQ_REMOVE_IRP *PIO_CSQ_REMOVE_IRP;
+typedef struct _IRP *IO_CSQ_PEEK_NEXT_IRP(_In_ struct _IO_CSQ *Csq, _In_opt_ struct _IRP *Irp,
+                                          _In_opt_ PVOID PeekContext);
+typedef IO_CSQ_PEEK_NEXT_IRP *PIO_CSQ_PEEK_NEXT_IRP;
+typedef void IO_CSQ_ACQUIRE_LOCK(_In_ struct _IO_CSQ *Csq, _Out_ PKIRQL Irql);
+typedef IO_CSQ_ACQUIRE_LOCK *PIO_CSQ_ACQUIRE_LOCK;
+typedef void IO_CSQ_RELEASE_LOCK(_In_ struct _IO_CSQ *Csq, _In_ KIRQL Irql);
+typedef IO_CSQ_RELEASE_LOCK *PIO_CSQ_RELEASE_LOCK;
+typedef void IO_CSQ_COMPLETE_CANCELED_IRP(_In_ struct _IO_CSQ *Csq, _In_ struct _IRP *Irp);
+typedef IO_CSQ_COMPLETE_CANCELED_IRP *PIO_CSQ_COMPLETE_CANCELED_IRP;
+
+typedef struct _IO_CSQ {
+  ULONG Type;
+  PIO_CSQ_INSERT_IRP CsqInsertIrp;
+  PIO_CSQ_REMOVE_IRP CsqRemoveIrp;
+  PIO_CSQ_PEEK_NEXT_IRP CsqPeekNextIrp;
+  PIO_CSQ_ACQUIRE_LOCK CsqAcquireLock;
+  PIO_CSQ_RELEASE_LOCK CsqReleaseLock;
+  PIO_CSQ_COMPLETE_CANCELED_IRP CsqCompleteCanceledIrp;
+  PVOID ReservePointer;
+} IO_CSQ, *PIO_CSQ;
+
 /* ---- Debug output ------------------------------------------------------------------------ */
 #define DPFLTR_ERROR_LEVEL 0
 #define DPFLTR_WARNING_LEVEL 1
@@ -479,6 +697,93 @@ IoQueueWorkItem(_Inout_ PIO_WORKITEM IoWorkItem, _In_ PIO_WORKITEM_ROUTINE Worke
                 _In_ WORK_QUEUE_TYPE QueueType, _In_opt_ PVOID Context);
 _IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI IoFreeWorkItem(_In_ PIO_WORKITEM IoWorkItem);
 
+
+/* Dispatcher objects and waits (kernel_wait.cpp). Timeouts are in 100 ns units: negative =
+ * relative, positive = absolute system time (KeQuerySystemTime), 0 = test only, NULL = forever.
+ * A wait that may block (timeout not 0) needs IRQL <= APC_LEVEL; above that the verifier
+ * reports it and the wait only tests the objects (openwfp choice: no hang). */
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI
+KeInitializeEvent(_Out_ PRKEVENT Event, _In_ EVENT_TYPE Type, _In_ BOOLEAN State);
+_IRQL_requires_max_(DISPATCH_LEVEL) LONG NTAPI
+KeSetEvent(_Inout_ PRKEVENT Event, _In_ KPRIORITY Increment, _In_ BOOLEAN Wait);
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI KeClearEvent(_Inout_ PRKEVENT Event);
+_IRQL_requires_max_(DISPATCH_LEVEL) LONG NTAPI KeResetEvent(_Inout_ PRKEVENT Event);
+_IRQL_requires_max_(DISPATCH_LEVEL) LONG NTAPI KeReadStateEvent(_In_ PRKEVENT Event);
+_IRQL_requires_max_(DISPATCH_LEVEL) NTSTATUS NTAPI
+KeWaitForSingleObject(_In_ PVOID Object, _In_ KWAIT_REASON WaitReason, _In_ KPROCESSOR_MODE WaitMode,
+                      _In_ BOOLEAN Alertable, _In_opt_ PLARGE_INTEGER Timeout);
+_IRQL_requires_max_(DISPATCH_LEVEL) NTSTATUS NTAPI
+KeWaitForMultipleObjects(_In_ ULONG Count, _In_reads_(Count) PVOID Object[], _In_ WAIT_TYPE WaitType,
+                         _In_ KWAIT_REASON WaitReason, _In_ KPROCESSOR_MODE WaitMode,
+                         _In_ BOOLEAN Alertable, _In_opt_ PLARGE_INTEGER Timeout,
+                         _Out_opt_ PKWAIT_BLOCK WaitBlockArray);
+_IRQL_requires_max_(APC_LEVEL) NTSTATUS NTAPI
+KeDelayExecutionThread(_In_ KPROCESSOR_MODE WaitMode, _In_ BOOLEAN Alertable,
+                       _In_ PLARGE_INTEGER Interval);
+/* Ticks since start (one tick = KeQueryTimeIncrement() 100 ns units; openwfp: 156250). */
+void NTAPI KeQueryTickCount(_Out_ PLARGE_INTEGER CurrentCount);
+ULONG NTAPI KeQueryTimeIncrement(void);
+/* 100 ns units since start (monotonic). */
+ULONGLONG NTAPI KeQueryInterruptTime(void);
+
+/* System threads and object references (kernel_thread.cpp). A system thread runs at
+ * PASSIVE_LEVEL on behalf of the driver that created it; its thread object is signaled when it
+ * ends. At driver unload a thread still running or a handle not closed is reported as a leak. */
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+PsCreateSystemThread(_Out_ PHANDLE ThreadHandle, _In_ ULONG DesiredAccess,
+                     _In_opt_ POBJECT_ATTRIBUTES ObjectAttributes, _In_opt_ HANDLE ProcessHandle,
+                     _Out_opt_ PCLIENT_ID ClientId, _In_ PKSTART_ROUTINE StartRoutine,
+                     _In_opt_ PVOID StartContext);
+/* Ends the calling system thread (does not return; the stack is unwound as by pthread_exit). */
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI PsTerminateSystemThread(_In_ NTSTATUS ExitStatus);
+PETHREAD NTAPI PsGetCurrentThread(void);
+PKTHREAD NTAPI KeGetCurrentThread(void);
+BOOLEAN NTAPI PsIsSystemThread(_In_ PETHREAD Thread);
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI ZwClose(_In_ HANDLE Handle);
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+ObReferenceObjectByHandle(_In_ HANDLE Handle, _In_ ACCESS_MASK DesiredAccess,
+                          _In_opt_ POBJECT_TYPE ObjectType, _In_ KPROCESSOR_MODE AccessMode,
+                          _Out_ PVOID *Object,
+                          _Out_opt_ POBJECT_HANDLE_INFORMATION HandleInformation);
+_IRQL_requires_max_(DISPATCH_LEVEL) LONG_PTR FASTCALL ObfReferenceObject(_In_ PVOID Object);
+_IRQL_requires_max_(DISPATCH_LEVEL) LONG_PTR FASTCALL ObfDereferenceObject(_In_ PVOID Object);
+#define ObReferenceObject(Object) ObfReferenceObject(Object)
+#define ObDereferenceObject(Object) ObfDereferenceObject(Object)
+
+/* Object types, as exported by the kernel: pass *PsThreadType. */
+extern POBJECT_TYPE *PsThreadType;
+extern POBJECT_TYPE *PsProcessType;
+extern POBJECT_TYPE *ExEventObjectType;
+
+/* IRP cancellation (kernel_cancel.cpp). IoCancelIrp sets Irp->Cancel and, when a cancel routine
+ * is set, calls it holding the cancel spin lock with Irp->CancelIrql set; the routine must
+ * release it with IoReleaseCancelSpinLock(Irp->CancelIrql). */
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI IoAcquireCancelSpinLock(_Out_ PKIRQL Irql);
+_IRQL_requires_(DISPATCH_LEVEL) void NTAPI IoReleaseCancelSpinLock(_In_ KIRQL Irql);
+_IRQL_requires_max_(DISPATCH_LEVEL) BOOLEAN NTAPI IoCancelIrp(_In_ PIRP Irp);
+
+/* Cancel-safe queues (kernel_csq.cpp). IoCsqInsertIrp marks the IRP pending and makes it
+ * cancelable: a cancel removes it (CsqRemoveIrp under the driver's lock) and hands it to
+ * CsqCompleteCanceledIrp. IoCsqRemoveNextIrp / IoCsqRemoveIrp take an IRP out of the queue
+ * unless it is being cancelled (then NULL). The queue's IRP is remembered in
+ * Irp->Tail.Overlay.DriverContext[3], as on Windows. */
+NTSTATUS NTAPI IoCsqInitialize(_Out_ PIO_CSQ Csq, _In_ PIO_CSQ_INSERT_IRP CsqInsertIrp,
+                               _In_ PIO_CSQ_REMOVE_IRP CsqRemoveIrp,
+                               _In_ PIO_CSQ_PEEK_NEXT_IRP CsqPeekNextIrp,
+                               _In_ PIO_CSQ_ACQUIRE_LOCK CsqAcquireLock,
+                               _In_ PIO_CSQ_RELEASE_LOCK CsqReleaseLock,
+                               _In_ PIO_CSQ_COMPLETE_CANCELED_IRP CsqCompleteCanceledIrp);
+NTSTATUS NTAPI IoCsqInitializeEx(_Out_ PIO_CSQ Csq, _In_ PIO_CSQ_INSERT_IRP_EX CsqInsertIrp,
+                                 _In_ PIO_CSQ_REMOVE_IRP CsqRemoveIrp,
+                                 _In_ PIO_CSQ_PEEK_NEXT_IRP CsqPeekNextIrp,
+                                 _In_ PIO_CSQ_ACQUIRE_LOCK CsqAcquireLock,
+                                 _In_ PIO_CSQ_RELEASE_LOCK CsqReleaseLock,
+                                 _In_ PIO_CSQ_COMPLETE_CANCELED_IRP CsqCompleteCanceledIrp);
+void NTAPI IoCsqInsertIrp(_Inout_ PIO_CSQ Csq, _Inout_ PIRP Irp, _Out_opt_ PIO_CSQ_IRP_CONTEXT Context);
+NTSTATUS NTAPI IoCsqInsertIrpEx(_Inout_ PIO_CSQ Csq, _Inout_ PIRP Irp,
+                                _Out_opt_ PIO_CSQ_IRP_CONTEXT Context, _In_opt_ PVOID InsertContext);
+PIRP NTAPI IoCsqRemoveNextIrp(_Inout_ PIO_CSQ Csq, _In_opt_ PVOID PeekContext);
+PIRP NTAPI IoCsqRemoveIrp(_Inout_ PIO_CSQ Csq, _Inout_ PIO_CSQ_IRP_CONTEXT Context);
 OPENWFP_END_DECLS
 
 /* ---- Macros over the functions above ----------------------------------------------------- */
@@ -488,6 +793,11 @@ OPENWFP_INLINE PIO_STACK_LOCATION IoGetCurrentIrpStackLocation(PIRP Irp) {
 /* Marks the IRP pending: the dispatch routine returns STATUS_PENDING and completes it later. */
 OPENWFP_INLINE void IoMarkIrpPending(PIRP Irp) {
   IoGetCurrentIrpStackLocation(Irp)->Control |= SL_PENDING_RETURNED;
+}
+
+/* Sets (or clears, NULL) the IRP's cancel routine atomically; returns the previous one. */
+OPENWFP_INLINE PDRIVER_CANCEL IoSetCancelRoutine(PIRP Irp, PDRIVER_CANCEL CancelRoutine) {
+  return __atomic_exchange_n(&Irp->CancelRoutine, CancelRoutine, __ATOMIC_SEQ_CST);
 }
 
 #define KeAcquireSpinLock(SpinLock, OldIrql) (*(OldIrql) = KeAcquireSpinLockRaiseToDpc(SpinLock))
