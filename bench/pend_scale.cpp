@@ -96,6 +96,23 @@ std::string readSmallFile(const char* path) {
   return out;
 }
 
+// pids.max of this process's cgroup (v2), "?" when there is none.
+std::string cgroupPidsMax() {
+  std::string cg = readSmallFile("/proc/self/cgroup");  // "0::/some/path"
+  size_t at = cg.find("::");
+  if (at == std::string::npos) return "?";
+  std::string path = "/sys/fs/cgroup" + cg.substr(at + 2);
+  if (path.back() != '/') path += '/';
+  path += "pids.max";
+  return readSmallFile(path.c_str());
+}
+
+std::string limitText(int resource) {
+  rlimit rl{};
+  if (::getrlimit(resource, &rl) != 0) return "?";
+  return rl.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(rl.rlim_cur);
+}
+
 // "key=value" tokens of a line into Figures (non-numeric values are skipped).
 Figures parseFigures(const std::string& line) {
   Figures f;
@@ -233,18 +250,14 @@ int runClient(const char* host, int port, int n) {
     pthread_t id;
     int rc = ::pthread_create(&id, &attr, clientThreadMain, &t);
     if (rc != 0) {
-      rlimit nproc{};
-      ::getrlimit(RLIMIT_NPROC, &nproc);
       std::fprintf(stderr,
                    "pend_scale client: cannot start thread %zu of %d: %s (limits: RLIMIT_NPROC %s, "
-                   "kernel.threads-max %s, kernel.pid_max %s, cgroup pids.max %s, "
+                   "RLIMIT_AS %s, kernel.threads-max %s, kernel.pid_max %s, cgroup pids.max %s, "
                    "vm.max_map_count %s); pass a smaller N\n",
-                   ids.size() + 1, n, std::strerror(rc),
-                   nproc.rlim_cur == RLIM_INFINITY ? "unlimited"
-                                                   : std::to_string(nproc.rlim_cur).c_str(),
+                   ids.size() + 1, n, std::strerror(rc), limitText(RLIMIT_NPROC).c_str(),
+                   limitText(RLIMIT_AS).c_str(),
                    readSmallFile("/proc/sys/kernel/threads-max").c_str(),
-                   readSmallFile("/proc/sys/kernel/pid_max").c_str(),
-                   readSmallFile("/sys/fs/cgroup/pids.max").c_str(),
+                   readSmallFile("/proc/sys/kernel/pid_max").c_str(), cgroupPidsMax().c_str(),
                    readSmallFile("/proc/sys/vm/max_map_count").c_str());
       go.store(-1, std::memory_order_release);
       go.notify_all();
@@ -633,6 +646,10 @@ double get(const Figures& f, const char* key) {
 }
 
 void printRow(const char* name, const Figures& f, const Figures* baseline) {
+  if (f.empty()) {
+    std::printf("%-34s FAILED\n", name);
+    return;
+  }
   char held[32] = "-", timeRatio[32] = "-", mem[48] = "-", bytes[32] = "-", bytesRatio[32] = "-";
   if (f.count("hold_ms")) std::snprintf(held, sizeof held, "%.1f", get(f, "hold_ms"));
   if (f.count("classify_ms") && f.count("held_rss_kb"))
