@@ -10,7 +10,8 @@
 //                  ALE_CONNECT_REDIRECT_V4, where a callout driver registered with the Fwps API
 //                  redirects each inline
 //   engine/pended  the same driver pends all N (FwpsPendClassify0), then one thread completes them
-//                  with a redirect in a shuffled order (pend_scale/engine_phase.cpp)
+//                  with a redirect in a shuffled order (pend_scale/engine_phase.cpp); both engine
+//                  phases run 5 rounds and report the median times
 //   real/inline    baseline: a client process (this program, --client) under
 //                  linux_backend::Supervisor makes N concurrent blocking TCP connects (one thread
 //                  with a 64 KiB stack each) to 127.0.0.2:9, where nobody listens; the classifier
@@ -703,7 +704,7 @@ int runAll(const std::string& self, int n) {
   std::printf("  held: time until all N were pended (engine: N classify calls; real: from the "
               "client's go until all N\n        connects were parked in the kernel and held by the "
               "classifier); all done: engine inline = N classifies,\n        pended = first "
-              "completion until the last answer; real inline = go until the last connect "
+              "completion until the last answer (engine: medians of 5 rounds); real inline = go until the last connect "
               "returned,\n        pended = first completion until the last client connect returned. "
               "bytes/conn: supervisor (engine\n        process) RSS growth per pended connect "
               "while held, per connection for the inline baselines (histories\n        and the "

@@ -3,6 +3,7 @@
 // Includes no socket header (engine_phase.cpp uses the km headers, which define their own).
 #pragma once
 
+#include <malloc.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -29,10 +30,13 @@ struct Memory {
   long hwmKb = -1;  // VmHWM: peak resident set
 };
 
-// /proc/self/status (pid 0) or /proc/PID/status; -1 fields when unreadable.
+// /proc/self/status (pid 0) or /proc/PID/status; -1 fields when unreadable. For this process the
+// allocator first gives free heap pages back (malloc_trim), so that VmRSS counts memory in use,
+// not what freed transients (a sock_diag scan, finished calls) happened to leave resident.
 inline Memory readMemory(pid_t pid = 0) {
   char path[64];
   if (pid == 0) {
+    ::malloc_trim(0);
     std::snprintf(path, sizeof path, "/proc/self/status");
   } else {
     std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(pid));
