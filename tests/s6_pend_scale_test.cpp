@@ -1,9 +1,15 @@
-// S6.3 at scale: what holding 10,000 pended connects of real processes needs from the library
-// beyond the engine (bench/pend_scale measures time and memory; nothing here is timed).
+// S6.3/S6.4 at scale: what holding 10,000 pended connects needs beyond the engine's pend logic
+// (bench/pend_scale measures time and memory; nothing here is timed).
 #include <gtest/gtest.h>
 #include <pthread.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "engine/pend_timer.h"
 
 namespace {
 
@@ -33,4 +39,35 @@ TEST(Spec, S6_3_SmallStackThreadsStartBesideTheLibrary) {
   ASSERT_EQ(rc, 0) << "a thread with a 32 KiB stack cannot start: " << std::strerror(rc);
   ASSERT_EQ(pthread_join(t, nullptr), 0);
   EXPECT_EQ(touched, 1);
+}
+
+// The deadline timer (one thread, a min-heap) is woken only when a new deadline is the earliest
+// one: a deadline scheduled after a later one must still fire first, at its time.
+TEST(Spec, S6_4_DeadlinesFireInDeadlineOrderWhateverTheOrderOfScheduling) {
+  using Clock = openwfp::engine::PendTimer::Clock;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int> fired;
+  auto record = [&](int which) {
+    return [&, which] {
+      std::lock_guard lock(mu);
+      fired.push_back(which);
+      cv.notify_all();
+    };
+  };
+  openwfp::engine::PendTimer timer;
+  const auto now = Clock::now();
+  timer.schedule(now + std::chrono::minutes(10), record(0));  // never reached in this test
+  timer.schedule(now + std::chrono::milliseconds(40), record(2));
+  timer.schedule(now + std::chrono::milliseconds(20), record(1));
+  timer.schedule(now + std::chrono::milliseconds(60), record(3));
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return fired.size() >= 3; }))
+        << "deadlines scheduled after a later one did not fire";
+    EXPECT_EQ(fired, (std::vector<int>{1, 2, 3}));
+  }
+  EXPECT_EQ(timer.pending(), 1u);
+  timer.stop();  // drops the 10-minute one unrun
+  EXPECT_EQ(fired.size(), 3u);
 }
