@@ -2,7 +2,7 @@
 // completed, resident memory reported, each figure set against a baseline measured in the same
 // run (SPEC S6.3 at scale, S13).
 //
-//   pend_scale [N]        (default N = 10000)
+//   pend_scale [N [LISTENERS]]   (default N = 10000 connects from LISTENERS = 1 client process)
 //
 // Four phases, each a fresh process (this program re-executed with --phase), so that every
 // memory reading starts from a clean heap:
@@ -12,11 +12,11 @@
 //   engine/pended  the same driver pends all N (FwpsPendClassify0), then one thread completes them
 //                  with a redirect in a shuffled order (pend_scale/engine_phase.cpp); both engine
 //                  phases run 5 rounds and report the median times
-//   real/inline    baseline: a client process (this program, --client) under
-//                  linux_backend::Supervisor makes N concurrent blocking TCP connects (one thread
-//                  with a 64 KiB stack each) to 127.0.0.2:9, where nobody listens; the classifier
-//                  redirects each inline to a loopback server 127.0.0.1:Q (the supervisor connects
-//                  the client's own socket)
+//   real/inline    baseline: LISTENERS client processes (this program, --client), each under its
+//                  own linux_backend::Supervisor in this one process, make N concurrent blocking
+//                  TCP connects in all (one thread with a 64 KiB stack each) to 127.0.0.2:9, where
+//                  nobody listens; the classifier redirects each inline to a loopback server
+//                  127.0.0.1:Q (the supervisor connects the client's own socket)
 //   real/pended    the same, but the classifier holds every done() until all N connects are
 //                  parked in the kernel, reads the supervisor's VmRSS/VmHWM, then completes them
 //                  all with the redirect from another thread in a shuffled order
@@ -28,7 +28,9 @@
 // Cost to know when reading the figures: the kernel keeps a listener's notifications in one list
 // and walks it on every receive, ID_VALID and send, so each of them costs O(calls held) on that
 // listener; holding N calls costs O(N^2) kernel time in all (seconds at N = 10,000), seen as
-// the system time of the interceptor's threads.
+// the system time of the interceptor's threads. `openwfp run` has one listener per command, and
+// so has this benchmark by default; `pend_scale 10000 4` spreads the clients over 4 (it needs
+// about 2 file descriptors per connect in the supervisor, see runRealPhase).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -65,6 +67,13 @@ using namespace pend_scale;
 namespace {
 
 constexpr int kDefaultN = 10000;
+// Client processes, each under its own Supervisor. The kernel walks a seccomp listener's list of
+// notifications on every receive, ID_VALID and send, so with K calls held on one listener each
+// costs O(K), and holding N on one listener O(N^2) in all (at N = 10,000 on the 2-core dev
+// machine 5-34 s of hold, mostly kernel time of the interceptor's threads); more listeners
+// divide that, but each interceptor caches a pidfd per client thread (up to kTaskCacheEntries),
+// so N = 10,000 over 2 or more listeners needs more than 20,000 descriptors in the supervisor.
+constexpr int kDefaultListeners = 1;
 constexpr size_t kClientStack = 64 * 1024;
 constexpr uint16_t kOrigPort = 9;  // 127.0.0.2:9: nobody listens there, only a redirect gets through
 constexpr int kStallSeconds = 15;  // a real phase fails when nothing progresses for this long
@@ -72,14 +81,19 @@ constexpr int kPhaseSeconds = 90;  // a phase process is killed after this
 // The interceptor's task cache keeps a pidfd per client thread, up to this many (task_cache.cpp).
 constexpr long kTaskCacheEntries = 8192;
 
-// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit then in force.
-long raiseFdLimit() {
+// Raises RLIMIT_NOFILE to `want` (the hard limit too, where allowed: root or CAP_SYS_RESOURCE),
+// else the soft limit to the hard one; returns the soft limit then in force.
+long raiseFdLimit(long want) {
   rlimit rl{};
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
-  if (rl.rlim_cur < rl.rlim_max) {
-    rlimit raised = rl;
-    raised.rlim_cur = rl.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  const auto wanted = static_cast<rlim_t>(want);
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < wanted) {
+    rlimit raised{wanted, rl.rlim_max == RLIM_INFINITY ? rl.rlim_max : std::max(rl.rlim_max, wanted)};
+    if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+      raised = {rl.rlim_max, rl.rlim_max};
+      if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) raised = rl;
+    }
+    rl = raised;
   }
   return rl.rlim_cur == RLIM_INFINITY ? 1L << 30 : static_cast<long>(rl.rlim_cur);
 }
@@ -218,7 +232,7 @@ void* clientThreadMain(void* arg) {
 }
 
 int runClient(const char* host, int port, int n) {
-  const long fdLimit = raiseFdLimit();
+  const long fdLimit = raiseFdLimit(n + 16);
   if (fdLimit < n + 16) {
     std::fprintf(stderr,
                  "pend_scale client: %d sockets need %d file descriptors, RLIMIT_NOFILE allows %ld "
@@ -401,14 +415,38 @@ class HoldingClassifier : public Classifier {
   std::atomic<uint64_t> classified_{0};
 };
 
-// One real-process phase (pend: hold every connect, else redirect inline); prints RESULT;
-// returns the exit code.
-int runRealPhase(bool pend, int n, const std::string& self) {
+// One supervised client process and its pipes.
+struct SupervisedClient {
+  int n = 0;
+  std::unique_ptr<linux_backend::Supervisor> sup;
+  pid_t pid = -1;
+  int in = -1;                          // the client's stdin (our end)
+  std::unique_ptr<LineReader> out;      // the client's stdout
+  int outFd = -1;
+  bool finished = false;
+  int status = 0;
+  // Ends the client (its stdin closes) and collects its exit status.
+  int finish() {
+    if (finished) return status;
+    finished = true;
+    if (in >= 0) ::close(in);
+    status = sup->wait();
+    if (outFd >= 0) ::close(outFd);
+    return status;
+  }
+};
+
+// One real-process phase (pend: hold every connect, else redirect inline): N connects from
+// `listeners` client processes, each under its own Supervisor (its own seccomp listener), all
+// served by this process with one classifier. Prints RESULT; returns the exit code.
+int runRealPhase(bool pend, int n, int listeners, const std::string& self) {
   const char* name = pend ? "real/pended" : "real/inline";
-  const long fdLimit = raiseFdLimit();
   // Per pended connect the supervisor holds a duplicate of the client's socket until it is
-  // completed, and per client thread a cached pidfd (up to the task cache's size).
-  const long need = (pend ? n : 0) + std::min<long>(n, kTaskCacheEntries) + 256;
+  // completed, and per client thread a cached pidfd (each interceptor's task cache holds up to
+  // kTaskCacheEntries).
+  const long perListener = (n + listeners - 1) / listeners;
+  const long need = (pend ? n : 0) + listeners * std::min<long>(perListener, kTaskCacheEntries) + 256;
+  const long fdLimit = raiseFdLimit(need);
   if (fdLimit < need) {
     std::fprintf(stderr,
                  "pend_scale %s: the supervisor needs about %ld file descriptors for %d connects, "
@@ -424,54 +462,66 @@ int runRealPhase(bool pend, int n, const std::string& self) {
   const Endpoint orig = Endpoint::v4(0x7f000002, kOrigPort);
   const Endpoint final = Endpoint::v4(0x7f000001, static_cast<uint16_t>(server.port()));
   HoldingClassifier classifier(orig, final, pend);
-
-  int toClient[2], fromClient[2];
-  if (::pipe2(toClient, O_CLOEXEC) != 0 || ::pipe2(fromClient, O_CLOEXEC) != 0) return 1;
-  const std::vector<std::string> argv = {self, "--client", "127.0.0.2", std::to_string(kOrigPort),
-                                         std::to_string(n)};
-  linux_backend::SupervisorOptions o;
-  o.stdinFd = toClient[0];
-  o.stdoutFd = fromClient[1];
-  // Destroyed before `classifier` (it kills the client if it still runs).
-  auto sup = std::make_unique<linux_backend::Supervisor>(classifier, o);
-  auto started = sup->start(argv);
-  ::close(toClient[0]);
-  ::close(fromClient[1]);
-  if (!started.ok) {
-    std::fprintf(stderr, "pend_scale %s: %s\n", name, started.error.c_str());
-    return 1;
-  }
-  const pid_t clientPid = started.pid;
-  const int clientIn = toClient[1];
-  LineReader reader(fromClient[0]);
-  // Ends the client (its stdin closes) and collects its exit status.
-  auto finishClient = [&]() -> int {
-    ::close(clientIn);
-    return sup->wait();
-  };
+  // Declared after `classifier`: the supervisors go first (they kill clients still running).
+  std::vector<SupervisedClient> clients(static_cast<size_t>(listeners));
   auto fail = [&](const std::string& why) {
     std::fprintf(stderr, "pend_scale %s: %s\n", name, why.c_str());
-    if (clientPid > 0) ::kill(clientPid, SIGKILL);
-    finishClient();
+    for (auto& c : clients) {
+      if (c.pid > 0 && !c.finished) ::kill(c.pid, SIGKILL);
+    }
+    for (auto& c : clients) {
+      if (c.sup && c.pid > 0) c.finish();
+    }
     return 1;
   };
 
-  auto ready = reader.line(60 * 1000);
-  if (!ready || ready->rfind("ready", 0) != 0) {
-    return fail(reader.timedOut() ? "the client did not start its threads in time"
-                                  : "the client exited before it was ready (see its message above)");
+  for (int i = 0; i < listeners; ++i) {
+    SupervisedClient& c = clients[static_cast<size_t>(i)];
+    c.n = n / listeners + (i < n % listeners ? 1 : 0);
+    int toClient[2], fromClient[2];
+    if (::pipe2(toClient, O_CLOEXEC) != 0) return fail("pipe: " + std::string(std::strerror(errno)));
+    if (::pipe2(fromClient, O_CLOEXEC) != 0) {
+      ::close(toClient[0]);
+      ::close(toClient[1]);
+      return fail("pipe: " + std::string(std::strerror(errno)));
+    }
+    c.in = toClient[1];
+    c.outFd = fromClient[0];
+    c.out = std::make_unique<LineReader>(c.outFd);
+    linux_backend::SupervisorOptions o;
+    o.stdinFd = toClient[0];
+    o.stdoutFd = fromClient[1];
+    c.sup = std::make_unique<linux_backend::Supervisor>(classifier, o);
+    auto started = c.sup->start({self, "--client", "127.0.0.2", std::to_string(kOrigPort),
+                                 std::to_string(c.n)});
+    ::close(toClient[0]);
+    ::close(fromClient[1]);
+    if (!started.ok) return fail(started.error);
+    c.pid = started.pid;
   }
-  const Figures clientReady = parseFigures(*ready);
-  std::fprintf(stderr, "pend_scale %s: client %d ready with %d threads (client RSS %.1f MiB)\n",
-               name, clientPid, n, clientReady.at("rss_kb") / 1024.0);
+  double clientParkedKb = 0;
+  for (auto& c : clients) {
+    auto ready = c.out->line(60 * 1000);
+    if (!ready || ready->rfind("ready", 0) != 0) {
+      return fail(c.out->timedOut() ? "a client did not start its threads in time"
+                                    : "a client exited before it was ready (see its message above)");
+    }
+    clientParkedKb += parseFigures(*ready).at("rss_kb");
+  }
+  std::fprintf(stderr, "pend_scale %s: %d client process%s ready with %d threads in all (client "
+               "RSS %.1f MiB in all)\n", name, listeners, listeners == 1 ? "" : "es", n,
+               clientParkedKb / 1024.0);
   const Memory before = readMemory();
-  if (!writeAll(clientIn, "go\n")) return fail("cannot write to the client");
+  for (auto& c : clients) {
+    if (!writeAll(c.in, "go\n")) return fail("cannot write to a client");
+  }
   const int64_t goNs = nowNs();
 
   Figures fig;
   fig["n"] = n;
+  fig["listeners"] = listeners;
   fig["before_rss_kb"] = before.rssKb;
-  fig["client_parked_rss_kb"] = clientReady.at("rss_kb");
+  fig["client_parked_rss_kb"] = clientParkedKb;
   std::thread completer;
   int64_t completeStartNs = 0, completerEndNs = 0;
   if (pend) {
@@ -487,9 +537,11 @@ int runRealPhase(bool pend, int n, const std::string& self) {
         return fail("stalled: " + std::to_string(lastHeld) + " of " + std::to_string(n) +
                     " connects held, none more in " + std::to_string(kStallSeconds) + " s");
       }
-      if (reader.ready()) {
-        return fail("the client finished before all connects were held: " +
-                    reader.line(1000).value_or("(no report)"));
+      for (auto& c : clients) {
+        if (c.out->ready()) {
+          return fail("a client finished before all connects were held: " +
+                      c.out->line(1000).value_or("(no report)"));
+        }
       }
       if (now >= nextReport) {
         std::fprintf(stderr, "pend_scale %s: %zu/%d connects held (%.1f s)\n", name,
@@ -500,12 +552,13 @@ int runRealPhase(bool pend, int n, const std::string& self) {
     }
     const int64_t heldNs = nowNs();
     const Memory held = readMemory();
-    const Memory clientHeld = readMemory(clientPid);
+    double clientHeldKb = 0;
+    for (auto& c : clients) clientHeldKb += static_cast<double>(readMemory(c.pid).rssKb);
     fig["hold_ms"] = msBetween(goNs, heldNs);
     fig["held_rss_kb"] = held.rssKb;
     fig["held_hwm_kb"] = held.hwmKb;
     fig["bytes_per_item"] = bytesPer(before, held, n);
-    fig["client_held_rss_kb"] = clientHeld.rssKb;
+    fig["client_held_rss_kb"] = clientHeldKb;
     std::fprintf(stderr,
                  "pend_scale %s: all %d connects held after %.0f ms; supervisor RSS %.1f -> %.1f MiB; "
                  "completing them in shuffled order\n",
@@ -522,58 +575,77 @@ int runRealPhase(bool pend, int n, const std::string& self) {
     });
   }
 
-  std::optional<std::string> doneLine;
-  uint64_t lastAccepted = 0;
-  for (int stalled = 0; stalled < kStallSeconds;) {
-    doneLine = reader.line(1000);
-    if (doneLine || !reader.timedOut()) break;
-    const uint64_t accepted = server.accepted();
-    stalled = accepted == lastAccepted ? stalled + 1 : 0;
-    lastAccepted = accepted;
-    std::fprintf(stderr, "pend_scale %s: waiting for the client (%llu connects classified, %llu "
-                 "accepted by the server)\n", name,
-                 static_cast<unsigned long long>(classifier.classified()),
-                 static_cast<unsigned long long>(accepted));
+  int ok = 0, firstErr = 0;
+  double lastNs = 0, firstGoNs = 0, clientHwmKb = 0;
+  bool stalled = false, lost = false;
+  for (auto& c : clients) {
+    std::optional<std::string> doneLine;
+    uint64_t lastAccepted = server.accepted();
+    for (int idle = 0; idle < kStallSeconds;) {
+      doneLine = c.out->line(1000);
+      if (doneLine || !c.out->timedOut()) break;
+      const uint64_t accepted = server.accepted();
+      idle = accepted == lastAccepted ? idle + 1 : 0;
+      lastAccepted = accepted;
+      std::fprintf(stderr, "pend_scale %s: waiting for the clients (%llu connects classified, "
+                   "%llu accepted by the server)\n", name,
+                   static_cast<unsigned long long>(classifier.classified()),
+                   static_cast<unsigned long long>(accepted));
+    }
+    if (!doneLine || doneLine->rfind("done", 0) != 0) {
+      (c.out->timedOut() ? stalled : lost) = true;
+      break;
+    }
+    const Figures done = parseFigures(*doneLine);
+    ok += static_cast<int>(done.at("ok"));
+    if (firstErr == 0) firstErr = static_cast<int>(done.at("first_errno"));
+    lastNs = std::max(lastNs, done.at("last_ns"));
+    firstGoNs = firstGoNs == 0 ? done.at("go_ns") : std::min(firstGoNs, done.at("go_ns"));
+    clientHwmKb += done.at("hwm_kb");
   }
   if (completer.joinable()) completer.join();
-  if (!doneLine || doneLine->rfind("done", 0) != 0) {
-    return fail(reader.timedOut() ? "stalled: the server accepted no connection for " +
-                                        std::to_string(kStallSeconds) + " s"
-                                  : "the client exited without a report (see its message above)");
+  if (stalled) {
+    return fail("stalled: the server accepted no connection for " + std::to_string(kStallSeconds) + " s");
   }
-  const Figures done = parseFigures(*doneLine);
+  if (lost) return fail("a client exited without a report (see its message above)");
   const Memory after = readMemory();
-  const int ok = static_cast<int>(done.at("ok"));
-  const double lastNs = done.at("last_ns");
   fig["ok"] = ok;
   fig["after_rss_kb"] = after.rssKb;
   fig["hwm_kb"] = after.hwmKb;
-  fig["client_hwm_kb"] = done.at("hwm_kb");
+  fig["client_hwm_kb"] = clientHwmKb;
   if (pend) {
     fig["complete_ms"] = (lastNs - static_cast<double>(completeStartNs)) / 1e6;
     fig["completer_ms"] = msBetween(completeStartNs, completerEndNs);
   } else {
-    fig["complete_ms"] = (lastNs - done.at("go_ns")) / 1e6;
+    fig["complete_ms"] = (lastNs - firstGoNs) / 1e6;
     fig["bytes_per_item"] = bytesPer(before, after, n);
   }
-  const int status = finishClient();
-  const auto st = sup->interceptor()->stats();
+  int badStatus = 0;
+  linux_backend::InterceptorStats st;
+  for (auto& c : clients) {
+    const int status = c.finish();
+    if (status != 0 && badStatus == 0) badStatus = status;
+    const auto s = c.sup->interceptor()->stats();
+    st.notifications += s.notifications;
+    st.pended += s.pended;
+    st.redirected += s.redirected;
+    st.failed += s.failed + s.blocked;
+  }
   fig["notifications"] = static_cast<double>(st.notifications);
   fig["pended"] = static_cast<double>(st.pended);
   fig["redirected"] = static_cast<double>(st.redirected);
-  fig["failed_closed"] = static_cast<double>(st.failed + st.blocked);
+  fig["failed_closed"] = static_cast<double>(st.failed);
   printResult(fig);
   if (ok != n) {
-    const int err = static_cast<int>(done.at("first_errno"));
     std::fprintf(stderr, "pend_scale %s: %d of %d client connects failed (first error: %s)%s\n", name,
-                 n - ok, n, std::strerror(err),
-                 err == EACCES ? " - EACCES means the supervisor could not inspect the call "
-                                 "(out of file descriptors?)"
-                               : "");
+                 n - ok, n, std::strerror(firstErr),
+                 firstErr == EACCES ? " - EACCES means the supervisor could not inspect the call "
+                                      "(out of file descriptors?)"
+                                    : "");
     return 1;
   }
-  if (status != 0) {
-    std::fprintf(stderr, "pend_scale %s: the client exited with status %d\n", name, status);
+  if (badStatus != 0) {
+    std::fprintf(stderr, "pend_scale %s: a client exited with status %d\n", name, badStatus);
     return 1;
   }
   return 0;
@@ -587,11 +659,12 @@ struct PhaseResult {
 };
 
 // Runs `self --phase NAME N` with a time limit; its stderr passes through.
-PhaseResult runPhase(const std::string& self, const std::string& phase, int n) {
+PhaseResult runPhase(const std::string& self, const std::string& phase, int n, int listeners) {
   PhaseResult r;
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return r;
-  std::vector<std::string> argv = {self, "--phase", phase, std::to_string(n)};
+  std::vector<std::string> argv = {self, "--phase", phase, std::to_string(n),
+                                   std::to_string(listeners)};
   std::vector<char*> a;
   for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
   a.push_back(nullptr);
@@ -674,7 +747,7 @@ void printRow(const char* name, const Figures& f, const Figures* baseline) {
               bytesRatio);
 }
 
-int runAll(const std::string& self, int n) {
+int runAll(const std::string& self, int n, int listeners) {
   if (auto missing = linux_backend::checkKernelFeatures()) {
     std::fprintf(stderr, "%s\n", missing->c_str());
     return 1;
@@ -685,7 +758,7 @@ int runAll(const std::string& self, int n) {
   bool ok = true;
   for (const char* p : phases) {
     std::fprintf(stderr, "pend_scale: phase %s (N=%d)\n", p, n);
-    r[p] = runPhase(self, p, n);
+    r[p] = runPhase(self, p, n, listeners);
     ok = ok && r[p].ok;
   }
   const Figures& ei = r["engine-inline"].fig;
@@ -693,8 +766,13 @@ int runAll(const std::string& self, int n) {
   const Figures& ri = r["real-inline"].fig;
   const Figures& rp = r["real-pended"].fig;
 
+  const std::string clientsText =
+      listeners == 1 ? "1 client process under one Supervisor (one seccomp listener)"
+                     : std::to_string(listeners) + " client processes, each under its own Supervisor "
+                                                   "(seccomp listener), in one supervisor process";
   std::printf("pend_scale: N=%d concurrent connects, redirected from 127.0.0.2:%d to a loopback "
-              "server (%.1f s in all)\n", n, kOrigPort, msBetween(t0, nowNs()) / 1000.0);
+              "server; real: %s (%.1f s in all)\n",
+              n, kOrigPort, clientsText.c_str(), msBetween(t0, nowNs()) / 1000.0);
   std::printf("%-34s %9s %11s %8s %20s %10s %8s\n", "case", "held (ms)", "all done ms", "ratio",
               "RSS MiB before->peak", "bytes/conn", "ratio");
   printRow("engine: inline redirect (baseline)", ei, nullptr);
@@ -731,9 +809,9 @@ int runAll(const std::string& self, int n) {
                 mib(rp, "before_rss_kb"), mib(rp, "held_rss_kb"), n, mib(rp, "held_hwm_kb"),
                 mib(rp, "after_rss_kb"), mib(rp, "hwm_kb"), mib(ri, "before_rss_kb"),
                 mib(ri, "after_rss_kb"));
-    std::printf("memory, client process: %d threads with %zu KiB stacks, VmRSS %.1f MiB parked, "
-                "%.1f MiB while held, VmHWM %.1f MiB\n",
-                n, kClientStack / 1024, mib(rp, "client_parked_rss_kb"),
+    std::printf("memory, client processes (%.0f, summed): %d threads with %zu KiB stacks, VmRSS "
+                "%.1f MiB parked, %.1f MiB while held, VmHWM %.1f MiB\n",
+                get(rp, "listeners"), n, kClientStack / 1024, mib(rp, "client_parked_rss_kb"),
                 mib(rp, "client_held_rss_kb"), mib(rp, "client_hwm_kb"));
   }
   if (get(ep, "held_rss_kb") > 0) {
@@ -763,23 +841,28 @@ int main(int argc, char** argv) {
   }
   char self[4096] = {};
   if (::readlink("/proc/self/exe", self, sizeof self - 1) <= 0) return 1;
-  if (argc == 4 && std::strcmp(argv[1], "--phase") == 0) {
+  if (argc == 5 && std::strcmp(argv[1], "--phase") == 0) {
     const std::string phase = argv[2];
     const int n = std::atoi(argv[3]);
+    const int listeners = std::atoi(argv[4]);
+    if (n <= 0 || listeners <= 0 || listeners > n) return 2;
     if (phase == "engine-inline") return runEnginePhase(false, n);
     if (phase == "engine-pended") return runEnginePhase(true, n);
-    if (phase == "real-inline") return runRealPhase(false, n, self);
-    if (phase == "real-pended") return runRealPhase(true, n, self);
+    if (phase == "real-inline") return runRealPhase(false, n, listeners, self);
+    if (phase == "real-pended") return runRealPhase(true, n, listeners, self);
     std::fprintf(stderr, "pend_scale: unknown phase %s\n", phase.c_str());
     return 2;
   }
   int n = kDefaultN;
-  if (argc > 1) {
-    n = std::atoi(argv[1]);
-    if (n <= 0 || argc > 2) {
-      std::fprintf(stderr, "usage: pend_scale [N]   (N concurrent connects, default %d)\n", kDefaultN);
-      return 2;
-    }
+  int listeners = kDefaultListeners;
+  if (argc > 1) n = std::atoi(argv[1]);
+  if (argc > 2) listeners = std::atoi(argv[2]);
+  if (argc > 3 || n <= 0 || listeners <= 0 || listeners > n) {
+    std::fprintf(stderr,
+                 "usage: pend_scale [N [LISTENERS]]   (N concurrent connects, default %d, from "
+                 "LISTENERS supervised client processes, default %d)\n",
+                 kDefaultN, kDefaultListeners);
+    return 2;
   }
-  return runAll(self, n);
+  return runAll(self, n, listeners);
 }
