@@ -46,7 +46,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
