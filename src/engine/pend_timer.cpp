@@ -7,12 +7,16 @@ PendTimer::~PendTimer() { stop(); }
 void PendTimer::schedule(Clock::time_point when, std::function<void()> fn) {
   std::lock_guard lock(mu_);
   if (stopping_) return;
+  // The thread sleeps until the earliest deadline (it re-reads the heap under mu_ before every
+  // wait): wake it only when this one is the new earliest. Pends with the one configured
+  // deadline arrive in deadline order, so holding many pends costs no wake-up per pend.
+  const bool earliest = heap_.empty() || when < heap_.top().when;
   heap_.push({when, seq_++, std::move(fn)});
   if (!started_) {
     started_ = true;
     thread_ = std::thread([this] { run(); });
   }
-  cv_.notify_one();
+  if (earliest) cv_.notify_one();
 }
 
 void PendTimer::stop() {

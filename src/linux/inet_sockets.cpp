@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "linux/unique_fd.h"
 
@@ -49,9 +50,14 @@ std::optional<std::vector<DiagSocket>> dumpSockets(int family, int protocol) {
     return std::nullopt;
   }
   std::vector<DiagSocket> out;
-  alignas(nlmsghdr) static thread_local char buf[32768];
+  // On the heap, not thread_local: glibc carves every library's static TLS out of each thread's
+  // stack and zeroes it, so a thread_local buffer would cost every thread of every process that
+  // links the library 32 KiB (and make small-stack threads fail to start).
+  constexpr size_t kBufSize = 32768;
+  auto storage = std::make_unique<nlmsghdr[]>(kBufSize / sizeof(nlmsghdr));
+  char* buf = reinterpret_cast<char*>(storage.get());
   for (;;) {
-    ssize_t n = ::recv(nl.get(), buf, sizeof buf, 0);
+    ssize_t n = ::recv(nl.get(), buf, kBufSize, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       return std::nullopt;
