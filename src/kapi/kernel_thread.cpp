@@ -12,7 +12,6 @@
 //
 // Locking: gMu guards gThreads, gHandles and the non-atomic fields of every _KTHREAD. It is
 // never held while driver code runs.
-#include <cxxabi.h>
 #include <fmt/format.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
@@ -21,6 +20,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <string>
@@ -133,12 +133,15 @@ void* threadMain(void* arg) {
   openwfp::verifier::CurrentDriverScope scope(t->driver);
   openwfp::kapi::IrqlScope irql(PASSIVE_LEVEL);
   IrqlCheck check{t};
+  // PsTerminateSystemThread ends the thread with pthread_exit's forced unwind, which must pass
+  // through here untouched: no catch (...) (it would have to rethrow) and no catch of
+  // abi::__forced_unwind (UBSan: the unwind has no C++ object to bind). A std::exception thrown
+  // by a C++ start routine is logged and ends the thread; anything else ends the process, as an
+  // exception leaving a Windows system thread would.
   try {
     t->start(t->context);
-  } catch (abi::__forced_unwind&) {
-    throw;  // PsTerminateSystemThread / pthread_exit: keep unwinding
-  } catch (...) {
-    spdlog::error("[{}] system thread start routine threw an exception", t->driver);
+  } catch (const std::exception& e) {
+    spdlog::error("[{}] system thread start routine threw an exception: {}", t->driver, e.what());
   }
   return nullptr;
 }
