@@ -82,6 +82,9 @@ TEST_F(SimStack, S4_1_ConnectRequestCarriesProcessTupleAndSocket) {
 }
 
 TEST_F(SimStack, S4_1_ExternalDestinationUsesTheHostAddressAsSource) {
+  // In-memory only: stack.remoteHost() is a host inside the simulated stack (192.0.2.0/24 is the
+  // documentation range, 10.0.0.5 the simulated host's own address); no real socket is created
+  // and nothing is dialled. An off-loopback destination is the point: source selection differs.
   auto& server = stack.remoteHost("192.0.2.80");
   listenAt(server, "192.0.2.80:80");
   const int s = client.socket(IpVersion::V4, Protocol::Tcp);
