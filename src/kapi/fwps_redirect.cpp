@@ -100,6 +100,16 @@ NTSTATUS NTAPI FwpsQueryConnectionSioFormatRedirectRecords0(HANDLE RedirectRecor
   auto history = recordsHistory(RedirectRecords, "FwpsQueryConnectionSioFormatRedirectRecords0");
   if (!history) return STATUS_INVALID_HANDLE;  // S8.6
   const redirect::RecordsSealer& sealer = Runtime::current().sealer();
+  // The common call passes a buffer that is large enough: seal straight into it (one pass over
+  // the history). seal() writes nothing usable and returns 0 when the buffer is too small or the
+  // history has more entries than the format holds; the sizing path below then answers.
+  if (OutputBuffer && reinterpret_cast<uintptr_t>(OutputBuffer) % alignof(void*) == 0) {
+    size_t n = sealer.seal(*history, {static_cast<uint8_t*>(OutputBuffer), OutputBufferLength});
+    if (n != 0) {  // S8.2
+      if (BytesTransferred) *BytesTransferred = n;
+      return STATUS_SUCCESS;
+    }
+  }
   for (int attempt = 0; attempt < 2; ++attempt) {
     size_t need = sealer.sealedSize(*history);
     if (need == 0) return STATUS_NOT_SUPPORTED;  // more entries than the format holds
