@@ -92,6 +92,17 @@ void printPeer(int fd) {
   }
 }
 
+// Everything the peer sends until it closes, to stdout.
+void copyToStdoutUntilEof(int fd) {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0) fail("recv", errno);
+    if (n == 0) break;
+    std::fwrite(buf, 1, static_cast<size_t>(n), stdout);
+  }
+}
+
 int tcpConnect(const char* host, int port, int lenOverride = 0) {
   sockaddr_storage ss;
   socklen_t len = makeAddr(host, port, ss);
@@ -146,13 +157,7 @@ int main(int argc, char** argv) {
     msg.msg_iovlen = 1;
     if (::sendmsg(fd, &msg, MSG_FASTOPEN | MSG_NOSIGNAL) < 0) fail("sendmsg", errno);
     printPeer(fd);
-    char buf[4096];
-    for (;;) {
-      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n < 0) fail("recv", errno);
-      if (n == 0) break;
-      std::fwrite(buf, 1, static_cast<size_t>(n), stdout);
-    }
+    copyToStdoutUntilEof(fd);
     return 0;
   }
   if (mode == "tfo") {
@@ -166,13 +171,7 @@ int main(int argc, char** argv) {
       fail("sendto", errno);
     }
     printPeer(fd);
-    char buf[4096];
-    for (;;) {
-      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n < 0) fail("recv", errno);
-      if (n == 0) break;
-      std::fwrite(buf, 1, static_cast<size_t>(n), stdout);
-    }
+    copyToStdoutUntilEof(fd);
     return 0;
   }
   if (mode == "cookie-tcp") {
