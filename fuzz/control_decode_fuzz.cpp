@@ -1,5 +1,5 @@
 // fuzz/control_decode_fuzz.cpp - libFuzzer target for the control channel's frame codec and
-// frame reader (src/linux/control_protocol.cpp, src/linux/control_io.cpp; S12.4).
+// frame reader (src/control/protocol.cpp, src/control/frame_io.cpp; S12.4).
 //
 // Input byte 0 is a mode, the rest is the data:
 //   bit 0  the data also goes through readFrame as a connection's whole stream (socket pair),

@@ -26,7 +26,7 @@
  * INVALID_DEVICE_REQUEST -> ENOTTY, BUFFER_TOO_SMALL -> ENOBUFS, BUFFER_OVERFLOW -> EMSGSIZE
  * (the bytes the driver returned are copied and *returned is set), CANCELLED -> ECANCELED,
  * INVALID_HANDLE -> EBADF, DELETE_PENDING (device deleted, driver unloaded) -> ENODEV,
- * NOT_FOUND -> ENOENT, control channel unusable -> EIO; see src/kapi/device_io.h for all.
+ * NOT_FOUND -> ENOENT, control channel unusable -> EIO; see src/km/device_io.h for all.
  *
  * Handles are small positive ints, not file descriptors (openwfp choice); they are not
  * inherited by a forked child. Buffers are at most 1 MiB each. C11 and C++ compatible.

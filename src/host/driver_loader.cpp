@@ -9,7 +9,7 @@
 
 #include "engine/engine.h"
 #include "host/status_names.h"
-#include "kapi/kernel_support.h"
+#include "km/support.h"
 #include "openwfp/host.h"
 #include "openwfp/openwfp.h"
 #include "redirect/handles.h"
@@ -89,10 +89,10 @@ LoadResult DriverHost::load(DriverEntryFn entry, const std::string& name) {
 LoadResult DriverHost::start(std::unique_ptr<Driver> driver, DriverEntryFn entry, const std::string& displayName) {
   LoadResult result;
   result.name = driver->name;
-  driver->driverObject = kapi::createDriverObject(driver->name);
+  driver->driverObject = km::createDriverObject(driver->name);
   {
     verifier::CurrentDriverScope scope(driver->name);
-    result.status = kapi::callDriverEntry(entry, driver->driverObject);
+    result.status = km::callDriverEntry(entry, driver->driverObject);
   }
   if (!ntSuccess(result.status)) {
     result.error = fmt::format("DriverEntry of {} failed: {}", displayName, describeNtStatus(result.status));
@@ -109,10 +109,10 @@ LoadResult DriverHost::start(std::unique_ptr<Driver> driver, DriverEntryFn entry
 std::vector<Leak> DriverHost::stop(Driver& driver, bool callUnload) {
   if (callUnload) {
     verifier::CurrentDriverScope scope(driver.name);
-    kapi::callDriverUnload(driver.driverObject);
+    km::callDriverUnload(driver.driverObject);
   }
   // Work items queued before or during unload still run the driver's code: let them finish.
-  kapi::waitForWorkItems(driver.driverObject);
+  km::waitForWorkItems(driver.driverObject);
 
   std::vector<Leak> leaks;
   auto& runtime = Runtime::current();
@@ -143,12 +143,12 @@ std::vector<Leak> DriverHost::stop(Driver& driver, bool callUnload) {
   }
   // System threads the driver did not stop and wait for still run its code: reported, and the
   // library stays mapped (never dlclose'd) so they do not crash.
-  const kapi::ThreadRelease threads = kapi::releaseSystemThreadsOf(driver.name);
+  const km::ThreadRelease threads = km::releaseSystemThreadsOf(driver.name);
   for (const auto& what : threads.leaks) reportLeak(verifier::Code::HandleLeak, driver.name, what, leaks);
-  for (auto& what : kapi::releaseDriverResources(driver.driverObject)) {
+  for (auto& what : km::releaseDriverResources(driver.driverObject)) {
     reportLeak(verifier::Code::HandleLeak, driver.name, what, leaks);
   }
-  kapi::destroyDriverObject(driver.driverObject);
+  km::destroyDriverObject(driver.driverObject);
   driver.driverObject = nullptr;
   if (driver.library != nullptr && threads.running > 0) {
     spdlog::warn("driver {}: {} not unloaded from memory: {} system thread(s) still running its code", driver.name,

@@ -4,7 +4,7 @@
 #include <cwchar>
 
 #include "kapi/abi.h"
-#include "kapi/kernel_support.h"
+#include "km/support.h"
 #include "verifier/verifier.h"
 
 using namespace openwfp;
@@ -127,7 +127,7 @@ class DriverCallout final : public engine::CalloutFunctions {
     FWPS_CLASSIFY_OUT0 co = toAbi(out);
     {
       verifier::CurrentDriverScope scope(owner_);
-      kapi::IrqlScope irql(kDispatchLevel);
+      km::IrqlScope irql(kDispatchLevel);
       const void* ctx = c.context();
       switch (version_) {
         case 0:
@@ -160,7 +160,7 @@ class DriverCallout final : public engine::CalloutFunctions {
     const GUID* keyArg = type == engine::NotifyType::AddFilter ? &key : nullptr;
     auto nt = static_cast<FWPS_CALLOUT_NOTIFY_TYPE>(type);
     verifier::CurrentDriverScope scope(owner_);
-    kapi::IrqlScope irql(kPassiveLevel);
+    km::IrqlScope irql(kPassiveLevel);
     switch (version_) {
       case 0:
         return reinterpret_cast<FWPS_CALLOUT_NOTIFY_FN0>(notifyFn_)(

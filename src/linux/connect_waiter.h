@@ -9,7 +9,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "linux/unique_fd.h"
+#include "net/unique_fd.h"
 
 namespace openwfp::linux_backend {
 
@@ -27,8 +27,8 @@ class ConnectWaiter {
  private:
   void run();
 
-  UniqueFd epoll_;
-  UniqueFd wake_;  // eventfd: stop
+  net::UniqueFd epoll_;
+  net::UniqueFd wake_;  // eventfd: stop
   std::mutex mu_;  // guards waiting_ and stopped_
   std::unordered_map<int, Finished> waiting_;
   bool stopped_ = false;

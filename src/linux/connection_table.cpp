@@ -5,7 +5,7 @@
 
 #include <unordered_set>
 
-#include "linux/sockaddr_codec.h"
+#include "net/sockaddr_codec.h"
 
 namespace openwfp::linux_backend {
 

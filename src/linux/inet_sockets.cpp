@@ -12,7 +12,7 @@
 #include <cstring>
 #include <memory>
 
-#include "linux/unique_fd.h"
+#include "net/unique_fd.h"
 
 namespace openwfp::linux_backend {
 namespace {
@@ -30,7 +30,7 @@ Endpoint fromDiag(uint8_t family, const __be32 addr[4], __be16 port) {
 bool tcpStateEnded(uint8_t state) { return state == TCP_TIME_WAIT || state == TCP_CLOSE; }
 
 std::optional<std::vector<DiagSocket>> dumpSockets(int family, int protocol) {
-  UniqueFd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  net::UniqueFd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
   if (!nl) return std::nullopt;
   struct {
     nlmsghdr hdr;

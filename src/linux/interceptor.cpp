@@ -32,10 +32,10 @@
 #include "linux/connection_table.h"
 #include "linux/seccomp_program.h"
 #include "linux/inet_sockets.h"
-#include "linux/sockaddr_codec.h"
+#include "net/sockaddr_codec.h"
 #include "linux/syscalls.h"
 #include "linux/task_cache.h"
-#include "linux/unique_fd.h"
+#include "net/unique_fd.h"
 #include "openwfp/linux_backend.h"
 
 #ifndef IPPROTO_MPTCP
@@ -74,8 +74,8 @@ bool getIntOpt(int fd, int level, int name, T& out) {
 struct Call {
   std::shared_ptr<Interceptor::Impl> owner;
   uint64_t id = 0;
-  CallKind kind = CallKind::Connect;
-  UniqueFd sock;  // the process's socket (a pidfd_getfd duplicate)
+  net::CallKind kind = net::CallKind::Connect;
+  net::UniqueFd sock;  // the process's socket (a pidfd_getfd duplicate)
   int domain = AF_INET;
   Protocol protocol = Protocol::Tcp;
   Endpoint requested;
@@ -97,7 +97,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
   std::shared_mutex classifierMu;  // guards `classifier` (cleared when the Interceptor goes)
   Classifier* classifier;
   std::shared_mutex listenerMu;  // guards closing `listener` against answers in flight
-  UniqueFd listener;
+  net::UniqueFd listener;
   InterceptorOptions options;
   int wakeSignal;
   size_t notifSize = sizeof(seccomp_notif);
@@ -286,13 +286,13 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       respondContinue(n.id);
       return;
     }
-    CallKind kind = CallKind::Connect;
+    net::CallKind kind = net::CallKind::Connect;
     bool fastOpen = false;  // sendto/sendmsg/sendmmsg with MSG_FASTOPEN: a connect with data
     const int fd = static_cast<int>(n.data.args[0]);
     uint64_t addrPtr = 0;
     uint32_t addrLen = 0;  // socklen_t: the low 32 bits of the argument
     if (nr == connectSyscallNr() || nr == bindSyscallNr()) {
-      kind = nr == bindSyscallNr() ? CallKind::Bind : CallKind::Connect;
+      kind = nr == bindSyscallNr() ? net::CallKind::Bind : net::CallKind::Connect;
       addrPtr = n.data.args[1];
       addrLen = static_cast<uint32_t>(n.data.args[2]);
     } else if (auto fo = fastOpenAddress(n, tid)) {
@@ -307,7 +307,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       respondContinue(n.id);  // the kernel fails it (EINVAL/EFAULT) or it cannot be IP
       return;
     }
-    uint8_t bytes[kMaxSockaddrRead];
+    uint8_t bytes[net::kMaxSockaddrRead];
     const size_t readLen = std::min<size_t>(addrLen, sizeof bytes);
     int err = sys::readTaskMemory(tid, addrPtr, bytes, readLen);
     if (err == EFAULT) {
@@ -325,14 +325,14 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     sa_family_t family;
     std::memcpy(&family, bytes, sizeof family);
     const bool ipFamily = family == AF_INET || family == AF_INET6;
-    if (!ipFamily && !(kind == CallKind::Bind && family == AF_UNSPEC)) {
+    if (!ipFamily && !(kind == net::CallKind::Bind && family == AF_UNSPEC)) {
       respondContinue(n.id);  // AF_UNIX, AF_NETLINK, ... and AF_UNSPEC disconnects (S13.4)
       return;
     }
 
     // The process's socket, through its (cached) pidfd.
     std::shared_ptr<const TaskEntry> task;
-    UniqueFd sock;
+    net::UniqueFd sock;
     bool freshTask = false;
     for (int attempt = 0; attempt < 2 && !sock; ++attempt) {
       task = tasks.get(tid, err, freshTask);
@@ -380,7 +380,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       respondContinue(n.id);  // MSG_FASTOPEN means nothing to UDP: an ordinary datagram send
       return;
     }
-    std::optional<Endpoint> requested = decodeCallAddress(
+    std::optional<Endpoint> requested = net::decodeCallAddress(
         std::span<const uint8_t>(bytes, readLen), addrLen, domain, kind, protocol == Protocol::Udp);
     if (!requested) {
       respondContinue(n.id);
@@ -388,7 +388,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     }
     Endpoint local;
     local.version = domain == AF_INET6 ? IpVersion::V6 : IpVersion::V4;
-    if (auto ep = endpointFromSockaddr(ss, ssLen)) local = *ep;
+    if (auto ep = net::endpointFromSockaddr(ss, ssLen)) local = *ep;
     uint64_t cookie = 0;
     getIntOpt(sock.get(), SOL_SOCKET, SO_COOKIE, cookie);
     // The sockaddr and the socket really are the waiting call's: its task did not die and have
@@ -417,7 +417,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     // Workers are joined before `classifier` is cleared: no lock needed here (and done() may
     // run inline and take classifierMu itself).
     if (classifier == nullptr) return;  // ~Call fails it closed
-    if (kind == CallKind::Connect) {
+    if (kind == net::CallKind::Connect) {
       ConnectRequest req;
       req.process = task->process;
       req.protocol = protocol;
@@ -456,13 +456,13 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       respond(call.id, v.timedOut ? ETIMEDOUT : options.bindBlockErrno, false);
       return;
     }
-    if (sameEndpoint(v.finalLocal, call.requested)) {
+    if (net::sameEndpoint(v.finalLocal, call.requested)) {
       respondContinue(call.id);
       return;
     }
     sockaddr_storage sa;
     socklen_t len;
-    if (!sockaddrFor(v.finalLocal, call.domain, sa, len)) {
+    if (!net::sockaddrFor(v.finalLocal, call.domain, sa, len)) {
       respond(call.id, EAFNOSUPPORT, false);
       return;
     }
@@ -488,7 +488,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     info.redirected = v.redirected;
     info.redirectTargetPid = v.redirectTargetPid;
     info.history = v.history;
-    if (sameEndpoint(v.finalRemote, call.requested)) {
+    if (net::sameEndpoint(v.finalRemote, call.requested)) {
       // Fast path: the kernel runs the call as asked; its tuple is learnt from sock_diag.
       info.local.version = info.remote.version;
       reportClosed(table.add(info));
@@ -506,7 +506,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     counters.redirected.fetch_add(1, std::memory_order_relaxed);
     sockaddr_storage sa;
     socklen_t len;
-    if (!sockaddrFor(v.finalRemote, call.domain, sa, len)) {
+    if (!net::sockaddrFor(v.finalRemote, call.domain, sa, len)) {
       reportClosed(v.history);
       respond(call.id, EAFNOSUPPORT, false);
       return;
@@ -530,7 +530,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       sockaddr_storage ss{};
       socklen_t ssLen = sizeof ss;
       if (::getsockname(call.sock.get(), reinterpret_cast<sockaddr*>(&ss), &ssLen) == 0) {
-        if (auto local = endpointFromSockaddr(ss, ssLen)) {
+        if (auto local = net::endpointFromSockaddr(ss, ssLen)) {
           table.resolve(call.cookie, *local, v.finalRemote);
         }
       }
@@ -567,13 +567,13 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
   static bool connectedTo(int fd, const Endpoint& remote, int domain) {
     sockaddr_storage want;
     socklen_t wantLen;
-    if (!sockaddrFor(remote, domain, want, wantLen)) return false;
+    if (!net::sockaddrFor(remote, domain, want, wantLen)) return false;
     sockaddr_storage got{};
     socklen_t gotLen = sizeof got;
     if (::getpeername(fd, reinterpret_cast<sockaddr*>(&got), &gotLen) != 0) return false;
-    auto a = endpointFromSockaddr(want, wantLen);
-    auto b = endpointFromSockaddr(got, gotLen);
-    return a && b && sameEndpoint(*a, *b);
+    auto a = net::endpointFromSockaddr(want, wantLen);
+    auto b = net::endpointFromSockaddr(got, gotLen);
+    return a && b && net::sameEndpoint(*a, *b);
   }
 
   // ---- closed connections ----
@@ -687,7 +687,7 @@ Call::~Call() {
   if (!claimed.exchange(true)) {
     // The classifier dropped done() without calling it: fail closed.
     owner->counters.blocked.fetch_add(1, std::memory_order_relaxed);
-    owner->respond(id, kind == CallKind::Connect ? owner->options.blockErrno
+    owner->respond(id, kind == net::CallKind::Connect ? owner->options.blockErrno
                                                  : owner->options.bindBlockErrno,
                    false);
   }

@@ -14,7 +14,7 @@
 #include <memory>
 
 #include "linux/syscalls.h"
-#include "linux/unique_fd.h"
+#include "net/unique_fd.h"
 
 namespace openwfp::linux_backend {
 namespace {
@@ -107,7 +107,7 @@ std::optional<SeccompProgram> buildSeccompProgram(AddressLengthFilter lengths, s
     }
   }
   // Export the raw BPF (libseccomp 2.5 writes it to an fd) so the child only has to load it.
-  UniqueFd mem(::memfd_create("openwfp-seccomp", MFD_CLOEXEC));
+  net::UniqueFd mem(::memfd_create("openwfp-seccomp", MFD_CLOEXEC));
   if (!mem) {
     error = std::string("openwfp: memfd_create: ") + std::strerror(errno);
     return std::nullopt;

@@ -22,8 +22,9 @@
 #include <vector>
 
 #include "linux/seccomp_program.h"
-#include "linux/unique_fd.h"
 #include "linux/yama.h"
+#include "net/fd_passing.h"
+#include "net/unique_fd.h"
 #include "openwfp/linux_backend.h"
 
 extern char** environ;
@@ -44,45 +45,15 @@ struct ChildError {
 }
 
 bool sendFd(int sock, int fd) {
-  char byte = 'L';
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  return ::sendmsg(sock, &msg, MSG_NOSIGNAL) == 1;
+  const uint8_t byte = 'L';
+  return net::sendWithFd(sock, {&byte, 1}, fd) == 1;
 }
 
 int receiveFd(int sock) {
-  char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n != 1) return -1;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-        c->cmsg_len == CMSG_LEN(sizeof(int))) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-      return fd;
-    }
-  }
-  return -1;
+  uint8_t byte = 0;
+  net::Ancillary anc;
+  if (net::receiveWithFds(sock, {&byte, 1}, 1, anc) != 1 || anc.fds.size() != 1) return -1;
+  return anc.fds.front().release();
 }
 
 bool isExecutableFile(const std::string& path, bool& exists) {
@@ -213,13 +184,13 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
     result.error = std::string("openwfp: socketpair: ") + std::strerror(errno);
     return result;
   }
-  UniqueFd parentSock(sv[0]), childSock(sv[1]);
+  net::UniqueFd parentSock(sv[0]), childSock(sv[1]);
   int ep[2];
   if (::pipe2(ep, O_CLOEXEC) != 0) {
     result.error = std::string("openwfp: pipe: ") + std::strerror(errno);
     return result;
   }
-  UniqueFd errRead(ep[0]), errWrite(ep[1]);
+  net::UniqueFd errRead(ep[0]), errWrite(ep[1]);
   const pid_t parent = ::getpid();
   const bool setPtracer = yamaPtraceScope() == 1;
   const SupervisorOptions& o = impl_->options;

@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "linux/unique_fd.h"
+#include "net/unique_fd.h"
 
 namespace openwfp::linux_backend::sys {
 
@@ -36,7 +36,7 @@ int readTaskMemory(pid_t tid, uint64_t remoteAddr, void* out, size_t len) {
   // ENOSYS (kernel without CONFIG_CROSS_MEMORY_ATTACH), EPERM, ...: try /proc/TID/mem.
   char path[48];
   std::snprintf(path, sizeof path, "/proc/%d/mem", static_cast<int>(tid));
-  UniqueFd mem(::open(path, O_RDONLY | O_CLOEXEC));
+  net::UniqueFd mem(::open(path, O_RDONLY | O_CLOEXEC));
   if (!mem) return err;
   n = ::pread(mem.get(), out, len, static_cast<off_t>(remoteAddr));
   if (n == static_cast<ssize_t>(len)) return 0;

@@ -28,7 +28,7 @@ bool pidfdAlive(int pidfd) {
 bool readTaskStatus(pid_t tid, pid_t& tgid, uint32_t& euid) {
   char path[48];
   std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(tid));
-  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  net::UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
   if (!fd) return false;
   char buf[4096];
   ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);

@@ -17,14 +17,14 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "linux/unique_fd.h"
+#include "net/unique_fd.h"
 #include "openwfp/stack.h"
 
 namespace openwfp::linux_backend {
 
 struct TaskEntry {
   pid_t tid = 0;
-  UniqueFd pidfd;  // the thread (PIDFD_THREAD) or, on old kernels, its thread group
+  net::UniqueFd pidfd;  // the thread (PIDFD_THREAD) or, on old kernels, its thread group
   ProcessInfo process;
 };
 

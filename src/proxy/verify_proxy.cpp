@@ -15,11 +15,11 @@
 #include <cstdio>
 #include <cstring>
 
-#include "linux/sockaddr_codec.h"
+#include "net/sockaddr_codec.h"
 #include "openwfp/device.h"
 #include "openwfp/verify_proxy_channel.h"
 #include "openwfp/winsock.h"
-#include "winsock/control_client.h"
+#include "control/client_connection.h"
 
 namespace openwfp::proxy {
 
@@ -35,11 +35,11 @@ Endpoint endpointOf(const VP_ENDPOINT& ep) {
   return Endpoint::v6(bytes, ep.port);
 }
 
-std::string endpointText(const VP_ENDPOINT& ep) { return linux_backend::formatEndpoint(endpointOf(ep)); }
+std::string endpointText(const VP_ENDPOINT& ep) { return net::formatEndpoint(endpointOf(ep)); }
 
 socklen_t toSockaddr(const VP_ENDPOINT& ep, sockaddr_storage& ss) {
   socklen_t len = 0;
-  linux_backend::sockaddrFor(endpointOf(ep), ep.family == 4 ? AF_INET : AF_INET6, ss, len);
+  net::sockaddrFor(endpointOf(ep), ep.family == 4 ? AF_INET : AF_INET6, ss, len);
   return len;
 }
 
@@ -174,10 +174,10 @@ VerifyProxyStats VerifyProxy::stats() const {
 // control channel the worker has its own connection and its own device handle on it, so the
 // completed NEXT and the replies to its SIO_SET and OUTCOME come straight to this thread.
 void VerifyProxy::workerLoop() {
-  winsock::ThreadConnection own;
+  control::ThreadConnection own;
   // Without the channel the driver is in this process and every call is direct: share handle_
   // (closing it in stop() cancels every worker's NEXT).
-  const bool shared = winsock::controlSocketPath().empty();
+  const bool shared = control::controlSocketPath().empty();
   int handle = shared ? handle_ : openwfp_device_open(options_.device.c_str());
   if (handle < 0) {
     if (!stopping_) logLine("proxy: worker cannot open device " + options_.device + ": " + std::strerror(errno));
@@ -348,7 +348,7 @@ void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err) {
 
 void VerifyProxy::acceptLoop(int listenFd) {
   // Its SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT replies come straight to this thread too.
-  winsock::ThreadConnection own;
+  control::ThreadConnection own;
   while (!stopping_) {
     int client = accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) {

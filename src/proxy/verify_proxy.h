@@ -35,7 +35,7 @@
 #include "proxy/relay.h"
 
 struct VP_REQUEST;
-namespace openwfp::winsock {
+namespace openwfp::control {
 class ThreadConnection;
 }
 
@@ -113,7 +113,7 @@ class VerifyProxy {
     std::chrono::steady_clock::time_point deadline;
   };
   std::map<int, Connecting> connecting_;  // fd -> connect in progress (the waiter's)
-  std::vector<winsock::ThreadConnection*> channels_;  // the workers' own connections (under mu_)
+  std::vector<control::ThreadConnection*> channels_;  // the workers' own connections (under mu_)
   std::vector<std::thread> loops_;
 };
 

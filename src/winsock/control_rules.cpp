@@ -9,6 +9,7 @@
 #include "openwfp/winsock.h"
 #include "redirect/history.h"
 #include "redirect/records.h"
+#include "winsock/control_rules.h"
 #include "winsock/socket_registry.h"
 
 namespace openwfp::winsock {

@@ -1,8 +1,8 @@
 // tests/support/control_codec_properties.h - the properties the control channel's frame codec
-// (src/linux/control_protocol.h) and frame reader (src/linux/control_io.h) must keep for any
+// (src/control/protocol.h) and frame reader (src/control/frame_io.h) must keep for any
 // input from outside (S12.4). Written once, used by the libFuzzer target
 // fuzz/control_decode_fuzz.cpp and by the deterministic replay test
-// S12_4.ControlCodecSurvivesRandomInput (tests/control_protocol_test.cpp).
+// S12_4.ControlCodecSurvivesRandomInput (tests/control/control_protocol_test.cpp).
 //
 // Each check returns an empty string when every property holds, else a description of the first
 // one that failed (the caller adds the input). The frame layout is restated here from
@@ -23,9 +23,9 @@
 #include <variant>
 #include <vector>
 
-#include "linux/control_io.h"
-#include "linux/control_protocol.h"
-#include "linux/unique_fd.h"
+#include "control/frame_io.h"
+#include "control/protocol.h"
+#include "net/unique_fd.h"
 #include "support/hex_bytes.h"
 
 namespace openwfp::control::props {
@@ -287,12 +287,12 @@ inline constexpr size_t kMaxStreamBytes = 64 * 1024;
 // and the descriptor arriving with the first frame only; the stream ends as the format says
 // (Eof only at a frame boundary).
 inline std::string checkStream(std::span<const uint8_t> bytes, bool passFd) {
-  using linux_backend::UniqueFd;
+  using net::UniqueFd;
   bytes = bytes.first(std::min(bytes.size(), kMaxStreamBytes));
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return "socketpair failed";
-  UniqueFd reader(sv[0]);
-  UniqueFd writer(sv[1]);
+  net::UniqueFd reader(sv[0]);
+  net::UniqueFd writer(sv[1]);
   int one = 1;
   if (::setsockopt(reader.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) return "SO_PASSCRED failed";
   passFd = passFd && !bytes.empty();

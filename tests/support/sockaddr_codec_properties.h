@@ -1,9 +1,9 @@
 // tests/support/sockaddr_codec_properties.h - the properties the sockaddr codec
-// (src/linux/sockaddr_codec.h) must keep for any bytes a supervised process passes (S12.4).
+// (src/net/sockaddr_codec.h) must keep for any bytes a supervised process passes (S12.4).
 // Written once, used by the libFuzzer target fuzz/sockaddr_decode_fuzz.cpp and by the replay
-// test BackendCodec.S12_4_SockaddrDecoderSurvivesRandomInput (tests/real/backend_unit_tests.cpp).
+// test BackendCodec.S12_4_SockaddrDecoderSurvivesRandomInput (tests/linux/backend_unit_tests.cpp).
 //
-// decodeCallAddress is compared with a model of what Linux does with the same connect()/bind()
+// net::decodeCallAddress is compared with a model of what Linux does with the same connect()/bind()
 // (net/socket.c move_addr_to_kernel, net/ipv4/af_inet.c, net/ipv4/tcp_ipv4.c,
 // net/ipv4/datagram.c, net/ipv6/af_inet6.c, net/ipv6/tcp_ipv6.c, net/ipv6/datagram.c), written
 // as the kernel's sequence of checks rather than as the decoder's. Each check returns an empty
@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "linux/sockaddr_codec.h"
+#include "net/sockaddr_codec.h"
 #include "support/hex_bytes.h"
 #include "openwfp/stack.h"
 
@@ -41,15 +41,15 @@ enum class KernelDoes {
   NotIp,        // not an IP socket: nothing the decoder speaks for
 };
 
-// `b` holds the first min(addrLen, kMaxSockaddrRead) bytes the process passed.
-inline KernelDoes kernelDoes(std::span<const uint8_t> b, uint32_t addrLen, int domain, CallKind kind, bool udp) {
+// `b` holds the first min(addrLen, net::kMaxSockaddrRead) bytes the process passed.
+inline KernelDoes kernelDoes(std::span<const uint8_t> b, uint32_t addrLen, int domain, net::CallKind kind, bool udp) {
   if (domain != AF_INET && domain != AF_INET6) return KernelDoes::NotIp;
   // move_addr_to_kernel: the length is an int, at most sizeof(sockaddr_storage).
   if (addrLen > sizeof(sockaddr_storage)) return KernelDoes::Fails;
   if (addrLen < sizeof(sa_family_t)) return KernelDoes::Fails;
   sa_family_t family;
   std::memcpy(&family, b.data(), sizeof family);
-  if (kind == CallKind::Connect) {
+  if (kind == net::CallKind::Connect) {
     // inet_stream_connect / inet_dgram_connect: AF_UNSPEC disconnects, whatever the length.
     if (family == AF_UNSPEC) return KernelDoes::Disconnects;
     if (domain == AF_INET) {
@@ -95,7 +95,7 @@ inline Endpoint endpointOf(KernelDoes what, std::span<const uint8_t> b) {
 }
 
 inline std::string describe(const std::optional<Endpoint>& ep) {
-  return ep ? formatEndpoint(*ep) + (ep->version == IpVersion::V4 ? " (V4)" : " (V6)") : std::string("nothing");
+  return ep ? net::formatEndpoint(*ep) + (ep->version == IpVersion::V4 ? " (V4)" : " (V6)") : std::string("nothing");
 }
 
 inline bool isMapped(const Endpoint& ep) {
@@ -103,7 +103,7 @@ inline bool isMapped(const Endpoint& ep) {
   return ep.version == IpVersion::V6 && std::equal(kPrefix, kPrefix + 12, ep.addr.begin());
 }
 
-// What endpointFromSockaddr must give for (ss, len), read straight from the bytes.
+// What net::endpointFromSockaddr must give for (ss, len), read straight from the bytes.
 inline std::optional<Endpoint> expectedFromSockaddr(const sockaddr_storage& ss, socklen_t len) {
   const std::span<const uint8_t> b(reinterpret_cast<const uint8_t*>(&ss), sizeof ss);
   if (ss.ss_family == AF_INET && len >= sizeof(sockaddr_in)) return endpointOf(KernelDoes::UsesV4, b);
@@ -111,20 +111,20 @@ inline std::optional<Endpoint> expectedFromSockaddr(const sockaddr_storage& ss, 
   return std::nullopt;
 }
 
-// sockaddrFor(ep, domain) then back through endpointFromSockaddr and, for a connect/bind of the
-// same kind, decodeCallAddress: a V4 endpoint on AF_INET and a V6 one on AF_INET6 come back
+// net::sockaddrFor(ep, domain) then back through net::endpointFromSockaddr and, for a connect/bind of the
+// same kind, net::decodeCallAddress: a V4 endpoint on AF_INET and a V6 one on AF_INET6 come back
 // unchanged; a V4 endpoint on AF_INET6 comes back v4-mapped; a v4-mapped one on AF_INET comes
 // back V4; a real V6 endpoint cannot go on AF_INET. `ep` is one the codec or the engine makes: a
 // V4 address has zero bytes past its four.
 inline std::string checkEncode(const Endpoint& ep, int domain) {
   sockaddr_storage ss;
   socklen_t len = 0;
-  const bool ok = sockaddrFor(ep, domain, ss, len);
+  const bool ok = net::sockaddrFor(ep, domain, ss, len);
   const bool expressible = domain == AF_INET6 || (domain == AF_INET && (ep.version == IpVersion::V4 || isMapped(ep)));
-  if (ok != expressible) return std::string("sockaddrFor ") + (ok ? "expressed " : "refused ") + describe(ep);
+  if (ok != expressible) return std::string("net::sockaddrFor ") + (ok ? "expressed " : "refused ") + describe(ep);
   if (!ok) return {};
   if (len != (domain == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6)) || ss.ss_family != domain) {
-    return "sockaddrFor wrote a sockaddr of the wrong family or length";
+    return "net::sockaddrFor wrote a sockaddr of the wrong family or length";
   }
   Endpoint want = ep;
   if (domain == AF_INET && ep.version == IpVersion::V6) {
@@ -140,15 +140,15 @@ inline std::string checkEncode(const Endpoint& ep, int domain) {
     std::copy_n(ep.addr.begin(), 4, want.addr.begin() + 12);
     want.port = ep.port;
   }
-  const auto back = endpointFromSockaddr(ss, len);
-  if (!back || !sameEndpoint(*back, want)) {
-    return "sockaddrFor(" + describe(ep) + ") reads back as " + describe(back) + ", not " + describe(want);
+  const auto back = net::endpointFromSockaddr(ss, len);
+  if (!back || !net::sameEndpoint(*back, want)) {
+    return "net::sockaddrFor(" + describe(ep) + ") reads back as " + describe(back) + ", not " + describe(want);
   }
-  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(&ss), std::min<size_t>(len, kMaxSockaddrRead));
-  for (CallKind kind : {CallKind::Connect, CallKind::Bind}) {
-    const auto decoded = decodeCallAddress(bytes, len, domain, kind, false);
-    if (!decoded || !sameEndpoint(*decoded, want)) {
-      return "sockaddrFor(" + describe(ep) + ") decodes as " + describe(decoded) + ", not " + describe(want);
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(&ss), std::min<size_t>(len, net::kMaxSockaddrRead));
+  for (net::CallKind kind : {net::CallKind::Connect, net::CallKind::Bind}) {
+    const auto decoded = net::decodeCallAddress(bytes, len, domain, kind, false);
+    if (!decoded || !net::sameEndpoint(*decoded, want)) {
+      return "net::sockaddrFor(" + describe(ep) + ") decodes as " + describe(decoded) + ", not " + describe(want);
     }
   }
   const auto text = Endpoint::parse(want.str());
@@ -157,10 +157,10 @@ inline std::string checkEncode(const Endpoint& ep, int domain) {
 }
 
 // What the kernel uses for the call when the process's sockaddr starts with `known` and its
-// remaining bytes (up to min(addrLen, kMaxSockaddrRead)) are all `pad`.
+// remaining bytes (up to min(addrLen, net::kMaxSockaddrRead)) are all `pad`.
 inline std::optional<Endpoint> kernelUses(std::span<const uint8_t> known, uint8_t pad, uint32_t addrLen, int domain,
-                                          CallKind kind, bool udp) {
-  const size_t n = std::min<size_t>(addrLen, kMaxSockaddrRead);
+                                          net::CallKind kind, bool udp) {
+  const size_t n = std::min<size_t>(addrLen, net::kMaxSockaddrRead);
   std::vector<uint8_t> b(known.begin(), known.begin() + static_cast<std::ptrdiff_t>(std::min(n, known.size())));
   b.resize(n, pad);
   const KernelDoes what = kernelDoes(b, addrLen, domain, kind, udp);
@@ -169,16 +169,16 @@ inline std::optional<Endpoint> kernelUses(std::span<const uint8_t> known, uint8_
 }
 
 // A connect()/bind() sockaddr from a process. `bytes` is what the caller read of it, normally the
-// first min(addrLen, kMaxSockaddrRead) bytes: then the decoder must say exactly what the kernel
+// first min(addrLen, net::kMaxSockaddrRead) bytes: then the decoder must say exactly what the kernel
 // does. Any other span is a caller's mistake: more bytes than addrLen are refused, and from fewer
 // the decoder may only give what the kernel would use whatever the missing bytes are. The
 // decoder never returns an endpoint for a call the kernel fails or for a disconnect, and what it
-// returns round-trips through sockaddrFor.
-inline std::string checkCall(std::span<const uint8_t> bytes, uint32_t addrLen, int domain, CallKind kind, bool udp) {
-  const auto got = decodeCallAddress(bytes, addrLen, domain, kind, udp);
-  if (bytes.size() == std::min<size_t>(addrLen, kMaxSockaddrRead)) {
+// returns round-trips through net::sockaddrFor.
+inline std::string checkCall(std::span<const uint8_t> bytes, uint32_t addrLen, int domain, net::CallKind kind, bool udp) {
+  const auto got = net::decodeCallAddress(bytes, addrLen, domain, kind, udp);
+  if (bytes.size() == std::min<size_t>(addrLen, net::kMaxSockaddrRead)) {
     const auto want = kernelUses(bytes, 0, addrLen, domain, kind, udp);
-    if (got.has_value() != want.has_value() || (got && !sameEndpoint(*got, *want))) {
+    if (got.has_value() != want.has_value() || (got && !net::sameEndpoint(*got, *want))) {
       return "decoded " + describe(got) + ", the kernel would use " + describe(want);
     }
   } else if (got && bytes.size() > addrLen) {
@@ -186,7 +186,7 @@ inline std::string checkCall(std::span<const uint8_t> bytes, uint32_t addrLen, i
   } else if (got) {
     for (uint8_t pad : {uint8_t{0x00}, uint8_t{0xff}}) {
       const auto want = kernelUses(bytes, pad, addrLen, domain, kind, udp);
-      if (!want || !sameEndpoint(*got, *want)) {
+      if (!want || !net::sameEndpoint(*got, *want)) {
         return "decoded " + describe(got) + " from a partial sockaddr; with the rest 0x" + (pad ? "ff" : "00") +
                " the kernel would use " + describe(want);
       }
@@ -194,7 +194,7 @@ inline std::string checkCall(std::span<const uint8_t> bytes, uint32_t addrLen, i
   }
   if (!got) return {};
   if ((domain == AF_INET) != (got->version == IpVersion::V4)) return "decoded an endpoint of the other family";
-  // Round trips: the endpoint's own sockaddr on either family reads back as sockaddrFor says.
+  // Round trips: the endpoint's own sockaddr on either family reads back as net::sockaddrFor says.
   for (int d : {AF_INET, AF_INET6}) {
     if (std::string f = checkEncode(*got, d); !f.empty()) return f;
   }
@@ -207,10 +207,10 @@ inline std::string checkCall(std::span<const uint8_t> bytes, uint32_t addrLen, i
 inline std::string checkSockname(std::span<const uint8_t> bytes, socklen_t len) {
   sockaddr_storage ss{};
   std::memcpy(&ss, bytes.data(), std::min(bytes.size(), sizeof ss));
-  const auto got = endpointFromSockaddr(ss, len);
+  const auto got = net::endpointFromSockaddr(ss, len);
   const auto want = expectedFromSockaddr(ss, len);
-  if (got.has_value() != want.has_value() || (got && !sameEndpoint(*got, *want))) {
-    return "endpointFromSockaddr gave " + describe(got) + ", the bytes say " + describe(want);
+  if (got.has_value() != want.has_value() || (got && !net::sameEndpoint(*got, *want))) {
+    return "net::endpointFromSockaddr gave " + describe(got) + ", the bytes say " + describe(want);
   }
   if (got) return checkEncode(*got, ss.ss_family);
   return {};

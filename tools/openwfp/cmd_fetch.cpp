@@ -15,7 +15,7 @@
 
 #include "commands.h"
 #include "host/timeline.h"
-#include "linux/sockaddr_codec.h"
+#include "net/sockaddr_codec.h"
 #include "openwfp/stack.h"
 
 namespace {
@@ -34,7 +34,7 @@ int fetch(const std::string& target) {
   sockaddr_storage ss{};
   socklen_t len = 0;
   const int family = ep->version == openwfp::IpVersion::V4 ? AF_INET : AF_INET6;
-  openwfp::linux_backend::sockaddrFor(*ep, family, ss, len);
+  openwfp::net::sockaddrFor(*ep, family, ss, len);
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   say("app (pid " + std::to_string(getpid()) + "): connect(" + ep->str() + ")");
   auto t0 = std::chrono::steady_clock::now();
@@ -51,8 +51,8 @@ int fetch(const std::string& target) {
   sockaddr_storage peer{};
   socklen_t plen = sizeof peer;
   getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen);
-  auto peerEp = openwfp::linux_backend::endpointFromSockaddr(peer, plen);
-  const std::string peerText = peerEp ? openwfp::linux_backend::formatEndpoint(*peerEp) : "?";
+  auto peerEp = openwfp::net::endpointFromSockaddr(peer, plen);
+  const std::string peerText = peerEp ? openwfp::net::formatEndpoint(*peerEp) : "?";
   std::snprintf(buf, sizeof buf, "app: connected after %.2f ms (socket peer %s)", ms, peerText.c_str());
   say(buf);
   std::string request = "GET / HTTP/1.0\r\nHost: " + ep->str() + "\r\n\r\n";

@@ -1,0 +1,436 @@
+// control/server.cpp - the engine side of the control channel (openwfp/control.h,
+// docs/control-channel.md).
+//
+// Threads: acceptLoop (poll on the listener and a wake pipe) and one clientLoop per connection.
+// Locking: Impl::mu guards clients, threads and the lookup; Client::writeMu guards writes to the
+// client's socket and `closed`; Client::handlesMu guards its device handles. A completion
+// callback of a pended IOCTL takes only its Client's writeMu.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "km/device_io.h"
+#include "control/frame_io.h"
+#include "control/received_socket.h"
+#include "net/unique_fd.h"
+#include "openwfp/control.h"
+#include "openwfp/openwfp.h"
+#include "winsock/control_rules.h"
+
+namespace openwfp::control {
+
+using net::UniqueFd;
+
+namespace {
+
+class InterceptorLookup final : public ConnectionLookup {
+ public:
+  explicit InterceptorLookup(linux_backend::Interceptor& i) : interceptor_(i) {}
+  std::optional<linux_backend::ConnectionInfo> findBySocketCookie(uint64_t cookie) override {
+    return interceptor_.findBySocketCookie(cookie);
+  }
+  std::optional<linux_backend::ConnectionInfo> findConnection(const Endpoint& local, const Endpoint& remote) override {
+    return interceptor_.findConnection(local, remote);
+  }
+  void attachRecords(uint64_t cookie, std::shared_ptr<redirect::History> records) override {
+    interceptor_.attachRecords(cookie, std::move(records));
+  }
+
+ private:
+  linux_backend::Interceptor& interceptor_;
+};
+
+std::string errorLine(const std::string& step, const std::string& path, int err) {
+  return "openwfp: control socket unusable: " + step + " " + path + ": " + std::strerror(err);
+}
+
+std::string defaultParent() {
+  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && xdg[0] == '/') {
+    struct stat st {};
+    if (::stat(xdg, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & S_IXOTH) != 0) return xdg;
+  }
+  if (const char* tmp = std::getenv("TMPDIR"); tmp != nullptr && tmp[0] == '/') return tmp;
+  return "/tmp";
+}
+
+struct Client {
+  net::UniqueFd sock;
+  pid_t peerPid = 0;  // SO_PEERCRED at accept
+  uid_t peerUid = 0;
+  std::mutex writeMu;  // guards writes on sock and `closed`
+  bool closed = false;
+  std::mutex handlesMu;  // guards handles / nextHandle
+  struct Handle {
+    std::shared_ptr<km::device::File> file;
+    uint64_t openerPid = 0;
+  };
+  std::map<uint32_t, Handle> handles;
+  uint32_t nextHandle = 1;
+
+  // Writes a reply unless the connection is closed. Never throws.
+  void send(uint64_t request, const Message& m) {
+    std::vector<uint8_t> frame;
+    try {
+      frame = encode(request, m);
+    } catch (...) {
+      return;
+    }
+    std::lock_guard lock(writeMu);
+    if (closed) return;
+    if (!writeFrame(sock.get(), frame)) ::shutdown(sock.get(), SHUT_RDWR);  // the reader sees EOF
+  }
+};
+
+}  // namespace
+
+struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
+  ControlServerOptions options;
+  std::string dir;
+  std::string path;
+  net::UniqueFd listener;
+  net::UniqueFd wakeRead, wakeWrite;
+  std::thread acceptThread;
+  std::atomic<bool> stopping{false};
+
+  mutable std::mutex mu;  // guards everything below
+  std::shared_ptr<ConnectionLookup> lookup;
+  std::map<uint64_t, std::shared_ptr<Client>> clients;  // by id
+  std::map<uint64_t, std::thread> threads;              // by client id
+  std::vector<uint64_t> finished;                       // client threads that ended (to join)
+  uint64_t nextClientId = 1;
+
+  struct Counters {
+    std::atomic<uint64_t> accepted{0}, refused{0}, requests{0}, socketControls{0}, deviceRequests{0},
+        malformed{0}, unknownTypes{0};
+  } counters;
+
+  std::shared_ptr<ConnectionLookup> currentLookup() {
+    std::lock_guard lock(mu);
+    return lookup;
+  }
+
+  bool deviceAllowed(uid_t uid) const {
+    if (uid == 0 || uid == ::geteuid() || uid == ::getuid()) return true;
+    for (uint32_t u : options.deviceUids) {
+      if (u == uid) return true;
+    }
+    return false;
+  }
+
+  void reapFinished() {
+    std::vector<std::thread> done;
+    {
+      std::lock_guard lock(mu);
+      for (uint64_t id : finished) {
+        auto it = threads.find(id);
+        if (it != threads.end()) {
+          done.push_back(std::move(it->second));
+          threads.erase(it);
+        }
+      }
+      finished.clear();
+    }
+    for (auto& t : done) t.join();
+  }
+
+  void acceptLoop() {
+    pollfd fds[2] = {{listener.get(), POLLIN, 0}, {wakeRead.get(), POLLIN, 0}};
+    while (!stopping.load()) {
+      int n = ::poll(fds, 2, -1);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        spdlog::error("openwfp: control socket poll failed: {}", std::strerror(errno));
+        return;
+      }
+      if (fds[1].revents != 0 || stopping.load()) return;
+      if ((fds[0].revents & POLLIN) == 0) continue;
+      int fd = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      reapFinished();
+      auto client = std::make_shared<Client>();
+      client->sock.reset(fd);
+      int on = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+      ucred cred{};
+      socklen_t len = sizeof cred;
+      if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) continue;  // closes fd
+      client->peerPid = cred.pid;
+      client->peerUid = cred.uid;
+      std::lock_guard lock(mu);
+      if (clients.size() >= options.maxClients) {
+        counters.refused.fetch_add(1);
+        continue;
+      }
+      const uint64_t id = nextClientId++;
+      clients.emplace(id, client);
+      counters.accepted.fetch_add(1);
+      threads.emplace(id, std::thread([self = shared_from_this(), client, id] { self->clientLoop(client, id); }));
+    }
+  }
+
+  // The PID a request comes from: the kernel's credentials of the frame, else the
+  // connection's (S12.3).
+  static uint64_t callerOf(const Client& client, const ReceivedFrame& frame) {
+    if (frame.credentials.present && frame.credentials.pid > 0) return static_cast<uint64_t>(frame.credentials.pid);
+    return static_cast<uint64_t>(client.peerPid);
+  }
+  static uid_t uidOf(const Client& client, const ReceivedFrame& frame) {
+    if (frame.credentials.present && frame.credentials.pid > 0) return frame.credentials.uid;
+    return client.peerUid;
+  }
+
+  void clientLoop(const std::shared_ptr<Client>& client, uint64_t id) {
+    ReceivedFrame frame;
+    for (;;) {
+      ReadStatus st = readFrame(client->sock.get(), frame);
+      if (st == ReadStatus::Eof || st == ReadStatus::IoError) break;
+      if (st == ReadStatus::Malformed) {
+        counters.malformed.fetch_add(1);
+        spdlog::warn("openwfp: control client pid {}: {}; connection closed", client->peerPid,
+                     toString(frame.error));
+        break;
+      }
+      if (st == ReadStatus::UnknownType) {
+        counters.unknownTypes.fetch_add(1);
+        client->send(frame.header.request, ErrorReply{EOPNOTSUPP});
+        continue;
+      }
+      if (!serve(client, frame)) {
+        counters.malformed.fetch_add(1);
+        spdlog::warn("openwfp: control client pid {}: unexpected message; connection closed", client->peerPid);
+        break;
+      }
+      counters.requests.fetch_add(1);
+    }
+    {
+      std::lock_guard lock(client->writeMu);
+      client->closed = true;
+      ::shutdown(client->sock.get(), SHUT_RDWR);
+    }
+    closeAllHandles(*client);
+    std::lock_guard lock(mu);
+    clients.erase(id);
+    finished.push_back(id);
+  }
+
+  void closeAllHandles(Client& client) {
+    std::map<uint32_t, Client::Handle> handles;
+    {
+      std::lock_guard lock(client.handlesMu);
+      handles.swap(client.handles);
+    }
+    // The client is gone: its pended IRPs are cancelled (IoCancelIrp) before CLEANUP, as the I/O
+    // manager does for the IRPs of a terminating process.
+    for (auto& [h, handle] : handles) km::device::closeAbandoned(handle.file, handle.openerPid);
+  }
+
+  // Serves one well-formed frame; false when it is not a request this server takes.
+  bool serve(const std::shared_ptr<Client>& client, ReceivedFrame& frame) {
+    const uint64_t request = frame.header.request;
+    const uint64_t caller = callerOf(*client, frame);
+    if (auto* m = std::get_if<SocketControlRequest>(&frame.message)) {
+      if (frame.fds.size() != 1) return false;
+      counters.socketControls.fetch_add(1);
+      client->send(request, socketControl(*m, frame.fds[0].get(), caller));
+      return true;
+    }
+    if (!frame.fds.empty()) return false;  // only a socket control carries a descriptor
+    if (auto* m = std::get_if<DeviceOpenRequest>(&frame.message)) {
+      counters.deviceRequests.fetch_add(1);
+      DeviceOpenReply reply;
+      if (!deviceAllowed(uidOf(*client, frame))) {
+        reply.status = km::device::kStatusAccessDenied;
+      } else {
+        int32_t status = 0;
+        auto file = km::device::open(m->path, caller, status);
+        reply.status = status;
+        if (file) {
+          std::lock_guard lock(client->handlesMu);
+          reply.handle = client->nextHandle++;
+          client->handles.emplace(reply.handle, Client::Handle{file, caller});
+        }
+      }
+      client->send(request, reply);
+      return true;
+    }
+    if (auto* m = std::get_if<DeviceIoctlRequest>(&frame.message)) {
+      counters.deviceRequests.fetch_add(1);
+      std::shared_ptr<km::device::File> file;
+      {
+        std::lock_guard lock(client->handlesMu);
+        if (auto it = client->handles.find(m->handle); it != client->handles.end()) file = it->second.file;
+      }
+      if (!file) {
+        client->send(request, DeviceIoctlReply{km::device::kStatusInvalidHandle, 0, {}});
+        return true;
+      }
+      // The reply is written when the driver completes the IRP, maybe much later and from
+      // another thread; this thread goes on reading requests.
+      std::weak_ptr<Client> weak = client;
+      km::device::ioctl(file, m->code, m->in, m->outLen, caller, [weak, request](km::device::IoResult r) {
+        if (auto c = weak.lock()) {
+          c->send(request, DeviceIoctlReply{r.status, r.information, std::move(r.output)});
+        }
+      });
+      return true;
+    }
+    if (auto* m = std::get_if<DeviceCloseRequest>(&frame.message)) {
+      counters.deviceRequests.fetch_add(1);
+      std::shared_ptr<km::device::File> file;
+      {
+        std::lock_guard lock(client->handlesMu);
+        if (auto it = client->handles.find(m->handle); it != client->handles.end()) {
+          file = std::move(it->second.file);
+          client->handles.erase(it);
+        }
+      }
+      DeviceCloseReply reply{km::device::kStatusInvalidHandle};
+      if (file) reply.status = km::device::close(file, caller);
+      client->send(request, reply);
+      return true;
+    }
+    return false;  // a reply type sent to the server
+  }
+
+  SocketControlReply socketControl(const SocketControlRequest& m, int fd, uint64_t caller) {
+    SocketControlReply reply;
+    ReceivedSocket backend(fd, caller, currentLookup());
+    std::vector<uint8_t> out(m.outLen);
+    size_t returned = 0;
+    winsock::ControlCall call;
+    call.code = m.code;
+    call.in = m.in.empty() ? nullptr : m.in.data();
+    call.inLen = m.in.size();
+    call.out = m.outLen == 0 ? nullptr : out.data();
+    call.outLen = m.outLen;
+    call.returned = &returned;
+    reply.err = winsock::applyControlRules(backend, fd, call, Runtime::current().sealer());
+    reply.returned = returned;
+    if (reply.err == 0 && returned <= out.size()) {
+      out.resize(returned);
+      reply.out = std::move(out);
+    }
+    return reply;
+  }
+
+  std::optional<std::string> start() {
+    const std::string parent = options.parentDirectory.empty() ? defaultParent() : options.parentDirectory;
+    std::string templ = parent + "/openwfp-XXXXXX";
+    std::vector<char> buf(templ.begin(), templ.end());
+    buf.push_back('\0');
+    if (::mkdtemp(buf.data()) == nullptr) return errorLine("mkdtemp", templ, errno);
+    dir = buf.data();
+    // Others may traverse (to reach the socket) but not list the directory.
+    if (::chmod(dir.c_str(), 0711) != 0) return fail("chmod", dir, errno);
+    path = dir + "/control.sock";
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) return fail("bind", path, ENAMETOOLONG);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    listener.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!listener) return fail("socket", path, errno);
+    int on = 1;
+    ::setsockopt(listener.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+    if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return fail("bind", path, errno);
+    if (::chmod(path.c_str(), 0666) != 0) return fail("chmod", path, errno);
+    if (::listen(listener.get(), 128) != 0) return fail("listen", path, errno);
+    int pipeFds[2];
+    if (::pipe2(pipeFds, O_CLOEXEC) != 0) return fail("pipe for", path, errno);
+    wakeRead.reset(pipeFds[0]);
+    wakeWrite.reset(pipeFds[1]);
+    acceptThread = std::thread([self = shared_from_this()] { self->acceptLoop(); });
+    return std::nullopt;
+  }
+
+  std::optional<std::string> fail(const std::string& step, const std::string& what, int err) {
+    std::string line = errorLine(step, what, err);
+    cleanupFiles();
+    return line;
+  }
+
+  void cleanupFiles() {
+    listener.reset();
+    if (!path.empty()) ::unlink(path.c_str());
+    if (!dir.empty()) ::rmdir(dir.c_str());
+  }
+
+  void stop() {
+    if (stopping.exchange(true)) return;
+    if (wakeWrite) {
+      char b = 1;
+      [[maybe_unused]] ssize_t n = ::write(wakeWrite.get(), &b, 1);
+    }
+    if (acceptThread.joinable()) acceptThread.join();
+    {
+      std::lock_guard lock(mu);
+      for (auto& [id, c] : clients) {
+        std::lock_guard wl(c->writeMu);
+        ::shutdown(c->sock.get(), SHUT_RDWR);
+      }
+    }
+    std::map<uint64_t, std::thread> all;
+    {
+      std::lock_guard lock(mu);
+      all.swap(threads);
+      finished.clear();
+    }
+    for (auto& [id, t] : all) t.join();
+    cleanupFiles();
+  }
+};
+
+std::shared_ptr<ConnectionLookup> interceptorLookup(linux_backend::Interceptor& interceptor) {
+  return std::make_shared<InterceptorLookup>(interceptor);
+}
+
+ControlServer::ControlServer(ControlServerOptions options) : impl_(std::make_shared<Impl>()) {
+  impl_->options = std::move(options);
+}
+
+ControlServer::~ControlServer() { stop(); }
+
+std::optional<std::string> ControlServer::start() {
+  if (!impl_->path.empty()) return std::nullopt;
+  return impl_->start();
+}
+
+void ControlServer::stop() { impl_->stop(); }
+
+const std::string& ControlServer::path() const { return impl_->path; }
+
+std::string ControlServer::envEntry() const { return std::string(kSocketEnv) + "=" + impl_->path; }
+
+void ControlServer::setLookup(std::shared_ptr<ConnectionLookup> lookup) {
+  std::lock_guard lock(impl_->mu);
+  impl_->lookup = std::move(lookup);
+}
+
+ControlServerStats ControlServer::stats() const {
+  const auto& c = impl_->counters;
+  ControlServerStats s;
+  s.clientsAccepted = c.accepted.load();
+  s.clientsRefused = c.refused.load();
+  s.requests = c.requests.load();
+  s.socketControls = c.socketControls.load();
+  s.deviceRequests = c.deviceRequests.load();
+  s.malformed = c.malformed.load();
+  s.unknownTypes = c.unknownTypes.load();
+  std::lock_guard lock(impl_->mu);
+  s.clientsNow = static_cast<unsigned>(impl_->clients.size());
+  return s;
+}
+
+}  // namespace openwfp::control

@@ -1,0 +1,363 @@
+// tests/linux/backend_unit_tests.cpp - the Linux backend's pure parts: sockaddr decoding of
+// untrusted bytes (S12.4, S13.2), sockaddr encoding for redirects (S13.3), and the connection
+// table (lookups for the control channel, closed connections for S5.6).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <cstddef>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "linux/connection_table.h"
+#include "net/sockaddr_codec.h"
+#include "support/sockaddr_codec_properties.h"
+#include "redirect/history.h"
+
+using namespace openwfp;
+using namespace openwfp::linux_backend;
+namespace props = openwfp::linux_backend::props;
+
+namespace {
+
+std::vector<uint8_t> sin4(const char* addr, uint16_t port, sa_family_t family = AF_INET) {
+  sockaddr_in s{};
+  s.sin_family = family;
+  s.sin_port = htons(port);
+  inet_pton(AF_INET, addr, &s.sin_addr);
+  std::vector<uint8_t> b(sizeof s);
+  std::memcpy(b.data(), &s, sizeof s);
+  return b;
+}
+
+std::vector<uint8_t> sin6(const char* addr, uint16_t port) {
+  sockaddr_in6 s{};
+  s.sin6_family = AF_INET6;
+  s.sin6_port = htons(port);
+  inet_pton(AF_INET6, addr, &s.sin6_addr);
+  std::vector<uint8_t> b(sizeof s);
+  std::memcpy(b.data(), &s, sizeof s);
+  return b;
+}
+
+Endpoint ep(const char* text) { return *Endpoint::parse(text); }
+
+TEST(BackendCodec, S13_2_InetConnectDecodesV4) {
+  auto b = sin4("127.0.0.2", 8080);
+  auto e = net::decodeCallAddress(b, 16, AF_INET, net::CallKind::Connect, false);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(*e, ep("127.0.0.2:8080"));
+}
+
+TEST(BackendCodec, S13_2_V4MappedOnInet6StaysV6) {
+  auto b = sin6("::ffff:127.0.0.2", 80);
+  auto e = net::decodeCallAddress(b, 28, AF_INET6, net::CallKind::Connect, false);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->version, IpVersion::V6);
+  EXPECT_EQ(*e, ep("[::ffff:127.0.0.2]:80"));
+}
+
+TEST(BackendCodec, S13_2_InetAddressOnInet6UdpConnectBecomesMapped) {
+  auto b = sin4("127.0.0.3", 53);
+  auto udp = net::decodeCallAddress(b, 16, AF_INET6, net::CallKind::Connect, true);
+  ASSERT_TRUE(udp.has_value());
+  EXPECT_EQ(*udp, ep("[::ffff:127.0.0.3]:53"));
+  // TCP and bind fail in the kernel (EAFNOSUPPORT / EINVAL): nothing to classify.
+  EXPECT_FALSE(net::decodeCallAddress(b, 16, AF_INET6, net::CallKind::Connect, false).has_value());
+  EXPECT_FALSE(net::decodeCallAddress(b, 16, AF_INET6, net::CallKind::Bind, true).has_value());
+}
+
+TEST(BackendCodec, S13_4_NonIpAndDisconnectPassThrough) {
+  auto unspec = sin4("0.0.0.0", 0, AF_UNSPEC);
+  EXPECT_FALSE(net::decodeCallAddress(unspec, 16, AF_INET, net::CallKind::Connect, true).has_value());
+  auto local = sin4("1.2.3.4", 5, AF_UNIX);
+  EXPECT_FALSE(net::decodeCallAddress(local, 16, AF_INET, net::CallKind::Connect, false).has_value());
+  auto v6 = sin6("::1", 80);
+  EXPECT_FALSE(net::decodeCallAddress(v6, 28, AF_INET, net::CallKind::Connect, false).has_value());
+}
+
+TEST(BackendCodec, S13_1_UnspecBindOfAnyAddressBindsLikeInet) {
+  // inet_bind() accepts AF_UNSPEC with INADDR_ANY: classifying it closes that side door.
+  auto any = sin4("0.0.0.0", 4444, AF_UNSPEC);
+  auto e = net::decodeCallAddress(any, 16, AF_INET, net::CallKind::Bind, false);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(*e, ep("0.0.0.0:4444"));
+  auto notAny = sin4("127.0.0.1", 4444, AF_UNSPEC);
+  EXPECT_FALSE(net::decodeCallAddress(notAny, 16, AF_INET, net::CallKind::Bind, false).has_value());
+}
+
+TEST(BackendCodec, S12_4_ShortOrInconsistentInputIsRejected) {
+  auto b4 = sin4("127.0.0.1", 1);
+  auto b6 = sin6("::1", 1);
+  // Lengths the kernel refuses (EINVAL) and byte spans shorter than the structure.
+  EXPECT_FALSE(net::decodeCallAddress(b4, 15, AF_INET, net::CallKind::Connect, false).has_value());
+  EXPECT_FALSE(net::decodeCallAddress(std::span(b4).first(8), 16, AF_INET, net::CallKind::Connect, false).has_value());
+  EXPECT_FALSE(net::decodeCallAddress(b6, 23, AF_INET6, net::CallKind::Connect, false).has_value());
+  EXPECT_FALSE(net::decodeCallAddress(std::span(b6).first(20), 28, AF_INET6, net::CallKind::Connect, false).has_value());
+  EXPECT_FALSE(net::decodeCallAddress(std::span(b4).first(1), 1, AF_INET, net::CallKind::Connect, false).has_value());
+  EXPECT_FALSE(net::decodeCallAddress({}, 0, AF_INET, net::CallKind::Connect, false).has_value());
+  // More bytes than the call's length: a caller bug, refused.
+  EXPECT_FALSE(net::decodeCallAddress(b6, 16, AF_INET, net::CallKind::Connect, false).has_value());
+  // A 24-byte sockaddr_in6 (RFC 2133, no scope id) is what the kernel accepts at minimum.
+  auto e = net::decodeCallAddress(std::span(b6).first(24), 24, AF_INET6, net::CallKind::Connect, false);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(*e, ep("[::1]:1"));
+  // Unknown socket domains never decode.
+  EXPECT_FALSE(net::decodeCallAddress(b4, 16, AF_UNIX, net::CallKind::Connect, false).has_value());
+}
+
+TEST(BackendCodec, S12_4_EveryPrefixAndFamilyIsSafe) {
+  // Exhaustive over lengths and a sweep of family values: no out-of-bounds read (ASan), and
+  // exactly what the kernel would use (tests/support/sockaddr_codec_properties.h).
+  auto b6 = sin6("::ffff:10.0.0.1", 7);
+  for (uint16_t family = 0; family < 64; ++family) {
+    std::memcpy(b6.data(), &family, sizeof family);
+    for (size_t n = 0; n <= b6.size(); ++n) {
+      for (int domain : {AF_INET, AF_INET6, AF_UNIX}) {
+        for (net::CallKind kind : {net::CallKind::Connect, net::CallKind::Bind}) {
+          for (bool udp : {false, true}) {
+            const std::string f = props::checkCall(std::span(b6).first(n), static_cast<uint32_t>(n), domain, kind, udp);
+            ASSERT_EQ(f, "") << "family " << family << ", length " << n << ", domain " << domain;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(BackendCodec, S12_4_LengthBeyondSockaddrStorageIsRejected) {
+  // connect()/bind() fail a length beyond sizeof(sockaddr_storage) with EINVAL (and a negative
+  // int is such a length as uint32_t): the decoder once took any length >= the structure's.
+  auto b4 = sin4("127.0.0.1", 80);
+  b4.resize(sizeof(sockaddr_storage) + 1);
+  auto b6 = sin6("::1", 80);
+  for (uint32_t len : {129u, 200u, 0x7fffffffu, 0x80000000u, 0xffffffffu}) {
+    EXPECT_FALSE(net::decodeCallAddress(std::span(b4).first(16), len, AF_INET, net::CallKind::Connect, false).has_value()) << len;
+    EXPECT_FALSE(net::decodeCallAddress(std::span(b4).first(net::kMaxSockaddrRead), len, AF_INET, net::CallKind::Bind, false).has_value()) << len;
+    EXPECT_FALSE(net::decodeCallAddress(b6, len, AF_INET6, net::CallKind::Connect, false).has_value()) << len;
+    EXPECT_FALSE(net::decodeCallAddress(std::span(b4).first(16), len, AF_INET6, net::CallKind::Connect, true).has_value()) << len;
+  }
+  // The largest length the kernel takes still decodes.
+  EXPECT_TRUE(net::decodeCallAddress(std::span(b4).first(net::kMaxSockaddrRead), 128, AF_INET, net::CallKind::Connect, false).has_value());
+  EXPECT_TRUE(net::decodeCallAddress(b6, 128, AF_INET6, net::CallKind::Bind, false).has_value());
+}
+
+// The properties of tests/support/sockaddr_codec_properties.h (shared with the libFuzzer target
+// fuzz/sockaddr_decode_fuzz.cpp) over a deterministic corpus: every length (0..40 and the edges
+// of the kernel's limit) of every seed on every socket kind, every truncation of the bytes the
+// caller hands over, then tens of thousands of mutants.
+TEST(BackendCodec, S12_4_SockaddrDecoderSurvivesRandomInput) {
+  std::vector<std::vector<uint8_t>> seeds = {
+      sin4("127.0.0.2", 8080),       sin4("0.0.0.0", 4444, AF_UNSPEC), sin4("10.1.2.3", 5, AF_UNSPEC),
+      sin4("1.2.3.4", 5, AF_UNIX),   sin6("::1", 80),                  sin6("::ffff:127.0.0.2", 443),
+      sin6("fe80::1", 53),           sin6("2001:db8::5", 65535),
+  };
+  for (auto& s : seeds) s.resize(sizeof(sockaddr_storage), 0xA5);  // the rest of the process's buffer
+  const uint32_t scope = 7;  // a link-local address with its scope id
+  std::memcpy(seeds[6].data() + offsetof(sockaddr_in6, sin6_scope_id), &scope, sizeof scope);
+  const int domains[] = {AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC};
+  int failures = 0;
+  size_t decoded = 0;
+  const auto expectHolds = [&](const std::string& failure, const char* what, std::span<const uint8_t> bytes,
+                               uint32_t len, int domain, net::CallKind kind, bool udp) {
+    if (failure.empty()) return;
+    ADD_FAILURE() << what << ": " << failure << "\n  length " << len << ", domain " << domain << ", "
+                  << (kind == net::CallKind::Bind ? "bind" : "connect") << (udp ? " udp" : " tcp")
+                  << ", bytes: " << testing_support::hexBytes(bytes);
+    ++failures;
+  };
+  const auto call = [&](std::span<const uint8_t> bytes, uint32_t len, int domain, net::CallKind kind, bool udp) {
+    expectHolds(props::checkCall(bytes, len, domain, kind, udp), "net::decodeCallAddress", bytes, len, domain, kind, udp);
+    if (net::decodeCallAddress(bytes, len, domain, kind, udp)) ++decoded;
+  };
+
+  std::vector<uint32_t> lengths;
+  for (uint32_t n = 0; n <= 40; ++n) lengths.push_back(n);
+  for (uint32_t n : {64u, 127u, 128u, 129u, 1000u, 0x7fffffffu, 0x80000000u, 0xffffffffu}) lengths.push_back(n);
+  for (const auto& seed : seeds) {
+    for (uint32_t len : lengths) {
+      for (int domain : domains) {
+        for (net::CallKind kind : {net::CallKind::Connect, net::CallKind::Bind}) {
+          for (bool udp : {false, true}) {
+            // What the interceptor hands over, then every other span a caller could get wrong.
+            call(std::span(seed).first(std::min<size_t>(len, net::kMaxSockaddrRead)), len, domain, kind, udp);
+            if (len <= 40) {
+              for (size_t n = 0; n <= 40; n += 3) call(std::span(seed).first(n), len, domain, kind, udp);
+            }
+          }
+        }
+      }
+      expectHolds(props::checkSockname(seed, len), "net::endpointFromSockaddr", seed, len, 0, net::CallKind::Connect, false);
+    }
+    if (failures > 5) return;
+  }
+  const size_t exhaustiveDecoded = decoded;
+
+  std::mt19937 rng(20261126);
+  const uint16_t families[] = {AF_INET, AF_INET6, AF_UNSPEC, AF_UNIX, AF_NETLINK, 0xffff};
+  for (int iter = 0; iter < 40000 && failures <= 5; ++iter) {
+    std::vector<uint8_t> b = seeds[rng() % seeds.size()];
+    for (int ops = 1 + static_cast<int>(rng() % 3); ops > 0; --ops) {
+      switch (rng() % 4) {
+        case 0: {
+          const uint16_t family = rng() % 4 == 0 ? static_cast<uint16_t>(rng()) : families[rng() % std::size(families)];
+          std::memcpy(b.data(), &family, sizeof family);
+          break;
+        }
+        case 1:  // the address or port
+          b[2 + rng() % 22] = static_cast<uint8_t>(rng());
+          break;
+        case 2:  // INADDR_ANY, for AF_UNSPEC binds
+          std::memset(b.data() + 4, 0, 4);
+          break;
+        default:
+          b[rng() % b.size()] = static_cast<uint8_t>(rng());
+          break;
+      }
+    }
+    const uint32_t len = rng() % 4 == 0 ? static_cast<uint32_t>(rng()) : lengths[rng() % lengths.size()];
+    const int domain = rng() % 16 == 0 ? static_cast<int>(rng() % 64) : domains[rng() % 2];
+    const net::CallKind kind = rng() % 2 == 0 ? net::CallKind::Connect : net::CallKind::Bind;
+    const bool udp = rng() % 2 == 0;
+    const size_t n = rng() % 8 == 0 ? rng() % (b.size() + 1) : std::min<size_t>(len, net::kMaxSockaddrRead);
+    call(std::span(b).first(n), len, domain, kind, udp);
+    expectHolds(props::checkSockname(b, len), "net::endpointFromSockaddr", b, len, 0, net::CallKind::Connect, false);
+    Endpoint e;  // as the engine makes them: a V4 address has zero bytes past its four
+    e.version = rng() % 2 == 0 ? IpVersion::V4 : IpVersion::V6;
+    std::memcpy(e.addr.data(), b.data() + 8, e.version == IpVersion::V4 ? 4 : 16);
+    if (e.version == IpVersion::V6 && rng() % 4 == 0) std::memcpy(e.addr.data(), seeds[5].data() + 8, 12);  // v4-mapped
+    e.port = static_cast<uint16_t>(rng());
+    expectHolds(props::checkEncode(e, domain), "net::sockaddrFor", b, len, domain, kind, udp);
+  }
+  // The corpus reaches the decoding paths, not only the refusals.
+  EXPECT_GT(exhaustiveDecoded, 500u);
+  EXPECT_GT(decoded - exhaustiveDecoded, 2000u);
+}
+
+TEST(BackendCodec, S13_3_RedirectSockaddrMatchesTheSocketFamily) {
+  sockaddr_storage ss;
+  socklen_t len;
+  // V4 final on an AF_INET6 socket: v4-mapped.
+  ASSERT_TRUE(net::sockaddrFor(ep("127.0.0.1:81"), AF_INET6, ss, len));
+  EXPECT_EQ(len, sizeof(sockaddr_in6));
+  auto back = net::endpointFromSockaddr(ss, len);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, ep("[::ffff:127.0.0.1]:81"));
+  // v4-mapped final on an AF_INET socket: plain V4.
+  ASSERT_TRUE(net::sockaddrFor(ep("[::ffff:127.0.0.1]:82"), AF_INET, ss, len));
+  EXPECT_EQ(len, sizeof(sockaddr_in));
+  EXPECT_EQ(*net::endpointFromSockaddr(ss, len), ep("127.0.0.1:82"));
+  // A real V6 address cannot go on an AF_INET socket.
+  EXPECT_FALSE(net::sockaddrFor(ep("[::1]:83"), AF_INET, ss, len));
+  EXPECT_EQ(net::formatEndpoint(ep("[::1]:83")), "[::1]:83");
+  EXPECT_EQ(net::formatEndpoint(ep("10.1.2.3:4")), "10.1.2.3:4");
+}
+
+ConnectionInfo info(uint64_t cookie, const char* local, const char* remote, bool known,
+                    Protocol proto = Protocol::Tcp) {
+  ConnectionInfo i;
+  i.socketCookie = cookie;
+  i.protocol = proto;
+  i.local = ep(local);
+  i.remote = ep(remote);
+  i.originalRemote = i.remote;
+  i.tupleKnown = known;
+  i.history = redirect::History::create();
+  return i;
+}
+
+DiagSocket diag(uint64_t cookie, const char* local, const char* remote, uint8_t state) {
+  return DiagSocket{cookie, state, ep(local), ep(remote)};
+}
+
+TEST(BackendTable, S13_3_PerformedConnectIsFoundByTupleAndCookie) {
+  ConnectionTable t;
+  auto i = info(7, "127.0.0.1:40000", "127.0.0.1:8080", true);
+  EXPECT_EQ(t.add(i), nullptr);
+  auto byTuple = t.find(ep("127.0.0.1:40000"), ep("127.0.0.1:8080"));
+  ASSERT_TRUE(byTuple.has_value());
+  EXPECT_EQ(byTuple->history, i.history);
+  EXPECT_FALSE(t.find(ep("127.0.0.1:8080"), ep("127.0.0.1:40000")).has_value());
+  ASSERT_TRUE(t.findByCookie(7).has_value());
+  EXPECT_FALSE(t.hasUnresolved());
+}
+
+TEST(BackendTable, S13_3_ResolveIndexesAConnectRecordedBeforeItWasMade) {
+  ConnectionTable t;
+  t.add(info(8, "0.0.0.0:0", "127.0.0.1:8080", false));
+  EXPECT_TRUE(t.hasUnresolved());
+  t.resolve(8, ep("127.0.0.1:40001"), ep("127.0.0.1:8080"));
+  EXPECT_TRUE(t.find(ep("127.0.0.1:40001"), ep("127.0.0.1:8080")).has_value());
+  EXPECT_FALSE(t.hasUnresolved());
+}
+
+TEST(BackendTable, S13_2_ScanResolvesContinuedConnects) {
+  ConnectionTable t;
+  auto now = ConnectionTable::Clock::now();
+  t.add(info(9, "0.0.0.0:0", "127.0.0.1:8080", false), now);
+  auto closed = t.applyScan({diag(9, "127.0.0.1:40002", "127.0.0.1:8080", TCP_ESTABLISHED)}, 0xf, now);
+  EXPECT_TRUE(closed.empty());
+  EXPECT_TRUE(t.find(ep("127.0.0.1:40002"), ep("127.0.0.1:8080")).has_value());
+}
+
+TEST(BackendTable, S5_6_EndedConnectionsAreReturnedAfterTheGracePeriod) {
+  ConnectionTable t;
+  auto t0 = ConnectionTable::Clock::now();
+  auto a = info(10, "127.0.0.1:40003", "127.0.0.1:8080", true);
+  auto b = info(11, "127.0.0.1:40004", "127.0.0.1:8080", true);
+  auto c = info(12, "127.0.0.1:40005", "127.0.0.1:8080", true);
+  t.add(a, t0);
+  t.add(b, t0);
+  t.add(c, t0);
+  // Young entries are kept even if gone (a continued connect may not have happened yet).
+  EXPECT_TRUE(t.applyScan({}, 0xf, t0).empty());
+  EXPECT_TRUE(t.applyScan({}, 0xf, t0).empty());
+  auto later = t0 + ConnectionTable::kGrace + std::chrono::milliseconds(1);
+  // a: TIME_WAIT (over), b: still established, c: gone (missed twice by now).
+  auto closed = t.applyScan({diag(10, "127.0.0.1:40003", "127.0.0.1:8080", TCP_TIME_WAIT),
+                             diag(11, "127.0.0.1:40004", "127.0.0.1:8080", TCP_ESTABLISHED)},
+                            0xf, later);
+  ASSERT_EQ(closed.size(), 2u);
+  EXPECT_TRUE((closed[0] == a.history && closed[1] == c.history) ||
+              (closed[0] == c.history && closed[1] == a.history));
+  EXPECT_TRUE(t.findByCookie(11).has_value());
+  EXPECT_FALSE(t.find(ep("127.0.0.1:40003"), ep("127.0.0.1:8080")).has_value());
+  // A listing that did not cover an entry's family/protocol does not count against it.
+  auto u = info(13, "127.0.0.1:5000", "127.0.0.1:53", true, Protocol::Udp);
+  t.add(u, t0);
+  std::vector<DiagSocket> onlyB{diag(11, "127.0.0.1:40004", "127.0.0.1:8080", TCP_ESTABLISHED)};
+  EXPECT_TRUE(t.applyScan(onlyB, 0x1 /* TCP v4 only */, later).empty());
+  EXPECT_TRUE(t.applyScan(onlyB, 0x1, later).empty());
+  EXPECT_TRUE(t.findByCookie(13).has_value());
+  auto all = t.takeAll();
+  EXPECT_EQ(all.size(), 2u);
+  EXPECT_TRUE(t.empty());
+}
+
+TEST(BackendTable, S5_6_ReconnectReplacesAndReturnsTheOldHistory) {
+  ConnectionTable t;
+  auto first = info(14, "127.0.0.1:5001", "127.0.0.1:53", true, Protocol::Udp);
+  auto second = info(14, "127.0.0.1:5001", "127.0.0.1:54", true, Protocol::Udp);
+  t.add(first);
+  EXPECT_EQ(t.add(second), first.history);
+  EXPECT_FALSE(t.find(ep("127.0.0.1:5001"), ep("127.0.0.1:53")).has_value());
+  EXPECT_TRUE(t.find(ep("127.0.0.1:5001"), ep("127.0.0.1:54")).has_value());
+  EXPECT_EQ(t.remove(14), second.history);
+  EXPECT_EQ(t.remove(14), nullptr);
+}
+
+TEST(BackendTable, S9_4_AttachedRecordsAreKeptBySocketCookie) {
+  ConnectionTable t;
+  auto h = redirect::History::create();
+  EXPECT_EQ(t.attachedRecords(20), nullptr);
+  t.attachRecords(20, h);
+  EXPECT_EQ(t.attachedRecords(20), h);
+  auto later = ConnectionTable::Clock::now() + ConnectionTable::kAttachmentLifetime + std::chrono::seconds(1);
+  t.applyScan({}, 0, later);  // an attachment whose socket never connected ages out
+  EXPECT_EQ(t.attachedRecords(20), nullptr);
+}
+
+}  // namespace

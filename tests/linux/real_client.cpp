@@ -1,0 +1,271 @@
+// tests/linux/real_client.cpp - a small socket client the real-process tests run under the
+// supervisor, for the cases curl/python/wget do not cover precisely.
+//
+//   real_client tcp HOST PORT          blocking connect, HTTP/1.0 GET, response to stdout
+//   real_client tcp-nb HOST PORT       non-blocking connect, poll, SO_ERROR, then as tcp
+//   real_client tcp-len HOST PORT LEN  blocking connect passing LEN as the address length
+//   real_client udp HOST PORT          connected UDP: send "ping", print the reply
+//   real_client bind-tcp HOST PORT     bind a TCP socket, print the bound address
+//   real_client unix PATH [LEN]        AF_UNIX connect (LEN: address length), print what is read
+//   real_client threads HOST SLOWPORT FASTPORT
+//                                      two threads connect at once; prints which finished first
+//   real_client tfo HOST PORT          TCP Fast Open: sendto(MSG_FASTOPEN) instead of connect
+//   real_client tfo-msg HOST PORT LEN  TCP Fast Open by sendmsg(MSG_FASTOPEN), msg_namelen LEN
+//                                      (the kernel takes at most sizeof(sockaddr_storage) of it)
+//   real_client cookie-tcp HOST PORT   prints the new socket's "cookie=N", waits for a line on
+//                                      stdin, then connects as tcp
+//   real_client iouring                io_uring_setup: prints "io_uring errno=N" (0: it worked)
+//   real_client delay MS MODE ARGS...  prints "started", sleeps MS, then runs MODE
+// HOST containing ':' uses an AF_INET6 socket. Errors: "error STEP errno=N" and exit 3.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <linux/io_uring.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace {
+
+[[noreturn]] void fail(const char* step, int err) {
+  std::printf("error %s errno=%d\n", step, err);
+  std::fflush(stdout);
+  std::exit(3);
+}
+
+socklen_t makeAddr(const char* host, int port, sockaddr_storage& ss) {
+  std::memset(&ss, 0, sizeof ss);
+  if (std::strchr(host, ':') != nullptr) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1) fail("address", EINVAL);
+    return sizeof(sockaddr_in6);
+  }
+  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+  s4->sin_family = AF_INET;
+  s4->sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) fail("address", EINVAL);
+  return sizeof(sockaddr_in);
+}
+
+std::string endpointText(const sockaddr_storage& ss) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET6) {
+    const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &s6->sin6_addr, text, sizeof text);
+    return "[" + std::string(text) + "]:" + std::to_string(ntohs(s6->sin6_port));
+  }
+  const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
+  inet_ntop(AF_INET, &s4->sin_addr, text, sizeof text);
+  return std::string(text) + ":" + std::to_string(ntohs(s4->sin_port));
+}
+
+void exchange(int fd) {
+  const char req[] = "GET / HTTP/1.0\r\n\r\n";
+  if (::send(fd, req, sizeof req - 1, MSG_NOSIGNAL) < 0) fail("send", errno);
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0) fail("recv", errno);
+    if (n == 0) break;
+    std::fwrite(buf, 1, static_cast<size_t>(n), stdout);
+  }
+}
+
+void printPeer(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    std::printf("peer=%s\n", endpointText(ss).c_str());
+  }
+}
+
+// Everything the peer sends until it closes, to stdout.
+void copyToStdoutUntilEof(int fd) {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0) fail("recv", errno);
+    if (n == 0) break;
+    std::fwrite(buf, 1, static_cast<size_t>(n), stdout);
+  }
+}
+
+int tcpConnect(const char* host, int port, int lenOverride = 0) {
+  sockaddr_storage ss;
+  socklen_t len = makeAddr(host, port, ss);
+  if (lenOverride > 0) len = static_cast<socklen_t>(lenOverride);
+  int fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+  if (fd < 0) fail("socket", errno);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) fail("connect", errno);
+  return fd;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (argc == 2 && std::string(argv[1]) == "iouring") {
+    io_uring_params params{};
+    long fd = ::syscall(SYS_io_uring_setup, 4, &params);
+    std::printf("io_uring errno=%d\n", fd >= 0 ? 0 : errno);
+    return 0;
+  }
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: see real_client.cpp\n");
+    return 2;
+  }
+  std::string mode = argv[1];
+  if (mode == "delay" && argc > 3) {
+    std::printf("started\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(argv[2])));
+    argv += 2;
+    argc -= 2;
+    mode = argv[1];
+  }
+  if (mode == "tcp" || mode == "tcp-len") {
+    int fd = tcpConnect(argv[2], std::atoi(argv[3]), mode == "tcp-len" ? std::atoi(argv[4]) : 0);
+    printPeer(fd);
+    exchange(fd);
+    return 0;
+  }
+  if (mode == "tfo-msg") {
+    unsigned char name[512] = {};  // readable well past any clamped length
+    sockaddr_storage ss;
+    socklen_t len = makeAddr(argv[2], std::atoi(argv[3]), ss);
+    std::memcpy(name, &ss, len);
+    int fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0) fail("socket", errno);
+    char req[] = "GET / HTTP/1.0\r\n\r\n";
+    iovec iov{req, sizeof req - 1};
+    msghdr msg{};
+    msg.msg_name = name;
+    msg.msg_namelen = static_cast<socklen_t>(std::strtoul(argv[4], nullptr, 0));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (::sendmsg(fd, &msg, MSG_FASTOPEN | MSG_NOSIGNAL) < 0) fail("sendmsg", errno);
+    printPeer(fd);
+    copyToStdoutUntilEof(fd);
+    return 0;
+  }
+  if (mode == "tfo") {
+    sockaddr_storage ss;
+    socklen_t len = makeAddr(argv[2], std::atoi(argv[3]), ss);
+    int fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0) fail("socket", errno);
+    const char req[] = "GET / HTTP/1.0\r\n\r\n";
+    if (::sendto(fd, req, sizeof req - 1, MSG_FASTOPEN | MSG_NOSIGNAL,
+                 reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+      fail("sendto", errno);
+    }
+    printPeer(fd);
+    copyToStdoutUntilEof(fd);
+    return 0;
+  }
+  if (mode == "cookie-tcp") {
+    sockaddr_storage ss;
+    socklen_t len = makeAddr(argv[2], std::atoi(argv[3]), ss);
+    int fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0) fail("socket", errno);
+    uint64_t cookie = 0;
+    socklen_t cl = sizeof cookie;
+    ::getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &cl);
+    std::printf("cookie=%llu\n", static_cast<unsigned long long>(cookie));
+    char line[16];
+    if (::read(0, line, sizeof line) <= 0) fail("stdin", EIO);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) fail("connect", errno);
+    exchange(fd);
+    return 0;
+  }
+  if (mode == "tcp-nb") {
+    sockaddr_storage ss;
+    socklen_t len = makeAddr(argv[2], std::atoi(argv[3]), ss);
+    int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) fail("socket", errno);
+    int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+    if (rc != 0 && errno != EINPROGRESS) fail("connect", errno);
+    std::printf("connect=%s\n", rc == 0 ? "0" : "EINPROGRESS");
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 5000) != 1) fail("poll", ETIMEDOUT);
+    int soError = 0;
+    socklen_t sl = sizeof soError;
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &sl);
+    std::printf("so_error=%d\n", soError);
+    if (soError != 0) return 4;
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    printPeer(fd);
+    exchange(fd);
+    return 0;
+  }
+  if (mode == "udp") {
+    sockaddr_storage ss;
+    socklen_t len = makeAddr(argv[2], std::atoi(argv[3]), ss);
+    int fd = ::socket(ss.ss_family, SOCK_DGRAM, 0);
+    if (fd < 0) fail("socket", errno);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) fail("connect", errno);
+    printPeer(fd);
+    if (::send(fd, "ping", 4, 0) != 4) fail("send", errno);
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 5000) != 1) fail("poll", ETIMEDOUT);
+    char buf[512];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0) fail("recv", errno);
+    std::printf("reply=%.*s\n", static_cast<int>(n), buf);
+    return 0;
+  }
+  if (mode == "bind-tcp") {
+    sockaddr_storage ss;
+    socklen_t len = makeAddr(argv[2], std::atoi(argv[3]), ss);
+    int fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0) fail("socket", errno);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) fail("bind", errno);
+    sockaddr_storage got{};
+    socklen_t gl = sizeof got;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&got), &gl);
+    std::printf("bound=%s\n", endpointText(got).c_str());
+    return 0;
+  }
+  if (mode == "unix") {
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    std::snprintf(un.sun_path, sizeof un.sun_path, "%s", argv[2]);
+    socklen_t len = argc > 3 ? static_cast<socklen_t>(std::atoi(argv[3])) : sizeof un;
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) fail("socket", errno);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&un), len) != 0) fail("connect", errno);
+    char buf[256];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) fail("read", errno);
+    std::printf("unix=%.*s\n", static_cast<int>(n), buf);
+    return 0;
+  }
+  if (mode == "threads") {
+    std::mutex mu;
+    auto worker = [&](int port, const char* name) {
+      int fd = tcpConnect(argv[2], port);
+      std::lock_guard lock(mu);
+      std::printf("done %s\n", name);
+      ::close(fd);
+    };
+    std::thread slow(worker, std::atoi(argv[3]), "slow");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::thread fast(worker, std::atoi(argv[4]), "fast");
+    slow.join();
+    fast.join();
+    return 0;
+  }
+  std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
+  return 2;
+}
