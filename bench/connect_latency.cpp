@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
   int rounds = argc > 2 ? std::atoi(argv[2]) : 10;
   if (rounds <= 0) rounds = 10;
   if (const char* w = std::getenv("OPENWFP_BENCH_WORKERS")) gWorkers = static_cast<unsigned>(std::atoi(w));
-  if (auto missing = linux_backend::checkKernelFeatures()) {
+  if (auto missing = linux_backend::checkLinuxFeatures()) {
     std::fprintf(stderr, "%s\n", missing->c_str());
     return 1;
   }

@@ -747,7 +747,7 @@ void printRow(const char* name, const Figures& f, const Figures* baseline) {
 }
 
 int runAll(const std::string& self, int n, int listeners) {
-  if (auto missing = linux_backend::checkKernelFeatures()) {
+  if (auto missing = linux_backend::checkLinuxFeatures()) {
     std::fprintf(stderr, "%s\n", missing->c_str());
     return 1;
   }

@@ -7,7 +7,8 @@ from the same rows), and so is the table of public headers and the module that i
 (`<!-- public headers: begin/end -->`). This script refuses:
   - an #include of another module's header ("engine/engine.h") that the including module's row
     does not list under "may use";
-  - an #include of a public header (include/openwfp/X.h) implemented by a module it may not use;
+  - an #include of a public header (include/openwfp/X.h) implemented by a module it may not use,
+    also from another public header (X.h of module A includes Y.h of module B: A must use B);
   - a WDK header (include/openwfp/km) included by a module whose row says "km headers: no";
   - a folder under src/ that has no row, a row that uses an unknown module, a cycle in the table;
   - a file under src/ longer than --max-lines lines (default 600).
@@ -133,6 +134,24 @@ def main():
                 elif "/" in name and first in modules and first not in allowed:
                     problems.append(f"{rel}:{no}: {m} may not include {name} "
                                     f"({m} may use: {', '.join(sorted(modules[m]['uses'])) or 'nothing'})")
+    # A public header may include only public headers of modules its own module may use.
+    for path in sorted((root / "include" / "openwfp").glob("*.h")):
+        name = "openwfp/" + path.name
+        owner = headers.get(name)
+        if owner is None:
+            continue  # reported where it is included; an unused public header is no violation
+        checked += 1
+        allowed = {owner} | (modules[owner]["uses"] if owner in modules else set())
+        for no, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            inc = INCLUDE_RE.match(line)
+            if not inc or not inc.group(1).startswith("openwfp/") or inc.group(1).startswith("openwfp/km/"):
+                continue
+            other = headers.get(inc.group(1))
+            if other is None:
+                problems.append(f"{path.relative_to(root)}:{no}: {inc.group(1)} is not in docs/architecture.md's public header table")
+            elif owner != "any" and other != "any" and other not in allowed:
+                problems.append(f"{path.relative_to(root)}:{no}: {name} ({owner}) may not include {inc.group(1)} "
+                                f"(implemented by {other})")
     if problems:
         print("\n".join(problems))
         print(f"check-layering: {len(problems)} violation(s) in {checked} files")

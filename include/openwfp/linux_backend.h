@@ -170,7 +170,7 @@ class Supervisor {
 
 // Kernel features the backend needs (S13.6): std::nullopt when all are there, otherwise one line
 // naming the first missing one, e.g. "openwfp: kernel lacks pidfd_getfd (needs Linux >= 5.6)".
-std::optional<std::string> checkKernelFeatures();
+std::optional<std::string> checkLinuxFeatures();
 
 // Exit status of a waitpid() status: the exit code, or 128 + signal.
 int exitStatusOf(int waitStatus);

@@ -202,7 +202,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 }  // namespace
 
 int runDemo(const DemoOptions& o) {
-  if (auto missing = linux_backend::checkKernelFeatures()) {
+  if (auto missing = linux_backend::checkLinuxFeatures()) {
     std::fprintf(stderr, "%s\n", missing->c_str());
     return 1;
   }

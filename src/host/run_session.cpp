@@ -28,7 +28,7 @@ void forwardSignal(int sig) {
 }  // namespace
 
 int runCommand(const RunOptions& options) {
-  if (auto missing = linux_backend::checkKernelFeatures()) {
+  if (auto missing = linux_backend::checkLinuxFeatures()) {
     std::fprintf(stderr, "%s\n", missing->c_str());
     return 1;
   }

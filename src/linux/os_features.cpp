@@ -23,7 +23,7 @@ int yamaPtraceScope() {
   return buf[0] >= '0' && buf[0] <= '9' ? buf[0] - '0' : -1;
 }
 
-std::optional<std::string> checkKernelFeatures() {
+std::optional<std::string> checkLinuxFeatures() {
   unsigned action = SECCOMP_RET_USER_NOTIF;
   if (sys::seccomp(SECCOMP_GET_ACTION_AVAIL, 0, &action) != 0) {
     return "openwfp: kernel lacks seccomp user notification (SECCOMP_RET_USER_NOTIF, Linux >= 5.5 "

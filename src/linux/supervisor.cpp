@@ -161,7 +161,7 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
     result.error = "openwfp: no COMMAND given";
     return result;
   }
-  if (auto missing = checkKernelFeatures()) {
+  if (auto missing = checkLinuxFeatures()) {
     result.error = *missing;
     return result;
   }

@@ -610,7 +610,7 @@ INSTANTIATE_TEST_SUITE_P(Supervisor, Real, ::testing::Values(Mode::InProcess, Mo
 // ---- in-process only: lookups, connection ends, counters ----
 
 TEST(RealBackend, S13_6_KernelFeaturesArePresent) {
-  EXPECT_EQ(linux_backend::checkKernelFeatures(), std::nullopt);
+  EXPECT_EQ(linux_backend::checkLinuxFeatures(), std::nullopt);
 }
 
 TEST(RealBackend, S13_3_RedirectedConnectionIsFoundByTuple) {
