@@ -119,7 +119,7 @@ double runSupervised(const std::vector<std::string>& args, bool withDriver, long
       close(p[0]);
       return -1;
     }
-    server.setLookup(control::interceptorLookup(*sup.interceptor()));
+    server.setLookup(linux_backend::connectionLookup(*sup.interceptor()));
     m = medianFrom(p[0], proxiedRequests);
     sup.wait();
     server.setLookup(nullptr);

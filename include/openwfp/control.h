@@ -36,28 +36,13 @@
 #include <string>
 #include <vector>
 
-#include "openwfp/linux_backend.h"
+#include "openwfp/connections.h"
 #include "openwfp/stack.h"
 
 namespace openwfp::control {
 
 // The environment variable that carries the socket path to the processes the engine starts.
 inline constexpr const char* kSocketEnv = "OPENWFP_SOCKET";
-
-// How the server finds the connection of a socket it received. Interceptor implements it
-// (interceptorLookup); tests may supply their own.
-class ConnectionLookup {
- public:
-  virtual ~ConnectionLookup() = default;
-  virtual std::optional<linux_backend::ConnectionInfo> findBySocketCookie(uint64_t cookie) = 0;
-  virtual std::optional<linux_backend::ConnectionInfo> findConnection(const Endpoint& local,
-                                                                      const Endpoint& remote) = 0;
-  virtual void attachRecords(uint64_t socketCookie, std::shared_ptr<redirect::History> records) = 0;
-};
-
-// A ConnectionLookup over an Interceptor, which must outlive every use (clear the server's
-// lookup with setLookup(nullptr) before destroying the Interceptor).
-std::shared_ptr<ConnectionLookup> interceptorLookup(linux_backend::Interceptor& interceptor);
 
 struct ControlServerOptions {
   // Where the private directory is created: "" = $XDG_RUNTIME_DIR when other users can reach

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "openwfp/connections.h"
 #include "openwfp/stack.h"
 
 namespace openwfp::linux_backend {
@@ -63,20 +64,6 @@ struct SupervisorOptions {
   int stdinFd = -1;
   int stdoutFd = -1;
   int stderrFd = -1;
-};
-
-// A classified connection the backend remembers until it is closed (for the control channel).
-struct ConnectionInfo {
-  uint64_t socketCookie = 0;    // SO_COOKIE of the connecting socket (== ConnectRequest.socketId)
-  uint64_t pid = 0;             // thread group of the connecting process
-  Protocol protocol = Protocol::Tcp;
-  Endpoint local;               // the connecting socket's local address (after connect)
-  Endpoint remote;              // where it is connected (the final destination)
-  Endpoint originalRemote;      // what the application asked for
-  bool redirected = false;
-  uint32_t redirectTargetPid = 0;
-  bool tupleKnown = false;      // local/remote resolved (always true for performed connects)
-  std::shared_ptr<redirect::History> history;
 };
 
 struct InterceptorStats {
@@ -131,6 +118,11 @@ class Interceptor {
  private:
   std::shared_ptr<Impl> impl_;
 };
+
+// The interceptor's connections as a ConnectionLookup (openwfp/connections.h), e.g. for the
+// control server (ControlServer::setLookup). The interceptor must outlive every use: clear the
+// server's lookup with setLookup(nullptr) before destroying it.
+std::shared_ptr<ConnectionLookup> connectionLookup(Interceptor& interceptor);
 
 // Result of starting COMMAND.
 struct StartResult {

@@ -83,7 +83,7 @@ bool isInet(int fd) {
 
 }  // namespace
 
-std::optional<linux_backend::ConnectionInfo> ReceivedSocket::findConnection() const {
+std::optional<ConnectionInfo> ReceivedSocket::findConnection() const {
   // The interceptor records a connection it performed right after its connect() returns, so a
   // proxy that accepts and asks at once can be a moment early: look again for a few ms before
   // answering "not redirected".
@@ -94,7 +94,7 @@ std::optional<linux_backend::ConnectionInfo> ReceivedSocket::findConnection() co
   }
 }
 
-std::optional<linux_backend::ConnectionInfo> ReceivedSocket::findConnectionOnce() const {
+std::optional<ConnectionInfo> ReceivedSocket::findConnectionOnce() const {
   if (!lookup_ || !isInet(fd_)) return std::nullopt;
   if (const uint64_t cookie = cookieOf(fd_); cookie != 0) {
     if (auto hit = lookup_->findBySocketCookie(cookie)) return hit;

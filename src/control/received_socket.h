@@ -38,8 +38,8 @@ class ReceivedSocket final : public winsock::SocketBackend {
   int attachRecords(int fd, std::shared_ptr<redirect::History> history) override;
 
  private:
-  std::optional<linux_backend::ConnectionInfo> findConnection() const;
-  std::optional<linux_backend::ConnectionInfo> findConnectionOnce() const;
+  std::optional<ConnectionInfo> findConnection() const;
+  std::optional<ConnectionInfo> findConnectionOnce() const;
 
   int fd_;
   uint64_t callerPid_;

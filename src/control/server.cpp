@@ -36,23 +36,6 @@ using net::UniqueFd;
 
 namespace {
 
-class InterceptorLookup final : public ConnectionLookup {
- public:
-  explicit InterceptorLookup(linux_backend::Interceptor& i) : interceptor_(i) {}
-  std::optional<linux_backend::ConnectionInfo> findBySocketCookie(uint64_t cookie) override {
-    return interceptor_.findBySocketCookie(cookie);
-  }
-  std::optional<linux_backend::ConnectionInfo> findConnection(const Endpoint& local, const Endpoint& remote) override {
-    return interceptor_.findConnection(local, remote);
-  }
-  void attachRecords(uint64_t cookie, std::shared_ptr<redirect::History> records) override {
-    interceptor_.attachRecords(cookie, std::move(records));
-  }
-
- private:
-  linux_backend::Interceptor& interceptor_;
-};
-
 std::string errorLine(const std::string& step, const std::string& path, int err) {
   return "openwfp: control socket unusable: " + step + " " + path + ": " + std::strerror(err);
 }
@@ -391,10 +374,6 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     cleanupFiles();
   }
 };
-
-std::shared_ptr<ConnectionLookup> interceptorLookup(linux_backend::Interceptor& interceptor) {
-  return std::make_shared<InterceptorLookup>(interceptor);
-}
 
 ControlServer::ControlServer(ControlServerOptions options) : impl_(std::make_shared<Impl>()) {
   impl_->options = std::move(options);

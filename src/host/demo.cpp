@@ -275,7 +275,7 @@ int runDemo(const DemoOptions& o) {
       std::fprintf(stderr, "%s\n", started.error.c_str());
       return 1;
     }
-    server.setLookup(control::interceptorLookup(*supervisor.interceptor()));
+    server.setLookup(linux_backend::connectionLookup(*supervisor.interceptor()));
     std::thread reader([&] {
       FILE* in = fdopen(pipeFds[0], "r");
       char line[4096];

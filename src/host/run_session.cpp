@@ -87,7 +87,7 @@ int runCommand(const RunOptions& options) {
       std::fprintf(stderr, "%s\n", started.error.c_str());
       return started.exitCode;
     }
-    server.setLookup(control::interceptorLookup(*supervisor.interceptor()));
+    server.setLookup(linux_backend::connectionLookup(*supervisor.interceptor()));
     gChild = supervisor.childPid();
     struct sigaction sa {};
     sa.sa_handler = forwardSignal;

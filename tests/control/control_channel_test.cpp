@@ -43,12 +43,12 @@
 namespace ctl = openwfp::control;
 using openwfp::Endpoint;
 using openwfp::Runtime;
-using openwfp::linux_backend::ConnectionInfo;
+using openwfp::ConnectionInfo;
 using openwfp::redirect::History;
 
 namespace {
 
-class FakeLookup : public ctl::ConnectionLookup {
+class FakeLookup : public openwfp::ConnectionLookup {
  public:
   std::optional<ConnectionInfo> findBySocketCookie(uint64_t cookie) override {
     std::lock_guard lock(mu);

@@ -222,7 +222,7 @@ TEST_F(ControlReal, S9_4_ProxyQueriesAcceptedSocketAndItsOutboundConnectIsRedire
     close(in[0]);
     close(out[1]);
     classifier.targetPid = static_cast<uint32_t>(started.pid);
-    server.setLookup(control::interceptorLookup(*supervisor.interceptor()));
+    server.setLookup(linux_backend::connectionLookup(*supervisor.interceptor()));
     ASSERT_EQ(write(in[1], "g", 1), 1);
     output = drain(out[0]);
     code = supervisor.wait();
@@ -295,7 +295,7 @@ TEST_F(ControlReal, S12_3_ProxyOutsideTheSupervisedTreeRunningAsAnotherUser) {
     linux_backend::Supervisor supervisor(classifier, options);
     auto started = supervisor.start({OPENWFP_CONTROL_PROXY_BIN, "app", "127.0.0.2", "4243"});
     ASSERT_TRUE(started.ok) << started.error;
-    server.setLookup(control::interceptorLookup(*supervisor.interceptor()));
+    server.setLookup(linux_backend::connectionLookup(*supervisor.interceptor()));
     ASSERT_EQ(write(in[1], "g", 1), 1);
     appCode = supervisor.wait();
     output += drain(out[0]);
@@ -339,7 +339,7 @@ TEST_F(ControlReal, S10_2_VerifyProxyDriverAndItsProxyTalkThroughTheDeviceOverTh
     ASSERT_TRUE(started.ok) << started.error;
     close(in[0]);
     close(out[1]);
-    server.setLookup(control::interceptorLookup(*supervisor.interceptor()));
+    server.setLookup(linux_backend::connectionLookup(*supervisor.interceptor()));
     ASSERT_EQ(write(in[1], "g", 1), 1);
     output = drain(out[0]);
     code = supervisor.wait();

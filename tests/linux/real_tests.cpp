@@ -620,7 +620,7 @@ TEST(RealBackend, S13_3_RedirectedConnectionIsFoundByTuple) {
   p.redirectTargetPid = static_cast<uint32_t>(::getpid());
   FakeClassifier classifier(p);
   std::mutex mu;
-  std::optional<linux_backend::ConnectionInfo> found;
+  std::optional<ConnectionInfo> found;
   linux_backend::Supervisor* current = nullptr;
   std::condition_variable currentSet;
   server.onAccept([&](int fd) {
@@ -661,7 +661,7 @@ TEST(RealBackend, S13_2_ContinuedConnectionIsFoundAfterSockDiagScan) {
   HttpServer server;
   FakeClassifier classifier;
   std::mutex mu;
-  std::optional<linux_backend::ConnectionInfo> found;
+  std::optional<ConnectionInfo> found;
   linux_backend::Supervisor* current = nullptr;
   std::condition_variable currentSet;
   server.onAccept([&](int fd) {
