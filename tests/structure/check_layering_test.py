@@ -81,6 +81,10 @@ if "planted" in cases:
             lambda r: (write(r, "include/openwfp/planted.h", "#pragma once\n"),
                        write(r, "src/net/planted.cpp", '#include "openwfp/planted.h"\n')),
             "openwfp/planted.h is not in docs/architecture.md's public header table")
+    planted("a public header includes one of a module its module may not use",
+            lambda r: (r / "include/openwfp/trace.h").write_text(
+                '#include "openwfp/host.h"\n' + (r / "include/openwfp/trace.h").read_text()),
+            "include/openwfp/trace.h:1: openwfp/trace.h (verifier) may not include openwfp/host.h")
     planted("a module folder without a row",
             lambda r: write(r, "src/planted/x.cpp", "int x;\n"),
             "src/planted/: module has no row")
