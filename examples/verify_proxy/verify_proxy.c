@@ -52,6 +52,7 @@ static UINT64 gNextId = 1;
 static DWORD gProxyPid;           /* 0: no proxy registered, connections pass untouched */
 static PFILE_OBJECT gProxyFile;   /* the handle (file object) the proxy registered with */
 static UINT16 gProxyPortV4, gProxyPortV6;
+static char gCleanedUp;           /* FsContext2 of a file object after its IRP_MJ_CLEANUP */
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -83,16 +84,46 @@ static void VpSetProxyDestination(SOCKADDR_STORAGE* ss) {
   }
 }
 
+/* NEXT requests are cancel-safe: each queued one has a cancel routine (VpCancelNext), so the I/O
+ * manager can cancel it (the requester went away); whoever takes a request off gWaitingIrps
+ * first clears the routine, and when that fails the routine already owns the request: it stays
+ * linked to itself, and the routine completes it. Called with gLock held; TRUE when the caller
+ * now owns irp and must complete it. */
+static BOOLEAN VpClaimLocked(PIRP irp) {
+  RemoveEntryList(&irp->Tail.Overlay.ListEntry);
+  if (IoSetCancelRoutine(irp, NULL) == NULL) {
+    InitializeListHead(&irp->Tail.Overlay.ListEntry);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void NTAPI VpCancelNext(PDEVICE_OBJECT device, PIRP irp) {
+  KIRQL irql;
+  UNREFERENCED_PARAMETER(device);
+  IoReleaseCancelSpinLock(irp->CancelIrql);
+  KeAcquireSpinLock(&gLock, &irql);
+  RemoveEntryList(&irp->Tail.Overlay.ListEntry);
+  InitializeListHead(&irp->Tail.Overlay.ListEntry);
+  KeReleaseSpinLock(&gLock, irql);
+  irp->IoStatus.Status = STATUS_CANCELLED;
+  irp->IoStatus.Information = 0;
+  IoCompleteRequest(irp, IO_NO_INCREMENT);
+}
+
 /* Completes one waiting NEXT request with `p` if both exist. Called with gLock held; returns the
  * IRP to complete after the lock is released (or NULL). */
 static PIRP VpMatchLocked(void) {
   PLIST_ENTRY e;
   PIRP irp;
-  if (IsListEmpty(&gWaitingIrps)) return NULL;
   for (e = gPending.Flink; e != &gPending; e = e->Flink) {
     VP_PENDING* p = CONTAINING_RECORD(e, VP_PENDING, link);
     if (p->delivered) continue;
-    irp = CONTAINING_RECORD(RemoveHeadList(&gWaitingIrps), IRP, Tail.Overlay.ListEntry);
+    for (;;) {
+      if (IsListEmpty(&gWaitingIrps)) return NULL;
+      irp = CONTAINING_RECORD(gWaitingIrps.Flink, IRP, Tail.Overlay.ListEntry);
+      if (VpClaimLocked(irp)) break;
+    }
     RtlCopyMemory(irp->AssociatedIrp.SystemBuffer, &p->request, sizeof(VP_REQUEST));
     irp->IoStatus.Status = STATUS_SUCCESS;
     irp->IoStatus.Information = sizeof(VP_REQUEST);
@@ -262,11 +293,11 @@ static NTSTATUS NTAPI VpDispatchCleanup(PDEVICE_OBJECT device, PIRP irp) {
   InitializeListHead(&irps);
   InitializeListHead(&pending);
   KeAcquireSpinLock(&gLock, &irql);
+  file->FsContext2 = &gCleanedUp; /* a NEXT still on its way in is refused (VpDispatchDeviceControl) */
   for (e = gWaitingIrps.Flink; e != &gWaitingIrps; e = next) {
     PIRP waiting = CONTAINING_RECORD(e, IRP, Tail.Overlay.ListEntry);
     next = e->Flink;
-    if (IoGetCurrentIrpStackLocation(waiting)->FileObject == file) {
-      RemoveEntryList(e);
+    if (IoGetCurrentIrpStackLocation(waiting)->FileObject == file && VpClaimLocked(waiting)) {
       InsertTailList(&irps, e);
     }
   }
@@ -308,8 +339,20 @@ static NTSTATUS NTAPI VpDispatchDeviceControl(PDEVICE_OBJECT device, PIRP irp) {
   }
   if (code == IOCTL_VP_NEXT) {
     if (outLen < sizeof(VP_REQUEST)) return VpCompleteIrp(irp, STATUS_BUFFER_TOO_SMALL, 0);
-    IoMarkIrpPending(irp);
     KeAcquireSpinLock(&gLock, &irql);
+    if (stack->FileObject->FsContext2 == &gCleanedUp) {
+      /* The handle was closed while this request was on its way in: nothing would cancel it. */
+      KeReleaseSpinLock(&gLock, irql);
+      return VpCompleteIrp(irp, STATUS_CANCELLED, 0);
+    }
+    IoMarkIrpPending(irp);
+    IoSetCancelRoutine(irp, VpCancelNext);
+    if (irp->Cancel && IoSetCancelRoutine(irp, NULL) != NULL) {
+      /* Cancelled before it was queued, and the routine was not called: complete it here. */
+      KeReleaseSpinLock(&gLock, irql);
+      VpCompleteIrp(irp, STATUS_CANCELLED, 0);
+      return STATUS_PENDING;
+    }
     InsertTailList(&gWaitingIrps, &irp->Tail.Overlay.ListEntry);
     KeReleaseSpinLock(&gLock, irql);
     VpDeliver();
@@ -409,7 +452,10 @@ static void NTAPI VpUnload(PDRIVER_OBJECT driverObject) {
   /* NEXT requests still waiting on handles that were never closed: cancel them. */
   InitializeListHead(&irps);
   KeAcquireSpinLock(&gLock, &irql);
-  while (!IsListEmpty(&gWaitingIrps)) InsertTailList(&irps, RemoveHeadList(&gWaitingIrps));
+  while (!IsListEmpty(&gWaitingIrps)) {
+    PIRP waiting = CONTAINING_RECORD(gWaitingIrps.Flink, IRP, Tail.Overlay.ListEntry);
+    if (VpClaimLocked(waiting)) InsertTailList(&irps, &waiting->Tail.Overlay.ListEntry);
+  }
   gProxyPid = 0;
   gProxyFile = NULL;
   KeReleaseSpinLock(&gLock, irql);

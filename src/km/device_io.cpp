@@ -64,6 +64,7 @@ struct IrpRecord {
   uint64_t requestorPid = 0;
   size_t outLen = 0;
   bool counted = false;  // counted in file->outstanding
+  bool pendingReturned = false;  // the dispatch routine returned STATUS_PENDING (gMu)
   IoDone done;
 };
 
@@ -223,6 +224,8 @@ void dispatch(const std::shared_ptr<IrpRecord>& rec) {
       report(rec->driverName, fmt::format("{} dispatch returned STATUS_PENDING without IoMarkIrpPending",
                                           majorName(major)));
     }
+    std::lock_guard lock(gMu);
+    if (auto it = gLive.find(&rec->irp); it != gLive.end()) it->second->pendingReturned = true;
     return;  // completed (or already completed) by IoCompleteRequest
   }
   bool stillLive;
@@ -525,6 +528,13 @@ int32_t closeAbandoned(const std::shared_ptr<File>& file, uint64_t requestorPid)
 size_t outstandingIrps() {
   std::lock_guard lock(gMu);
   return gLive.size();
+}
+
+size_t pendedIrps() {
+  std::lock_guard lock(gMu);
+  size_t n = 0;
+  for (const auto& [irp, rec] : gLive) n += rec->pendingReturned ? 1 : 0;
+  return n;
 }
 
 std::vector<std::string> releaseIrpsOf(const DRIVER_OBJECT* driver) {

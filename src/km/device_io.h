@@ -137,6 +137,9 @@ int32_t closeAbandoned(const std::shared_ptr<File>& file, uint64_t requestorPid)
 
 // Diagnostics for tests: IRPs sent and not yet completed, for all drivers.
 size_t outstandingIrps();
+// Of those, the IRPs whose dispatch routine has returned STATUS_PENDING: the driver has queued
+// them (an IRP counts in outstandingIrps() from the moment it is sent, before its dispatch runs).
+size_t pendedIrps();
 
 // Called by releaseDriverResources (kernel_driver.cpp) after DriverUnload: completes the
 // driver's outstanding IRPs toward their requesters with STATUS_CANCELLED, detaches open files

@@ -107,6 +107,32 @@ inline int listenSocket(int type, const char* host) {
   return fd;
 }
 
+// A loopback TCP port on which nobody listens, for as long as the object lives: a socket bound to
+// 127.0.0.1:0 that never listens, without SO_REUSEADDR, so no other test can take the port (a
+// port found free and released would race with parallel tests). A connect to it is refused.
+class ClosedPort {
+ public:
+  ClosedPort() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), len) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+      throw std::runtime_error(std::string("ClosedPort: ") + std::strerror(errno));
+    }
+    port_ = ntohs(sa.sin_port);
+  }
+  ~ClosedPort() { ::close(fd_); }
+  ClosedPort(const ClosedPort&) = delete;
+  ClosedPort& operator=(const ClosedPort&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_;
+  uint16_t port_ = 0;
+};
+
 // A minimal HTTP/1.0 server: reads the request head, answers "hello from PORT", closes.
 // onAccept runs on the server thread with the accepted socket before the answer.
 class HttpServer {

@@ -354,11 +354,8 @@ TEST_P(Real, S13_3_NonBlockingConnectKeepsEinprogressAndSoError) {
 }
 
 TEST_P(Real, S13_3_NonBlockingRedirectToClosedPortReportsRefusedInSoError) {
-  uint16_t closedPort;
-  {
-    HttpServer gone;  // a port that was just free; nobody listens on it once `gone` is destroyed
-    closedPort = gone.port();
-  }
+  ClosedPort closed;  // nobody listens there, and no parallel test can take it
+  const uint16_t closedPort = closed.port();
   FakePolicy p;
   p.connectRedirects.push_back({ep(v4("127.0.0.2", kOrigPort)), ep(v4("127.0.0.1", closedPort))});
   RunResult r = run({p, {kClient, "tcp-nb", "127.0.0.2", std::to_string(kOrigPort)}});
@@ -367,11 +364,8 @@ TEST_P(Real, S13_3_NonBlockingRedirectToClosedPortReportsRefusedInSoError) {
 }
 
 TEST_P(Real, S13_3_BlockingRedirectToClosedPortFailsWithEconnrefused) {
-  uint16_t closedPort;
-  {
-    HttpServer gone;
-    closedPort = gone.port();
-  }
+  ClosedPort closed;
+  const uint16_t closedPort = closed.port();
   FakePolicy p;
   p.connectRedirects.push_back({ep(v4("127.0.0.2", kOrigPort)), ep(v4("127.0.0.1", closedPort))});
   RunResult r = run({p, {kClient, "tcp", "127.0.0.2", std::to_string(kOrigPort)}});

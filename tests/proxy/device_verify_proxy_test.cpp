@@ -14,6 +14,7 @@
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "km/device_io.h"
 #include "openwfp/device.h"
@@ -68,6 +69,30 @@ class VerifyProxyDevice : public ::testing::Test {
     });
   }
 
+  // Waits (at most 10 s) until the driver has queued `count` more IRPs than `before` (their
+  // dispatch returned STATUS_PENDING): a NEXT is then in its queue, not only on its way in.
+  static ::testing::AssertionResult queued(size_t before, size_t count) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (km::device::pendedIrps() < before + count) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return ::testing::AssertionFailure() << "the driver did not queue " << count << " NEXT request(s) in 10 s";
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  // Closes the handles it holds when it goes out of scope. Declared after the NEXT futures, so
+  // that whatever fails, the handles are closed (which cancels their NEXT requests) before the
+  // futures' destructors wait for those requests.
+  struct Closer {
+    std::vector<int> handles;
+    void closed(int h) { std::erase(handles, h); }
+    ~Closer() {
+      for (int h : handles) device::close(h, kProxyPid);
+    }
+  };
+
   host::DriverHost host;
 };
 
@@ -91,6 +116,7 @@ TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
 
   // Reachable destination: the app's connect is pended until the proxy reports success.
   auto pendingNext = next(h);
+  Closer closer{{h}};
   int s = app.socket(IpVersion::V4, Protocol::Tcp);
   sim::PendingConnect appConnect = app.connectAsync(s, *Endpoint::parse("192.0.2.80:80"));
   ASSERT_EQ(pendingNext.wait_for(std::chrono::seconds(5)), std::future_status::ready) << "NEXT completed";
@@ -157,9 +183,11 @@ TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
   EXPECT_EQ(errno, EINVAL);
 
   // CloseHandle with a NEXT outstanding: the driver's cleanup cancels it.
+  const size_t before = km::device::pendedIrps();
   pendingNext = next(h);
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(queued(before, 1));
   EXPECT_EQ(device::close(h, kProxyPid), 0);
+  closer.closed(h);
   ASSERT_EQ(pendingNext.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_EQ(pendingNext.get().first, ECANCELED);
   // Without a proxy, connections pass untouched.
@@ -184,12 +212,14 @@ TEST_F(VerifyProxyDevice, S10_2_ClosingAnotherHandleOfTheProxyKeepsItRegistered)
   VP_REGISTER reg{8080, 0};
   ASSERT_EQ(device::ioctl(registered, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, nullptr, kProxyPid), 0);
 
-  const size_t before = km::device::outstandingIrps();
+  const size_t before = km::device::pendedIrps();
   auto onRegistered = next(registered);
   auto onOther = next(other);
-  while (km::device::outstandingIrps() < before + 2) std::this_thread::yield();  // both NEXT queued
+  Closer closer{{registered, other}};
+  ASSERT_TRUE(queued(before, 2));  // both NEXT in the driver's queue, not only sent
 
   EXPECT_EQ(device::close(other, kProxyPid), 0);
+  closer.closed(other);
   ASSERT_EQ(onOther.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_EQ(onOther.get().first, ECANCELED) << "the closed handle's own NEXT is cancelled";
 
@@ -210,6 +240,7 @@ TEST_F(VerifyProxyDevice, S10_2_ClosingAnotherHandleOfTheProxyKeepsItRegistered)
 
   // Closing the registering handle unregisters: connections pass untouched again.
   EXPECT_EQ(device::close(registered, kProxyPid), 0);
+  closer.closed(registered);
   auto& server = stack.remoteHost("192.0.2.80");
   int serverListener = server.socket(IpVersion::V4, Protocol::Tcp);
   ASSERT_EQ(server.bind(serverListener, *Endpoint::parse("192.0.2.80:80")), 0);
