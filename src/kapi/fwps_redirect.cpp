@@ -1,5 +1,5 @@
 // kapi/fwps_redirect.cpp - redirect handles and redirect state (SPEC S7), the SIO-format redirect
-// records (S8), flow contexts and FwpsPendOperation0 of fwpsk.h.
+// records (S8) and flow contexts of fwpsk.h.
 #include <cstdio>
 #include <map>
 #include <tuple>
@@ -157,19 +157,6 @@ NTSTATUS NTAPI FwpsFlowRemoveContext0(UINT64 flowId, UINT16 layerId, UINT32 call
   if (auto slot = eng().slotById(calloutId)) slot->removeFlowContext();
   return STATUS_SUCCESS;
   OPENWFP_KAPI_GUARD_END(STATUS_UNSUCCESSFUL)
-}
-
-NTSTATUS NTAPI FwpsPendOperation0(HANDLE completionHandle, HANDLE* completionContext) {
-  // openwfp classifies no layer that supplies a completion handle; the redirect layers pend
-  // with FwpsPendClassify0.
-  (void)completionHandle;
-  if (completionContext) *completionContext = nullptr;
-  return STATUS_FWP_CANNOT_PEND;
-}
-
-void NTAPI FwpsCompleteOperation0(HANDLE completionContext, PNET_BUFFER_LIST netBufferList) {
-  (void)completionContext;
-  (void)netBufferList;
 }
 
 }  // extern "C"
