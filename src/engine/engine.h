@@ -31,27 +31,18 @@
 
 #include "engine/callouts.h"
 #include "engine/classify.h"
+#include "engine/engine_services.h"
 #include "engine/filter_index.h"
 #include "engine/guid.h"
 #include "engine/objects.h"
 #include "engine/records_handles.h"
 #include "engine/status.h"
-#include "openwfp/openwfp.h"
 #include "redirect/history.h"
 
 namespace openwfp::engine {
 
 class PendTimer;
 class ConnectPipeline;
-
-struct EngineServices {
-  verifier::Verifier* verifier = nullptr;
-  verifier::PoolTracker* pool = nullptr;
-  trace::Tracer* tracer = nullptr;
-  redirect::RecordsSealer* sealer = nullptr;
-  redirect::HandleRegistry* redirectHandles = nullptr;
-  RuntimeOptions options;
-};
 
 // FWPS_CLASSIFY_FLAG_REAUTHORIZE_IF_MODIFIED_BY_OTHERS
 inline constexpr uint32_t kApplyReauthorizeIfModifiedByOthers = 0x00000001;
