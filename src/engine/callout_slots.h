@@ -41,8 +41,8 @@ class CalloutSlots {
                                                        std::chrono::milliseconds wait);
 
  private:
-  // Guards the two maps and nextId_. Lock order: ObjectStore::storeMu_ comes before it;
-  // CalloutSlot::mu_ after it (no slot lock is taken while it is held today).
+  // Guards the two maps and nextId_. Lock order: ObjectStore::storeMu_ and FlowContexts::mu_
+  // come before it; CalloutSlot::mu_ after it (no slot lock is taken while it is held today).
   mutable std::mutex mu_;
   std::unordered_map<Guid, std::shared_ptr<CalloutSlot>, GuidHash> byKey_;
   std::unordered_map<uint32_t, std::shared_ptr<CalloutSlot>> byId_;

@@ -9,6 +9,7 @@ Engine::Engine(EngineServices services)
     : services_(std::move(services)),
       contexts_(services_.pool),
       store_(slots_),
+      connections_(slots_),
       handles_(services_, contexts_),
       runner_(services_, store_, handles_, contexts_),
       pipeline_(std::make_unique<ConnectPipeline>(*this)) {}

@@ -1,8 +1,8 @@
 // engine/engine.h - the filter engine's facade: management objects and transactions (SPEC S2),
 // callout registration (S3), classification and arbitration (S4), classify handles, writable
-// layer data (S5), pend/complete (S6) and the records handles of S8.6. Pure C++: the C ABI in
-// src/kapi maps WDK structs and handles onto this class; stack backends use the Classifier
-// (classifier.h).
+// layer data (S5), pend/complete (S6), the records handles of S8.6 and flow contexts. Pure C++:
+// the C ABI in src/kapi maps WDK structs and handles onto this class; stack backends use the
+// Classifier (classifier.h).
 //
 // The work is done by parts with one job each; Engine owns them and forwards:
 //   CalloutSlots        callout slots (key/id -> CalloutSlot), registration     callout_slots.h
@@ -12,12 +12,14 @@
 //   ClassifyRunner      match, arbitration, callout invocation, pend parking,
 //                       re-authorization, deadlines, finish and trace           classify_runner.h
 //   ClassifyHandles     classify handles, writable layer data, pend/complete   classify_handles.h
-//   ConnectionRegistry  live connection histories, records handles              connection_registry.h
+//   ConnectionRegistry  live connection histories, records handles, flow
+//                       contexts                                                connection_registry.h
 //   ContextPool         frees engine-owned redirect contexts (S5.6)             context_pool.h
 //
 // Locks: each part documents the locks it owns next to the data they guard; the order between
 // them (docs/architecture.md, "Locks"):
 //   ObjectStore::storeMu_ -> CalloutSlots::mu_ -> CalloutSlot::mu_
+//   FlowContexts::mu_     -> CalloutSlots::mu_ -> CalloutSlot::mu_
 //   Classify::mu_ -> ContextPool link mutex -> verifier::PoolTracker (and the History's lock)
 //   ClassifyHandles::mu_ -> ContextPool link mutex (only when teardown drops the last reference
 //   to a classify with orphan contexts)
@@ -184,6 +186,14 @@ class Engine {
   bool connectionLive(uint64_t historyId) const { return connections_.live(historyId); }
   // Reports classify handles still held for classifies of this connection (flow end).
   void reportHandlesOfConnection(uint64_t historyId) { handles_.reportHandlesOfConnection(historyId); }
+
+  // Flow contexts (FwpsFlowAssociateContext0 / FwpsFlowRemoveContext0).
+  Status associateFlowContext(uint64_t flowId, uint16_t layerId, uint32_t calloutId, uint64_t context) {
+    return connections_.flowContexts().associate(flowId, layerId, calloutId, context);
+  }
+  Status removeFlowContext(uint64_t flowId, uint16_t layerId, uint32_t calloutId) {
+    return connections_.flowContexts().remove(flowId, layerId, calloutId);
+  }
 
   // Emits the classify's trace record once (S4.5); finish() does it after the Done callback,
   // the Classifier earlier so that records appear in layer order.
