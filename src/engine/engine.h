@@ -49,11 +49,8 @@
 #include "engine/objects.h"
 #include "engine/records_handles.h"
 #include "engine/status.h"
+#include "openwfp/stack.h"
 #include "redirect/history.h"
-
-namespace openwfp {
-class Classifier;
-}
 
 namespace openwfp::engine {
 
