@@ -35,7 +35,7 @@ inline constexpr uint32_t kRightActionWrite = 0x00000001;
 enum class NotifyType : uint32_t { AddFilter = 0, DeleteFilter = 1 };
 
 // The callout driver's functions, as the C ABI wraps them (version dispatch, FWPS_* structs,
-// CurrentDriverScope). Called without engine locks held, except notify (see Engine::addFilter).
+// CurrentDriverScope). Called without engine locks held, except notify (see ObjectStore::addFilter).
 class CalloutFunctions {
  public:
   virtual ~CalloutFunctions() = default;

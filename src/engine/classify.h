@@ -1,9 +1,10 @@
 // engine/classify.h - one classify at one layer: the matched filters, arbitration, callout
 // invocations, writable layer data versions, pend state and trace record (SPEC S4, S5, S6).
 //
-// A Classify is driven by the Engine (engine_classify.cpp) on the thread that started it and,
-// after a pend, on the thread that completes it. `mu_` guards every member below it; driver
-// calls (acquire/apply/pend/complete) may arrive from any thread.
+// A Classify is driven by the ClassifyRunner (classify_runner.h) on the thread that started it
+// and, after a pend, on the thread that completes it; driver calls through a classify handle
+// (ClassifyHandles: acquire/apply/pend/complete) may arrive from any thread. `mu_` guards every
+// member below it.
 #pragma once
 
 #include <chrono>
@@ -29,7 +30,7 @@ class History;
 
 namespace openwfp::engine {
 
-class Engine;
+class ContextPool;
 
 // Engine form of the writable layer data: FWPS_CONNECT_REQUEST0 (connect-redirect) or
 // FWPS_BIND_REQUEST0 (bind-redirect: local + portReservationToken only), without the chain.
@@ -99,8 +100,9 @@ class Classify {
   void addReason(std::string r);
 
  private:
-  friend class Engine;
-  Classify(Engine& engine, uint64_t id, ClassifyRequest request, Done done);
+  friend class ClassifyRunner;
+  friend class ClassifyHandles;
+  Classify(const ContextPool& contexts, uint64_t id, ClassifyRequest request, Done done);
 
   enum class Phase : uint8_t { Running, InCallout, Pended, Finished };
   struct Acquisition {
@@ -123,13 +125,16 @@ class Classify {
     size_t stepIndex = SIZE_MAX; // index in record_.filters (SIZE_MAX: not tracing)
   };
 
-  Engine& engine_;
+  const ContextPool& contexts_;  // frees orphanContexts_ if the classify never finished
   const uint64_t id_;
   const LayerInfo* layer_;
   ClassifyRequest request_;
   Done done_;
 
-  mutable std::mutex mu_;  // guards everything below
+  // Guards everything below. Never held while a driver function runs; under it only the
+  // History's lock, ContextPool's link and the pool tracker are taken (apply, finish) and the
+  // C ABI's abiState() factory runs.
+  mutable std::mutex mu_;
   Phase phase_ = Phase::Running;
   ClassifyValues values_;
   uint32_t round_ = 0;
@@ -153,8 +158,8 @@ class Classify {
   bool reauthPending_ = false;
   std::vector<void*> orphanContexts_;  // engine-owned contexts applied without a redirect handle
   std::shared_ptr<void> abi_;
-  bool tracing_ = false;   // build record_ (RuntimeOptions::trace)
-  bool registered_ = false;  // in Engine::live_ (classifyContext valid for FwpsAcquireClassifyHandle0)
+  bool tracing_ = false;   // build record_ (EngineOptions::trace)
+  bool registered_ = false;  // in ClassifyHandles' live contexts (valid for FwpsAcquireClassifyHandle0)
   bool emitted_ = false;
   trace::ClassifyRecord record_;
 };

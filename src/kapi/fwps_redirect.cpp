@@ -1,8 +1,6 @@
 // kapi/fwps_redirect.cpp - redirect handles and redirect state (SPEC S7), the SIO-format redirect
-// records (S8), flow contexts and FwpsPendOperation0 of fwpsk.h.
+// records (S8) and flow contexts of fwpsk.h.
 #include <cstdio>
-#include <map>
-#include <tuple>
 
 #include "kapi/abi.h"
 #include "redirect/handles.h"
@@ -35,11 +33,6 @@ std::shared_ptr<redirect::History> recordsHistory(HANDLE records, const char* ap
                   : ": not a redirect records handle"));
   return nullptr;
 }
-
-// Flow contexts (FwpsFlowAssociateContext0): counted per callout so that unregistering a callout
-// whose flows still carry a context fails with STATUS_DEVICE_BUSY (S3.1).
-std::mutex g_flowMu;  // guards g_flows
-std::map<std::tuple<uint64_t, uint16_t, uint32_t>, uint64_t> g_flows;
 
 }  // namespace
 
@@ -134,42 +127,19 @@ NTSTATUS NTAPI FwpsQueryConnectionSioFormatRedirectRecords0(HANDLE RedirectRecor
   OPENWFP_KAPI_GUARD_END(STATUS_UNSUCCESSFUL)
 }
 
+// Flow contexts live in the engine (engine/flow_contexts.h): counted per callout so that
+// unregistering a callout whose flows still carry a context fails with STATUS_DEVICE_BUSY (S3.1).
 NTSTATUS NTAPI FwpsFlowAssociateContext0(UINT64 flowId, UINT16 layerId, UINT32 calloutId,
                                          UINT64 flowContext) {
   OPENWFP_KAPI_GUARD_BEGIN
-  auto slot = eng().slotById(calloutId);
-  if (!slot) return STATUS_FWP_CALLOUT_NOT_FOUND;
-  std::lock_guard lock(g_flowMu);
-  auto key = std::make_tuple(flowId, layerId, calloutId);
-  if (g_flows.count(key)) return STATUS_FWP_ALREADY_EXISTS;
-  g_flows.emplace(key, flowContext);
-  slot->addFlowContext();
-  return STATUS_SUCCESS;
+  return nt(eng().associateFlowContext(flowId, layerId, calloutId, flowContext));
   OPENWFP_KAPI_GUARD_END(STATUS_UNSUCCESSFUL)
 }
 
 NTSTATUS NTAPI FwpsFlowRemoveContext0(UINT64 flowId, UINT16 layerId, UINT32 calloutId) {
   OPENWFP_KAPI_GUARD_BEGIN
-  std::lock_guard lock(g_flowMu);
-  auto it = g_flows.find(std::make_tuple(flowId, layerId, calloutId));
-  if (it == g_flows.end()) return STATUS_NOT_FOUND;
-  g_flows.erase(it);
-  if (auto slot = eng().slotById(calloutId)) slot->removeFlowContext();
-  return STATUS_SUCCESS;
+  return nt(eng().removeFlowContext(flowId, layerId, calloutId));
   OPENWFP_KAPI_GUARD_END(STATUS_UNSUCCESSFUL)
-}
-
-NTSTATUS NTAPI FwpsPendOperation0(HANDLE completionHandle, HANDLE* completionContext) {
-  // openwfp classifies no layer that supplies a completion handle; the redirect layers pend
-  // with FwpsPendClassify0.
-  (void)completionHandle;
-  if (completionContext) *completionContext = nullptr;
-  return STATUS_FWP_CANNOT_PEND;
-}
-
-void NTAPI FwpsCompleteOperation0(HANDLE completionContext, PNET_BUFFER_LIST netBufferList) {
-  (void)completionContext;
-  (void)netBufferList;
 }
 
 }  // extern "C"

@@ -1,7 +1,7 @@
 // S8: FwpsQueryConnectionSioFormatRedirectRecords0, every sub-clause.
 #include <thread>
 
-#include "engine/records_api.h"
+#include "runtime/records_api.h"
 #include "redirect/records.h"
 #include "support/wfp_harness.h"
 

@@ -1,7 +1,9 @@
-#include "engine/records_api.h"
+// runtime/records_api.cpp - see records_api.h.
+#include "runtime/records_api.h"
 
 #include "engine/engine.h"
 #include "openwfp/openwfp.h"
+#include "redirect/records.h"
 
 namespace openwfp::engine::records {
 

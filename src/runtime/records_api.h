@@ -1,5 +1,6 @@
-// engine/records_api.h - the redirect-records functions the proxy side (src/winsock, src/linux
-// control channel) needs, over the process-wide Runtime (SPEC S8.7, S8.8, S9, S12.2).
+// runtime/records_api.h - the redirect-records functions the proxy side (src/winsock, src/linux
+// control channel) needs, over the process-wide Runtime (SPEC S8.7, S8.8, S9, S12.2). The
+// namespace stays openwfp::engine::records (its callers spell it so).
 #pragma once
 
 #include <cstddef>

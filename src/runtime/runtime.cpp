@@ -1,4 +1,4 @@
-// engine/runtime.cpp - the process-wide Runtime (include/openwfp/openwfp.h) the C ABI acts on.
+// runtime/runtime.cpp - the process-wide Runtime (include/openwfp/openwfp.h) the C ABI acts on.
 #include <atomic>
 #include <mutex>
 
@@ -50,7 +50,9 @@ Runtime::Runtime(RuntimeOptions options) : options_(options) {
   s.tracer = tracer_.get();
   s.sealer = sealer_.get();
   s.redirectHandles = redirectHandles_.get();
-  s.options = options_;
+  s.options.pendDeadline = options_.pendDeadline;
+  s.options.reauthorizeLimit = options_.reauthorizeLimit;
+  s.options.trace = options_.trace;
   engine_ = std::make_unique<engine::Engine>(std::move(s));
 }
 
