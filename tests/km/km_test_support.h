@@ -1,5 +1,5 @@
-// Shared by the tests of src/km (tests/km/<area>_test.cpp): the fixture whose suite spans
-// several files (GoogleTest requires one fixture class per suite, so it is defined once, here)
+// Shared by the tests of src/km (tests/km/<area>_test.cpp): the two fixtures whose suites span
+// several files (GoogleTest requires one fixture class per suite, so each is defined once, here)
 // and the helpers more than one file uses. Timeouts are generous failure guards only; no
 // assertion depends on timing.
 #pragma once
@@ -54,6 +54,25 @@ class KernelObjects : public ::testing::Test {
   void SetUp() override { openwfp::Runtime::reset(); }
   void TearDown() override { openwfp::Runtime::current().verifier().clear(); }
   size_t count(openwfp::verifier::Code c) { return openwfp::Runtime::current().verifier().count(c); }
+};
+
+// Suite KernelSupport: the rest of the wdm.h support API, with a driver object "kdrv" per test
+// (sync_test, work_items_test, driver_objects_test, time_test, rtl_test, debug_print_test).
+class KernelSupport : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    openwfp::Runtime::reset();
+    driver_ = static_cast<PDRIVER_OBJECT>(openwfp::km::createDriverObject("kdrv"));
+  }
+  void TearDown() override {
+    openwfp::km::waitForWorkItems(driver_);
+    openwfp::km::releaseDriverResources(driver_);
+    openwfp::km::destroyDriverObject(driver_);
+    openwfp::Runtime::current().verifier().clear();  // the misuse tests leave expected violations
+  }
+  size_t count(openwfp::verifier::Code c) { return openwfp::Runtime::current().verifier().count(c); }
+
+  PDRIVER_OBJECT driver_ = nullptr;
 };
 
 }  // namespace kmtest
