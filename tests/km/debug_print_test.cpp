@@ -1,0 +1,76 @@
+// S1.1 (a Windows callout driver runs unchanged): debug output (src/km/debug_print.cpp):
+// DbgPrint / DbgPrintEx / KdPrint logged with the driver's name and level, failed ASSERT /
+// NT_ASSERT reported. (The printf dialect itself: format_test.cpp.)
+#include <ntddk.h>
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "km_test_support.h"
+#include "openwfp/openwfp.h"
+#include "verifier/verifier.h"
+
+using kmtest::KernelSupport;
+using openwfp::Runtime;
+using openwfp::verifier::Code;
+
+namespace {
+
+// Captures the default logger's output for the duration of a test.
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    sink->set_pattern("%l|%v");
+    auto logger = std::make_shared<spdlog::logger>("capture", sink);
+    logger->set_level(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  std::string text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+}  // namespace
+
+TEST_F(KernelSupport, S1_1_DbgPrintLogsWithDriverNameAndLevel) {
+  LogCapture capture;
+  {
+    openwfp::verifier::CurrentDriverScope scope("printer");
+    UNICODE_STRING u;
+    RtlInitUnicodeString(&u, L"dev0");
+    DbgPrint("hello %d %wZ %lu\n", 42, &u, static_cast<ULONG>(7));
+    DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_ERROR_LEVEL, "bad %s\n", "thing");
+    DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_WARNING_LEVEL, "careful\n");
+    DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_TRACE_LEVEL, "details\n");
+    KdPrint(("kd %s\n", "print"));
+  }
+  DbgPrint("anonymous\n");
+  std::string text = capture.text();
+  EXPECT_NE(text.find("info|[printer] hello 42 dev0 7\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("error|[printer] bad thing\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("warning|[printer] careful\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("debug|[printer] details\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("info|[printer] kd print\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("info|[kernel] anonymous\n"), std::string::npos) << text;
+}
+
+TEST_F(KernelSupport, S1_1_FailedAssertIsReported) {
+  openwfp::verifier::CurrentDriverScope scope("asserter");
+  int x = 1;
+  ASSERT(x == 1);
+  EXPECT_EQ(count(Code::DriverAssertFailed), 0u);
+  NT_ASSERT(x == 2);
+  ASSERT_EQ(count(Code::DriverAssertFailed), 1u);
+  auto v = Runtime::current().verifier().violations().back();
+  EXPECT_EQ(v.driver, "asserter");
+  EXPECT_NE(v.message.find("x == 2"), std::string::npos) << v.message;
+}
