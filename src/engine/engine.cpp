@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "engine/classifier.h"
+#include "engine/connect_pipeline.h"
 #include "engine/pend_timer.h"
 #include "verifier/pool.h"
 #include "verifier/verifier.h"

@@ -1,4 +1,4 @@
-// engine/classifier.h - the Classifier stack backends call (include/openwfp/stack.h): a connect
+// engine/connect_pipeline.h - the Classifier stack backends call (include/openwfp/stack.h): a connect
 // runs ALE_CONNECT_REDIRECT, then, if permitted, ALE_AUTH_CONNECT for the final tuple; a bind
 // runs ALE_BIND_REDIRECT (SPEC S4.1, S4.4, S5.5, S5.8).
 #pragma once

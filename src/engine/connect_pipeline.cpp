@@ -1,4 +1,4 @@
-#include "engine/classifier.h"
+#include "engine/connect_pipeline.h"
 
 #include "engine/engine.h"
 #include "redirect/history.h"
