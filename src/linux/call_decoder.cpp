@@ -198,18 +198,17 @@ std::optional<DecodedCall> CallDecoder::decode(const seccomp_notif& n) {
   d.facts.cookie = cookie;
   d.facts.pid = task->process.pid;
   d.facts.fastOpen = fastOpen;
+  d.request.process = task->process;
+  d.request.protocol = protocol;
+  d.request.socketId = cookie;
   if (kind == net::CallKind::Connect) {
-    d.connect.process = task->process;
-    d.connect.protocol = protocol;
-    d.connect.local = local;
-    d.connect.remote = *requested;
-    d.connect.socketId = cookie;
-    d.connect.proxiedRecords = table_.attachedRecords(cookie);
+    d.hook = StackHook::Connect;
+    d.request.local = local;
+    d.request.remote = *requested;
+    d.request.proxiedRecords = table_.attachedRecords(cookie);
   } else {
-    d.bind.process = task->process;
-    d.bind.protocol = protocol;
-    d.bind.local = *requested;
-    d.bind.socketId = cookie;
+    d.hook = StackHook::Bind;
+    d.request.local = *requested;
   }
   return d;
 }

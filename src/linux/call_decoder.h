@@ -19,9 +19,9 @@
 namespace openwfp::linux_backend {
 
 struct DecodedCall {
-  CallFacts facts;         // for the performer
-  ConnectRequest connect;  // facts.kind == Connect: what the classifier is asked
-  BindRequest bind;        // facts.kind == Bind
+  CallFacts facts;       // for the performer
+  StackHook hook = StackHook::Connect;  // what the classifier is asked (by facts.kind)
+  StackRequest request;
 };
 
 class CallDecoder {

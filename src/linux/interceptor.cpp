@@ -58,15 +58,8 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
                                        std::move(d->facts));
     Classifier* c = classifier.forWorkers();
     if (c == nullptr) return;  // ~Call fails it closed
-    if (call->kind == net::CallKind::Connect) {
-      c->classifyConnect(d->connect, [call](const ConnectVerdict& v) {
-        call->performer->finishConnect(*call, v);
-      });
-    } else {
-      c->classifyBind(d->bind, [call](const BindVerdict& v) {
-        call->performer->finishBind(*call, v);
-      });
-    }
+    c->classify(d->hook, d->request,
+                [call](const StackVerdict& v) { call->performer->finish(*call, v); });
     call->classifyReturned.store(true, std::memory_order_release);
   }
 

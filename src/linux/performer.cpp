@@ -21,6 +21,14 @@ void Performer::failUnanswered(const Call& call) {
                 false);
 }
 
+void Performer::finish(Call& call, const StackVerdict& verdict) {
+  if (call.kind == net::CallKind::Bind) {
+    finishBind(call, verdict);
+  } else {
+    finishConnect(call, verdict);
+  }
+}
+
 void Performer::countPended(const Call& call) {
   if (call.classifyReturned.load(std::memory_order_acquire)) {
     counters_.pended.fetch_add(1, std::memory_order_relaxed);

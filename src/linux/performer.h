@@ -59,14 +59,15 @@ class Performer {
       : loop_(loop), table_(table), waiter_(waiter), reaper_(reaper), counters_(counters),
         options_(options) {}
 
-  // The verdict for a connect (a permitted one is remembered in the table for the control
-  // channel) or a bind. Only the first answer of a call counts.
-  void finishConnect(Call& call, const ConnectVerdict& verdict);
-  void finishBind(Call& call, const BindVerdict& verdict);
+  // The classifier's verdict for the call. Only the first answer of a call counts.
+  void finish(Call& call, const StackVerdict& verdict);
   // The classifier dropped done() unanswered: the call fails as blocked.
   void failUnanswered(const Call& call);
 
  private:
+  // A permitted connect is remembered in the table (for the control channel) until it ends.
+  void finishConnect(Call& call, const ConnectVerdict& verdict);
+  void finishBind(Call& call, const BindVerdict& verdict);
   void countPended(const Call& call);
   // The answer to a connect the supervisor performed; a failed connection is reported closed.
   void finishPerformed(Call& call, int err);
