@@ -121,8 +121,9 @@ void BM_ClassifierConnect(benchmark::State& state) {
     r.remote = q[i & 4095].values.remote;
     ++i;
     bool permit = false;
-    Runtime::current().classifier().classifyConnect(
-        r, [&](const openwfp::ConnectVerdict& v) { permit = v.action == openwfp::Action::Permit; });
+    Runtime::current().classifier().classify(
+        openwfp::StackHook::Connect, r,
+        [&](const openwfp::ConnectVerdict& v) { permit = v.action == openwfp::Action::Permit; });
     benchmark::DoNotOptimize(permit);
   }
 }

@@ -104,7 +104,11 @@ class BenchClassifier : public Classifier {
  public:
   explicit BenchClassifier(std::optional<std::pair<Endpoint, Endpoint>> redirect = {})
       : redirect_(redirect) {}
-  void classifyConnect(const ConnectRequest& request, ConnectDone done) override {
+  void classify(StackHook hook, const StackRequest& request, StackDone done) override {
+    if (hook != StackHook::Connect) {  // binds (and any other hook) as asked
+      done(permitUnchanged(request));
+      return;
+    }
     ConnectVerdict v;
     v.finalRemote = request.remote;
     if (redirect_ && request.remote == redirect_->first) {
@@ -112,11 +116,6 @@ class BenchClassifier : public Classifier {
       v.redirected = true;
     }
     v.history = redirect::History::create();
-    done(v);
-  }
-  void classifyBind(const BindRequest& request, BindDone done) override {
-    BindVerdict v;
-    v.finalLocal = request.local;
     done(v);
   }
   void connectionClosed(const std::shared_ptr<redirect::History>&) override { closed_++; }

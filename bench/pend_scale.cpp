@@ -380,7 +380,11 @@ class HoldingClassifier : public Classifier {
     v.history = redirect::History::create();
     return v;
   }
-  void classifyConnect(const ConnectRequest& request, ConnectDone done) override {
+  void classify(StackHook hook, const StackRequest& request, StackDone done) override {
+    if (hook != StackHook::Connect) {  // binds (and any other hook) as asked
+      done(permitUnchanged(request));
+      return;
+    }
     classified_.fetch_add(1, std::memory_order_relaxed);
     if (!hold_ || !(request.remote == from_)) {
       done(verdictFor(request.remote));
@@ -389,11 +393,6 @@ class HoldingClassifier : public Classifier {
     std::lock_guard lock(mu_);
     held_.push_back(std::move(done));
     heldCount_.store(held_.size(), std::memory_order_release);
-  }
-  void classifyBind(const BindRequest& request, BindDone done) override {
-    BindVerdict v;
-    v.finalLocal = request.local;
-    done(v);
   }
   void connectionClosed(const std::shared_ptr<redirect::History>&) override {}
 

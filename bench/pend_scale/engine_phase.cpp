@@ -179,14 +179,15 @@ bool runRound(const char* name, bool pend, const std::vector<openwfp::ConnectReq
   round.before = readMemory();
   const int64_t t0 = nowNs();
   for (int i = 0; i < n; ++i) {
-    classifier.classifyConnect(requests[static_cast<size_t>(i)], [&, i](const openwfp::ConnectVerdict& v) {
-      histories[static_cast<size_t>(i)] = v.history;
-      redirected[static_cast<size_t>(i)] =
-          v.action == openwfp::Action::Permit && v.redirected &&
-          v.finalRemote == openwfp::Endpoint::v4(kFinalAddr, kFinalPort);
-      lastAnswerNs.store(nowNs(), std::memory_order_relaxed);
-      answered.fetch_add(1, std::memory_order_release);
-    });
+    classifier.classify(openwfp::StackHook::Connect, requests[static_cast<size_t>(i)],
+                        [&, i](const openwfp::ConnectVerdict& v) {
+                          histories[static_cast<size_t>(i)] = v.history;
+                          redirected[static_cast<size_t>(i)] =
+                              v.action == openwfp::Action::Permit && v.redirected &&
+                              v.finalRemote == openwfp::Endpoint::v4(kFinalAddr, kFinalPort);
+                          lastAnswerNs.store(nowNs(), std::memory_order_relaxed);
+                          answered.fetch_add(1, std::memory_order_release);
+                        });
   }
   const int64_t t1 = nowNs();
   round.classifyMs = msBetween(t0, t1);
@@ -265,7 +266,8 @@ int runEnginePhase(bool pend, int n) {
     gDriver.pend = false;
     openwfp::Classifier& classifier = openwfp::Runtime::current().classifier();
     std::shared_ptr<openwfp::redirect::History> warm;
-    classifier.classifyConnect(requestFor(n), [&](const openwfp::ConnectVerdict& v) { warm = v.history; });
+    classifier.classify(openwfp::StackHook::Connect, requestFor(n),
+                        [&](const openwfp::ConnectVerdict& v) { warm = v.history; });
     if (warm) classifier.connectionClosed(warm);
     gDriver.pend = pend;
   }

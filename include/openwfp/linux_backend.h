@@ -78,7 +78,7 @@ struct InterceptorStats {
   bool syncWakeUp = false;        // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP in effect
 };
 
-// Serves the notifications of one seccomp listener. Limits (see the tests in tests/real):
+// Serves the notifications of one seccomp listener. Limits (see the tests in tests/linux):
 // a call answered "continue" is run by the kernel with the process's memory as it is then, so a
 // multi-threaded program that rewrites the sockaddr between our read and the kernel's could
 // connect elsewhere than classified (seccomp_unotify(2)); redirects are not affected (the

@@ -27,14 +27,14 @@
 //   * connect: an unbound socket is bound implicitly first (source address chosen by route:
 //     loopback for loopback destinations, the host's own address otherwise; ephemeral ports from
 //     Options::firstEphemeralPort, 49152); this implicit bind is not classified. Then the connect
-//     is classified (Classifier::classifyConnect). The verdict's finalRemote is where the
-//     connection goes. Permit + TCP listener there -> queued for accept; no listener ->
-//     ECONNREFUSED; Block -> Options::blockErrno (ECONNREFUSED, as openwfp's Linux backend,
-//     SPEC S13.3); a pended classify that hits its deadline -> ETIMEDOUT. connect() blocks the
+//     is classified (StackHook::Connect; what a verdict means: openwfp/stack.h). The verdict's
+//     finalRemote is where the connection goes. Permit + TCP listener there -> queued for
+//     accept; no listener -> ECONNREFUSED; Block -> Options::blockErrno (ECONNREFUSED, as
+//     openwfp's Linux backend, SPEC S13.3), or ETIMEDOUT when timedOut. connect() blocks the
 //     calling thread until the classifier calls done (S4.4 synchronous when nobody pends;
 //     S6.2 otherwise); connectAsync() returns at once with a PendingConnect to poll or wait on.
 //     Connect on a connected or listening socket -> EISCONN; while connecting -> EALREADY.
-//   * bind: classified at BIND_REDIRECT (Classifier::classifyBind); the verdict may change the
+//   * bind: classified at BIND_REDIRECT (StackHook::Bind); the verdict may change the
 //     local address; Block -> EACCES; ETIMEDOUT as for connect. Port 0 picks an ephemeral
 //     port. EADDRINUSE when another socket of the same protocol and family has the port on an
 //     overlapping address (equal, or either unspecified); EADDRNOTAVAIL for an address the

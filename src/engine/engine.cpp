@@ -1,7 +1,7 @@
 // engine/engine.cpp - the Engine facade: builds its parts and tears them down (engine.h).
 #include "engine/engine.h"
 
-#include "engine/classifier.h"
+#include "engine/connect_pipeline.h"
 
 namespace openwfp::engine {
 

@@ -2,7 +2,7 @@
 // callout registration (S3), classification and arbitration (S4), classify handles, writable
 // layer data (S5), pend/complete (S6), the records handles of S8.6 and flow contexts. Pure C++:
 // the C ABI in src/kapi maps WDK structs and handles onto this class; stack backends use the
-// Classifier (classifier.h).
+// Classifier (connect_pipeline.h).
 //
 // The work is done by parts with one job each; Engine owns them and forwards:
 //   CalloutSlots        callout slots (key/id -> CalloutSlot), registration     callout_slots.h

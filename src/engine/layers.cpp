@@ -72,6 +72,20 @@ std::string_view toString(Field f) {
   return "?";
 }
 
+const HookLayers& hookLayers(StackHook hook) {
+  static constexpr HookLayers connect{LayerPair{LayerId::ConnectRedirectV4, LayerId::ConnectRedirectV6},
+                                  LayerPair{LayerId::AuthConnectV4, LayerId::AuthConnectV6}};
+  static constexpr HookLayers bind{LayerPair{LayerId::BindRedirectV4, LayerId::BindRedirectV6},
+                               std::nullopt};
+  switch (hook) {
+    case StackHook::Connect:
+      return connect;
+    case StackHook::Bind:
+      return bind;
+  }
+  return connect;  // not reached: every hook has a case
+}
+
 const LayerInfo& layerInfo(LayerId id) { return table()[static_cast<size_t>(id)]; }
 const std::array<LayerInfo, kLayerCount>& allLayers() { return table(); }
 

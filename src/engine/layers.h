@@ -1,6 +1,6 @@
 // engine/layers.h - the six filtering layers openwfp implements (SPEC S4.1) with their run-time
 // ids (FWPS_BUILTIN_LAYERS), management GUIDs and the run-time field indices of the conditions
-// openwfp supports (wfp-facts sections 2 and 3).
+// openwfp supports (wfp-facts sections 2 and 3), and which of them each stack hook runs.
 #pragma once
 
 #include <array>
@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "engine/guid.h"
+#include "openwfp/stack.h"
 
 namespace openwfp::engine {
 
@@ -62,6 +63,21 @@ const LayerInfo& layerInfo(LayerId id);
 const std::array<LayerInfo, kLayerCount>& allLayers();
 const LayerInfo* findLayer(const Guid& key);
 const LayerInfo* findLayerByRuntimeId(uint16_t runtimeId);
+
+// The layers a stack hook (openwfp/stack.h, StackHook) is classified at, in order: the redirect
+// layer (writable layer data, may pend), then, if it permitted, the authorization layer for the
+// final tuple. Either may be absent. Each names its V4 and V6 layer; the address a step
+// classifies picks one (Connect: the remote address, Bind: the local address).
+struct LayerPair {
+  LayerId v4;
+  LayerId v6;
+  LayerId of(IpVersion version) const { return version == IpVersion::V4 ? v4 : v6; }
+};
+struct HookLayers {
+  std::optional<LayerPair> redirect;
+  std::optional<LayerPair> authorize;
+};
+const HookLayers& hookLayers(StackHook hook);
 
 // FWPM_CONDITION_* GUID -> Field.
 std::optional<Field> fieldForCondition(const Guid& conditionKey);

@@ -1,7 +1,7 @@
 // km/debug_print.cpp - DbgPrint, DbgPrintEx and RtlAssert (ASSERT) into spdlog.
 //
 // Each call is one log line "[driver] message" (trailing newlines dropped), formatted with the
-// Windows printf dialect (kernel_format.h). DbgPrintEx levels map to log levels: ERROR -> error,
+// Windows printf dialect (format.h). DbgPrintEx levels map to log levels: ERROR -> error,
 // WARNING -> warn, INFO -> info, TRACE and the rest -> debug; a mask level (> 31) maps by its
 // lowest set bit the same way. All messages pass (no component filter): spdlog's level decides.
 #include <wdm.h>

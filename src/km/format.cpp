@@ -1,4 +1,4 @@
-// km/format.cpp - DbgPrint's printf dialect (see kernel_format.h).
+// km/format.cpp - DbgPrint's printf dialect (see format.h).
 //
 // Each conversion is parsed by hand, its argument fetched with the width Windows gives it, and
 // the piece printed with snprintf; wide and counted strings are converted to UTF-8 first.

@@ -42,8 +42,9 @@ PendingConnect StackState::connectAsync(Process& p, int fd, const Endpoint& remo
     verdict.finalRemote = remote;
     completeConnect(fd, request, verdict, cs);
   } else {
-    classifier->classifyConnect(
-        request, [self = shared_from_this(), fd, request, cs](const ConnectVerdict& verdict) {
+    classifier->classify(
+        StackHook::Connect, request,
+        [self = shared_from_this(), fd, request, cs](const ConnectVerdict& verdict) {
           self->completeConnect(fd, request, verdict, cs);
         });
   }
@@ -213,7 +214,7 @@ IoResult StackState::sendTo(Process& p, int fd, const Endpoint& to, std::span<co
     request.proxiedRecords = s->proxiedRecords;
   }
   // The first datagram of a flow is classified like a connect (S9.5).
-  const ConnectVerdict verdict = classifyConnectBlocking(request);
+  const ConnectVerdict verdict = classifyBlocking(StackHook::Connect, request);
   {
     std::lock_guard lock(mu);
     const Endpoint final = finalRemoteOf(verdict, to);

@@ -13,11 +13,8 @@ namespace {
 // Forwards to Runtime::current().classifier() at each call.
 class RuntimeClassifier final : public Classifier {
  public:
-  void classifyConnect(const ConnectRequest& request, ConnectDone done) override {
-    Runtime::current().classifier().classifyConnect(request, std::move(done));
-  }
-  void classifyBind(const BindRequest& request, BindDone done) override {
-    Runtime::current().classifier().classifyBind(request, std::move(done));
+  void classify(StackHook hook, const StackRequest& request, StackDone done) override {
+    Runtime::current().classifier().classify(hook, request, std::move(done));
   }
   void connectionClosed(const std::shared_ptr<redirect::History>& history) override {
     Runtime::current().classifier().connectionClosed(history);
@@ -25,13 +22,12 @@ class RuntimeClassifier final : public Classifier {
 };
 
 // Blocking wait for one classify's done().
-template <class Verdict>
-struct Waiter {
+struct VerdictWaiter {
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
-  Verdict verdict;
-  void set(const Verdict& v) {
+  StackVerdict verdict;
+  void set(const StackVerdict& v) {
     {
       std::lock_guard lock(mu);
       if (done) return;
@@ -40,7 +36,7 @@ struct Waiter {
     }
     cv.notify_all();
   }
-  Verdict wait() {
+  StackVerdict wait() {
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return done; });
     return verdict;
@@ -77,15 +73,9 @@ std::shared_ptr<Connection> StackState::makeConnection(const ConnectVerdict& ver
   return conn;
 }
 
-ConnectVerdict StackState::classifyConnectBlocking(const ConnectRequest& request) {
-  auto waiter = std::make_shared<Waiter<ConnectVerdict>>();
-  classifier->classifyConnect(request, [waiter](const ConnectVerdict& v) { waiter->set(v); });
-  return waiter->wait();
-}
-
-BindVerdict StackState::classifyBindBlocking(const BindRequest& request) {
-  auto waiter = std::make_shared<Waiter<BindVerdict>>();
-  classifier->classifyBind(request, [waiter](const BindVerdict& v) { waiter->set(v); });
+StackVerdict StackState::classifyBlocking(StackHook hook, const StackRequest& request) {
+  auto waiter = std::make_shared<VerdictWaiter>();
+  classifier->classify(hook, request, [waiter](const StackVerdict& v) { waiter->set(v); });
   return waiter->wait();
 }
 
@@ -198,7 +188,7 @@ int StackState::bind(Process& p, int fd, const Endpoint& requested) {
   }
   Endpoint final = requested;
   if (p.host_ == 0) {  // remote hosts are not classified
-    const BindVerdict verdict = classifyBindBlocking(request);
+    const BindVerdict verdict = classifyBlocking(StackHook::Bind, request);
     if (verdict.timedOut) return ETIMEDOUT;
     if (verdict.action == Action::Block) return EACCES;
     final = verdict.finalLocal;

@@ -149,8 +149,8 @@ struct StackState : std::enable_shared_from_this<StackState> {
   void reportClosed(const std::vector<std::shared_ptr<redirect::History>>& closed);
   void completeConnect(int fd, const ConnectRequest& request, const ConnectVerdict& verdict,
                        const std::shared_ptr<ConnectState>& cs);
-  ConnectVerdict classifyConnectBlocking(const ConnectRequest& request);
-  BindVerdict classifyBindBlocking(const BindRequest& request);
+  // Classifies and waits for done() (which may come from another thread: a pended classify).
+  StackVerdict classifyBlocking(StackHook hook, const StackRequest& request);
   std::shared_ptr<Connection> makeConnection(const ConnectVerdict& verdict) const;
   void adoptInboundFlowLocked(Socket& s);
 

@@ -1,6 +1,6 @@
 /*
  * thread_driver.c - a test driver written as for Windows (C, only <ntddk.h>) with a system
- * worker thread, for the S11.2 thread tests (tests/km/kernel_objects_test.cpp).
+ * worker thread, for the S11.2 thread tests (tests/km/threads_test.cpp).
  *
  * DriverEntry starts a system thread that waits on a stop event and then ends through
  * PsTerminateSystemThread called from a nested C function; it takes a reference to the thread

@@ -479,16 +479,18 @@ TEST_F(S4, S4_4_DoneRunsBeforeClassifyConnectReturnsWhenNobodyPends) {
             [](auto, auto, auto, auto, FWPS_CLASSIFY_OUT0* o) { o->actionType = FWP_ACTION_PERMIT; });
   bool done = false;
   int calls = 0;
-  rt().classifier().classifyConnect(request(kDst, 80), [&](const ConnectVerdict&) {
-    done = true;
-    ++calls;
-  });
+  rt().classifier().classify(openwfp::StackHook::Connect, request(kDst, 80),
+                             [&](const ConnectVerdict&) {
+                               done = true;
+                               ++calls;
+                             });
   EXPECT_TRUE(done);
   EXPECT_EQ(calls, 1);
   bool bound = false;
   openwfp::BindRequest b;
   b.local = Endpoint::v4(0, 0);
-  rt().classifier().classifyBind(b, [&](const openwfp::BindVerdict&) { bound = true; });
+  rt().classifier().classify(openwfp::StackHook::Bind, b,
+                             [&](const openwfp::BindVerdict&) { bound = true; });
   EXPECT_TRUE(bound);
 }
 

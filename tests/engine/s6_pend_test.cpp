@@ -68,7 +68,7 @@ TEST_F(S6, S6_1_PendLeavesTheConnectBlockedAndHoldsTheHandle) {
   Pender p;
   addCalloutFilter(guid(1), kCR4, pender(p));
   Pending result;
-  rt().classifier().classifyConnect(request(kDst, 80), result.callback());
+  rt().classifier().classify(openwfp::StackHook::Connect, request(kDst, 80), result.callback());
   EXPECT_EQ(result.calls, 0) << "the connect must stay blocked";
   ASSERT_EQ(p.handles.size(), 1u);
   UINT64 h = p.handles[0];
@@ -100,7 +100,7 @@ TEST_F(S6, S6_1_PendAtBindRedirectWorks) {
   Pending result;
   openwfp::BindRequest b;
   b.local = Endpoint::v4(0x7F000001, 8080);
-  rt().classifier().classifyBind(b, result.bindCallback());
+  rt().classifier().classify(openwfp::StackHook::Bind, b, result.bindCallback());
   EXPECT_EQ(result.calls, 0);
   ASSERT_EQ(p.handles.size(), 1u);
   FWPS_CLASSIFY_OUT0 o = decision(FWP_ACTION_BLOCK);
@@ -114,7 +114,7 @@ TEST_F(S6, S6_1_PendMustReturnBlockWithTheWriteRightCleared) {
   Pender p;
   addCalloutFilter(guid(4), kCR4, pender(p, /*returnBlock=*/false));
   Pending result;
-  rt().classifier().classifyConnect(request(kDst, 80), result.callback());
+  rt().classifier().classify(openwfp::StackHook::Connect, request(kDst, 80), result.callback());
   EXPECT_EQ(take(Code::PendWithoutBlock), 1u);
   ASSERT_EQ(p.handles.size(), 1u);
   FWPS_CLASSIFY_OUT0 o = decision(FWP_ACTION_PERMIT);
@@ -128,7 +128,7 @@ TEST_F(S6, S6_1_UnregisterWhilePendedIsDeviceBusy) {
   GUID key = guid(5);
   addCalloutFilter(key, kCR4, pender(p));
   Pending result;
-  rt().classifier().classifyConnect(request(kDst, 80), result.callback());
+  rt().classifier().classify(openwfp::StackHook::Connect, request(kDst, 80), result.callback());
   EXPECT_EQ(FwpsCalloutUnregisterByKey0(&key), STATUS_DEVICE_BUSY);
   FWPS_CLASSIFY_OUT0 o = decision(FWP_ACTION_PERMIT);
   FwpsCompleteClassify0(p.handles[0], 0, &o);
@@ -153,7 +153,7 @@ TEST_F(S6, S6_2_CompleteFromAnotherThreadResumesWithTheRemainingFilters) {
     out->actionType = FWP_ACTION_PERMIT;
   }, &low);
   Pending result;
-  rt().classifier().classifyConnect(request(kDst, 80), result.callback());
+  rt().classifier().classify(openwfp::StackHook::Connect, request(kDst, 80), result.callback());
   EXPECT_EQ(lowerCalls.load(), 0) << "arbitration is suspended at the pended filter";
   std::thread completer([&] {
     FWPS_CLASSIFY_OUT0 o = decision(FWP_ACTION_PERMIT);
@@ -171,7 +171,7 @@ TEST_F(S6, S6_2_TheCompletedClassifyOutIsCopied) {
   Pender p;
   addCalloutFilter(guid(14), kCR4, pender(p));
   Pending result;
-  rt().classifier().classifyConnect(request(kDst, 80), result.callback());
+  rt().classifier().classify(openwfp::StackHook::Connect, request(kDst, 80), result.callback());
   {
     FWPS_CLASSIFY_OUT0 o = decision(FWP_ACTION_BLOCK);
     FwpsCompleteClassify0(p.handles[0], 0, &o);
@@ -198,7 +198,7 @@ TEST_F(S6, S6_2_NullClassifyOutReauthorizes) {
     out->rights = 0;
   });
   Pending result;
-  rt().classifier().classifyConnect(request(kDst, 80), result.callback());
+  rt().classifier().classify(openwfp::StackHook::Connect, request(kDst, 80), result.callback());
   EXPECT_EQ(result.calls, 0);
   FwpsCompleteClassify0(handle, 0, nullptr);
   FwpsReleaseClassifyHandle0(handle);
@@ -213,7 +213,7 @@ TEST_F(S6, S6_2_ApplyCompleteReleaseAsynchronouslyRedirects) {
   Pender p;
   addCalloutFilter(guid(16), kCR4, pender(p));
   Pending result;
-  rt().classifier().classifyConnect(request(kDst, 80), result.callback());
+  rt().classifier().classify(openwfp::StackHook::Connect, request(kDst, 80), result.callback());
   UINT64 h = p.handles[0];
   std::thread worker([&] {
     FWPS_CLASSIFY_OUT0 o{};
@@ -247,7 +247,7 @@ TEST_F(S6, S6_3_TenThousandPendedCompletedInAnyOrder) {
   for (int i = 0; i < kN; ++i) {
     results[i] = std::make_unique<Pending>();
     auto r = request(0x0A000000u + static_cast<UINT32>(i), static_cast<UINT16>(1 + i % 60000));
-    rt().classifier().classifyConnect(r, results[i]->callback());
+    rt().classifier().classify(openwfp::StackHook::Connect, r, results[i]->callback());
   }
   ASSERT_EQ(p.handles.size(), static_cast<size_t>(kN));
   // Map handle -> request index through the order of pends (one pend per connect, in order).
@@ -299,7 +299,7 @@ TEST_F(S6Deadline, S6_4_NeverCompletedPendIsBlockedAtTheDeadline) {
   });
   Pending result;
   auto t0 = std::chrono::steady_clock::now();
-  rt().classifier().classifyConnect(request(kDst, 80), result.callback());
+  rt().classifier().classify(openwfp::StackHook::Connect, request(kDst, 80), result.callback());
   ASSERT_TRUE(result.wait(std::chrono::seconds(5)));
   auto elapsed = std::chrono::steady_clock::now() - t0;
   EXPECT_GE(elapsed, std::chrono::milliseconds(40));
@@ -323,7 +323,7 @@ TEST_F(S6, S6_5_DoubleCompleteAndUseAfterReleaseAreReportedWithoutCrashing) {
   Pender p;
   addCalloutFilter(guid(40), kCR4, pender(p));
   Pending result;
-  rt().classifier().classifyConnect(request(kDst, 80), result.callback());
+  rt().classifier().classify(openwfp::StackHook::Connect, request(kDst, 80), result.callback());
   UINT64 h = p.handles[0];
   FWPS_CLASSIFY_OUT0 o = decision(FWP_ACTION_PERMIT);
   FwpsCompleteClassify0(h, 0, &o);

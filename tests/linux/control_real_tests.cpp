@@ -54,7 +54,11 @@ class RedirectToProxy : public Classifier {
  public:
   RedirectToProxy(Endpoint original, Endpoint proxy) : original_(original), proxy_(proxy) {}
 
-  void classifyConnect(const ConnectRequest& request, ConnectDone done) override {
+  void classify(StackHook hook, const StackRequest& request, StackDone done) override {
+    if (hook != StackHook::Connect) {  // binds (and any other hook) as asked
+      done(permitUnchanged(request));
+      return;
+    }
     ConnectVerdict v;
     v.finalRemote = request.remote;
     if (request.remote == original_) {
@@ -84,11 +88,6 @@ class RedirectToProxy : public Classifier {
       std::lock_guard lock(mu);
       seen.push_back({request, v});
     }
-    done(v);
-  }
-  void classifyBind(const BindRequest& request, BindDone done) override {
-    BindVerdict v;
-    v.finalLocal = request.local;
     done(v);
   }
   void connectionClosed(const std::shared_ptr<redirect::History>&) override {}

@@ -71,7 +71,43 @@ class FakeClassifier : public Classifier {
     for (auto& t : threads) t.join();
   }
 
-  void classifyConnect(const ConnectRequest& request, ConnectDone done) override {
+  void classify(StackHook hook, const StackRequest& request, StackDone done) override {
+    if (hook == StackHook::Connect) {
+      connectCall(request, std::move(done));
+    } else if (hook == StackHook::Bind) {
+      bindCall(request, std::move(done));
+    } else {
+      done(permitUnchanged(request));
+    }
+  }
+
+  void connectionClosed(const std::shared_ptr<redirect::History>& history) override {
+    std::lock_guard lock(mu_);
+    closed_.push_back(history);
+    cv_.notify_all();
+  }
+
+  std::vector<SeenConnect> connects() const {
+    std::lock_guard lock(mu_);
+    return connects_;
+  }
+  std::vector<SeenBind> binds() const {
+    std::lock_guard lock(mu_);
+    return binds_;
+  }
+  std::vector<std::shared_ptr<redirect::History>> closed() const {
+    std::lock_guard lock(mu_);
+    return closed_;
+  }
+  // Waits until pred() holds (checked under the lock) or the timeout passes.
+  template <class Pred>
+  bool waitFor(std::chrono::milliseconds timeout, Pred pred) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return pred(connects_, binds_, closed_); });
+  }
+
+ private:
+  void connectCall(const ConnectRequest& request, ConnectDone done) {
     ConnectVerdict v;
     v.finalRemote = request.remote;
     bool pend = false;
@@ -111,7 +147,7 @@ class FakeClassifier : public Classifier {
     });
   }
 
-  void classifyBind(const BindRequest& request, BindDone done) override {
+  void bindCall(const BindRequest& request, BindDone done) {
     BindVerdict v;
     v.finalLocal = request.local;
     if (contains(policy_.blocked, request.local)) {
@@ -132,32 +168,6 @@ class FakeClassifier : public Classifier {
     done(v);
   }
 
-  void connectionClosed(const std::shared_ptr<redirect::History>& history) override {
-    std::lock_guard lock(mu_);
-    closed_.push_back(history);
-    cv_.notify_all();
-  }
-
-  std::vector<SeenConnect> connects() const {
-    std::lock_guard lock(mu_);
-    return connects_;
-  }
-  std::vector<SeenBind> binds() const {
-    std::lock_guard lock(mu_);
-    return binds_;
-  }
-  std::vector<std::shared_ptr<redirect::History>> closed() const {
-    std::lock_guard lock(mu_);
-    return closed_;
-  }
-  // Waits until pred() holds (checked under the lock) or the timeout passes.
-  template <class Pred>
-  bool waitFor(std::chrono::milliseconds timeout, Pred pred) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return pred(connects_, binds_, closed_); });
-  }
-
- private:
   static bool contains(const std::vector<Endpoint>& list, const Endpoint& ep) {
     for (const Endpoint& e : list) {
       if (e == ep) return true;

@@ -144,7 +144,7 @@ TEST_F(S8, S8_6_HandleValidDuringClassifyAndWhilePendedThenStale) {
     out->rights = 0;
   });
   Pending result;
-  rt().classifier().classifyConnect(request(kDst, 80), result.callback());
+  rt().classifier().classify(openwfp::StackHook::Connect, request(kDst, 80), result.callback());
   ASSERT_NE(records, nullptr);
   Buffer b;
   SIZE_T n = 0;
@@ -221,7 +221,7 @@ TEST_F(S8, S8_8_ProxyConnectionWhileOriginalIsPendedIsRedirectedBySelf) {
     out->rights = 0;
   });
   Pending original;
-  rt().classifier().classifyConnect(request(kDst, 80), original.callback());
+  rt().classifier().classify(openwfp::StackHook::Connect, request(kDst, 80), original.callback());
   ASSERT_EQ(original.calls, 0);
   // The proxy: SIO_SET the records on its outbound socket and connect to the original target.
   auto opened = openwfp::engine::records::open(records);
@@ -266,7 +266,7 @@ TEST_F(S8, S8_9_ConcurrentQueriesFromEightThreads) {
     out->rights = 0;
   });
   Pending result;
-  rt().classifier().classifyConnect(request(kDst, 80), result.callback());
+  rt().classifier().classify(openwfp::StackHook::Connect, request(kDst, 80), result.callback());
   Buffer ref;
   SIZE_T refN = 0;
   ASSERT_EQ(FwpsQueryConnectionSioFormatRedirectRecords0(records, ref.bytes, sizeof ref.bytes, &refN), STATUS_SUCCESS);

@@ -78,33 +78,14 @@ class FakeClassifier : public Classifier {
     pend_ = pend;
   }
 
-  void classifyConnect(const ConnectRequest& request, ConnectDone done) override {
-    ConnectVerdict v = onConnect ? onConnect(request) : permitVerdict(request);
-    {
-      std::lock_guard lock(mu_);
-      connects_.push_back(request);
-      connectThreads_.push_back(std::this_thread::get_id());
-      if (pend_) {
-        pended_.push_back(Pended{request, std::move(v), std::move(done)});
-        cv_.notify_all();
-        return;
-      }
-    }
-    done(v);
-  }
-
-  void classifyBind(const BindRequest& request, BindDone done) override {
-    BindVerdict v;
-    if (onBind) {
-      v = onBind(request);
+  void classify(StackHook hook, const StackRequest& request, StackDone done) override {
+    if (hook == StackHook::Connect) {
+      connectCall(request, std::move(done));
+    } else if (hook == StackHook::Bind) {
+      bindCall(request, std::move(done));
     } else {
-      v.finalLocal = request.local;
+      done(permitUnchanged(request));
     }
-    {
-      std::lock_guard lock(mu_);
-      binds_.push_back(request);
-    }
-    done(v);
   }
 
   void connectionClosed(const std::shared_ptr<redirect::History>& history) override {
@@ -156,6 +137,35 @@ class FakeClassifier : public Classifier {
   }
 
  private:
+  void connectCall(const ConnectRequest& request, ConnectDone done) {
+    ConnectVerdict v = onConnect ? onConnect(request) : permitVerdict(request);
+    {
+      std::lock_guard lock(mu_);
+      connects_.push_back(request);
+      connectThreads_.push_back(std::this_thread::get_id());
+      if (pend_) {
+        pended_.push_back(Pended{request, std::move(v), std::move(done)});
+        cv_.notify_all();
+        return;
+      }
+    }
+    done(v);
+  }
+
+  void bindCall(const BindRequest& request, BindDone done) {
+    BindVerdict v;
+    if (onBind) {
+      v = onBind(request);
+    } else {
+      v.finalLocal = request.local;
+    }
+    {
+      std::lock_guard lock(mu_);
+      binds_.push_back(request);
+    }
+    done(v);
+  }
+
   std::mutex mu_;
   std::condition_variable cv_;
   bool pend_ = false;

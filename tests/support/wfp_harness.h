@@ -634,14 +634,14 @@ inline ConnectRequest Harness::request6(const std::array<uint8_t, 16>& dst, UINT
 
 inline ConnectVerdict Harness::connect(const ConnectRequest& r) {
   Pending p;
-  rt().classifier().classifyConnect(r, p.callback());
+  rt().classifier().classify(openwfp::StackHook::Connect, r, p.callback());
   EXPECT_EQ(p.calls, 1) << "classify did not complete synchronously";
   return p.verdict.value_or(ConnectVerdict{});
 }
 
 inline openwfp::BindVerdict Harness::bind(const openwfp::BindRequest& r) {
   Pending p;
-  rt().classifier().classifyBind(r, p.bindCallback());
+  rt().classifier().classify(openwfp::StackHook::Bind, r, p.bindCallback());
   EXPECT_EQ(p.calls, 1) << "bind classify did not complete synchronously";
   return p.bind.value_or(openwfp::BindVerdict{});
 }

@@ -1,5 +1,5 @@
 // S11.1 verifier reports and S11.2 pool accounting, on the verifier objects themselves.
-// (Reports raised through the kernel API are in s11_pool_api_test.cpp.)
+// (Reports raised through the kernel API are in tests/km/pool_test.cpp.)
 #include <gtest/gtest.h>
 
 #include <set>

@@ -1,4 +1,4 @@
-#include "engine/classifier.h"
+#include "engine/connect_pipeline.h"
 
 #include "engine/engine.h"
 #include "redirect/history.h"
@@ -25,14 +25,6 @@ void fillCommon(ClassifyValues& v, const ProcessInfo& p, Protocol proto) {
   v.protocol = static_cast<uint8_t>(proto);
 }
 
-LayerId connectLayer(const Endpoint& remote) {
-  return remote.version == IpVersion::V4 ? LayerId::ConnectRedirectV4 : LayerId::ConnectRedirectV6;
-}
-
-LayerId authLayer(const Endpoint& remote) {
-  return remote.version == IpVersion::V4 ? LayerId::AuthConnectV4 : LayerId::AuthConnectV6;
-}
-
 struct ConnectState {
   ConnectRequest request;
   ConnectDone done;
@@ -51,7 +43,23 @@ std::string joinReasons(const std::vector<std::string>& reasons) {
 
 }  // namespace
 
-void ConnectPipeline::classifyConnect(const ConnectRequest& request, ConnectDone done) {
+void ConnectPipeline::classify(StackHook hook, const StackRequest& request, StackDone done) {
+  switch (hook) {
+    case StackHook::Connect:
+      runConnect(request, std::move(done));
+      return;
+    case StackHook::Bind:
+      runBind(request, std::move(done));
+      return;
+  }
+  // Not reached (every hook has a case); a value outside the enum fails closed.
+  StackVerdict v = permitUnchanged(request);
+  v.action = Action::Block;
+  v.reason = "no layers for this stack hook";
+  done(v);
+}
+
+void ConnectPipeline::runConnect(const ConnectRequest& request, ConnectDone done) {
   auto st = std::make_shared<ConnectState>();
   st->request = request;
   st->done = std::move(done);
@@ -60,7 +68,7 @@ void ConnectPipeline::classifyConnect(const ConnectRequest& request, ConnectDone
   engine_.trackConnection(st->history);
 
   ClassifyRequest cr;
-  cr.layer = connectLayer(request.remote);
+  cr.layer = hookLayers(StackHook::Connect).redirect->of(request.remote.version);
   fillCommon(cr.values, request.process, request.protocol);
   cr.values.setEndpoints(request.local, request.remote);
   cr.values.localAddressType = addressType(request.local);
@@ -114,7 +122,7 @@ void ConnectPipeline::classifyConnect(const ConnectRequest& request, ConnectDone
 
     // ALE_AUTH_CONNECT for the final tuple (S5.8).
     ClassifyRequest ar;
-    ar.layer = authLayer(verdict.finalRemote);
+    ar.layer = hookLayers(StackHook::Connect).authorize->of(verdict.finalRemote.version);
     fillCommon(ar.values, req.process, req.protocol);
     ar.values.setEndpoints(req.local, verdict.finalRemote);
     ar.values.localAddressType = addressType(req.local);
@@ -150,10 +158,9 @@ void ConnectPipeline::classifyConnect(const ConnectRequest& request, ConnectDone
   });
 }
 
-void ConnectPipeline::classifyBind(const BindRequest& request, BindDone done) {
+void ConnectPipeline::runBind(const BindRequest& request, BindDone done) {
   ClassifyRequest cr;
-  cr.layer = request.local.version == IpVersion::V4 ? LayerId::BindRedirectV4
-                                                    : LayerId::BindRedirectV6;
+  cr.layer = hookLayers(StackHook::Bind).redirect->of(request.local.version);
   fillCommon(cr.values, request.process, request.protocol);
   cr.values.setEndpoints(request.local, Endpoint{request.local.version, {}, 0});
   cr.values.localAddressType = addressType(request.local);
