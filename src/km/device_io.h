@@ -152,7 +152,7 @@ std::vector<std::string> releaseIrpsOf(const struct _DRIVER_OBJECT* driver);
 // ---- Hooks implemented in kernel_driver.cpp (device and link registry) ----------------------
 // The live named device whose name, or the target of the symbolic link with that name (links
 // are followed up to 4 times), equals ntName (case-insensitive), with a reference added
-// (release with deviceRelease in kernel_internal.h); nullptr when there is none or it is
+// (release with deviceRelease in km/internal.h); nullptr when there is none or it is
 // deleted.
 struct _DEVICE_OBJECT* referenceDeviceByName(const std::wstring& ntName);
 // False once IoDeleteDevice was called for device (or it was never a device object).
