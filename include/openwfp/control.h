@@ -22,6 +22,14 @@
 // redirect target PID (S12.1, in the S9 rules), device opens only by the engine's own uid, root,
 // and ControlServerOptions::deviceUids (STATUS_ACCESS_DENIED otherwise).
 //
+// Limits (S14.9, docs/control-channel.md "Limits"): what a client can make the engine hold is
+// bounded: a frame must complete within ControlServerOptions::frameDeadline once its first byte
+// arrived (the time between frames is not bounded: a proxy may idle); payload buffers grow as
+// bytes arrive; a frame carries at most 4 descriptors, counted across its reads; a uid other than
+// the engine's and root holds at most maxClientsPerUid connections, and all clients together
+// maxClients; clients the host vouches for (alwaysServe) are served past both. When the process
+// is out of descriptors, the accept thread backs off (10 ms doubling to 1 s) instead of spinning.
+//
 // Threads: one accept thread, one thread per client connection. A pended device IOCTL does not
 // hold its connection's thread: its reply is written when the driver completes the IRP, under
 // the client's write lock, so other requests of the same client and other clients go on.
@@ -30,7 +38,11 @@
 // This header includes no Linux socket header.
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,16 +64,31 @@ struct ControlServerOptions {
   std::vector<uint32_t> deviceUids;
   // Connections served at once; more are accepted and closed at once.
   unsigned maxClients = 1024;
+  // Connections served at once per uid, for uids other than the engine's own and root (on top
+  // of maxClients); more are accepted and closed at once.
+  unsigned maxClientsPerUid = 64;
+  // Once a frame's first byte has arrived, the rest must arrive within this, else the
+  // connection is closed. 0 = no bound. The wait for a frame's first byte is never bounded.
+  std::chrono::milliseconds frameDeadline{5000};
+  // Asked (with the connecting process's pid, from SO_PEERCRED) only when a new client is over
+  // maxClients or its uid's quota: true serves it anyway. A host sets it to "pid is in a tree I
+  // supervise", so its own programs are never locked out by other clients.
+  std::function<bool(pid_t)> alwaysServe;
 };
 
 struct ControlServerStats {
   uint64_t clientsAccepted = 0;
-  uint64_t clientsRefused = 0;     // over maxClients
-  uint64_t requests = 0;           // well-formed requests answered
+  uint64_t clientsRefused = 0;        // over maxClients (or no thread could be started for it)
+  uint64_t clientsRefusedPerUid = 0;  // over maxClientsPerUid
+  uint64_t clientsServedOverLimit = 0;  // over a limit but alwaysServe said yes (in clientsAccepted)
+  uint64_t requests = 0;              // well-formed requests answered
   uint64_t socketControls = 0;
-  uint64_t deviceRequests = 0;     // open + ioctl + close
-  uint64_t malformed = 0;          // connections closed for a malformed frame
-  uint64_t unknownTypes = 0;       // answered with an Error reply
+  uint64_t deviceRequests = 0;        // open + ioctl + close
+  uint64_t malformed = 0;             // connections closed for a malformed frame (tooManyFds included)
+  uint64_t tooManyFds = 0;            // ... because a frame carried more than 4 descriptors
+  uint64_t slowFrames = 0;            // connections closed: a frame not complete within frameDeadline
+  uint64_t unknownTypes = 0;          // answered with an Error reply
+  uint64_t acceptBackoffs = 0;        // episodes of accept failing for want of descriptors or memory
   unsigned clientsNow = 0;
 };
 

@@ -1,55 +1,134 @@
 // control/frame_io.cpp - frames over a Unix stream socket with SCM_RIGHTS / SCM_CREDENTIALS.
 #include "control/frame_io.h"
 
+#include <poll.h>
+#include <sys/ioctl.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <optional>
+
 #include "net/fd_passing.h"
 
 namespace openwfp::control {
 namespace {
 
-// Reads exactly buf.size() bytes, collecting ancillary data. Returns the bytes read before EOF
-// or an error (n < buf.size()), or -1 on a read error. *truncated is set on MSG_CTRUNC.
-ssize_t readAll(int sock, std::span<uint8_t> buf, ReceivedFrame& frame, bool& truncated) {
-  size_t got = 0;
-  while (got < buf.size()) {
-    net::Ancillary anc;
-    ssize_t n = net::receiveWithFds(sock, buf.subspan(got), kMaxFdsPerFrame, anc);
-    if (n < 0) return -1;
-    if (anc.truncated) truncated = true;
-    for (auto& fd : anc.fds) frame.fds.push_back(std::move(fd));
-    if (anc.credentials && !frame.credentials.present && n > 0) {
-      frame.credentials.present = true;
-      frame.credentials.pid = anc.credentials->pid;
-      frame.credentials.uid = anc.credentials->uid;
-      frame.credentials.gid = anc.credentials->gid;
+using Clock = std::chrono::steady_clock;
+
+// The reads of one frame: its descriptors and credentials, and its deadline once it started.
+class FrameReader {
+ public:
+  FrameReader(int sock, ReceivedFrame& frame, std::chrono::milliseconds limit)
+      : sock_(sock), frame_(frame), limit_(limit) {}
+
+  // Waits until the socket is readable (until the deadline once the frame started) and returns
+  // how many bytes it holds (at least 1: a read then reports EOF or the error), or nullopt when
+  // the deadline passed.
+  std::optional<size_t> waitReadable() {
+    for (;;) {
+      int timeout = -1;
+      if (started_ && limit_.count() > 0) {
+        const auto left = deadline_ - Clock::now();
+        if (left <= Clock::duration::zero()) return std::nullopt;
+        timeout = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+      }
+      pollfd p{sock_, POLLIN, 0};
+      const int n = ::poll(&p, 1, timeout);
+      if (n < 0 && errno == EINTR) continue;
+      if (n == 0) continue;  // the deadline is checked again above
+      int avail = 0;
+      if (n < 0 || ::ioctl(sock_, FIONREAD, &avail) != 0 || avail <= 0) return 1;
+      return static_cast<size_t>(avail);
     }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
   }
-  return static_cast<ssize_t>(got);
-}
+
+  // One read into buf (which waitReadable sized). Returns the bytes read (0: EOF), or the status
+  // that ends the frame.
+  std::optional<ReadStatus> readSome(std::span<uint8_t> buf, size_t& got) {
+    net::Ancillary anc;
+    // Room for one descriptor more than the frame may still carry, so an excess shows.
+    const size_t room = kMaxFdsPerFrame - frame_.fds.size() + 1;
+    const ssize_t n = net::receiveWithFds(sock_, buf, room, anc);
+    if (n < 0) return fail(ReadStatus::IoError);
+    for (auto& fd : anc.fds) frame_.fds.push_back(std::move(fd));
+    if (anc.truncated || frame_.fds.size() > kMaxFdsPerFrame) {
+      frame_.tooManyFds = true;
+      frame_.error = DecodeError::BadPayload;
+      return fail(ReadStatus::Malformed);
+    }
+    if (anc.credentials && !frame_.credentials.present && n > 0) {
+      frame_.credentials.present = true;
+      frame_.credentials.pid = anc.credentials->pid;
+      frame_.credentials.uid = anc.credentials->uid;
+      frame_.credentials.gid = anc.credentials->gid;
+    }
+    if (n > 0 && !started_) {
+      started_ = true;
+      deadline_ = Clock::now() + limit_;
+    }
+    got = static_cast<size_t>(n);
+    return std::nullopt;
+  }
+
+  // Reads exactly buf.size() bytes into buf; `partial` is what a short read (EOF) means.
+  std::optional<ReadStatus> readExactly(std::span<uint8_t> buf, ReadStatus partial) {
+    size_t have = 0;
+    while (have < buf.size()) {
+      if (!waitReadable()) return fail(ReadStatus::TimedOut);
+      size_t n = 0;
+      if (auto st = readSome(buf.subspan(have), n)) return st;
+      if (n == 0) return fail(have == 0 ? partial : ReadStatus::IoError);
+      have += n;
+    }
+    return std::nullopt;
+  }
+
+  // Reads `size` bytes into payload, growing it only by what the socket holds (at most
+  // kReadChunk a read).
+  std::optional<ReadStatus> readPayload(size_t size, std::vector<uint8_t>& payload) {
+    payload.clear();
+    while (payload.size() < size) {
+      const auto avail = waitReadable();
+      if (!avail) return fail(ReadStatus::TimedOut);
+      const size_t have = payload.size();
+      payload.resize(have + std::min({*avail, kReadChunk, size - have}));
+      size_t n = 0;
+      if (auto st = readSome(std::span(payload).subspan(have), n)) return st;
+      if (n == 0) return fail(ReadStatus::IoError);
+      payload.resize(have + n);
+    }
+    return std::nullopt;
+  }
+
+  ReadStatus fail(ReadStatus st) {
+    frame_.fds.clear();  // closes what arrived
+    return st;
+  }
+
+ private:
+  int sock_;
+  ReceivedFrame& frame_;
+  std::chrono::milliseconds limit_;
+  bool started_ = false;
+  Clock::time_point deadline_{};
+};
 
 }  // namespace
 
-ReadStatus readFrame(int sock, ReceivedFrame& frame) {
+ReadStatus readFrame(int sock, ReceivedFrame& frame, const ReadLimits& limits) {
   frame = ReceivedFrame{};
-  bool truncated = false;
+  FrameReader reader(sock, frame, limits.frameDeadline);
   uint8_t header[kHeaderSize];
-  ssize_t n = readAll(sock, header, frame, truncated);
-  if (n < 0) return ReadStatus::IoError;
-  if (n == 0) return ReadStatus::Eof;
-  if (static_cast<size_t>(n) < kHeaderSize) return ReadStatus::IoError;
+  if (auto st = reader.readExactly(header, ReadStatus::Eof)) return *st;
   frame.error = parseHeader(header, frame.header);
-  if (frame.error != DecodeError::None && frame.error != DecodeError::UnknownType) return ReadStatus::Malformed;
-  std::vector<uint8_t> payload(frame.header.size - kHeaderSize);
-  n = readAll(sock, payload, frame, truncated);
-  if (n < 0 || static_cast<size_t>(n) < payload.size()) return ReadStatus::IoError;
-  if (truncated || frame.fds.size() > kMaxFdsPerFrame) {
-    frame.error = DecodeError::BadPayload;
-    return ReadStatus::Malformed;
+  if (frame.error != DecodeError::None && frame.error != DecodeError::UnknownType) {
+    return reader.fail(ReadStatus::Malformed);
   }
+  std::vector<uint8_t> payload;
+  if (auto st = reader.readPayload(frame.header.size - kHeaderSize, payload)) return *st;
   if (frame.error == DecodeError::UnknownType) return ReadStatus::UnknownType;
   frame.error = decodePayload(frame.header, payload, frame.message);
-  return frame.error == DecodeError::None ? ReadStatus::Ok : ReadStatus::Malformed;
+  return frame.error == DecodeError::None ? ReadStatus::Ok : reader.fail(ReadStatus::Malformed);
 }
 
 bool writeFrame(int sock, std::span<const uint8_t> frame, int fdToPass) {

@@ -1,10 +1,18 @@
 // control/frame_io.h - reading and writing control channel frames on a Unix stream socket, with
 // the file descriptor a socket control carries (SCM_RIGHTS) and the kernel's credentials of the
 // sender (SCM_CREDENTIALS, present when the reading socket has SO_PASSCRED).
+//
+// Bounds (S14.9): the payload buffer grows as bytes arrive (at most kReadChunk more than what is
+// already there, and never more than the socket holds), so a declared size costs nothing until
+// its bytes come; the descriptors of one frame are counted across all its reads, and the moment
+// they exceed kMaxFdsPerFrame they are closed and the frame is malformed; with a deadline, the
+// rest of a frame must arrive within it once its first byte has (the wait before a frame's
+// first byte is never bounded).
 #pragma once
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -15,6 +23,7 @@
 namespace openwfp::control {
 
 inline constexpr size_t kMaxFdsPerFrame = 4;  // more are closed and the frame is malformed
+inline constexpr size_t kReadChunk = 64 * 1024;  // the most one read adds to a payload buffer
 
 struct SenderCredentials {
   bool present = false;
@@ -29,6 +38,12 @@ struct ReceivedFrame {
   std::vector<net::UniqueFd> fds;  // received with the frame (MSG_CMSG_CLOEXEC)
   SenderCredentials credentials;             // of the frame's first bytes
   DecodeError error = DecodeError::None;
+  bool tooManyFds = false;  // Malformed because the frame carried more than kMaxFdsPerFrame fds
+};
+
+struct ReadLimits {
+  // 0: none. Else the whole frame must have arrived this long after its first byte did.
+  std::chrono::milliseconds frameDeadline{0};
 };
 
 enum class ReadStatus {
@@ -37,10 +52,12 @@ enum class ReadStatus {
   IoError,      // read error, or the peer closed inside a frame
   Malformed,    // the frame failed a check (frame.error says which); close the connection
   UnknownType,  // a well-formed frame of an unknown type (its payload was consumed)
+  TimedOut,     // the frame did not complete within limits.frameDeadline; close the connection
 };
 
-// Reads one whole frame (blocking; EINTR is retried).
-ReadStatus readFrame(int sock, ReceivedFrame& frame);
+// Reads one whole frame (blocking; EINTR is retried). On any status but Ok and UnknownType,
+// frame.fds is empty (what arrived was closed).
+ReadStatus readFrame(int sock, ReceivedFrame& frame, const ReadLimits& limits = {});
 
 // Writes the whole frame (MSG_NOSIGNAL); fdToPass >= 0 is sent with the first byte.
 // Returns false when the connection failed.

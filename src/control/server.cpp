@@ -2,22 +2,28 @@
 // docs/control-channel.md).
 //
 // Threads: acceptLoop (poll on the listener and a wake pipe) and one clientLoop per connection.
-// Locking: Impl::mu guards clients, threads and the lookup; Client::writeMu guards writes to the
+// Limits (S14.9): admit() decides on a new connection (maxClients, maxClientsPerUid,
+// alwaysServe); clientLoop reads with the frame deadline; acceptLoop backs off while accept4
+// fails for want of descriptors or memory.
+// Locking: Impl::mu guards clients, perUid, threads and the lookup; Client::writeMu guards writes to the
 // client's socket and `closed`; Client::handlesMu guards its device handles. A completion
 // callback of a pended IOCTL takes only its Client's writeMu.
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -91,13 +97,16 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
   mutable std::mutex mu;  // guards everything below
   std::shared_ptr<ConnectionLookup> lookup;
   std::map<uint64_t, std::shared_ptr<Client>> clients;  // by id
+  std::map<uid_t, unsigned> perUid;                     // clients of each uid
+  bool refusing = false;                                // logged the current refusal episode
   std::map<uint64_t, std::thread> threads;              // by client id
   std::vector<uint64_t> finished;                       // client threads that ended (to join)
   uint64_t nextClientId = 1;
 
   struct Counters {
-    std::atomic<uint64_t> accepted{0}, refused{0}, requests{0}, socketControls{0}, deviceRequests{0},
-        malformed{0}, unknownTypes{0};
+    std::atomic<uint64_t> accepted{0}, refused{0}, refusedPerUid{0}, servedOverLimit{0}, requests{0},
+        socketControls{0}, deviceRequests{0}, malformed{0}, tooManyFds{0}, slowFrames{0}, unknownTypes{0},
+        acceptBackoffs{0};
   } counters;
 
   std::shared_ptr<ConnectionLookup> currentLookup() {
@@ -129,8 +138,82 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     for (auto& t : done) t.join();
   }
 
+  static bool quotaApplies(uid_t uid) { return uid != 0 && uid != ::geteuid() && uid != ::getuid(); }
+
+  enum class Admission { Serve, ServeOverLimit, RefuseTotal, RefusePerUid };
+
+  // Only the accept thread adds clients, so a limit found unreached here stays unreached until
+  // the client is added; alwaysServe is asked without the lock.
+  Admission admit(const Client& client) {
+    bool overTotal = false, overUid = false;
+    {
+      std::lock_guard lock(mu);
+      overTotal = clients.size() >= options.maxClients;
+      if (quotaApplies(client.peerUid)) {
+        auto it = perUid.find(client.peerUid);
+        overUid = it != perUid.end() && it->second >= options.maxClientsPerUid;
+      }
+    }
+    if (!overTotal && !overUid) return Admission::Serve;
+    if (options.alwaysServe && client.peerPid > 0 && options.alwaysServe(client.peerPid)) {
+      return Admission::ServeOverLimit;
+    }
+    return overTotal ? Admission::RefuseTotal : Admission::RefusePerUid;
+  }
+
+  void refuse(const Client& client, Admission why) {
+    (why == Admission::RefuseTotal ? counters.refused : counters.refusedPerUid).fetch_add(1);
+    std::lock_guard lock(mu);
+    if (refusing) return;
+    refusing = true;  // one line per episode: until a client is served again
+    if (why == Admission::RefuseTotal) {
+      spdlog::warn("openwfp: control socket: {} clients connected (maxClients); refusing new clients", clients.size());
+    } else {
+      spdlog::warn("openwfp: control socket: uid {} has {} connections (maxClientsPerUid); refusing its new ones",
+                   client.peerUid, options.maxClientsPerUid);
+    }
+  }
+
+  // Registers the client and starts its thread (under mu).
+  void serveClient(const std::shared_ptr<Client>& client, Admission how) {
+    std::lock_guard lock(mu);
+    const uint64_t id = nextClientId++;
+    try {
+      threads.emplace(id, std::thread([self = shared_from_this(), client, id] { self->clientLoop(client, id); }));
+    } catch (const std::system_error& e) {
+      counters.refused.fetch_add(1);
+      spdlog::warn("openwfp: control socket: no thread for a client ({}); refused", e.what());
+      return;
+    }
+    clients.emplace(id, client);
+    ++perUid[client->peerUid];
+    if (how == Admission::Serve) refusing = false;
+    if (how == Admission::ServeOverLimit) counters.servedOverLimit.fetch_add(1);
+    counters.accepted.fetch_add(1);
+  }
+
+  // Out of descriptors or memory: accept4 fails while the connection stays queued, so the
+  // listener stays readable. Waits (on the wake pipe, so stop() is prompt) 10 ms, doubling to
+  // 1 s, until an accept succeeds; one log line per episode.
+  static constexpr int kFirstBackoffMs = 10, kMaxBackoffMs = 1000;
+  static bool outOfResources(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
+
+  void backOff(int& backoffMs, int err) {
+    if (backoffMs == 0) {
+      counters.acceptBackoffs.fetch_add(1);
+      spdlog::warn("openwfp: control socket: accept failed: {}; retrying every {}..{} ms", std::strerror(err),
+                   kFirstBackoffMs, kMaxBackoffMs);
+      backoffMs = kFirstBackoffMs;
+    } else {
+      backoffMs = std::min(backoffMs * 2, kMaxBackoffMs);
+    }
+    pollfd wake{wakeRead.get(), POLLIN, 0};
+    ::poll(&wake, 1, backoffMs);
+  }
+
   void acceptLoop() {
     pollfd fds[2] = {{listener.get(), POLLIN, 0}, {wakeRead.get(), POLLIN, 0}};
+    int backoffMs = 0;
     while (!stopping.load()) {
       int n = ::poll(fds, 2, -1);
       if (n < 0) {
@@ -141,7 +224,14 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
       if (fds[1].revents != 0 || stopping.load()) return;
       if ((fds[0].revents & POLLIN) == 0) continue;
       int fd = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
+      if (fd < 0) {
+        if (outOfResources(errno)) backOff(backoffMs, errno);
+        continue;
+      }
+      if (backoffMs != 0) {
+        spdlog::info("openwfp: control socket: accepting again");
+        backoffMs = 0;
+      }
       reapFinished();
       auto client = std::make_shared<Client>();
       client->sock.reset(fd);
@@ -152,15 +242,12 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
       if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) continue;  // closes fd
       client->peerPid = cred.pid;
       client->peerUid = cred.uid;
-      std::lock_guard lock(mu);
-      if (clients.size() >= options.maxClients) {
-        counters.refused.fetch_add(1);
-        continue;
+      const Admission how = admit(*client);
+      if (how == Admission::RefuseTotal || how == Admission::RefusePerUid) {
+        refuse(*client, how);
+        continue;  // closes fd
       }
-      const uint64_t id = nextClientId++;
-      clients.emplace(id, client);
-      counters.accepted.fetch_add(1);
-      threads.emplace(id, std::thread([self = shared_from_this(), client, id] { self->clientLoop(client, id); }));
+      serveClient(client, how);
     }
   }
 
@@ -177,13 +264,21 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
 
   void clientLoop(const std::shared_ptr<Client>& client, uint64_t id) {
     ReceivedFrame frame;
+    const ReadLimits limits{options.frameDeadline};
     for (;;) {
-      ReadStatus st = readFrame(client->sock.get(), frame);
+      ReadStatus st = readFrame(client->sock.get(), frame, limits);
       if (st == ReadStatus::Eof || st == ReadStatus::IoError) break;
+      if (st == ReadStatus::TimedOut) {
+        counters.slowFrames.fetch_add(1);
+        spdlog::warn("openwfp: control client pid {}: frame not complete within {} ms; connection closed",
+                     client->peerPid, options.frameDeadline.count());
+        break;
+      }
       if (st == ReadStatus::Malformed) {
         counters.malformed.fetch_add(1);
+        if (frame.tooManyFds) counters.tooManyFds.fetch_add(1);
         spdlog::warn("openwfp: control client pid {}: {}; connection closed", client->peerPid,
-                     toString(frame.error));
+                     frame.tooManyFds ? "more than 4 descriptors in one frame" : toString(frame.error));
         break;
       }
       if (st == ReadStatus::UnknownType) {
@@ -206,6 +301,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     closeAllHandles(*client);
     std::lock_guard lock(mu);
     clients.erase(id);
+    if (auto it = perUid.find(client->peerUid); it != perUid.end() && --it->second == 0) perUid.erase(it);
     finished.push_back(id);
   }
 
@@ -335,6 +431,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     wakeRead.reset(pipeFds[0]);
     wakeWrite.reset(pipeFds[1]);
     acceptThread = std::thread([self = shared_from_this()] { self->acceptLoop(); });
+    ::pthread_setname_np(acceptThread.native_handle(), "openwfp-accept");  // for ps/top (and tests)
     return std::nullopt;
   }
 
@@ -402,10 +499,15 @@ ControlServerStats ControlServer::stats() const {
   ControlServerStats s;
   s.clientsAccepted = c.accepted.load();
   s.clientsRefused = c.refused.load();
+  s.clientsRefusedPerUid = c.refusedPerUid.load();
+  s.clientsServedOverLimit = c.servedOverLimit.load();
   s.requests = c.requests.load();
   s.socketControls = c.socketControls.load();
   s.deviceRequests = c.deviceRequests.load();
   s.malformed = c.malformed.load();
+  s.tooManyFds = c.tooManyFds.load();
+  s.slowFrames = c.slowFrames.load();
+  s.acceptBackoffs = c.acceptBackoffs.load();
   s.unknownTypes = c.unknownTypes.load();
   std::lock_guard lock(impl_->mu);
   s.clientsNow = static_cast<unsigned>(impl_->clients.size());

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "support/device_test_driver.h"
+#include "support/test_child.h"
 #include "control/frame_io.h"
 #include "openwfp/control.h"
 #include "openwfp/device.h"
@@ -133,67 +134,14 @@ bool closedByServer(int raw) {
   return st == ctl::ReadStatus::Eof || st == ctl::ReadStatus::IoError;
 }
 
-// Another process, for the clauses that are about who is calling. The test process is
-// multi-threaded (control server, driver work items), so a plain fork() whose child goes on to
-// allocate or to start the client's reader thread can deadlock on a lock another thread held at
-// fork time (seen under ASan). Instead the child is this test binary re-executed: it starts with
-// OPENWFP_TEST_CHILD=<name>, runs the named function from a static initializer (before main,
-// single-threaded) and exits with its return value. Descriptors the child needs are passed at
-// 3, 4, ... (OPENWFP_TEST_CHILD_FDS says how many); the environment ($OPENWFP_SOCKET) is inherited.
-constexpr int kChildFdBase = 3;
-constexpr size_t kMaxChildFds = 8;
+// Another process, for the clauses that are about who is calling: this test binary re-executed
+// (support/test_child.h).
+constexpr const char* kChildGroup = "control-channel";
 
-// Starts the named child with fds placed at 3, 4, ... and extraEnv (NAME=VALUE, replacing an
-// inherited NAME) added; returns its pid.
 pid_t spawnChild(const char* name, std::initializer_list<int> fds = {}, const std::vector<std::string>& extraEnv = {}) {
-  // Everything that allocates happens before fork: the child only calls async-signal-safe functions.
-  std::vector<std::string> env{std::string("OPENWFP_TEST_CHILD=") + name,
-                               "OPENWFP_TEST_CHILD_FDS=" + std::to_string(fds.size())};
-  for (const auto& e : extraEnv) env.push_back(e);
-  for (char** e = environ; *e; ++e) {  // inherited, unless extraEnv sets the same name
-    const std::string_view entry(*e);
-    bool overridden = false;
-    for (const auto& x : extraEnv) {
-      overridden = overridden || entry.substr(0, entry.find('=') + 1) == x.substr(0, x.find('=') + 1);
-    }
-    if (!overridden) env.emplace_back(entry);
-  }
-  std::vector<char*> envp;
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  if (fds.size() > kMaxChildFds) return -1;
-  int from[kMaxChildFds];
-  size_t n = 0;
-  for (int fd : fds) from[n++] = fd;
-  char arg0[] = "openwfp_tests";
-  char* argv[] = {arg0, nullptr};
-  pid_t pid = fork();
-  if (pid == 0) {
-    // First move every source out of the way (so placing one never clobbers a later source),
-    // then place them; dup2 leaves the placed descriptors without FD_CLOEXEC.
-    int high[kMaxChildFds];
-    for (size_t i = 0; i < n; ++i) {
-      high[i] = fcntl(from[i], F_DUPFD_CLOEXEC, 100);
-      if (high[i] < 0) _exit(31);
-    }
-    for (size_t i = 0; i < n; ++i) {
-      if (dup2(high[i], kChildFdBase + static_cast<int>(i)) < 0) _exit(32);
-    }
-    execve("/proc/self/exe", argv, envp.data());
-    _exit(30);
-  }
-  return pid;
+  return testchild::spawnChild(kChildGroup, name, fds, extraEnv);
 }
-
-// The child's exit code, or 128 + the signal that killed it; -1 when it could not be started.
-int waitChild(pid_t pid) {
-  if (pid <= 0) return -1;
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using testchild::waitChild;
 
 // The children; each returns 0 when the clause held from its side.
 
@@ -269,28 +217,13 @@ int childDeviceOpen(const int*) {
   return errno == EACCES && openwfp_device_last_status() == static_cast<int32_t>(0xC0000022) ? 1 : 22;
 }
 
-struct ChildEntry {
-  const char* name;
-  int (*fn)(const int* fds);
-};
-constexpr ChildEntry kChildren[] = {
+constexpr testchild::ChildEntry kChildren[] = {
     {"query-is-refused", childQueryIsRefused},   {"caller-is-the-sender", childCallerIsTheSender},
     {"device-whoami", childDeviceWhoAmI},         {"leaves-a-pended-ioctl", childLeavesAPendedIoctl},
     {"device-open", childDeviceOpen},             {"leaves-a-cancelable-ioctl", childLeavesACancelableIoctl},
 };
 
-const int kRunAsChild = [] {
-  const char* name = std::getenv("OPENWFP_TEST_CHILD");
-  if (name == nullptr) return 0;
-  const char* count = std::getenv("OPENWFP_TEST_CHILD_FDS");
-  int fds[kMaxChildFds] = {};
-  const int n = count ? std::atoi(count) : 0;
-  for (int i = 0; i < n && i < static_cast<int>(kMaxChildFds); ++i) fds[i] = kChildFdBase + i;
-  for (const auto& c : kChildren) {
-    if (std::strcmp(c.name, name) == 0) _exit(c.fn(fds));
-  }
-  _exit(99);
-}();
+const int kRunAsChild = testchild::runChildIfAsked(kChildGroup, kChildren);
 
 class ControlChannel : public ::testing::Test {
  protected:

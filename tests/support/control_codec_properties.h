@@ -274,6 +274,8 @@ inline const char* statusName(ReadStatus s) {
       return "Malformed";
     case ReadStatus::UnknownType:
       return "UnknownType";
+    case ReadStatus::TimedOut:
+      return "TimedOut";
   }
   return "?";
 }
