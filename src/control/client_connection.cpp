@@ -38,7 +38,11 @@ void logUnusable(const std::string& path, const std::string& what) {
 
 class Connection final : public ControlClient, public std::enable_shared_from_this<Connection> {
  public:
-  Connection(int fd, int owner, std::string path) : fd_(fd), owner_(owner), path_(std::move(path)) {}
+  // log_ keeps the logger of the time of connecting alive: the process connection is never
+  // freed and its detached reader may report a broken connection while the process exits, after
+  // spdlog's registry (and with it the default logger) has been destroyed.
+  Connection(int fd, int owner, std::string path)
+      : fd_(fd), owner_(owner), path_(std::move(path)), log_(spdlog::default_logger()) {}
   ~Connection() override {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -117,7 +121,7 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
   void breakLocked(const char* why) {
     if (!broken_) {
       broken_ = true;
-      spdlog::warn("openwfp: control channel connection lost ({})", why);
+      log_->warn("openwfp: control channel connection lost ({})", why);
       ::shutdown(fd_, SHUT_RDWR);
     }
     for (auto& [id, waiter] : pending_) waiter->cv.notify_one();
@@ -126,6 +130,7 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
   int fd_;
   int owner_;
   std::string path_;
+  std::shared_ptr<spdlog::logger> log_;
   std::atomic<uint64_t> nextRequest_{1};
   std::mutex writeMu_;
   mutable std::mutex mu_;  // guards pending_ and broken_
