@@ -1,5 +1,5 @@
 // engine/connection_registry.h - what the engine knows about connections beyond one classify:
-// the live connection histories (records_api.h isLive, SIO_SET of live records, S8.8), the
+// the live connection histories (runtime/records_api.h isLive, SIO_SET of live records, S8.8), the
 // records handles of S8.6 and the flow contexts of FwpsFlowAssociateContext0.
 #pragma once
 

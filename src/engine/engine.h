@@ -177,7 +177,7 @@ class Engine {
   // The records handles of S8.6.
   RecordsHandles& recordsHandles() { return connections_.recordsHandles(); }
 
-  // Live connection histories (records_api.h isLive): registered by the Classifier.
+  // Live connection histories (runtime/records_api.h isLive): registered by the Classifier.
   void trackConnection(const std::shared_ptr<redirect::History>& h) { connections_.track(h); }
   void untrackConnection(uint64_t historyId) { connections_.untrack(historyId); }
   bool connectionLive(uint64_t historyId) const { return connections_.live(historyId); }

@@ -5,7 +5,7 @@
 #include "openwfp/openwfp.h"
 #include "redirect/records.h"
 
-namespace openwfp::engine::records {
+namespace openwfp::runtime {
 
 size_t sealedSize(const redirect::History& history) {
   return Runtime::current().sealer().sealedSize(history);
@@ -32,4 +32,4 @@ bool isLive(const redirect::History& history) {
   return Runtime::current().engine().connectionLive(history.id());
 }
 
-}  // namespace openwfp::engine::records
+}  // namespace openwfp::runtime

@@ -1,6 +1,8 @@
-// runtime/records_api.h - the redirect-records functions the proxy side (src/winsock, src/linux
-// control channel) needs, over the process-wide Runtime (SPEC S8.7, S8.8, S9, S12.2). The
-// namespace stays openwfp::engine::records (its callers spell it so).
+// runtime/records_api.h - the redirect-records functions over the process-wide Runtime's sealer
+// and engine (SPEC S8.7, S8.8, S12.2): seal a connection's history as SIO_QUERY returns it, open
+// a blob as SIO_SET accepts it, and whether a history is still live. The S9 rules
+// (winsock/control_rules) call the RecordsSealer directly; this API is what tests and tools use
+// to check those bytes from outside.
 #pragma once
 
 #include <cstddef>
@@ -12,7 +14,7 @@
 #include "redirect/history.h"
 #include "redirect/records.h"
 
-namespace openwfp::engine::records {
+namespace openwfp::runtime {
 
 // Bytes of the sealed SIO-format records of `history` as it is now (what
 // SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS returns and SIO_SET_... accepts); 0 when the history
@@ -37,4 +39,4 @@ Opened open(std::span<const uint8_t> bytes);
 // yet reported closed (Classifier::connectionClosed).
 bool isLive(const redirect::History& history);
 
-}  // namespace openwfp::engine::records
+}  // namespace openwfp::runtime

@@ -60,7 +60,7 @@ TEST_F(S8, S8_2_SuccessWritesTheSealedRecords) {
   auto v = connect(request(kDst, 80));
   EXPECT_EQ(st, STATUS_SUCCESS);
   EXPECT_EQ(n, openwfp::redirect::RecordsSealer::sizeFor(1));
-  EXPECT_EQ(got, openwfp::engine::records::seal(*v.history));
+  EXPECT_EQ(got, openwfp::runtime::seal(*v.history));
   FwpsRedirectHandleDestroy0(rh);
 }
 
@@ -175,15 +175,15 @@ TEST_F(S8, S8_7_BytesOpenAsTheLiveHistoryAndEqualWhatTheProxySideSeals) {
   auto v = connect(request(kDst, 80));
   ASSERT_FALSE(bytes.empty());
   EXPECT_LE(bytes.size(), 400u);
-  auto opened = openwfp::engine::records::open(bytes);
+  auto opened = openwfp::runtime::open(bytes);
   ASSERT_EQ(opened.error, openwfp::redirect::OpenError::None);
   EXPECT_EQ(opened.history.get(), v.history.get());
   EXPECT_TRUE(opened.live);
-  EXPECT_EQ(openwfp::engine::records::seal(*v.history), bytes);  // what SIO_QUERY returns
+  EXPECT_EQ(openwfp::runtime::seal(*v.history), bytes);  // what SIO_QUERY returns
   bytes[bytes.size() / 2] ^= 1;  // altered records are refused (S12.2)
-  EXPECT_EQ(openwfp::engine::records::open(bytes).history, nullptr);
+  EXPECT_EQ(openwfp::runtime::open(bytes).history, nullptr);
   rt().classifier().connectionClosed(v.history);
-  EXPECT_FALSE(openwfp::engine::records::isLive(*v.history));
+  EXPECT_FALSE(openwfp::runtime::isLive(*v.history));
   FwpsRedirectHandleDestroy0(rh);
 }
 
@@ -224,7 +224,7 @@ TEST_F(S8, S8_8_ProxyConnectionWhileOriginalIsPendedIsRedirectedBySelf) {
   rt().classifier().classify(openwfp::StackHook::Connect, request(kDst, 80), original.callback());
   ASSERT_EQ(original.calls, 0);
   // The proxy: SIO_SET the records on its outbound socket and connect to the original target.
-  auto opened = openwfp::engine::records::open(records);
+  auto opened = openwfp::runtime::open(records);
   ASSERT_TRUE(opened.history);
   auto outbound = request(kDst, 80);
   outbound.process.pid = 300;
