@@ -99,6 +99,16 @@ std::optional<SeccompProgram> buildSeccompProgram(AddressLengthFilter lengths, s
     error = std::string("openwfp: libseccomp: cannot add the io_uring rule: ") + std::strerror(-rc);
     return std::nullopt;
   }
+  // The supervisor cannot be taken over from inside the tree (S13.8): taking another process's
+  // descriptors (the seccomp listener), tracing it or reading and writing its memory are refused
+  // with EPERM, whatever the target. The supervisor is also non-dumpable (supervisor.cpp).
+  for (int nr : {SYS_pidfd_getfd, SYS_ptrace, SYS_process_vm_readv, SYS_process_vm_writev}) {
+    rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 0);
+    if (rc != 0) {
+      error = std::string("openwfp: libseccomp: cannot add a take-over rule: ") + std::strerror(-rc);
+      return std::nullopt;
+    }
+  }
   for (int nr : {SYS_execve, SYS_execveat, SYS_setuid, SYS_setreuid, SYS_setresuid}) {
     rc = seccomp_rule_add(ctx.get(), SCMP_ACT_NOTIFY, nr, 0);
     if (rc != 0) {

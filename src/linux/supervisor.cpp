@@ -229,6 +229,11 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
   }
 
   // ---- parent ----
+  // Non-dumpable from now on (S13.8): no same-uid process, the supervised ones included, may
+  // ptrace this process or take its descriptors (the seccomp listener) with pidfd_getfd. Set
+  // after fork, so COMMAND does not inherit it (execve would reset it anyway). Core dumps of the
+  // supervisor are off as a consequence.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   impl_->child = pid;
   childSock.reset();
   errWrite.reset();

@@ -15,6 +15,8 @@
 //   real_client cookie-tcp HOST PORT   prints the new socket's "cookie=N", waits for a line on
 //                                      stdin, then connects as tcp
 //   real_client iouring                io_uring_setup: prints "io_uring errno=N" (0: it worked)
+//   real_client takeover               pidfd_getfd, ptrace, process_vm_readv/writev on the parent
+//                                      (the supervisor): prints each call's errno
 //   real_client delay MS MODE ARGS...  prints "started", sleeps MS, then runs MODE
 // HOST containing ':' uses an AF_INET6 socket. Errors: "error STEP errno=N" and exit 3.
 #include <arpa/inet.h>
@@ -22,8 +24,10 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <linux/io_uring.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -121,6 +125,26 @@ int main(int argc, char** argv) {
     io_uring_params params{};
     long fd = ::syscall(SYS_io_uring_setup, 4, &params);
     std::printf("io_uring errno=%d\n", fd >= 0 ? 0 : errno);
+    return 0;
+  }
+  if (argc == 2 && std::string(argv[1]) == "takeover") {
+    // What a supervised process would use to take over its supervisor (the parent): its fds,
+    // tracing it, its memory. Prints each call's errno (0: it worked).
+    const pid_t parent = ::getppid();
+    long pidfd = ::syscall(SYS_pidfd_open, parent, 0);
+    long got = pidfd >= 0 ? ::syscall(SYS_pidfd_getfd, pidfd, 0, 0) : -1;
+    const int getfdErr = got >= 0 ? 0 : errno;
+    long traced = ::syscall(SYS_ptrace, PTRACE_ATTACH, parent, nullptr, nullptr);
+    const int ptraceErr = traced == 0 ? 0 : errno;
+    char mine[8] = {}, theirs[8] = {};
+    iovec local{mine, sizeof mine}, remote{theirs, sizeof theirs};
+    long readN = ::syscall(SYS_process_vm_readv, parent, &local, 1, &remote, 1, 0);
+    const int readErr = readN >= 0 ? 0 : errno;
+    long writeN = ::syscall(SYS_process_vm_writev, parent, &local, 1, &remote, 1, 0);
+    const int writeErr = writeN >= 0 ? 0 : errno;
+    std::printf("pidfd_open errno=%d pidfd_getfd errno=%d ptrace errno=%d process_vm_readv errno=%d "
+                "process_vm_writev errno=%d\n",
+                pidfd >= 0 ? 0 : errno, getfdErr, ptraceErr, readErr, writeErr);
     return 0;
   }
   if (argc < 3) {

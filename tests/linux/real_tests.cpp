@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -594,6 +595,20 @@ TEST_P(Real, S13_1_IoUringIsUnavailable) {
   RunResult r = run({{}, {kClient, "iouring"}});
   ASSERT_EQ(r.exitCode, 0) << describe(r);
   EXPECT_NE(r.out.find("io_uring errno=38"), std::string::npos) << describe(r);
+}
+
+TEST_P(Real, S13_8_TakeOverCallsAreRefusedInsideTheTree) {
+  // A supervised process must not take the supervisor's seccomp listener (pidfd_getfd), trace
+  // it or touch its memory: each is refused with EPERM. pidfd_open itself is harmless.
+  RunResult r = run({{}, {kClient, "takeover"}});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_NE(r.out.find("pidfd_open errno=0 pidfd_getfd errno=1 ptrace errno=1 process_vm_readv errno=1 "
+                       "process_vm_writev errno=1"),
+            std::string::npos)
+      << describe(r);
+  if (GetParam() == Mode::InProcess) {
+    EXPECT_EQ(::prctl(PR_GET_DUMPABLE), 0) << "the supervising process is non-dumpable";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Supervisor, Real, ::testing::Values(Mode::InProcess, Mode::Unprivileged),
