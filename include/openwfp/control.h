@@ -9,7 +9,7 @@
 //     and the buffers to the server, which identifies the connection by SO_COOKIE (a socket
 //     that connected under the supervisor) or by its 4-tuple (a socket accepted by a proxy: the
 //     connection whose local/remote are the accepted socket's peer/local address), applies the
-//     S9 rules (src/winsock/socket_registry.h) with the engine's RecordsSealer and answers;
+//     S9 rules (src/winsock/control_rules.h) with the engine's RecordsSealer and answers;
 //   * openwfp_device_open / _ioctl / _close (openwfp/device.h) reach the devices of the drivers
 //     loaded in the engine process as IRPs.
 // The caller of a request is the process the kernel names in the credentials of that message

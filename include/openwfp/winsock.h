@@ -14,7 +14,7 @@
  *    WSAGetLastError(). A Windows proxy ports with few changes.
  *
  * Both work on simulated sockets (openwfp/sim.h; the "caller" is the sim process owning the fd)
- * and on any other socket a registered backend owns (src/winsock/socket_registry.h).
+ * and on any other socket a registered backend owns (src/winsock/socket_backend.h).
  *
  * Error mapping (errno -> WSAGetLastError()):
  *   size probe / buffer too small   ENOBUFS    -> ERROR_INSUFFICIENT_BUFFER (122); the required

@@ -141,7 +141,7 @@ size_t outstandingIrps();
 // them (an IRP counts in outstandingIrps() from the moment it is sent, before its dispatch runs).
 size_t pendedIrps();
 
-// Called by releaseDriverResources (kernel_driver.cpp) after DriverUnload: completes the
+// Called by releaseDriverResources (km/driver_objects.cpp) after DriverUnload: completes the
 // driver's outstanding IRPs toward their requesters with STATUS_CANCELLED, detaches open files
 // of its devices (later calls fail, no more IRPs are sent), and describes each such IRP for the
 // leak report.
@@ -149,7 +149,7 @@ std::vector<std::string> releaseIrpsOf(const struct _DRIVER_OBJECT* driver);
 
 }  // namespace device
 
-// ---- Hooks implemented in kernel_driver.cpp (device and link registry) ----------------------
+// ---- Hooks implemented in km/driver_objects.cpp (device and link registry) ----------------------
 // The live named device whose name, or the target of the symbolic link with that name (links
 // are followed up to 4 times), equals ntName (case-insensitive), with a reference added
 // (release with deviceRelease in km/internal.h); nullptr when there is none or it is

@@ -19,10 +19,10 @@ std::vector<std::string> releaseWorkItemsOf(const DRIVER_OBJECT* driver);
 // Reports a kernel support misuse to the verifier, attributed to the current driver.
 void reportMisuse(std::string message);
 
-// Whether the calling thread holds the spin lock (kernel_sync.cpp).
+// Whether the calling thread holds the spin lock (km/sync.cpp).
 bool spinLockHeldByCurrentThread(const KSPIN_LOCK* lock);
 
-// Dispatcher objects (kernel_wait.cpp): sets the object's SignalState to 1 and wakes its waiters
+// Dispatcher objects (km/waits.cpp): sets the object's SignalState to 1 and wakes its waiters
 // (used when a system thread ends).
 void signalDispatcherObject(DISPATCHER_HEADER* header);
 // DISPATCHER_HEADER.Type of the objects openwfp knows (the kernel's KOBJECTS numbering).

@@ -1,4 +1,4 @@
-// winsock/control_rules.cpp - the S9 rules over a SocketBackend (see socket_registry.h).
+// winsock/control_rules.cpp - the S9 rules over a SocketBackend (see socket_backend.h, control_rules.h).
 #include <cerrno>
 #include <cstring>
 #include <new>

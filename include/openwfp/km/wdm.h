@@ -571,7 +571,7 @@ typedef IO_WORKITEM_ROUTINE *PIO_WORKITEM_ROUTINE;
 
 
 /* Cancel-safe IRP queues (IO_CSQ): the driver supplies the queue and its lock, the system the
- * cancel logic (kernel_csq.cpp). */
+ * cancel logic (km/csq.cpp). */
 #define IO_TYPE_CSQ_IRP_CONTEXT 1
 #define IO_TYPE_CSQ 2
 #define IO_TYPE_CSQ_EX 3
@@ -698,7 +698,7 @@ IoQueueWorkItem(_Inout_ PIO_WORKITEM IoWorkItem, _In_ PIO_WORKITEM_ROUTINE Worke
 _IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI IoFreeWorkItem(_In_ PIO_WORKITEM IoWorkItem);
 
 
-/* Dispatcher objects and waits (kernel_wait.cpp). Timeouts are in 100 ns units: negative =
+/* Dispatcher objects and waits (km/waits.cpp). Timeouts are in 100 ns units: negative =
  * relative, positive = absolute system time (KeQuerySystemTime), 0 = test only, NULL = forever.
  * A wait that may block (timeout not 0) needs IRQL <= APC_LEVEL; above that the verifier
  * reports it and the wait only tests the objects (openwfp choice: no hang). */
@@ -726,7 +726,7 @@ ULONG NTAPI KeQueryTimeIncrement(void);
 /* 100 ns units since start (monotonic). */
 ULONGLONG NTAPI KeQueryInterruptTime(void);
 
-/* System threads and object references (kernel_thread.cpp). A system thread runs at
+/* System threads and object references (km/threads.cpp). A system thread runs at
  * PASSIVE_LEVEL on behalf of the driver that created it; its thread object is signaled when it
  * ends. At driver unload a thread still running or a handle not closed is reported as a leak. */
 _IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
@@ -755,14 +755,14 @@ extern POBJECT_TYPE *PsThreadType;
 extern POBJECT_TYPE *PsProcessType;
 extern POBJECT_TYPE *ExEventObjectType;
 
-/* IRP cancellation (kernel_cancel.cpp). IoCancelIrp sets Irp->Cancel and, when a cancel routine
+/* IRP cancellation (km/irp_cancel.cpp). IoCancelIrp sets Irp->Cancel and, when a cancel routine
  * is set, calls it holding the cancel spin lock with Irp->CancelIrql set; the routine must
  * release it with IoReleaseCancelSpinLock(Irp->CancelIrql). */
 _IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI IoAcquireCancelSpinLock(_Out_ PKIRQL Irql);
 _IRQL_requires_(DISPATCH_LEVEL) void NTAPI IoReleaseCancelSpinLock(_In_ KIRQL Irql);
 _IRQL_requires_max_(DISPATCH_LEVEL) BOOLEAN NTAPI IoCancelIrp(_In_ PIRP Irp);
 
-/* Cancel-safe queues (kernel_csq.cpp). IoCsqInsertIrp marks the IRP pending and makes it
+/* Cancel-safe queues (km/csq.cpp). IoCsqInsertIrp marks the IRP pending and makes it
  * cancelable: a cancel removes it (CsqRemoveIrp under the driver's lock) and hands it to
  * CsqCompleteCanceledIrp. IoCsqRemoveNextIrp / IoCsqRemoveIrp take an IRP out of the queue
  * unless it is being cancelled (then NULL). The queue's IRP is remembered in
