@@ -100,9 +100,12 @@ std::optional<SeccompProgram> buildSeccompProgram(AddressLengthFilter lengths, s
     return std::nullopt;
   }
   // The supervisor cannot be taken over from inside the tree (S13.8): taking another process's
-  // descriptors (the seccomp listener), tracing it or reading and writing its memory are refused
-  // with EPERM, whatever the target. The supervisor is also non-dumpable (supervisor.cpp).
-  for (int nr : {SYS_pidfd_getfd, SYS_ptrace, SYS_process_vm_readv, SYS_process_vm_writev}) {
+  // descriptors (the seccomp listener) and reading or writing another process's memory are
+  // refused with EPERM, whatever the target. ptrace stays allowed, because LeakSanitizer and
+  // debuggers trace their own threads and a filter cannot tell those from other targets; the
+  // supervisor is non-dumpable (supervisor.cpp), so no process of its uid without
+  // CAP_SYS_PTRACE can trace it.
+  for (int nr : {SYS_pidfd_getfd, SYS_process_vm_readv, SYS_process_vm_writev}) {
     rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 0);
     if (rc != 0) {
       error = std::string("openwfp: libseccomp: cannot add a take-over rule: ") + std::strerror(-rc);

@@ -15,7 +15,7 @@
 //   real_client cookie-tcp HOST PORT   prints the new socket's "cookie=N", waits for a line on
 //                                      stdin, then connects as tcp
 //   real_client iouring                io_uring_setup: prints "io_uring errno=N" (0: it worked)
-//   real_client takeover               pidfd_getfd, ptrace, process_vm_readv/writev on the parent
+//   real_client takeover [noptrace]    pidfd_getfd, ptrace, process_vm_readv/writev on the parent
 //                                      (the supervisor): prints each call's errno
 //   real_client delay MS MODE ARGS...  prints "started", sleeps MS, then runs MODE
 // HOST containing ':' uses an AF_INET6 socket. Errors: "error STEP errno=N" and exit 3.
@@ -127,15 +127,19 @@ int main(int argc, char** argv) {
     std::printf("io_uring errno=%d\n", fd >= 0 ? 0 : errno);
     return 0;
   }
-  if (argc == 2 && std::string(argv[1]) == "takeover") {
+  if ((argc == 2 || argc == 3) && std::string(argv[1]) == "takeover") {
     // What a supervised process would use to take over its supervisor (the parent): its fds,
-    // tracing it, its memory. Prints each call's errno (0: it worked).
+    // tracing it, its memory. Prints each call's errno (0: it worked). "takeover noptrace"
+    // skips the ptrace probe (ptrace=-1): for a test whose supervisor a root child could trace.
     const pid_t parent = ::getppid();
     long pidfd = ::syscall(SYS_pidfd_open, parent, 0);
     long got = pidfd >= 0 ? ::syscall(SYS_pidfd_getfd, pidfd, 0, 0) : -1;
     const int getfdErr = got >= 0 ? 0 : errno;
-    long traced = ::syscall(SYS_ptrace, PTRACE_ATTACH, parent, nullptr, nullptr);
-    const int ptraceErr = traced == 0 ? 0 : errno;
+    int ptraceErr = -1;
+    if (argc == 2) {  // PTRACE_SEIZE: does not stop the parent, and ends when this process exits
+      long traced = ::syscall(SYS_ptrace, PTRACE_SEIZE, parent, nullptr, nullptr);
+      ptraceErr = traced == 0 ? 0 : errno;
+    }
     char mine[8] = {}, theirs[8] = {};
     iovec local{mine, sizeof mine}, remote{theirs, sizeof theirs};
     long readN = ::syscall(SYS_process_vm_readv, parent, &local, 1, &remote, 1, 0);
