@@ -34,6 +34,7 @@
 #include "openwfp/host.h"
 #include "openwfp/linux_backend.h"
 #include "openwfp/openwfp.h"
+#include "real_helpers.h"
 #include "redirect/history.h"
 #include "redirect/records.h"
 
@@ -320,7 +321,8 @@ TEST_F(ControlReal, S10_2_VerifyProxyDriverAndItsProxyTalkThroughTheDeviceOverTh
   ASSERT_TRUE(loaded) << loaded.error;
   Upstream upstream;
   const uint16_t proxyPort = freePort();
-  const uint16_t closedPort = freePort();
+  realtest::ClosedPort closed;  // nobody listens there, and no parallel test can take it
+  const uint16_t closedPort = closed.port();
   int in[2], out[2];
   ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
   ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
