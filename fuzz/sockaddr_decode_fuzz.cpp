@@ -41,6 +41,7 @@ void check(const std::string& failure, const char* what, std::span<const uint8_t
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace openwfp::linux_backend;
+  namespace net = openwfp::net;
   if (size < 5) return 0;
   const std::span<const uint8_t> input(data, size);
   const uint8_t flags = data[0];
