@@ -171,6 +171,8 @@ inline std::string checkControl(std::span<const uint8_t> data) {
   backend->describeError = kDescribeErrors[(f0 >> 3) & 7];
   static constexpr int kAttachErrors[] = {0, 0, 0, 0, EISCONN, EINVAL, EBADF, ENOMEM};
   backend->attachError = kAttachErrors[(f0 >> 6) & 3 ? (in.u8() & 7) : 0];
+  // h: bits 0-3 the entries (mod 10), 4-5 how many of them a parent holds, 6 a context on the
+  // newest own entry, 7 no history at all. pidSel: target 0 / another / the caller, bit 7 tracked.
   const uint8_t h = in.u8();
   const uint8_t pidSel = in.u8();
   backend->facts.callerPid = kCaller;
@@ -179,7 +181,7 @@ inline std::string checkControl(std::span<const uint8_t> data) {
   std::shared_ptr<redirect::History> history;
   const size_t count = h % 10;
   if ((h & 0x80) == 0) {
-    history = makeHistory(count, (h >> 4) & 7, (h & 0x40) != 0, contextSize,
+    history = makeHistory(count, (h >> 4) & 3, (h & 0x40) != 0, contextSize,
                           static_cast<uint32_t>(backend->facts.redirectTargetPid));
     if (pidSel & 0x80) sealer.track(history);  // the connection is live
   }
@@ -272,7 +274,7 @@ inline std::string checkControl(std::span<const uint8_t> data) {
     } else if (backend->facts.redirectTargetPid == 0 || backend->facts.redirectTargetPid != kCaller) {
       want.err = EACCES;
     } else if (code == SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT) {
-      const bool ownContext = (h & 0x40) != 0 && count > ((h >> 4) & 7);
+      const bool ownContext = (h & 0x40) != 0 && count > ((h >> 4) & 3);
       if (!ownContext) {
         want.err = ENOENT;
       } else {
@@ -425,9 +427,9 @@ inline std::vector<std::pair<std::string, std::vector<uint8_t>>> seeds() {
   // Layout: f0 [attach sel], h, pid, ctxSize, c0 [code], i0 [...], o0 [...]
   std::vector<std::pair<std::string, std::vector<uint8_t>>> s;
   // Connected, 1 entry with a 24-byte context, caller is the target; records into a 106+ buffer.
-  s.push_back({"query_records_fits", {3, 0x41, 2, 24, 0x00, 0x00, 0, 0x06 | 0x08, 60, 0}});
+  s.push_back({"query_records_fits", {3, 0x41, 2, 24, 0x00, 0x00, 0, 0x0E, 0x00, 0x02}});
   s.push_back({"query_records_probe_null", {3, 0x42, 2, 0, 0x04, 0x00, 0, 0x01}});
-  s.push_back({"query_records_short_by_one", {3, 0x01, 2, 0, 0x04, 0x00, 0, 0x04, 1, 1}});
+  s.push_back({"query_records_short_by_one", {3, 0x01, 2, 0, 0x04, 0x00, 0, 0x04, 1, 0}});
   s.push_back({"query_records_nine_entries", {3, 0x09, 2, 0, 0x00, 0x00, 0, 0x06, 255, 255}});
   s.push_back({"query_context_wsa", {3, 0x41, 2, 24, 0x09, 0x00, 0, 0x02 | 0x28, 24}});
   s.push_back({"query_context_none", {3, 0x02, 2, 0, 0x01, 0x00, 0, 0x02, 40}});
