@@ -5,7 +5,7 @@
 // and alignments (S12.4).
 //
 // One input is one call (tests/support/sio_buffer_properties.h). The properties (shared with
-// SioBufferFuzz.S9_SocketControlBuffersFollowTheRules) are checked, not only the absence of a
+// SioBufferFuzz.S12_4_SocketControlBuffersFollowTheS9Rules) are checked, not only the absence of a
 // crash: the errno / WSA error is the one a reference model of the documented rules gives, the
 // bytes-returned value is right, exactly the result is written at the start of the output
 // buffer and nothing past it (guard bytes; ASan beyond them), the input is never written, and

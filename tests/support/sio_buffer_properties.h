@@ -4,7 +4,7 @@
 // of src/winsock/control_rules.h over a SocketBackend, reached directly, through openwfp_ioctl
 // and through the WSAIoctl shim (src/winsock/ioctl.cpp). Written once, used by the libFuzzer
 // target fuzz/sio_buffer_fuzz.cpp and by the replay test
-// SioBufferFuzz.S9_SocketControlBuffersFollowTheRules (tests/winsock/).
+// SioBufferFuzz.S12_4_SocketControlBuffersFollowTheS9Rules (tests/winsock/).
 //
 // One input describes one call: the socket's facts (state, the connection's history: none,
 // empty, 1..9 entries with or without a parent and a context; target and caller PIDs; errors

@@ -11,7 +11,7 @@
 namespace ts = openwfp::testing_support;
 namespace sp = openwfp::sio_props;
 
-TEST(SioBufferFuzz, S9_SocketControlBuffersFollowTheRules) {
+TEST(SioBufferFuzz, S12_4_SocketControlBuffersFollowTheS9Rules) {
   openwfp::Runtime::reset();
   const auto corpus = ts::seedCorpus("sio_buffer", sp::seeds());
   ASSERT_FALSE(corpus.empty());
