@@ -1,4 +1,5 @@
 #include "host/run_session.h"
+#include "host/supervised_tree.h"
 
 #include <signal.h>
 
@@ -60,8 +61,13 @@ int runCommand(const RunOptions& options) {
   }
 
   // The control channel: proxies (in the supervised tree, or given OPENWFP_SOCKET) reach the
-  // engine's socket controls and the drivers' devices through it.
-  control::ControlServer server;
+  // engine's socket controls and the drivers' devices through it. Processes inside the supervised
+  // tree are restricted code for device descriptors (S14.6) and always served (S14.9).
+  SupervisedTree tree;
+  control::ControlServerOptions serverOptions;
+  serverOptions.insideSupervisedTree = tree.insidePredicate();
+  serverOptions.alwaysServe = tree.alwaysServePredicate();
+  control::ControlServer server(serverOptions);
   if (auto err = server.start()) {
     std::fprintf(stderr, "%s\n", err->c_str());
     return 1;
@@ -89,6 +95,7 @@ int runCommand(const RunOptions& options) {
     }
     server.setLookup(linux_backend::connectionLookup(*supervisor.interceptor()));
     gChild = supervisor.childPid();
+    tree.setRoot(supervisor.childPid());
     struct sigaction sa {};
     sa.sa_handler = forwardSignal;
     sigemptyset(&sa.sa_mask);

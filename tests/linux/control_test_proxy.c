@@ -227,6 +227,7 @@ static int runVerifyProxy(int listenPort, int reachablePort, int closedPort) {
   if (h < 0) return 1;
   reg.listenPortV4 = (uint16_t)listenPort;
   reg.listenPortV6 = 0;
+  reg.pendTimeoutMs = 0;
   rc = openwfp_device_ioctl(h, IOCTL_VP_REGISTER, &reg, sizeof reg, NULL, 0, &returned);
   step("register", rc == 0, errno);
   if (read(0, &go, 1) != 1) return 2;
