@@ -185,18 +185,24 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
   void serveClient(const std::shared_ptr<Client>& client, Admission how) {
     std::lock_guard lock(mu);
     const uint64_t id = nextClientId++;
+    // Counted before the thread starts: the client may be answered (and look at the stats)
+    // before this function returns.
+    clients.emplace(id, client);
+    ++perUid[client->peerUid];
+    if (how == Admission::ServeOverLimit) counters.servedOverLimit.fetch_add(1);
+    counters.accepted.fetch_add(1);
     try {
       threads.emplace(id, std::thread([self = shared_from_this(), client, id] { self->clientLoop(client, id); }));
     } catch (const std::system_error& e) {
+      clients.erase(id);
+      if (--perUid[client->peerUid] == 0) perUid.erase(client->peerUid);
+      if (how == Admission::ServeOverLimit) counters.servedOverLimit.fetch_sub(1);
+      counters.accepted.fetch_sub(1);
       counters.refused.fetch_add(1);
       spdlog::warn("openwfp: control socket: no thread for a client ({}); refused", e.what());
       return;
     }
-    clients.emplace(id, client);
-    ++perUid[client->peerUid];
     if (how == Admission::Serve) refusing = false;
-    if (how == Admission::ServeOverLimit) counters.servedOverLimit.fetch_add(1);
-    counters.accepted.fetch_add(1);
   }
 
   // Out of descriptors or memory: accept4 fails while the connection stays queued, so the
