@@ -38,6 +38,17 @@ bool ConnectWaiter::watch(int fd, Finished finished) {
   return true;
 }
 
+bool ConnectWaiter::watchReadable(int fd, std::function<void()> ready) {
+  std::lock_guard lock(mu_);
+  if (stopped_ || !thread_.joinable() || fd < 0) return false;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return false;
+  readable_[fd] = std::move(ready);
+  return true;
+}
+
 void ConnectWaiter::stop() {
   {
     std::lock_guard lock(mu_);
@@ -53,6 +64,8 @@ void ConnectWaiter::stop() {
   {
     std::lock_guard lock(mu_);
     left.swap(waiting_);
+    for (auto& [fd, ready] : readable_) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    readable_.clear();
   }
   for (auto& [fd, finished] : left) {
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
@@ -74,6 +87,11 @@ void ConnectWaiter::run() {
       Finished finished;
       {
         std::lock_guard lock(mu_);
+        auto r = readable_.find(fd);
+        if (r != readable_.end()) {
+          r->second();  // runs under mu_: watchReadable() callbacks must not call back in
+          continue;
+        }
         auto it = waiting_.find(fd);
         if (it == waiting_.end()) continue;
         finished = std::move(it->second);

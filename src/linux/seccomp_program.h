@@ -18,13 +18,17 @@
 
 namespace openwfp::linux_backend {
 
+struct TreeGuardPids;  // tree_guard.h
+
 struct SeccompProgram {
   std::vector<sock_filter> instructions;
 };
 
-// Builds the program with libseccomp (in the supervisor, before fork). On failure returns
-// std::nullopt and a one-line reason in `error`.
-std::optional<SeccompProgram> buildSeccompProgram(AddressLengthFilter lengths, std::string& error);
+// Builds the program with libseccomp (in the supervisor, before fork), with the signal and exec
+// rules of tree_guard.h for `guard`. On failure returns std::nullopt and a one-line reason in
+// `error`.
+std::optional<SeccompProgram> buildSeccompProgram(AddressLengthFilter lengths,
+                                                  const TreeGuardPids& guard, std::string& error);
 
 // In the child after fork (async-signal-safe: no allocation): sets PR_SET_NO_NEW_PRIVS and loads
 // the program with a new listener. Returns the listener fd, or -errno.
