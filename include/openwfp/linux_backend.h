@@ -136,9 +136,10 @@ struct StartResult {
   std::string error;    // when !ok: one line, e.g. "openwfp: nosuchcmd: command not found"
 };
 
-// Runs COMMAND ARGS under the filter. Fail closed (S13.5): COMMAND gets PR_SET_PDEATHSIG(SIGKILL)
-// from the thread that calls start(), and if the supervisor goes away, calls that need it fail
-// (ENOSYS) rather than run unclassified.
+// Runs COMMAND ARGS under the filter, below a root process of the tree that is a subreaper
+// (docs/supervised-tree.md). Fail closed (S13.5): the root gets PR_SET_PDEATHSIG(SIGKILL) from
+// the thread that calls start() and COMMAND from the root, and if the supervisor goes away,
+// calls that need it fail (ENOSYS) rather than run unclassified.
 class Supervisor {
  public:
   explicit Supervisor(Classifier& classifier, SupervisorOptions options = {});

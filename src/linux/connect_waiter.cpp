@@ -85,13 +85,19 @@ void ConnectWaiter::run() {
       int fd = events[i].data.fd;
       if (fd == wake_.get()) return;
       Finished finished;
+      std::function<void()>* ready = nullptr;
       {
         std::lock_guard lock(mu_);
         auto r = readable_.find(fd);
-        if (r != readable_.end()) {
-          r->second();  // runs under mu_: watchReadable() callbacks must not call back in
-          continue;
-        }
+        // Erased only by stop(), after this thread is joined; rehashing keeps references.
+        if (r != readable_.end()) ready = &r->second;
+      }
+      if (ready != nullptr) {
+        (*ready)();
+        continue;
+      }
+      {
+        std::lock_guard lock(mu_);
         auto it = waiting_.find(fd);
         if (it == waiting_.end()) continue;
         finished = std::move(it->second);

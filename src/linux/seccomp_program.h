@@ -4,8 +4,9 @@
 // (a TCP Fast Open connect), are handed to the supervisor (SECCOMP_RET_USER_NOTIF); every other
 // call runs in-kernel untouched (S13.4), except io_uring_setup, which fails with ENOSYS (io_uring
 // would connect without a system call the filter sees). execve/execveat
-// and setuid/setreuid/setresuid are handed over too, only so that the supervisor can forget the
-// process facts it cached (image path, uid): they are always answered "continue".
+// and setuid/setreuid/setresuid are handed over too, so that the supervisor can forget the
+// process facts it cached (image path, uid): they are answered "continue", except the exec of a
+// 32-bit or x32 program (ENOEXEC, tree_guard.h). The signal rules of tree_guard.h are added too.
 #pragma once
 
 #include <linux/filter.h>
