@@ -200,7 +200,9 @@ std::optional<DecodedCall> CallDecoder::decode(const seccomp_notif& n) {
   d.facts.cookie = cookie;
   d.facts.pid = task->process.pid;
   d.facts.fastOpen = fastOpen;
-  if (kind == net::CallKind::Connect && !fastOpen) d.sendTimeout = sendTimeoutOf(d.facts.sock.get());  // S13.10
+  if (kind == net::CallKind::Connect && !fastOpen) {
+    d.sendTimeout = sendTimeoutOf(d.facts.sock.get());  // S13.10 (call_deadlines.h)
+  }
   d.request.process = task->process;
   d.request.protocol = protocol;
   d.request.socketId = cookie;

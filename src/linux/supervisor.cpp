@@ -133,7 +133,7 @@ struct Supervisor::Impl {
   pid_t holder = -1;                 // the tree's root (tree_root.h)
   std::atomic<pid_t> command{-1};    // COMMAND
   std::atomic<bool> commandExited{false};
-  bool holderWaited = false;
+  std::atomic<bool> holderWaited{false};  // read by forwardSignal (a signal handler)
   bool commandWaited = false;
   int exitStatus = 0;
   net::UniqueFd statusRead;          // COMMAND's wait status from the holder
