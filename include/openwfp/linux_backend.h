@@ -53,6 +53,10 @@ struct InterceptorOptions {
   // Benchmarking only: answer every notification "continue" without looking at it or asking the
   // classifier (measures the bare seccomp round trip). Never for real use: nothing is classified.
   bool passThrough = false;
+  // Processes the tree may not signal (S13.8): set by Supervisor (itself and the tree's root);
+  // a kill(0, sig) stopping or killing the group `protectedGroup` (when > 0) is refused too.
+  std::vector<int> protectedPids;
+  int protectedGroup = 0;
 };
 
 struct SupervisorOptions {
@@ -132,9 +136,10 @@ struct StartResult {
   std::string error;    // when !ok: one line, e.g. "openwfp: nosuchcmd: command not found"
 };
 
-// Runs COMMAND ARGS under the filter. Fail closed (S13.5): COMMAND gets PR_SET_PDEATHSIG(SIGKILL)
-// from the thread that calls start(), and if the supervisor goes away, calls that need it fail
-// (ENOSYS) rather than run unclassified.
+// Runs COMMAND ARGS under the filter, below a root process of the tree that is a subreaper
+// (docs/supervised-tree.md). Fail closed (S13.5): the root gets PR_SET_PDEATHSIG(SIGKILL) from
+// the thread that calls start() and COMMAND from the root, and if the supervisor goes away,
+// calls that need it fail (ENOSYS) rather than run unclassified.
 class Supervisor {
  public:
   explicit Supervisor(Classifier& classifier, SupervisorOptions options = {});
@@ -145,10 +150,16 @@ class Supervisor {
   // Checks the kernel, resolves COMMAND in PATH, forks, installs the filter, execs. The calling
   // thread must stay alive while COMMAND runs (PR_SET_PDEATHSIG follows the forking thread).
   StartResult start(const std::vector<std::string>& argv);
-  // Waits for COMMAND; returns its exit code, or 128 + signal number. Then stops the
-  // interceptor (descendants that outlive COMMAND get ENOSYS from connect/bind from then on);
-  // interceptor() stays valid for its stats.
+  // Waits for COMMAND and then for every other process of the tree (S13.9: the tree's root is a
+  // subreaper; processes that outlive COMMAND keep being served for as long as they run);
+  // returns COMMAND's exit code, or 128 + signal number. Then stops the interceptor;
+  // interceptor() stays valid for its stats. When COMMAND was killed by SIGSYS (a foreign-
+  // architecture system call, S13.8) one line saying so goes to stderr.
   int wait();
+  // Async-signal-safe, for the host's SIGINT/SIGTERM/SIGHUP handler: while COMMAND runs, sends
+  // sig to it; after COMMAND exited, stops waiting for the processes that outlive it (they are
+  // then no longer served: their calls fail closed, S13.5).
+  void forwardSignal(int sig);
   // start() + wait(); on a start failure prints the error line to stderr and returns its code.
   int run(const std::vector<std::string>& argv);
 

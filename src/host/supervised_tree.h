@@ -3,10 +3,11 @@
 //
 // The tree is the supervised COMMAND (root) and its descendants: a process is inside when the
 // chain of parents read from /proc/PID/stat reaches root, or reaches the supervisor (this
-// process) through a child other than root: the supervisor is a subreaper and a direct child of
-// it other than COMMAND is an orphan of the tree reparented to it (openwfp run starts no other
-// children). A chain that ends at PID 1 or 0 first is outside. Unknown: /proc could not tell (the
-// process exited, /proc unreadable, a chain longer than 4096 steps).
+// process) through a child other than root. That child is the tree's root process
+// (linux/tree_root.h): COMMAND's parent and the subreaper that adopts the tree's orphans
+// (openwfp run starts no other children). A chain that ends at PID 1 or 0 first is outside.
+// Unknown: /proc could not tell (the process exited, /proc unreadable, a chain longer than
+// 4096 steps).
 #pragma once
 
 #include <sys/types.h>

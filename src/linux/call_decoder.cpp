@@ -16,6 +16,7 @@
 #include <span>
 #include <utility>
 
+#include "linux/call_deadlines.h"
 #include "linux/seccomp_program.h"
 #include "net/sockaddr_codec.h"
 #include "net/unique_fd.h"
@@ -64,6 +65,7 @@ std::optional<std::pair<uint64_t, uint32_t>> fastOpenAddress(const seccomp_notif
 std::optional<DecodedCall> CallDecoder::decode(const seccomp_notif& n) {
   const int nr = n.data.nr;
   const pid_t tid = static_cast<pid_t>(n.pid);
+  if (guard_ != nullptr && guard_->handle(n)) return std::nullopt;  // S13.8 (tree_guard.h)
   if (isInvalidatingSyscall(nr)) {
     if (isExecSyscall(nr)) {
       tasks_.processExecs(tid);
@@ -198,6 +200,9 @@ std::optional<DecodedCall> CallDecoder::decode(const seccomp_notif& n) {
   d.facts.cookie = cookie;
   d.facts.pid = task->process.pid;
   d.facts.fastOpen = fastOpen;
+  if (kind == net::CallKind::Connect && !fastOpen) {
+    d.sendTimeout = sendTimeoutOf(d.facts.sock.get());  // S13.10 (call_deadlines.h)
+  }
   d.request.process = task->process;
   d.request.protocol = protocol;
   d.request.socketId = cookie;

@@ -6,6 +6,7 @@
 // the task cache forget the task.
 #pragma once
 
+#include <chrono>
 #include <optional>
 
 #include "linux/connection_table.h"
@@ -14,6 +15,7 @@
 #include "linux/performer.h"
 #include "linux/syscalls.h"
 #include "linux/task_cache.h"
+#include "linux/tree_guard.h"
 #include "openwfp/stack.h"
 
 namespace openwfp::linux_backend {
@@ -22,6 +24,9 @@ struct DecodedCall {
   CallFacts facts;       // for the performer
   StackHook hook = StackHook::Connect;  // what the classifier is asked (by facts.kind)
   StackRequest request;
+  // SO_SNDTIMEO of a blocking socket's connect (0: none): bounds a pended call (S13.10,
+  // call_deadlines.h).
+  std::chrono::microseconds sendTimeout{0};
 };
 
 class CallDecoder {
@@ -33,6 +38,8 @@ class CallDecoder {
   // On the worker that received n. std::nullopt: the call has been answered already (or went
   // away meanwhile); otherwise it must be classified and answered.
   std::optional<DecodedCall> decode(const seccomp_notif& n);
+  // Signals aimed at the supervisor and 32-bit execs are answered by the guard (S13.8).
+  void setGuard(TreeGuard* guard) { guard_ = guard; }
 
  private:
   // All thread-safe; they outlive the decoder (the Interceptor's parts live together).
@@ -40,6 +47,7 @@ class CallDecoder {
   TaskCache& tasks_;
   ConnectionTable& table_;
   InterceptorCounters& counters_;
+  TreeGuard* guard_ = nullptr;  // set before the workers start
 };
 
 }  // namespace openwfp::linux_backend

@@ -6,12 +6,17 @@
 //   Classifier       (openwfp/stack.h)      the verdict, inline or later (a pended classify)
 //   Performer        (performer.*)          continue / fail / connect-bind the process's socket
 //   Reaper           (reaper.*)             ended connections -> Classifier::connectionClosed
+//   TreeGuard        (tree_guard.*)         signals aimed at the supervisor, 32-bit execs (S13.8)
+//   CallDeadlines    (call_deadlines.*)     a pended connect ends at the socket's SO_SNDTIMEO
 //
 // Lifetime: the parts live in one Impl, shared by the Interceptor and by every call waiting for
 // a verdict (through Call::performer), so a classify that completes after the Interceptor is
 // gone still finds them; its answer then fails (the listener is closed).
+#include <cerrno>
+#include <chrono>
 #include <mutex>
 
+#include "linux/call_deadlines.h"
 #include "linux/call_decoder.h"
 #include "linux/classifier_link.h"
 #include "linux/connect_waiter.h"
@@ -21,6 +26,7 @@
 #include "linux/performer.h"
 #include "linux/reaper.h"
 #include "linux/task_cache.h"
+#include "linux/tree_guard.h"
 #include "openwfp/linux_backend.h"
 
 namespace openwfp::linux_backend {
@@ -32,7 +38,10 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
         loop(fd, options, counters),
         reaper(table, classifier, counters, options.reapIntervalMs),
         performer(loop, table, waiter, reaper, counters, options),
-        decoder(loop, tasks, table, counters) {}
+        guard(loop, tasks, options.protectedPids, options.protectedGroup),
+        decoder(loop, tasks, table, counters) {
+    decoder.setGuard(&guard);
+  }
 
   // Declaration order is construction order: the parts refer to the ones above them.
   const InterceptorOptions options;
@@ -44,7 +53,9 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
   NotificationLoop loop;
   Reaper reaper;
   Performer performer;
+  TreeGuard guard;
   CallDecoder decoder;
+  CallDeadlines deadlines;  // thread-safe
 
   std::mutex lifecycleMu;  // guards started, stopped (start() against stop())
   bool started = false;
@@ -52,6 +63,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
 
   // On the worker that received n.
   void handle(const seccomp_notif& n) {
+    const auto received = std::chrono::steady_clock::now();
     std::optional<DecodedCall> d = decoder.decode(n);
     if (!d) return;  // answered, or gone
     auto call = std::make_shared<Call>(std::shared_ptr<Performer>(shared_from_this(), &performer),
@@ -61,6 +73,13 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     c->classify(d->hook, d->request,
                 [call](const StackVerdict& v) { call->performer->finish(*call, v); });
     call->classifyReturned.store(true, std::memory_order_release);
+    if (d->sendTimeout.count() > 0 && !call->claimed.load()) {
+      // Pended: answered when the socket's send timeout expires first, as the kernel would (S13.10).
+      deadlines.arm(received + d->sendTimeout, [this, weak = std::weak_ptr<Call>(call)] {
+        auto c = weak.lock();
+        if (c && c->claim()) loop.respond(c->id, EINPROGRESS, false);
+      });
+    }
   }
 
   void start() {
@@ -69,6 +88,8 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     started = true;
     loop.start([this](const seccomp_notif& n) { handle(n); });
     reaper.start();
+    // Exited tasks leave the task cache at once (S13.9), on the waiter's thread.
+    waiter.watchReadable(tasks.exitFd(), [this] { tasks.evictExited(); });
   }
 
   void stop() {
@@ -78,6 +99,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     loop.stopWorkers();
     reaper.stop();
     waiter.stop();
+    deadlines.stop();
     loop.closeListener();  // from now on notified calls fail with ENOSYS (fail closed, S13.5)
     reaper.reportClosed(table.takeAll());
   }

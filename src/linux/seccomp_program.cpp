@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "linux/syscalls.h"
+#include "linux/tree_guard.h"
 #include "net/unique_fd.h"
 
 namespace openwfp::linux_backend {
@@ -53,7 +54,8 @@ bool isInvalidatingSyscall(int nr) {
   return isExecSyscall(nr) || nr == SYS_setuid || nr == SYS_setreuid || nr == SYS_setresuid;
 }
 
-std::optional<SeccompProgram> buildSeccompProgram(AddressLengthFilter lengths, std::string& error) {
+std::optional<SeccompProgram> buildSeccompProgram(AddressLengthFilter lengths,
+                                                  const TreeGuardPids& guard, std::string& error) {
   std::unique_ptr<void, CtxDeleter> ctx(seccomp_init(SCMP_ACT_ALLOW));
   if (!ctx) {
     error = "openwfp: libseccomp could not create a filter";
@@ -112,6 +114,7 @@ std::optional<SeccompProgram> buildSeccompProgram(AddressLengthFilter lengths, s
       return std::nullopt;
     }
   }
+  if (!addTreeGuardRules(ctx.get(), guard, error)) return std::nullopt;  // S13.8 (tree_guard.h)
   for (int nr : {SYS_execve, SYS_execveat, SYS_setuid, SYS_setreuid, SYS_setresuid}) {
     rc = seccomp_rule_add(ctx.get(), SCMP_ACT_NOTIFY, nr, 0);
     if (rc != 0) {

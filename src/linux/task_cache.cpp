@@ -3,7 +3,12 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <vector>
 
 #include <cerrno>
 #include <cstdio>
@@ -23,7 +28,62 @@ bool pidfdAlive(int pidfd) {
   return ::poll(&p, 1, 0) == 0;  // readable = the task exited
 }
 
+// epoll data of a cached pidfd: the thread id and the fd number (to tell a later entry apart).
+uint64_t watchKey(pid_t tid, int fd) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(tid)) << 32) | static_cast<uint32_t>(fd);
+}
+
+size_t entryBound() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return kMaxEntries;
+  return std::clamp<size_t>(static_cast<size_t>(rl.rlim_cur) / 4, 16, kMaxEntries);
+}
+
 }  // namespace
+
+TaskCache::TaskCache() : exits_(::epoll_create1(EPOLL_CLOEXEC)), maxEntries_(entryBound()) {}
+
+void TaskCache::insertLocked(pid_t tid, std::shared_ptr<const TaskEntry> entry) {
+  auto old = byTid_.find(tid);
+  if (old != byTid_.end()) eraseLocked(old);
+  if (exits_) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = watchKey(tid, entry->pidfd.get());
+    // Without the watch the entry could outlive its task: do not cache it then.
+    if (::epoll_ctl(exits_.get(), EPOLL_CTL_ADD, entry->pidfd.get(), &ev) != 0) return;
+  }
+  byTid_.emplace(tid, std::move(entry));
+}
+
+std::unordered_map<pid_t, std::shared_ptr<const TaskEntry>>::iterator TaskCache::eraseLocked(
+    std::unordered_map<pid_t, std::shared_ptr<const TaskEntry>>::iterator it) {
+  if (exits_) ::epoll_ctl(exits_.get(), EPOLL_CTL_DEL, it->second->pidfd.get(), nullptr);
+  return byTid_.erase(it);
+}
+
+void TaskCache::evictExited() {
+  if (!exits_) return;
+  epoll_event events[64];
+  std::vector<std::shared_ptr<const TaskEntry>> dropped;  // closed outside the lock
+  std::lock_guard lock(mu_);
+  for (;;) {
+    int n = ::epoll_wait(exits_.get(), events, 64, 0);
+    if (n <= 0) break;
+    for (int i = 0; i < n; ++i) {
+      const auto tid = static_cast<pid_t>(events[i].data.u64 >> 32);
+      const auto fd = static_cast<int>(events[i].data.u64 & 0xffffffffu);
+      auto it = byTid_.find(tid);
+      if (it != byTid_.end() && it->second->pidfd.get() == fd) {
+        dropped.push_back(it->second);
+        eraseLocked(it);
+      } else {
+        ::epoll_ctl(exits_.get(), EPOLL_CTL_DEL, fd, nullptr);  // not reached: kept in step
+      }
+    }
+    if (n < 64) break;
+  }
+}
 
 bool readTaskStatus(pid_t tid, pid_t& tgid, uint32_t& euid) {
   char path[48];
@@ -119,19 +179,20 @@ std::shared_ptr<const TaskEntry> TaskCache::get(pid_t tid, int& err, bool& fresh
     if (std::chrono::steady_clock::now() < nc->second) return entry;
     noCacheUntil_.erase(nc);
   }
-  if (byTid_.size() >= kMaxEntries) {
+  if (byTid_.size() >= maxEntries_) {
     for (auto it = byTid_.begin(); it != byTid_.end();) {
-      it = pidfdAlive(it->second->pidfd.get()) ? std::next(it) : byTid_.erase(it);
+      it = pidfdAlive(it->second->pidfd.get()) ? std::next(it) : eraseLocked(it);
     }
-    if (byTid_.size() >= kMaxEntries) byTid_.clear();
+    while (byTid_.size() >= maxEntries_) eraseLocked(byTid_.begin());
   }
-  byTid_[tid] = entry;
+  insertLocked(tid, entry);
   return entry;
 }
 
 void TaskCache::forgetTask(pid_t tid) {
   std::lock_guard lock(mu_);
-  byTid_.erase(tid);
+  auto it = byTid_.find(tid);
+  if (it != byTid_.end()) eraseLocked(it);
 }
 
 void TaskCache::processExecs(pid_t tid) {
@@ -146,7 +207,7 @@ void TaskCache::processExecs(pid_t tid) {
   std::lock_guard lock(mu_);
   for (auto it = byTid_.begin(); it != byTid_.end();) {
     it = it->second->process.pid == static_cast<uint64_t>(tgid) || it->first == tid
-             ? byTid_.erase(it)
+             ? eraseLocked(it)
              : std::next(it);
   }
   // After the exec the process keeps only the thread id `tgid` (the exec'ing thread takes it

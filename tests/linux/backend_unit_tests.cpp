@@ -5,6 +5,15 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <chrono>
+#include <thread>
 
 #include <cstddef>
 #include <cstring>
@@ -12,7 +21,10 @@
 #include <string>
 #include <vector>
 
+#include "linux/call_deadlines.h"
 #include "linux/connection_table.h"
+#include "linux/task_cache.h"
+#include "linux/tree_guard.h"
 #include "net/sockaddr_codec.h"
 #include "support/sockaddr_codec_properties.h"
 #include "redirect/history.h"
@@ -358,6 +370,91 @@ TEST(BackendTable, S9_4_AttachedRecordsAreKeptBySocketCookie) {
   auto later = ConnectionTable::Clock::now() + ConnectionTable::kAttachmentLifetime + std::chrono::seconds(1);
   t.applyScan({}, 0, later);  // an attachment whose socket never connected ages out
   EXPECT_EQ(t.attachedRecords(20), nullptr);
+}
+
+// ---- S13.9, S13.10, S13.8: task cache eviction, deadlines, ELF kinds ----
+
+TEST(BackendTaskCache, S13_9_AnExitedTaskIsEvictedByItsExitEvent) {
+  TaskCache tasks;
+  ASSERT_GE(tasks.exitFd(), 0);
+  int gate[2];
+  ASSERT_EQ(::pipe(gate), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::close(gate[1]);
+    ::alarm(10);  // bounded even if the test fails before closing the gate
+    char c;
+    [[maybe_unused]] ssize_t n = ::read(gate[0], &c, 1);
+    ::_exit(0);
+  }
+  ::close(gate[0]);
+  int err = 0;
+  bool fresh = false;
+  ASSERT_NE(tasks.get(child, err, fresh), nullptr) << err;
+  EXPECT_EQ(tasks.size(), 1u);
+  pollfd p{tasks.exitFd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "no exit yet";
+  ::close(gate[1]);  // the child exits
+  ::waitpid(child, nullptr, 0);
+  ASSERT_EQ(::poll(&p, 1, 2000), 1) << "the exit is an event of the set";
+  tasks.evictExited();
+  EXPECT_EQ(tasks.size(), 0u);
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "nothing left to report";
+}
+
+TEST(BackendDeadlines, S13_10_DeadlinesExpireInTimeOrderAndNotAfterStop) {
+  CallDeadlines d;
+  std::mutex mu;
+  std::vector<int> order;
+  auto t0 = CallDeadlines::Clock::now();
+  d.arm(t0 + std::chrono::milliseconds(120), [&] { std::lock_guard l(mu); order.push_back(2); });
+  d.arm(t0 + std::chrono::milliseconds(40), [&] { std::lock_guard l(mu); order.push_back(1); });
+  d.arm(t0 + std::chrono::seconds(30), [&] { std::lock_guard l(mu); order.push_back(3); });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard l(mu);
+      if (order.size() >= 2) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GE(CallDeadlines::Clock::now() - t0, std::chrono::milliseconds(120));
+  d.stop();
+  std::lock_guard l(mu);
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  EXPECT_EQ(d.pending(), 0u);
+}
+
+TEST(BackendDeadlines, S13_10_SendTimeoutIsReadOnlyForBlockingSockets) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(sendTimeoutOf(fd).count(), 0);
+  timeval tv{1, 250000};
+  ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv), 0);
+  EXPECT_NEAR(static_cast<double>(sendTimeoutOf(fd).count()), 1250000, 10000);  // kept in jiffies
+  ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  EXPECT_EQ(sendTimeoutOf(fd).count(), 0) << "a non-blocking connect never waits";
+  ::close(fd);
+}
+
+TEST(BackendTreeGuard, S13_8_ElfKindTellsI386AndX32FromX8664) {
+  char tmpl[] = "/tmp/openwfp-elf-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  auto write = [&](unsigned char cls, unsigned char machine) {
+    unsigned char h[20] = {0x7f, 'E', 'L', 'F', cls, 1, 1};
+    h[18] = machine;
+    EXPECT_EQ(::pwrite(fd, h, sizeof h, 0), 20);
+    return elfKind(tmpl);
+  };
+  EXPECT_EQ(write(1, 3), 32);     // i386
+  EXPECT_EQ(write(1, 62), 0x32);  // x32
+  EXPECT_EQ(write(2, 62), 64);    // x86-64
+  EXPECT_EQ(write(1, 40), 0);     // 32-bit ARM: not ours to judge
+  EXPECT_EQ(elfKind("/bin/sh"), 64);
+  EXPECT_EQ(elfKind("/nonexistent/openwfp"), 0);
+  ::close(fd);
+  ::unlink(tmpl);
 }
 
 }  // namespace

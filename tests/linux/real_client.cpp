@@ -17,6 +17,11 @@
 //   real_client iouring                io_uring_setup: prints "io_uring errno=N" (0: it worked)
 //   real_client takeover [noptrace]    pidfd_getfd, ptrace, process_vm_readv/writev on the parent
 //                                      (the supervisor): prints each call's errno
+//   real_client signals                signals the supervisor (the parent of the tree's root, the
+//                                      parent) every way it can; prints each call's errno
+//   real_client tcp-sndtimeo HOST PORT MS
+//                                      blocking connect with SO_SNDTIMEO MS: prints its errno and
+//                                      how long it took, then (after 1.5 s) whether it is connected
 //   real_client delay MS MODE ARGS...  prints "started", sleeps MS, then runs MODE
 // HOST containing ':' uses an AF_INET6 socket. Errors: "error STEP errno=N" and exit 3.
 #include <arpa/inet.h>
@@ -24,7 +29,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <linux/io_uring.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/ptrace.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -117,6 +126,116 @@ int tcpConnect(const char* host, int port, int lenOverride = 0) {
   return fd;
 }
 
+pid_t parentOf(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return -1;
+  char buf[1024] = {};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* close = std::strrchr(buf, ')');
+  char state = 0;
+  int ppid = -1;
+  if (close == nullptr || std::sscanf(close + 1, " %c %d", &state, &ppid) != 2) return -1;
+  return ppid;
+}
+
+char stateOf(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return '?';
+  char buf[1024] = {};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* close = std::strrchr(buf, ')');
+  return close != nullptr && close[1] == ' ' ? close[2] : '?';
+}
+
+int err(long rc) { return rc == 0 ? 0 : errno; }
+
+// Every way to stop or signal the supervisor from inside the tree.
+int signalsMode() {
+  const pid_t holder = ::getppid();
+  const pid_t sup = parentOf(holder);
+  const pid_t group = ::getpgid(sup);
+  // If a group stop got through, everybody in the group (this process too) stops: a helper in a
+  // group of its own continues them after a while, so the test ends and sees it.
+  pid_t rescuer = ::fork();
+  if (rescuer == 0) {
+    ::setpgid(0, 0);
+    ::usleep(1500 * 1000);
+    ::kill(-group, SIGCONT);
+    ::_exit(0);
+  }
+  siginfo_t info{};
+  info.si_code = SI_QUEUE;
+  info.si_pid = ::getpid();
+  info.si_uid = ::getuid();
+  std::string tid;  // a thread of the supervisor other than its main one
+  char taskDir[64];
+  std::snprintf(taskDir, sizeof taskDir, "/proc/%d/task", static_cast<int>(sup));
+  if (DIR* d = ::opendir(taskDir)) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.' && std::atoi(e->d_name) != sup) tid = e->d_name;
+    }
+    ::closedir(d);
+  }
+  char procDir[64];
+  std::snprintf(procDir, sizeof procDir, "/proc/%d", static_cast<int>(sup));
+  int dirFd = ::open(procDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  std::printf("kill=%d holder=%d tgkill=%d sigqueue=%d tgsigqueue=%d pidfd_open=%d "
+              "pidfd_send_proc=%d tkill=%d tkill_thread=%d group=%d own_group=%d\n",
+              err(::kill(sup, SIGSTOP)), err(::kill(holder, SIGKILL)),
+              err(::syscall(SYS_tgkill, sup, sup, SIGSTOP)),
+              err(::syscall(SYS_rt_sigqueueinfo, sup, SIGSTOP, &info)),
+              err(::syscall(SYS_rt_tgsigqueueinfo, sup, sup, SIGSTOP, &info)),
+              err(::syscall(SYS_pidfd_open, sup, 0) >= 0 ? 0 : -1),
+              err(::syscall(SYS_pidfd_send_signal, dirFd, SIGSTOP, nullptr, 0)),
+              err(::syscall(SYS_tkill, sup, SIGSTOP)),
+              tid.empty() ? -1 : err(::syscall(SYS_tkill, std::atoi(tid.c_str()), SIGSTOP)),
+              err(::kill(-group, SIGSTOP)),
+              ::getpgrp() == group ? err(::kill(0, SIGSTOP)) : -1);
+  // What stays allowed: signalling a process of the tree (a child), by pid and by pidfd.
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  long childFd = ::syscall(SYS_pidfd_open, child, 0);
+  std::printf("child_pidfd_send=%d child_kill=%d tkill_self=%d\n",
+              err(::syscall(SYS_pidfd_send_signal, childFd, SIGCONT, nullptr, 0)),
+              err(::kill(child, SIGTERM)), err(::syscall(SYS_tkill, ::gettid(), 0)));
+  ::waitpid(child, nullptr, 0);
+  ::usleep(100 * 1000);
+  std::printf("supervisor_state=%c\n", stateOf(sup));
+  ::kill(rescuer, SIGKILL);
+  ::waitpid(rescuer, nullptr, 0);
+  return 0;
+}
+
+int sendTimeoutMode(const char* host, int port, int ms) {
+  sockaddr_storage ss;
+  socklen_t len = makeAddr(host, port, ss);
+  int fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+  if (fd < 0) fail("socket", errno);
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) fail("setsockopt", errno);
+  auto t0 = std::chrono::steady_clock::now();
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  int e = rc == 0 ? 0 : errno;
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  std::printf("connect errno=%d ms=%lld\n", e, static_cast<long long>(took.count()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // past the late verdict
+  sockaddr_storage peer{};
+  socklen_t pl = sizeof peer;
+  std::printf("connected=%d\n", ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) == 0 ? 1 : 0);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -150,6 +269,10 @@ int main(int argc, char** argv) {
                 "process_vm_writev errno=%d\n",
                 pidfd >= 0 ? 0 : errno, getfdErr, ptraceErr, readErr, writeErr);
     return 0;
+  }
+  if (argc == 2 && std::string(argv[1]) == "signals") return signalsMode();
+  if (argc == 5 && std::string(argv[1]) == "tcp-sndtimeo") {
+    return sendTimeoutMode(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
   }
   if (argc < 3) {
     std::fprintf(stderr, "usage: see real_client.cpp\n");

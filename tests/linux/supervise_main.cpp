@@ -22,10 +22,10 @@ using namespace openwfp;
 
 namespace {
 
-pid_t gChild = -1;
+linux_backend::Supervisor* gSupervisor = nullptr;
 
 void forward(int sig) {
-  if (gChild > 0) ::kill(gChild, sig);
+  if (gSupervisor != nullptr) gSupervisor->forwardSignal(sig);
 }
 
 [[noreturn]] void usage(const char* why) {
@@ -97,9 +97,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", started.error.c_str());
       return started.exitCode;
     }
-    gChild = started.pid;
+    gSupervisor = &supervisor;
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, forward);
     status = supervisor.wait();
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, SIG_DFL);
+    gSupervisor = nullptr;
     if (reportFd >= 0) {
       std::string out;
       for (const auto& c : classifier.connects()) out += realtest::reportLine(c) + "\n";
