@@ -169,7 +169,7 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
   std::string path;
   if (!resolveCommand(argvIn[0], lookupEnv(env, "PATH"), path, result)) return result;
   std::string error;
-  std::optional<SeccompProgram> program = buildSeccompProgram(impl_->options.lengthFilter, error);
+  std::optional<SeccompProgram> program = buildSeccompProgram(error);
   if (!program) {
     result.error = error;
     return result;

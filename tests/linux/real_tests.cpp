@@ -49,7 +49,6 @@ struct Scenario {
   FakePolicy policy;
   std::vector<std::string> argv;
   int blockErrno = 0;
-  bool allLengths = false;
   unsigned workers = 0;
 };
 
@@ -121,7 +120,6 @@ RunResult runInProcess(const Scenario& s,
   o.interceptor.reapIntervalMs = 100;
   if (s.blockErrno != 0) o.interceptor.blockErrno = s.blockErrno;
   if (s.workers != 0) o.interceptor.workerThreads = s.workers;
-  if (s.allLengths) o.lengthFilter = linux_backend::AddressLengthFilter::AllIpLengths;
   RunResult r;
   auto t0 = std::chrono::steady_clock::now();
   {
@@ -164,7 +162,6 @@ std::vector<std::string> driverArgv(const Scenario& s) {
   for (const auto& e : s.policy.pended) a.insert(a.end(), {"--pend", e.str()});
   a.insert(a.end(), {"--pend-ms", std::to_string(s.policy.pendMs)});
   if (s.blockErrno != 0) a.insert(a.end(), {"--block-errno", std::to_string(s.blockErrno)});
-  if (s.allLengths) a.push_back("--all-lengths");
   a.insert(a.end(), {"--report-fd", "3", "--"});
   a.insert(a.end(), s.argv.begin(), s.argv.end());
   return a;
@@ -502,20 +499,6 @@ TEST_P(Real, S6_2_PendedConnectBlocksOnlyItsThread) {
   EXPECT_LT(f, sl) << describe(r);
   EXPECT_EQ(slow.accepts(), 1);
   EXPECT_EQ(fast.accepts(), 1);
-}
-
-TEST_P(Real, S13_1_AllLengthsModeClassifiesUnusualAddressLengths) {
-  HttpServer server;
-  // A sockaddr_in passed with length 20 (valid for the kernel) is only seen in AllIpLengths mode.
-  Scenario s{redirectTo(server), {kClient, "tcp-len", "127.0.0.2", std::to_string(kOrigPort), "20"}};
-  RunResult common = run(s);
-  EXPECT_NE(common.out.find("error connect errno=111"), std::string::npos) << describe(common);
-  EXPECT_EQ(countKind(common.report, "connect"), 0u) << describe(common);
-  s.allLengths = true;
-  RunResult all = run(s);
-  ASSERT_EQ(all.exitCode, 0) << describe(all);
-  EXPECT_NE(all.out.find(server.body()), std::string::npos) << describe(all);
-  EXPECT_EQ(countKind(all.report, "connect"), 1u) << describe(all);
 }
 
 TEST_P(Real, S13_1_TcpFastOpenConnectIsClassified) {
