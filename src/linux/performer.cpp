@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 
@@ -189,6 +191,9 @@ void Performer::performConnect(Call& call, const sockaddr* sa, socklen_t len, co
     return;
   }
   if ((err == EINPROGRESS || err == EALREADY) && !appNonBlocking) {
+    call.settle = true;
+    call.target.len = std::min<socklen_t>(len, sizeof call.target.bytes);
+    std::memcpy(call.target.bytes.data(), sa, call.target.len);
     // On loopback the handshake is usually over already: a peer address means connected.
     sockaddr_storage peer{};
     socklen_t peerLen = sizeof peer;
@@ -211,6 +216,15 @@ void Performer::performConnect(Call& call, const sockaddr* sa, socklen_t len, co
 }
 
 void Performer::finishPerformed(Call& call, int err) {
+  if (call.settle) {
+    // Non-blocking for this call only, as in performConnect; its result is not the answer.
+    const int fd = call.sock.get();
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    [[maybe_unused]] int rc = ::connect(fd, call.target.addr(), call.target.len);
+    if (flags >= 0) ::fcntl(fd, F_SETFL, flags);
+    call.settle = false;
+  }
   if (err == 0 && call.op == CallOp::FastOpen) {
     sendFastOpenData(call);
     return;

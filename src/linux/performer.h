@@ -59,6 +59,11 @@ struct CallFacts {
   uint64_t cookie = 0;
   uint64_t pid = 0;
   bool remembered = false;  // a connect entered in the ConnectionTable
+  // A connect of a blocking socket made non-blocking for the call: once it is over, connect()
+  // is called again with `target` so that the socket's state is the one a blocking connect
+  // leaves (connected: a third connect says EISCONN; failed: it may connect again).
+  bool settle = false;
+  RawSockaddr target;
   // Sends: which call, its flags, the messages (one for sendto/sendmsg), the mmsghdr array.
   int nr = 0;
   int flags = 0;

@@ -3,8 +3,10 @@
 // parent (supervisor)                       child
 //   build BPF, resolve COMMAND, fork  --->   PDEATHSIG(SIGKILL), parent still there?
 //                                            NO_NEW_PRIVS, load filter with a new listener
-//   receive listener fd  <--- SCM_RIGHTS --- send listener fd, close it
-//   start Interceptor workers, "go"  ---->   (PR_SET_PTRACER under Yama scope 1), execve
+//   take listener fd     <--- its number --- write() the listener's number (sendmsg is
+//     (pidfd_getfd)                          handed over by the filter now)
+//   start Interceptor workers, "go"  ---->   close the listener, (PR_SET_PTRACER under Yama
+//                                            scope 1), execve
 //   error pipe: EOF = exec succeeded  <----  or {stage, errno} when something failed
 #include <fcntl.h>
 #include <signal.h>
@@ -23,7 +25,7 @@
 
 #include "linux/seccomp_program.h"
 #include "linux/yama.h"
-#include "net/fd_passing.h"
+#include "linux/syscalls.h"
 #include "net/unique_fd.h"
 #include "openwfp/linux_backend.h"
 
@@ -44,16 +46,17 @@ struct ChildError {
   ::_exit(stage == kStageExec ? (err == ENOENT ? 127 : 126) : 1);
 }
 
-bool sendFd(int sock, int fd) {
-  const uint8_t byte = 'L';
-  return net::sendWithFd(sock, {&byte, 1}, fd) == 1;
-}
-
-int receiveFd(int sock) {
-  uint8_t byte = 0;
-  net::Ancillary anc;
-  if (net::receiveWithFds(sock, {&byte, 1}, 1, anc) != 1 || anc.fds.size() != 1) return -1;
-  return anc.fds.front().release();
+// The child's seccomp listener: its number comes over sock, the fd is taken with pidfd_getfd.
+int takeListener(int sock, pid_t child) {
+  int number = -1;
+  ssize_t n;
+  do {
+    n = ::read(sock, &number, sizeof number);
+  } while (n < 0 && errno == EINTR);
+  if (n != sizeof number || number < 0) return -1;
+  net::UniqueFd pidfd(sys::pidfdOpen(child, 0));
+  if (!pidfd) return -1;
+  return sys::pidfdGetfd(pidfd.get(), number, 0);
 }
 
 bool isExecutableFile(const std::string& path, bool& exists) {
@@ -215,14 +218,18 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
     if (o.stderrFd >= 0 && ::dup2(o.stderrFd, 2) < 0) childFail(errFd, kStageSetup, errno);
     int listener = installSeccompProgram(insns, count);
     if (listener < 0) childFail(errFd, kStageSeccomp, -listener);
-    if (!sendFd(childSock.get(), listener)) childFail(errFd, kStageSetup, errno);
-    ::close(listener);  // only the supervisor may answer (and its death must be felt)
+    // The filter hands sendmsg() over from now on (S13.7): the listener's number goes with
+    // write(), and the supervisor takes the fd itself (pidfd_getfd), before answering "go".
+    if (::write(childSock.get(), &listener, sizeof listener) != sizeof listener) {
+      childFail(errFd, kStageSetup, errno);
+    }
     char go = 0;
     ssize_t n;
     do {
       n = ::read(childSock.get(), &go, 1);
     } while (n < 0 && errno == EINTR);
     if (n != 1) ::_exit(1);
+    ::close(listener);  // only the supervisor may answer (and its death must be felt)
     if (setPtracer) ::prctl(PR_SET_PTRACER, parent, 0, 0, 0);
     ::execve(path.c_str(), argv.data(), envp.data());
     childFail(errFd, kStageExec, errno);
@@ -237,7 +244,7 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
   impl_->child = pid;
   childSock.reset();
   errWrite.reset();
-  int listener = receiveFd(parentSock.get());
+  int listener = takeListener(parentSock.get(), pid);
   if (listener >= 0) {
     impl_->interceptor = std::make_unique<Interceptor>(impl_->classifier, listener, o.interceptor);
     impl_->interceptor->start();
