@@ -65,13 +65,17 @@ struct InterceptorStats {
   bool syncWakeUp = false;        // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP in effect
 };
 
-// Serves the notifications of one seccomp listener. Limits (see the tests in tests/linux):
-// a call answered "continue" is run by the kernel with the process's memory as it is then, so a
-// multi-threaded program that rewrites the sockaddr between our read and the kernel's could
-// connect elsewhere than classified (seccomp_unotify(2)); redirects are not affected (the
-// supervisor connects). A TCP Fast Open send (sendto/sendmsg with MSG_FASTOPEN) is classified;
-// redirecting it fails with EOPNOTSUPP. A process that is not inspectable (non-dumpable, under
-// an unprivileged supervisor) gets EACCES from connect/bind (fail closed).
+// Serves the notifications of one seccomp listener. Every IP connect/bind/send with an address
+// is performed by the supervisor on its duplicate of the socket with the address it classified
+// (S13.7), so rewriting the sockaddr or swapping the fd after the supervisor read them changes
+// nothing. Limits (see call_decoder.h and the tests in tests/linux): a non-IP address on a
+// non-IP socket, sends on non-TCP/UDP sockets and TCP sends without MSG_FASTOPEN are answered
+// "continue", so a program that swaps a TCP/UDP socket onto the fd AND rewrites the address in
+// between gets that call unclassified; a Fast Open sendmmsg fails with EOPNOTSUPP; UDP control
+// messages other than IP_PKTINFO, IP_TOS, IP_TTL, IPV6_PKTINFO, IPV6_TCLASS, IPV6_HOPLIMIT,
+// IPV6_DONTFRAG and UDP_SEGMENT fail with EPERM (SO_MARK...); MSG_ZEROCOPY is sent as a copy. A
+// process that is not inspectable (non-dumpable, under an unprivileged supervisor) gets EACCES
+// (fail closed), and so do calls met while the supervisor is out of fds (EMFILE/ENFILE).
 class Interceptor {
  public:
   // Takes ownership of listenerFd. classifier must outlive the Interceptor.
