@@ -25,6 +25,13 @@ namespace {
 static_assert(sizeof(msghdr) == 56 && sizeof(iovec) == 16 && sizeof(mmsghdr) == 64,
               "the x86-64 layouts of msghdr, iovec and mmsghdr");
 
+// EPERM from reading the task's memory (not inspectable) is told apart from a refused control
+// message (EPERM to the application): it becomes EACCES, which the decoder fails closed.
+int readMem(pid_t tid, uint64_t addr, void* out, size_t len) {
+  int err = sys::readTaskMemory(tid, addr, out, len);
+  return err == EPERM ? EACCES : err;
+}
+
 int headFrom(const msghdr& m, MessageHead& out) {
   out.name = reinterpret_cast<uintptr_t>(m.msg_name);
   // Like __copy_msghdr(): a negative length fails, one beyond sockaddr_storage is clamped.
@@ -56,13 +63,13 @@ bool allowed(int level, int type) {
 
 int readMessageHead(pid_t tid, uint64_t addr, MessageHead& out) {
   msghdr m{};
-  if (int err = sys::readTaskMemory(tid, addr, &m, sizeof m); err != 0) return err;
+  if (int err = readMem(tid, addr, &m, sizeof m); err != 0) return err;
   return headFrom(m, out);
 }
 
 int readMessageHeads(pid_t tid, uint64_t addr, unsigned count, std::vector<MessageHead>& out) {
   std::vector<mmsghdr> raw(count);
-  if (int err = sys::readTaskMemory(tid, addr, raw.data(), raw.size() * sizeof(mmsghdr)); err != 0) {
+  if (int err = readMem(tid, addr, raw.data(), raw.size() * sizeof(mmsghdr)); err != 0) {
     return err;
   }
   out.resize(count);
@@ -76,7 +83,7 @@ int readName(pid_t tid, uint64_t addr, uint32_t len, RawSockaddr& out) {
   out.len = 0;
   if (addr == 0 || len == 0) return 0;
   if (len > sizeof(sockaddr_storage)) return EINVAL;
-  if (int err = sys::readTaskMemory(tid, addr, out.bytes.data(), len); err != 0) return err;
+  if (int err = readMem(tid, addr, out.bytes.data(), len); err != 0) return err;
   out.len = len;
   return 0;
 }
@@ -100,7 +107,7 @@ int readDatagram(pid_t tid, const MessageHead& h, Datagram& out) {
     iov[0].iov_base = reinterpret_cast<void*>(static_cast<uintptr_t>(h.iov));
     iov[0].iov_len = h.iovLen;
   } else if (h.iovLen != 0) {
-    if (int err = sys::readTaskMemory(tid, h.iov, iov.data(), iov.size() * sizeof(iovec)); err != 0) {
+    if (int err = readMem(tid, h.iov, iov.data(), iov.size() * sizeof(iovec)); err != 0) {
       return err;
     }
   }
@@ -113,7 +120,7 @@ int readDatagram(pid_t tid, const MessageHead& h, Datagram& out) {
   size_t at = 0;
   for (const iovec& v : iov) {
     if (v.iov_len == 0) continue;
-    int err = sys::readTaskMemory(tid, reinterpret_cast<uintptr_t>(v.iov_base),
+    int err = readMem(tid, reinterpret_cast<uintptr_t>(v.iov_base),
                                   out.payload.data() + at, v.iov_len);
     if (err != 0) return err;
     at += v.iov_len;
@@ -123,7 +130,7 @@ int readDatagram(pid_t tid, const MessageHead& h, Datagram& out) {
     if (h.controlLen > INT_MAX) return EINVAL;
     if (h.controlLen > kMaxControl) return ENOBUFS;
     out.control.resize(h.controlLen);
-    if (int err = sys::readTaskMemory(tid, h.control, out.control.data(), out.control.size()); err != 0) {
+    if (int err = readMem(tid, h.control, out.control.data(), out.control.size()); err != 0) {
       return err;
     }
     if (int err = checkControl(out.control); err != 0) return err;
