@@ -1,12 +1,13 @@
 // openwfp/linux_backend.h - the Linux backend: classifies real processes' connect() and bind()
 // with a seccomp user-notification filter (SPEC S13).
 //
-// Supervisor starts COMMAND ARGS with a seccomp filter that parks connect()/bind() calls whose
-// address length can be an IP address and hands them to an Interceptor, which reads the call's
+// Supervisor starts COMMAND ARGS with a seccomp filter that parks every connect()/bind() and the
+// sends that can carry a destination, and hands them to an Interceptor, which reads the call's
 // sockaddr and process facts, asks a Classifier (openwfp/stack.h) and answers the call:
-// unchanged permit -> the kernel runs the call as asked; redirect -> the supervisor connects/binds
-// the process's own socket (a pidfd_getfd duplicate) to the final address and the call returns
-// that result; block -> the call fails with blockErrno (ECONNREFUSED by default, S13.3).
+// permit -> the supervisor connects/binds/sends on the process's own socket (a pidfd_getfd
+// duplicate) with the address it classified, or the redirect's final address, and the call
+// returns that result (S13.7: never "continue" once the application could change the address or
+// the fd); block -> the call fails with blockErrno (ECONNREFUSED by default, S13.3).
 //
 // Everything works without root. The backend depends on openwfp/stack.h only.
 // This header includes no Linux socket header, so it can be used next to the km headers.
@@ -23,19 +24,6 @@
 #include "openwfp/stack.h"
 
 namespace openwfp::linux_backend {
-
-// Which connect()/bind() calls the in-kernel seccomp program hands to user space. The program
-// cannot read the sockaddr, only the length argument (S13.4).
-enum class AddressLengthFilter : uint8_t {
-  // 16 (sockaddr_in), 24 (RFC 2133 sockaddr_in6), 28 (sockaddr_in6), 128 (sockaddr_storage):
-  // what programs pass for IP addresses. Everything else (AF_UNIX paths, netlink, ...) runs
-  // in-kernel untouched. A program passing another length the kernel accepts for IP (17..127)
-  // is not classified.
-  Common,
-  // Every length the kernel accepts for an IP address (16..128): complete, but most AF_UNIX
-  // connects then make a round trip to user space (answered with "continue").
-  AllIpLengths,
-};
 
 struct InterceptorOptions {
   // Threads serving the listener. One at a time waits in the blocking receive ioctl (the kernel
@@ -61,7 +49,6 @@ struct InterceptorOptions {
 
 struct SupervisorOptions {
   InterceptorOptions interceptor;
-  AddressLengthFilter lengthFilter = AddressLengthFilter::Common;
   // Extra "NAME=value" entries for COMMAND's environment (override inherited ones).
   std::vector<std::string> extraEnv;
   // When >= 0, dup2'ed onto COMMAND's stdin/stdout/stderr.
@@ -82,13 +69,17 @@ struct InterceptorStats {
   bool syncWakeUp = false;        // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP in effect
 };
 
-// Serves the notifications of one seccomp listener. Limits (see the tests in tests/linux):
-// a call answered "continue" is run by the kernel with the process's memory as it is then, so a
-// multi-threaded program that rewrites the sockaddr between our read and the kernel's could
-// connect elsewhere than classified (seccomp_unotify(2)); redirects are not affected (the
-// supervisor connects). A TCP Fast Open send (sendto/sendmsg with MSG_FASTOPEN) is classified;
-// redirecting it fails with EOPNOTSUPP. A process that is not inspectable (non-dumpable, under
-// an unprivileged supervisor) gets EACCES from connect/bind (fail closed).
+// Serves the notifications of one seccomp listener. Every IP connect/bind/send with an address
+// is performed by the supervisor on its duplicate of the socket with the address it classified
+// (S13.7), so rewriting the sockaddr or swapping the fd after the supervisor read them changes
+// nothing. Limits (see call_decoder.h and the tests in tests/linux): a non-IP address on a
+// non-IP socket, sends on non-TCP/UDP sockets and TCP sends without MSG_FASTOPEN are answered
+// "continue", so a program that swaps a TCP/UDP socket onto the fd AND rewrites the address in
+// between gets that call unclassified; a Fast Open sendmmsg fails with EOPNOTSUPP; UDP control
+// messages other than IP_PKTINFO, IP_TOS, IP_TTL, IPV6_PKTINFO, IPV6_TCLASS, IPV6_HOPLIMIT,
+// IPV6_DONTFRAG and UDP_SEGMENT fail with EPERM (SO_MARK...); MSG_ZEROCOPY is sent as a copy. A
+// process that is not inspectable (non-dumpable, under an unprivileged supervisor) gets EACCES
+// (fail closed), and so do calls met while the supervisor is out of fds (EMFILE/ENFILE).
 class Interceptor {
  public:
   // Takes ownership of listenerFd. classifier must outlive the Interceptor.

@@ -4,7 +4,8 @@
 //   NotificationLoop (notification_loop.*)  a worker receives the notification
 //   CallDecoder      (call_decoder.*)       sockaddr + process facts + socket -> request
 //   Classifier       (openwfp/stack.h)      the verdict, inline or later (a pended classify)
-//   Performer        (performer.*)          continue / fail / connect-bind the process's socket
+//   Performer        (performer.*, send_performer.cpp)  fail / connect, bind, send on the
+//                                           process's socket
 //   Reaper           (reaper.*)             ended connections -> Classifier::connectionClosed
 //   TreeGuard        (tree_guard.*)         signals aimed at the supervisor, 32-bit execs (S13.8)
 //   CallDeadlines    (call_deadlines.*)     a pended connect ends at the socket's SO_SNDTIMEO
@@ -21,6 +22,7 @@
 #include "linux/classifier_link.h"
 #include "linux/connect_waiter.h"
 #include "linux/connection_table.h"
+#include "linux/flow_cache.h"
 #include "linux/interceptor_counters.h"
 #include "linux/notification_loop.h"
 #include "linux/performer.h"
@@ -36,10 +38,10 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       : options(o),
         classifier(c),
         loop(fd, options, counters),
-        reaper(table, classifier, counters, options.reapIntervalMs),
-        performer(loop, table, waiter, reaper, counters, options),
+        reaper(table, flows, classifier, counters, options.reapIntervalMs),
+        performer(loop, table, flows, waiter, reaper, counters, options),
         guard(loop, tasks, options.protectedPids, options.protectedGroup),
-        decoder(loop, tasks, table, counters) {
+        decoder(loop, tasks, table, flows, counters) {
     decoder.setGuard(&guard);
   }
 
@@ -49,6 +51,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
   ClassifierLink classifier;     // cleared by ~Interceptor
   TaskCache tasks;               // thread-safe
   ConnectionTable table;         // thread-safe
+  FlowCache flows;               // thread-safe
   ConnectWaiter waiter;          // thread-safe
   NotificationLoop loop;
   Reaper reaper;
@@ -68,6 +71,10 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     if (!d) return;  // answered, or gone
     auto call = std::make_shared<Call>(std::shared_ptr<Performer>(shared_from_this(), &performer),
                                        std::move(d->facts));
+    if (!d->ask) {
+      performer.perform(*call);  // needs no verdict (see call_decoder.h)
+      return;
+    }
     Classifier* c = classifier.forWorkers();
     if (c == nullptr) return;  // ~Call fails it closed
     c->classify(d->hook, d->request,
@@ -102,6 +109,7 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     deadlines.stop();
     loop.closeListener();  // from now on notified calls fail with ENOSYS (fail closed, S13.5)
     reaper.reportClosed(table.takeAll());
+    reaper.reportClosed(flows.takeAll());
   }
 };
 

@@ -1,7 +1,8 @@
 // linux/seccomp_program.h - the seccomp program of a supervised process tree.
 //
-// connect() and bind() whose address length can be an IP sockaddr, and sends with MSG_FASTOPEN
-// (a TCP Fast Open connect), are handed to the supervisor (SECCOMP_RET_USER_NOTIF); every other
+// Every connect() and bind(), every sendmsg()/sendmmsg(), sendto() with a destination address
+// and sendto() with MSG_FASTOPEN (a TCP Fast Open connect) are handed to the supervisor
+// (SECCOMP_RET_USER_NOTIF, S13.7); every other
 // call runs in-kernel untouched (S13.4), except io_uring_setup, which fails with ENOSYS (io_uring
 // would connect without a system call the filter sees). execve/execveat
 // and setuid/setreuid/setresuid are handed over too, so that the supervisor can forget the
@@ -28,8 +29,7 @@ struct SeccompProgram {
 // Builds the program with libseccomp (in the supervisor, before fork), with the signal and exec
 // rules of tree_guard.h for `guard`. On failure returns std::nullopt and a one-line reason in
 // `error`.
-std::optional<SeccompProgram> buildSeccompProgram(AddressLengthFilter lengths,
-                                                  const TreeGuardPids& guard, std::string& error);
+std::optional<SeccompProgram> buildSeccompProgram(const TreeGuardPids& guard, std::string& error);
 
 // In the child after fork (async-signal-safe: no allocation): sets PR_SET_NO_NEW_PRIVS and loads
 // the program with a new listener. Returns the listener fd, or -errno.

@@ -4,7 +4,8 @@
 // supervisor                                holder -> COMMAND
 //   build BPF, resolve COMMAND, fork  --->   PDEATHSIG(SIGKILL), subreaper, fork COMMAND:
 //                                            PDEATHSIG, NO_NEW_PRIVS, filter with a new listener
-//   receive {pid, listener}  <--- SCM_RIGHTS - send them, close the listener
+//   take the listener (pidfd_getfd) <------ write() {pid, listener's number} (sendmsg is
+//                                            handed over by the filter now), close the listener
 //   start Interceptor workers, "go"  ---->   (PR_SET_PTRACER under Yama scope 1), execve
 //   error pipe: EOF = exec succeeded  <----  or {stage, errno} when something failed
 //   status pipe: COMMAND's wait status <---  the holder, when COMMAND exits
@@ -30,7 +31,7 @@
 #include "linux/tree_guard.h"
 #include "linux/tree_root.h"
 #include "linux/yama.h"
-#include "net/fd_passing.h"
+#include "linux/syscalls.h"
 #include "net/unique_fd.h"
 #include "openwfp/linux_backend.h"
 
@@ -39,15 +40,19 @@ extern char** environ;
 namespace openwfp::linux_backend {
 namespace {
 
-// COMMAND's {pid, listener} (tree_root.cpp sends them).
-int receiveListener(int sock, pid_t& pid) {
-  net::Ancillary anc;
-  if (net::receiveWithFds(sock, {reinterpret_cast<uint8_t*>(&pid), sizeof pid}, 1, anc) !=
-          static_cast<ssize_t>(sizeof pid) ||
-      anc.fds.size() != 1) {
-    return -1;
-  }
-  return anc.fds.front().release();
+// COMMAND's pid and seccomp listener: tree_root.cpp writes {pid, the listener's number}, the
+// fd is taken with pidfd_getfd (COMMAND waits for "go" and keeps it open until then).
+int takeListener(int sock, pid_t& pid) {
+  int msg[2] = {-1, -1};
+  ssize_t n;
+  do {
+    n = ::read(sock, msg, sizeof msg);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(sizeof msg) || msg[0] <= 0 || msg[1] < 0) return -1;
+  pid = static_cast<pid_t>(msg[0]);
+  net::UniqueFd pidfd(sys::pidfdOpen(pid, 0));
+  if (!pidfd) return -1;
+  return sys::pidfdGetfd(pidfd.get(), msg[1], 0);
 }
 
 int readFull(int fd, void* out, size_t len) {
@@ -228,8 +233,7 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
   guard.supervisor = ::getpid();
   guard.holder = static_cast<pid_t>(kHolderPidPlaceholder);
   guard.supervisorGroup = ::getpgrp();
-  std::optional<SeccompProgram> program =
-      buildSeccompProgram(impl_->options.lengthFilter, guard, error);
+  std::optional<SeccompProgram> program = buildSeccompProgram(guard, error);
   if (!program) {
     result.error = error;
     return result;
@@ -281,7 +285,7 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
   errWrite.reset();
   statusWrite.reset();
   pid_t commandPid = -1;
-  int listener = receiveListener(parentSock.get(), commandPid);
+  int listener = takeListener(parentSock.get(), commandPid);
   if (listener >= 0) {
     impl_->command.store(commandPid);
     InterceptorOptions io = o.interceptor;

@@ -85,16 +85,17 @@ void TaskCache::evictExited() {
   }
 }
 
-bool readTaskStatus(pid_t tid, pid_t& tgid, uint32_t& euid) {
+int readTaskStatus(pid_t tid, pid_t& tgid, uint32_t& euid, uint64_t* capEff) {
   char path[48];
   std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(tid));
   net::UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-  if (!fd) return false;
+  if (!fd) return errno == ENOENT ? ESRCH : errno;
   char buf[4096];
   ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
-  if (n <= 0) return false;
+  if (n < 0) return errno;
+  if (n == 0) return ESRCH;  // the task exited between open and read
   buf[n] = '\0';
-  bool haveTgid = false, haveUid = false;
+  bool haveTgid = false, haveUid = false, haveCaps = capEff == nullptr;
   for (char* line = buf; line != nullptr && *line != '\0';) {
     char* next = std::strchr(line, '\n');
     if (next != nullptr) *next++ = '\0';
@@ -106,10 +107,13 @@ bool readTaskStatus(pid_t tid, pid_t& tgid, uint32_t& euid) {
       std::strtoul(line + 4, &end, 10);                                // real
       euid = static_cast<uint32_t>(std::strtoul(end, nullptr, 10));    // effective
       haveUid = true;
+    } else if (capEff != nullptr && std::strncmp(line, "CapEff:", 7) == 0) {
+      *capEff = std::strtoull(line + 7, nullptr, 16);
+      haveCaps = true;
     }
     line = next;
   }
-  return haveTgid && haveUid;
+  return haveTgid && haveUid && haveCaps ? 0 : EIO;
 }
 
 std::shared_ptr<TaskEntry> TaskCache::load(pid_t tid, int& err, bool& cacheable) {
@@ -132,8 +136,8 @@ std::shared_ptr<TaskEntry> TaskCache::load(pid_t tid, int& err, bool& cacheable)
   }
   pid_t tgid = 0;
   uint32_t euid = 0;
-  if (!readTaskStatus(tid, tgid, euid)) {
-    err = ESRCH;
+  if (int e = readTaskStatus(tid, tgid, euid); e != 0) {
+    err = e;
     return nullptr;
   }
   cacheable = true;
@@ -203,7 +207,7 @@ void TaskCache::processExecs(pid_t tid) {
     if (it != byTid_.end()) tgid = static_cast<pid_t>(it->second->process.pid);
   }
   uint32_t euid = 0;
-  if (tgid == 0 && !readTaskStatus(tid, tgid, euid)) tgid = tid;
+  if (tgid == 0 && readTaskStatus(tid, tgid, euid) != 0) tgid = tid;
   std::lock_guard lock(mu_);
   for (auto it = byTid_.begin(); it != byTid_.end();) {
     it = it->second->process.pid == static_cast<uint64_t>(tgid) || it->first == tid

@@ -69,7 +69,10 @@ class TaskCache {
   size_t maxEntries_;         // immutable after construction
 };
 
-// Reads "Tgid:" and the effective uid from /proc/TID/status. false when unreadable.
-bool readTaskStatus(pid_t tid, pid_t& tgid, uint32_t& euid);
+// Reads "Tgid:", the effective uid and, when capEff is not null, the effective capability set
+// ("CapEff:", bit n = capability n) from /proc/TID/status. Returns 0 or the errno of the failure
+// (ESRCH when the task is gone: /proc says ENOENT or ESRCH; EMFILE, ENFILE, EACCES... as they are;
+// EIO when the file does not have the fields).
+int readTaskStatus(pid_t tid, pid_t& tgid, uint32_t& euid, uint64_t* capEff = nullptr);
 
 }  // namespace openwfp::linux_backend

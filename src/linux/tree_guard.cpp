@@ -147,7 +147,7 @@ void TreeGuard::handleSignal(const seccomp_notif& n) {
     pid_t tgid = 0;
     uint32_t euid = 0;
     const auto target = static_cast<pid_t>(static_cast<int32_t>(n.data.args[0]));
-    refuse = target > 0 && readTaskStatus(target, tgid, euid) && isProtected(tgid);
+    refuse = target > 0 && readTaskStatus(target, tgid, euid) == 0 && isProtected(tgid);
   } else {  // pidfd_send_signal: which process does the caller's descriptor name?
     int err = 0;
     bool fresh = false;

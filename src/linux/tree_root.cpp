@@ -20,22 +20,16 @@ namespace {
   ::_exit(stage == kStageExec ? (err == ENOENT ? 127 : 126) : 1);
 }
 
-// {pid, listener} to the supervisor, without allocating.
+// {pid, listener's number} to the supervisor, which takes the listener itself with pidfd_getfd:
+// the filter hands sendmsg() over from now on (S13.7), so SCM_RIGHTS would wait for an answer
+// nobody gives yet.
 bool sendListener(int sock, int listener) {
-  pid_t pid = ::getpid();
-  iovec iov{&pid, sizeof pid};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  __builtin_memcpy(CMSG_DATA(c), &listener, sizeof listener);
-  return ::sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof pid);
+  const int msg[2] = {static_cast<int>(::getpid()), listener};
+  ssize_t n;
+  do {
+    n = ::write(sock, msg, sizeof msg);
+  } while (n < 0 && errno == EINTR);
+  return n == static_cast<ssize_t>(sizeof msg);
 }
 
 [[noreturn]] void runCommand(TreePlan& p, pid_t holder) {
@@ -49,13 +43,15 @@ bool sendListener(int sock, int listener) {
   int listener = installSeccompProgram(p.insns, p.count);
   if (listener < 0) childFail(errFd, kStageSeccomp, -listener);
   if (!sendListener(p.childSock, listener)) childFail(errFd, kStageSetup, errno);
-  ::close(listener);  // only the supervisor may answer (and its death must be felt)
   char go = 0;
   ssize_t n;
   do {
     n = ::read(p.childSock, &go, 1);
   } while (n < 0 && errno == EINTR);
   if (n != 1) ::_exit(1);
+  // Open until "go": the supervisor has taken it by then. Only the supervisor may answer (and
+  // its death must be felt).
+  ::close(listener);
   if (p.setPtracer) ::prctl(PR_SET_PTRACER, p.supervisor, 0, 0, 0);
   ::setrlimit(RLIMIT_NOFILE, &p.fdLimit);  // the application's own soft limit (S13.9)
   ::execve(p.path, p.argv, p.envp);

@@ -6,13 +6,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <fcntl.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <mutex>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include <cstddef>
@@ -23,6 +24,9 @@
 
 #include "linux/call_deadlines.h"
 #include "linux/connection_table.h"
+#include "linux/datagram.h"
+#include "linux/flow_cache.h"
+#include "linux/performer.h"
 #include "linux/task_cache.h"
 #include "linux/tree_guard.h"
 #include "net/sockaddr_codec.h"
@@ -458,3 +462,134 @@ TEST(BackendTreeGuard, S13_8_ElfKindTellsI386AndX32FromX8664) {
 }
 
 }  // namespace
+
+// ---- S13.7: unconnected UDP, control messages, flows, bind privileges (no processes) ----
+namespace {
+
+RawSockaddr rawOf(const void* sa, uint32_t len) {
+  RawSockaddr r;
+  std::memcpy(r.bytes.data(), sa, len);
+  r.len = len;
+  return r;
+}
+
+}  // namespace
+
+TEST(BackendDatagram, S13_7_UdpSendDestinationFollowsTheKernel) {
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(53);
+  in.sin_addr.s_addr = htonl(0x7f000009);
+  int err = -1;
+  auto d = udpSendDestination(rawOf(&in, sizeof in), AF_INET, err);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(err, 0);
+  EXPECT_EQ(d->str(), "127.0.0.9:53");
+  // AF_UNSPEC on an AF_INET socket is sent like AF_INET (udp_sendmsg): it must be classified.
+  in.sin_family = AF_UNSPEC;
+  d = udpSendDestination(rawOf(&in, sizeof in), AF_INET, err);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->str(), "127.0.0.9:53");
+  // ... but on an AF_INET6 socket it means no name.
+  d = udpSendDestination(rawOf(&in, sizeof in), AF_INET6, err);
+  EXPECT_FALSE(d.has_value());
+  EXPECT_EQ(err, 0);
+  in.sin_family = AF_INET;
+  d = udpSendDestination(rawOf(&in, 15), AF_INET, err);
+  EXPECT_FALSE(d.has_value());
+  EXPECT_EQ(err, EINVAL);
+  // An AF_INET name on an AF_INET6 socket: its v4-mapped address.
+  d = udpSendDestination(rawOf(&in, sizeof in), AF_INET6, err);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->str(), "[::ffff:127.0.0.9]:53");
+  in.sin_family = AF_UNIX;
+  d = udpSendDestination(rawOf(&in, sizeof in), AF_INET, err);
+  EXPECT_EQ(err, EAFNOSUPPORT);
+  d = udpSendDestination(RawSockaddr{}, AF_INET, err);
+  EXPECT_FALSE(d.has_value());
+  EXPECT_EQ(err, 0);
+}
+
+TEST(BackendDatagram, S13_7_OnlyListedControlMessagesPass) {
+  auto one = [](int level, int type, size_t dataLen) {
+    std::vector<uint8_t> buf(CMSG_SPACE(dataLen));
+    auto* c = reinterpret_cast<cmsghdr*>(buf.data());
+    c->cmsg_len = CMSG_LEN(dataLen);
+    c->cmsg_level = level;
+    c->cmsg_type = type;
+    return buf;
+  };
+  EXPECT_EQ(checkControl(one(SOL_IP, IP_PKTINFO, sizeof(in_pktinfo))), 0);
+  EXPECT_EQ(checkControl(one(SOL_IP, IP_TTL, sizeof(int))), 0);
+  EXPECT_EQ(checkControl(one(SOL_IPV6, IPV6_TCLASS, sizeof(int))), 0);
+  EXPECT_EQ(checkControl(one(SOL_UDP, 103 /* UDP_SEGMENT */, sizeof(uint16_t))), 0);
+  EXPECT_EQ(checkControl(one(SOL_SOCKET, SO_MARK, sizeof(int))), EPERM);
+  EXPECT_EQ(checkControl(one(SOL_SOCKET, SCM_RIGHTS, sizeof(int))), EPERM);
+  EXPECT_EQ(checkControl(one(SOL_IP, IP_RETOPTS, 8)), EPERM);
+  auto bad = one(SOL_IP, IP_TTL, sizeof(int));
+  reinterpret_cast<cmsghdr*>(bad.data())->cmsg_len = bad.size() + 8;  // beyond the buffer
+  EXPECT_EQ(checkControl(bad), EINVAL);
+  // A listed message followed by a refused one: refused.
+  auto both = one(SOL_IP, IP_TTL, sizeof(int));
+  auto mark = one(SOL_SOCKET, SO_MARK, sizeof(int));
+  both.insert(both.end(), mark.begin(), mark.end());
+  EXPECT_EQ(checkControl(both), EPERM);
+}
+
+TEST(BackendFlows, S13_7_AFlowVerdictIsReusedAndDroppedWithItsSocket) {
+  FlowCache cache;
+  Endpoint a = *Endpoint::parse("127.0.0.9:53"), b = *Endpoint::parse("127.0.0.1:53");
+  FlowVerdict blocked;
+  blocked.blocked = true;
+  blocked.blockErrno = ECONNREFUSED;
+  FlowVerdict permitted;
+  permitted.finalRemote = b;
+  permitted.history = redirect::History::create();
+  EXPECT_TRUE(cache.add(1, a, blocked).empty());
+  EXPECT_TRUE(cache.add(1, b, permitted).empty());
+  ASSERT_TRUE(cache.find(1, a).has_value());
+  EXPECT_TRUE(cache.find(1, a)->blocked);
+  EXPECT_FALSE(cache.find(1, b)->blocked);
+  EXPECT_FALSE(cache.find(2, a).has_value());  // another socket: another flow
+  // The socket is gone: its flows go, the permitted one's history is to be reported closed.
+  auto closed = cache.keepOnly({});
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0], permitted.history);
+  EXPECT_FALSE(cache.find(1, b).has_value());
+}
+
+TEST(BackendFlows, S13_7_TheFlowCacheIsBounded) {
+  FlowCache cache;
+  FlowVerdict v;
+  v.finalRemote = *Endpoint::parse("127.0.0.1:1");
+  for (uint32_t i = 0; i < FlowCache::kFlowsPerSocket + 10; ++i) {
+    Endpoint e = *Endpoint::parse("127.0.0.1:" + std::to_string(1000 + i));
+    cache.add(7, e, v);
+  }
+  EXPECT_FALSE(cache.find(7, *Endpoint::parse("127.0.0.1:1000")).has_value());  // oldest went
+  EXPECT_TRUE(cache.find(7, *Endpoint::parse("127.0.0.1:" + std::to_string(1009 + FlowCache::kFlowsPerSocket))).has_value());
+  for (uint64_t s = 100; s < 100 + FlowCache::kSockets + 5; ++s) cache.add(s, v.finalRemote, v);
+  EXPECT_EQ(cache.sockets(), FlowCache::kSockets);
+}
+
+TEST(BackendPrivileges, S13_7_BindServiceIsReadFromCapEff) {
+  EXPECT_TRUE(Performer::hasBindService(uint64_t{1} << 10));
+  EXPECT_FALSE(Performer::hasBindService(~(uint64_t{1} << 10)));
+  EXPECT_EQ(Performer::bindPrivilegeCheck(::gettid(), 0), 0);      // port 0: never privileged
+  EXPECT_EQ(Performer::bindPrivilegeCheck(::gettid(), 65535), 0);  // above the start
+  pid_t tgid = 0;
+  uint32_t euid = 0;
+  uint64_t caps = 0;
+  ASSERT_EQ(readTaskStatus(::gettid(), tgid, euid, &caps), 0);
+  if (Performer::unprivilegedPortStart() > 80) {
+    EXPECT_EQ(Performer::bindPrivilegeCheck(::gettid(), 80), Performer::hasBindService(caps) ? 0 : EACCES);
+  }
+}
+
+TEST(BackendTaskCache, S13_9_StatusOfAGoneTaskIsEsrchAndOtherFailuresKeepTheirErrno) {
+  pid_t tgid = 0;
+  uint32_t euid = 0;
+  EXPECT_EQ(readTaskStatus(0x3ffffff0, tgid, euid), ESRCH);  // beyond pid_max: no such task
+  EXPECT_EQ(readTaskStatus(::getpid(), tgid, euid), 0);
+  EXPECT_EQ(tgid, ::getpid());
+}

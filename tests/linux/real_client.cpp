@@ -23,6 +23,24 @@
 //                                      blocking connect with SO_SNDTIMEO MS: prints its errno and
 //                                      how long it took, then (after 1.5 s) whether it is connected
 //   real_client delay MS MODE ARGS...  prints "started", sleeps MS, then runs MODE
+//   real_client lengths HOST PORT LEN...
+//                                      a blocking connect per LEN passing it as the address
+//                                      length: prints "len=N errno=E" (0: connected)
+//   real_client flip HOST PORT BHOST BPORT MS
+//                                      for MS ms: connects to HOST:PORT while a second thread
+//                                      rewrites the sockaddr to BHOST:BPORT and back; prints
+//                                      "tries=N connected=C blocked=B"
+//   real_client swap unix|null HOST PORT MS
+//                                      for MS ms: connects fd F to HOST:PORT while a second
+//                                      thread dup2()s an AF_UNIX socket (or /dev/null) and a new
+//                                      TCP socket onto F; prints "tries=N connected=C"
+//   real_client udp-send sendto|sendmsg|sendmmsg HOST PORT [COUNT]
+//                                      an unconnected UDP socket sends COUNT (1) datagrams
+//                                      "dgram-I" (sendmmsg: all in one call); prints the result
+//                                      ("sent=N" / "msg_len=L" per message, or "error ..."),
+//                                      then "reply=..." for the first echo (1 s at most)
+//   real_client semantics HOST PORT CLOSEDPORT
+//                                      connect semantics kept by performed calls, one line each
 // HOST containing ':' uses an AF_INET6 socket. Errors: "error STEP errno=N" and exit 3.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -40,7 +58,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -48,6 +68,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -114,6 +135,202 @@ void copyToStdoutUntilEof(int fd) {
     if (n == 0) break;
     std::fwrite(buf, 1, static_cast<size_t>(n), stdout);
   }
+}
+
+void printReply(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, 1000) != 1) {
+    std::printf("reply=none\n");
+    return;
+  }
+  char buf[512];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  std::printf("reply=%.*s\n", static_cast<int>(n > 0 ? n : 0), buf);
+}
+
+int udpSend(const std::string& how, const char* host, int port, int count) {
+  sockaddr_storage ss;
+  socklen_t len = makeAddr(host, port, ss);
+  int fd = ::socket(ss.ss_family, SOCK_DGRAM, 0);
+  if (fd < 0) fail("socket", errno);
+  std::vector<std::string> text;
+  for (int i = 0; i < count; ++i) text.push_back("dgram-" + std::to_string(i));
+  if (how == "sendmmsg") {
+    std::vector<iovec> iov(count);
+    std::vector<mmsghdr> msgs(count);
+    for (int i = 0; i < count; ++i) {
+      iov[i] = {text[i].data(), text[i].size()};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_name = &ss;
+      msgs[i].msg_hdr.msg_namelen = len;
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = ::sendmmsg(fd, msgs.data(), static_cast<unsigned>(count), 0);
+    if (n < 0) fail("sendmmsg", errno);
+    std::printf("sent=%d\n", n);
+    for (int i = 0; i < n; ++i) std::printf("msg_len=%u\n", msgs[i].msg_len);
+  } else {
+    for (int i = 0; i < count; ++i) {
+      ssize_t n;
+      if (how == "sendto") {
+        n = ::sendto(fd, text[i].data(), text[i].size(), 0, reinterpret_cast<sockaddr*>(&ss), len);
+      } else {
+        iovec iov{text[i].data(), text[i].size()};
+        msghdr m{};
+        m.msg_name = &ss;
+        m.msg_namelen = len;
+        m.msg_iov = &iov;
+        m.msg_iovlen = 1;
+        n = ::sendmsg(fd, &m, 0);
+      }
+      if (n < 0) fail(how.c_str(), errno);
+      std::printf("sent=%zd\n", n);
+    }
+  }
+  printReply(fd);
+  return 0;
+}
+
+bool expired(std::chrono::steady_clock::time_point deadline) {
+  return std::chrono::steady_clock::now() >= deadline;
+}
+
+int flip(const char* host, int port, const char* bhost, int bport, int ms) {
+  sockaddr_storage good, bad;
+  socklen_t len = makeAddr(host, port, good);
+  makeAddr(bhost, bport, bad);
+  // The sockaddr the connects pass: rewritten byte-wise by the other thread all along.
+  static sockaddr_storage shared;
+  std::memcpy(&shared, &good, sizeof shared);
+  std::atomic<bool> stop{false};
+  std::thread flipper([&] {
+    auto* dst = reinterpret_cast<volatile unsigned char*>(&shared);
+    while (!stop.load(std::memory_order_relaxed)) {
+      for (const sockaddr_storage* src : {&bad, &good}) {
+        const auto* b = reinterpret_cast<const unsigned char*>(src);
+        for (socklen_t i = 0; i < len; ++i) dst[i] = b[i];
+      }
+    }
+  });
+  int tries = 0, connected = 0, blocked = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!expired(deadline)) {
+    int fd = ::socket(good.ss_family, SOCK_STREAM, 0);
+    if (fd < 0) fail("socket", errno);
+    ++tries;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&shared), len) == 0) {
+      ++connected;
+    } else if (errno == ECONNREFUSED) {
+      ++blocked;
+    }
+    ::close(fd);
+  }
+  stop = true;
+  flipper.join();
+  std::printf("tries=%d connected=%d blocked=%d\n", tries, connected, blocked);
+  return 0;
+}
+
+int swapFd(const std::string& kind, const char* host, int port, int ms) {
+  sockaddr_storage ss;
+  socklen_t len = makeAddr(host, port, ss);
+  int other = kind == "unix" ? ::socket(AF_UNIX, SOCK_STREAM, 0) : ::open("/dev/null", O_RDWR);
+  if (other < 0) fail("other", errno);
+  const int target = ::dup(other);
+  std::atomic<bool> stop{false};
+  std::thread swapper([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      int t = ::socket(ss.ss_family, SOCK_STREAM, 0);
+      if (t < 0) continue;
+      ::dup2(t, target);
+      ::close(t);
+      ::dup2(other, target);
+    }
+  });
+  int tries = 0, connected = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!expired(deadline)) {
+    ++tries;
+    if (::connect(target, reinterpret_cast<sockaddr*>(&ss), len) == 0) ++connected;
+  }
+  stop = true;
+  swapper.join();
+  std::printf("tries=%d connected=%d\n", tries, connected);
+  return 0;
+}
+
+int semantics(const char* host, int port, int closedPort) {
+  sockaddr_storage ss, closed;
+  socklen_t len = makeAddr(host, port, ss);
+  makeAddr(host, closedPort, closed);
+  int fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("blocking=%d\n", rc == 0 ? 0 : errno);
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("second=%d\n", rc == 0 ? 0 : errno);  // EISCONN
+  ::close(fd);
+  fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("nonblocking=%d\n", rc == 0 ? 0 : errno);
+  pollfd p{fd, POLLOUT, 0};
+  int soError = -1;
+  socklen_t sl = sizeof soError;
+  if (::poll(&p, 1, 5000) == 1) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &sl);
+  std::printf("nonblocking_so_error=%d\n", soError);
+  ::close(fd);
+  fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&closed), len);
+  std::printf("refused=%d\n", rc == 0 ? 0 : errno);
+  p = {fd, POLLOUT, 0};
+  soError = -1;
+  if (::poll(&p, 1, 5000) == 1) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &sl);
+  std::printf("refused_so_error=%d\n", soError);
+  ::close(fd);
+  fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&closed), len);
+  std::printf("refused_blocking=%d\n", rc == 0 ? 0 : errno);
+  ::close(fd);
+  // bind to port 0, then getsockname: an ephemeral port of the asked address.
+  fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+  sockaddr_storage any = ss;
+  reinterpret_cast<sockaddr_in*>(&any)->sin_port = 0;  // sin_port and sin6_port share the offset
+  rc = ::bind(fd, reinterpret_cast<sockaddr*>(&any), len);
+  sockaddr_storage got{};
+  socklen_t gl = sizeof got;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&got), &gl);
+  std::printf("bind0=%d port_nonzero=%d\n", rc == 0 ? 0 : errno,
+              ntohs(reinterpret_cast<sockaddr_in*>(&got)->sin_port) != 0 ? 1 : 0);
+  rc = ::bind(fd, reinterpret_cast<sockaddr*>(&any), len);
+  std::printf("bind_again=%d\n", rc == 0 ? 0 : errno);  // EINVAL: already bound
+  ::close(fd);
+  // UDP: connect, then AF_UNSPEC disconnects (getpeername: ENOTCONN).
+  fd = ::socket(ss.ss_family, SOCK_DGRAM, 0);
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  sockaddr unspec{};
+  unspec.sa_family = AF_UNSPEC;
+  int rc2 = ::connect(fd, &unspec, sizeof unspec);
+  gl = sizeof got;
+  int peer = ::getpeername(fd, reinterpret_cast<sockaddr*>(&got), &gl) == 0 ? 0 : errno;
+  std::printf("udp_connect=%d unspec=%d peer_after=%d\n", rc == 0 ? 0 : errno, rc2 == 0 ? 0 : errno, peer);
+  ::close(fd);
+  // An AF_UNIX address on a TCP socket: the kernel's answer.
+  fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof un);
+  std::printf("unix_on_tcp=%d\n", rc == 0 ? 0 : errno);
+  ::close(fd);
+  // An IP address on an AF_UNIX socket and on /dev/null.
+  fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("ip_on_unix=%d\n", rc == 0 ? 0 : errno);
+  ::close(fd);
+  fd = ::open("/dev/null", O_RDWR);
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("ip_on_file=%d\n", rc == 0 ? 0 : errno);
+  ::close(fd);
+  return 0;
 }
 
 int tcpConnect(const char* host, int port, int lenOverride = 0) {
@@ -286,6 +503,27 @@ int main(int argc, char** argv) {
     argc -= 2;
     mode = argv[1];
   }
+  if (mode == "lengths" && argc > 4) {
+    for (int i = 4; i < argc; ++i) {
+      sockaddr_storage ss[2];  // readable well past any length asked
+      std::memset(ss, 0, sizeof ss);
+      makeAddr(argv[2], std::atoi(argv[3]), ss[0]);
+      int fd = ::socket(ss[0].ss_family, SOCK_STREAM, 0);
+      if (fd < 0) fail("socket", errno);
+      int rc = ::connect(fd, reinterpret_cast<sockaddr*>(ss), static_cast<socklen_t>(std::atoi(argv[i])));
+      std::printf("len=%s errno=%d\n", argv[i], rc == 0 ? 0 : errno);
+      ::close(fd);
+    }
+    return 0;
+  }
+  if (mode == "flip" && argc == 7) {
+    return flip(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]), std::atoi(argv[6]));
+  }
+  if (mode == "swap" && argc == 6) return swapFd(argv[2], argv[3], std::atoi(argv[4]), std::atoi(argv[5]));
+  if (mode == "udp-send" && argc >= 5) {
+    return udpSend(argv[2], argv[3], std::atoi(argv[4]), argc > 5 ? std::atoi(argv[5]) : 1);
+  }
+  if (mode == "semantics" && argc == 5) return semantics(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
   if (mode == "tcp" || mode == "tcp-len") {
     int fd = tcpConnect(argv[2], std::atoi(argv[3]), mode == "tcp-len" ? std::atoi(argv[4]) : 0);
     printPeer(fd);

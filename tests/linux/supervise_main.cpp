@@ -2,7 +2,7 @@
 // classifier, so that tests can run the supervisor as another user (setpriv) or kill it.
 //
 //   openwfp_supervise [--redirect FROM=TO] [--bind-redirect FROM=TO] [--block EP] [--timeout EP]
-//                     [--pend EP] [--pend-ms N] [--block-errno N] [--all-lengths]
+//                     [--pend EP] [--pend-ms N] [--block-errno N]
 //                     [--report-fd N] -- COMMAND [ARGS]
 // Exit status: COMMAND's (or 127 when it is not found). With --report-fd, one line per
 // classified call (see fake_classifier.h) and a final "stats ..." line are written to that fd.
@@ -77,8 +77,6 @@ int main(int argc, char** argv) {
       policy.pendMs = std::atoi(next());
     } else if (a == "--block-errno") {
       options.interceptor.blockErrno = std::atoi(next());
-    } else if (a == "--all-lengths") {
-      options.lengthFilter = linux_backend::AddressLengthFilter::AllIpLengths;
     } else if (a == "--report-fd") {
       reportFd = std::atoi(next());
     } else {
