@@ -12,10 +12,15 @@
  *       the proxy (completing its outstanding IOCTL_VP_NEXT request).
  *   IOCTL_VP_OUTCOME from the proxy completes the pended classify: PERMIT when the proxy reached
  *   the destination, BLOCK when it did not (the application sees the refusal at once).
+ *   Fail closed (SPEC S14.8): while no proxy is registered, connects are BLOCKed (one log line per
+ *   episode); a second REGISTER while one is live is refused (STATUS_DEVICE_BUSY). A pended
+ *   connect the proxy does not answer in time is BLOCKed by the expiry thread at its deadline, so
+ *   a late OUTCOME finds nothing (STATUS_NOT_FOUND) and never completes a classify twice.
  * The channel is described in verify_proxy_channel.h.
  */
 #include <ntddk.h>
 #include <wdm.h>
+#include <wdmsec.h>
 #include <fwpsk.h>
 #include <fwpmk.h>
 #include <ws2ipdef.h>
@@ -32,12 +37,14 @@ DEFINE_GUID(VP_CALLOUT_V4_KEY, 0x6f4d2c1e, 0x5a43, 0x4b8e, 0x9c, 0x61, 0x0d, 0x3
 DEFINE_GUID(VP_CALLOUT_V6_KEY, 0x6f4d2c1e, 0x5a43, 0x4b8e, 0x9c, 0x61, 0x0d, 0x3f, 0x2a, 0x7b, 0x9e, 0x13);
 
 #define VP_TAG 'xPpV'
+#define VP_DEVICE_SDDL L"D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;RC)"
 
 typedef struct VP_PENDING {
   LIST_ENTRY link;
   UINT64 classifyHandle;
   UINT64 filterId;
   BOOLEAN delivered; /* handed to the proxy */
+  ULONGLONG deadline; /* KeQueryInterruptTime(): BLOCKed by the expiry thread then */
   VP_REQUEST request;
 } VP_PENDING;
 
@@ -49,9 +56,14 @@ static KSPIN_LOCK gLock;          /* guards everything below */
 static LIST_ENTRY gWaitingIrps;   /* IOCTL_VP_NEXT requests waiting for work */
 static LIST_ENTRY gPending;       /* pended classifies (VP_PENDING) */
 static UINT64 gNextId = 1;
-static DWORD gProxyPid;           /* 0: no proxy registered, connections pass untouched */
+static DWORD gProxyPid;           /* 0: no proxy registered, connections are BLOCKed */
 static PFILE_OBJECT gProxyFile;   /* the handle (file object) the proxy registered with */
 static UINT16 gProxyPortV4, gProxyPortV6;
+static ULONGLONG gPendTimeout;    /* in 100 ns units */
+static BOOLEAN gSaidNoProxy;      /* logged the current no-proxy episode */
+static BOOLEAN gStopping;         /* the expiry thread ends */
+static KEVENT gWake;              /* wakes the expiry thread: new pending work, or stop */
+static PVOID gExpiryThread;       /* its thread object (referenced) */
 static char gCleanedUp;           /* FsContext2 of a file object after its IRP_MJ_CLEANUP */
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -188,10 +200,23 @@ static void NTAPI VpClassify(const FWPS_INCOMING_VALUES0* inFixedValues,
   }
   KeAcquireSpinLock(&gLock, &irql);
   proxyPid = gProxyPid;
-  KeReleaseSpinLock(&gLock, irql);
-  if (proxyPid == 0 || (FWPS_IS_METADATA_FIELD_PRESENT(inMetaValues, FWPS_METADATA_FIELD_PROCESS_ID) &&
-                        inMetaValues->processId == proxyPid)) {
-    classifyOut->actionType = FWP_ACTION_PERMIT; /* no proxy yet, or the proxy itself */
+  if (proxyPid == 0 && !gSaidNoProxy) {
+    gSaidNoProxy = TRUE;
+    KeReleaseSpinLock(&gLock, irql);
+    DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_ERROR_LEVEL,
+               "verify_proxy: no proxy registered: blocking connects until one registers (first: pid %u)\n",
+               (unsigned)inMetaValues->processId);
+  } else {
+    KeReleaseSpinLock(&gLock, irql);
+  }
+  if (proxyPid == 0) { /* nowhere to verify it: fail closed (SPEC S14.8) */
+    classifyOut->actionType = FWP_ACTION_BLOCK;
+    classifyOut->rights &= ~FWPS_RIGHT_ACTION_WRITE;
+    return;
+  }
+  if (FWPS_IS_METADATA_FIELD_PRESENT(inMetaValues, FWPS_METADATA_FIELD_PROCESS_ID) &&
+      inMetaValues->processId == proxyPid) {
+    classifyOut->actionType = FWP_ACTION_PERMIT; /* the proxy itself */
     return;
   }
 
@@ -211,7 +236,9 @@ static void NTAPI VpClassify(const FWPS_INCOMING_VALUES0* inFixedValues,
 
   KeAcquireSpinLock(&gLock, &irql);
   p->request.id = gNextId++;
+  p->deadline = KeQueryInterruptTime() + gPendTimeout;
   KeReleaseSpinLock(&gLock, irql);
+  p->request.deadline = p->deadline;
   p->classifyHandle = classifyHandle;
   p->filterId = filter->filterId;
   p->delivered = FALSE;
@@ -243,6 +270,7 @@ static void NTAPI VpClassify(const FWPS_INCOMING_VALUES0* inFixedValues,
   KeAcquireSpinLock(&gLock, &irql);
   InsertTailList(&gPending, &p->link);
   KeReleaseSpinLock(&gLock, irql);
+  KeSetEvent(&gWake, IO_NO_INCREMENT, FALSE); /* the expiry thread learns its deadline */
   VpDeliver();
 
   classifyOut->actionType = FWP_ACTION_BLOCK; /* pended: the decision comes with completion */
@@ -326,13 +354,29 @@ static NTSTATUS NTAPI VpDispatchDeviceControl(PDEVICE_OBJECT device, PIRP irp) {
 
   if (code == IOCTL_VP_REGISTER) {
     const VP_REGISTER* reg = (const VP_REGISTER*)buffer;
-    if (inLen < sizeof(VP_REGISTER) || reg->listenPortV4 == 0) return VpCompleteIrp(irp, STATUS_INVALID_PARAMETER, 0);
+    const DWORD caller = (DWORD)(ULONG_PTR)PsGetCurrentProcessId();
+    DWORD live;
+    ULONG timeoutMs;
+    /* pendTimeoutMs is optional: a REGISTER of the first two fields gets the default. */
+    if (inLen < 2 * sizeof(UINT16) || reg->listenPortV4 == 0) return VpCompleteIrp(irp, STATUS_INVALID_PARAMETER, 0);
+    timeoutMs = inLen >= sizeof(VP_REGISTER) && reg->pendTimeoutMs != 0 ? reg->pendTimeoutMs : VP_DEFAULT_PEND_TIMEOUT_MS;
     KeAcquireSpinLock(&gLock, &irql);
-    gProxyPid = (DWORD)(ULONG_PTR)PsGetCurrentProcessId();
-    gProxyFile = stack->FileObject;
-    gProxyPortV4 = reg->listenPortV4;
-    gProxyPortV6 = reg->listenPortV6;
+    live = gProxyPid;
+    if (live == 0) {
+      gProxyPid = caller;
+      gProxyFile = stack->FileObject;
+      gProxyPortV4 = reg->listenPortV4;
+      gProxyPortV6 = reg->listenPortV6;
+      gPendTimeout = (ULONGLONG)timeoutMs * 10000;
+      gSaidNoProxy = FALSE;
+    }
     KeReleaseSpinLock(&gLock, irql);
+    if (live != 0) { /* one proxy at a time: the first keeps its connections (SPEC S14.8) */
+      DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_WARNING_LEVEL,
+                 "verify_proxy: REGISTER from pid %u refused: pid %u is the registered proxy\n", (unsigned)caller,
+                 (unsigned)live);
+      return VpCompleteIrp(irp, STATUS_DEVICE_BUSY, 0);
+    }
     DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL, "verify_proxy: proxy pid %u registered, port %u\n",
                (unsigned)gProxyPid, (unsigned)gProxyPortV4);
     return VpCompleteIrp(irp, STATUS_SUCCESS, 0);
@@ -378,6 +422,70 @@ static NTSTATUS NTAPI VpDispatchDeviceControl(PDEVICE_OBJECT device, PIRP irp) {
     return VpCompleteIrp(irp, STATUS_SUCCESS, 0);
   }
   return VpCompleteIrp(irp, STATUS_INVALID_DEVICE_REQUEST, 0);
+}
+
+/* ---- deadlines ---------------------------------------------------------------------------- */
+
+/* BLOCKs the pended connects whose deadline passed (delivered or not): the proxy did not answer
+ * in time. Sleeps until the earliest deadline, or until a new connect is pended (gWake). */
+static void NTAPI VpExpiryThread(PVOID context) {
+  UNREFERENCED_PARAMETER(context);
+  for (;;) {
+    LIST_ENTRY expired;
+    PLIST_ENTRY e, next;
+    LARGE_INTEGER wait;
+    ULONGLONG now = KeQueryInterruptTime(), earliest = 0;
+    KIRQL irql;
+    BOOLEAN stopping;
+    InitializeListHead(&expired);
+    KeAcquireSpinLock(&gLock, &irql);
+    stopping = gStopping;
+    for (e = gPending.Flink; e != &gPending; e = next) {
+      VP_PENDING* p = CONTAINING_RECORD(e, VP_PENDING, link);
+      next = e->Flink;
+      if (p->deadline <= now) {
+        RemoveEntryList(e);
+        InsertTailList(&expired, e);
+      } else if (earliest == 0 || p->deadline < earliest) {
+        earliest = p->deadline;
+      }
+    }
+    KeReleaseSpinLock(&gLock, irql);
+    while (!IsListEmpty(&expired)) {
+      VP_PENDING* p = CONTAINING_RECORD(RemoveHeadList(&expired), VP_PENDING, link);
+      DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_WARNING_LEVEL, "verify_proxy: id=%llu pid=%u not answered in time%s\n",
+                 (unsigned long long)p->request.id, p->request.appPid, p->delivered ? "" : " (never handed to the proxy)");
+      VpComplete(p, FALSE);
+    }
+    if (stopping) break;
+    wait.QuadPart = earliest == 0 ? 0 : -(LONGLONG)(earliest - now);
+    KeWaitForSingleObject(&gWake, Executive, KernelMode, FALSE, earliest == 0 ? NULL : &wait);
+  }
+  PsTerminateSystemThread(STATUS_SUCCESS);
+}
+
+static NTSTATUS VpStartExpiryThread(void) {
+  OBJECT_ATTRIBUTES attributes;
+  HANDLE thread;
+  NTSTATUS status;
+  InitializeObjectAttributes(&attributes, NULL, OBJ_KERNEL_HANDLE, NULL, NULL);
+  status = PsCreateSystemThread(&thread, THREAD_ALL_ACCESS, &attributes, NULL, NULL, VpExpiryThread, NULL);
+  if (!NT_SUCCESS(status)) return status;
+  status = ObReferenceObjectByHandle(thread, THREAD_ALL_ACCESS, *PsThreadType, KernelMode, &gExpiryThread, NULL);
+  ZwClose(thread);
+  return status;
+}
+
+static void VpStopExpiryThread(void) {
+  KIRQL irql;
+  if (gExpiryThread == NULL) return;
+  KeAcquireSpinLock(&gLock, &irql);
+  gStopping = TRUE;
+  KeReleaseSpinLock(&gLock, irql);
+  KeSetEvent(&gWake, IO_NO_INCREMENT, FALSE);
+  KeWaitForSingleObject(gExpiryThread, Executive, KernelMode, FALSE, NULL);
+  ObDereferenceObject(gExpiryThread);
+  gExpiryThread = NULL;
 }
 
 /* ---- load / unload ------------------------------------------------------------------------ */
@@ -449,6 +557,7 @@ static void NTAPI VpUnload(PDRIVER_OBJECT driverObject) {
   LIST_ENTRY irps;
   KIRQL irql;
   UNREFERENCED_PARAMETER(driverObject);
+  VpStopExpiryThread();
   /* NEXT requests still waiting on handles that were never closed: cancel them. */
   InitializeListHead(&irps);
   KeAcquireSpinLock(&gLock, &irql);
@@ -471,7 +580,7 @@ static void NTAPI VpUnload(PDRIVER_OBJECT driverObject) {
 }
 
 NTSTATUS DriverEntry(PDRIVER_OBJECT driverObject, PUNICODE_STRING registryPath) {
-  UNICODE_STRING name, link;
+  UNICODE_STRING name, link, sddl;
   FWPS_CALLOUT3 callout;
   NTSTATUS status;
   UNREFERENCED_PARAMETER(registryPath);
@@ -479,9 +588,15 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT driverObject, PUNICODE_STRING registryPath) 
   KeInitializeSpinLock(&gLock);
   InitializeListHead(&gWaitingIrps);
   InitializeListHead(&gPending);
+  KeInitializeEvent(&gWake, SynchronizationEvent, FALSE);
+  gPendTimeout = (ULONGLONG)VP_DEFAULT_PEND_TIMEOUT_MS * 10000;
 
   RtlInitUnicodeString(&name, VP_DEVICE_NAME);
-  status = IoCreateDevice(driverObject, 0, &name, FILE_DEVICE_NETWORK, FILE_DEVICE_SECURE_OPEN, FALSE, &gDevice);
+  /* The engine's uid (SY) and root (BA) may open the device, and so may a process of theirs inside
+   * a supervised tree (RC: the proxy usually runs in the session it serves); other users may not. */
+  RtlInitUnicodeString(&sddl, VP_DEVICE_SDDL);
+  status = IoCreateDeviceSecure(driverObject, 0, &name, FILE_DEVICE_NETWORK, FILE_DEVICE_SECURE_OPEN, FALSE, &sddl,
+                                NULL, &gDevice);
   if (!NT_SUCCESS(status)) return status;
   RtlInitUnicodeString(&link, VP_SYMLINK_NAME);
   status = IoCreateSymbolicLink(&link, &name);
@@ -507,6 +622,8 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT driverObject, PUNICODE_STRING registryPath) 
   status = FwpsCalloutRegister3(gDevice, &callout, &gCalloutIdV6);
   if (!NT_SUCCESS(status)) goto fail;
 
+  status = VpStartExpiryThread();
+  if (!NT_SUCCESS(status)) goto fail;
   status = VpAddFilters();
   if (!NT_SUCCESS(status)) goto fail;
   DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL, "verify_proxy: loaded\n");

@@ -19,8 +19,9 @@
 //
 // Access: the socket is 0666 inside a 0711 directory, so a proxy running as another user that
 // is given the path can connect; what it may do is decided per request: queries only by the
-// redirect target PID (S12.1, in the S9 rules), device opens only by the engine's own uid, root,
-// and ControlServerOptions::deviceUids (STATUS_ACCESS_DENIED otherwise).
+// redirect target PID (S12.1, in the S9 rules), device opens as the device's security descriptor
+// says (S14.6, IoCreateDeviceSecure; without one: the engine's uid and root, outside any
+// supervised tree; STATUS_ACCESS_DENIED -> EACCES otherwise; docs/control-channel.md).
 //
 // Limits (S14.9, docs/control-channel.md "Limits"): what a client can make the engine hold is
 // bounded: a frame must complete within ControlServerOptions::frameDeadline once its first byte
@@ -60,8 +61,12 @@ struct ControlServerOptions {
   // Where the private directory is created: "" = $XDG_RUNTIME_DIR when other users can reach
   // it (mode o+x), else $TMPDIR, else /tmp.
   std::string parentDirectory;
-  // Users besides the engine's uid and root who may open devices.
+  // Users who count as the engine's uid (SY) in device security descriptors (S14.6).
   std::vector<uint32_t> deviceUids;
+  // True when pid is inside a tree the host supervises: device descriptors then grant it only
+  // what they grant to RC (restricted code) as well. Asked for every device open; a host that
+  // cannot tell should answer true (the restricted case). Unset: no process is inside a tree.
+  std::function<bool(pid_t)> insideSupervisedTree;
   // Connections served at once; more are accepted and closed at once.
   unsigned maxClients = 1024;
   // Connections served at once per uid, for uids other than the engine's own and root (on top

@@ -1,12 +1,13 @@
 // openwfp/linux_backend.h - the Linux backend: classifies real processes' connect() and bind()
 // with a seccomp user-notification filter (SPEC S13).
 //
-// Supervisor starts COMMAND ARGS with a seccomp filter that parks connect()/bind() calls whose
-// address length can be an IP address and hands them to an Interceptor, which reads the call's
+// Supervisor starts COMMAND ARGS with a seccomp filter that parks every connect()/bind() and the
+// sends that can carry a destination, and hands them to an Interceptor, which reads the call's
 // sockaddr and process facts, asks a Classifier (openwfp/stack.h) and answers the call:
-// unchanged permit -> the kernel runs the call as asked; redirect -> the supervisor connects/binds
-// the process's own socket (a pidfd_getfd duplicate) to the final address and the call returns
-// that result; block -> the call fails with blockErrno (ECONNREFUSED by default, S13.3).
+// permit -> the supervisor connects/binds/sends on the process's own socket (a pidfd_getfd
+// duplicate) with the address it classified, or the redirect's final address, and the call
+// returns that result (S13.7: never "continue" once the application could change the address or
+// the fd); block -> the call fails with blockErrno (ECONNREFUSED by default, S13.3).
 //
 // Everything works without root. The backend depends on openwfp/stack.h only.
 // This header includes no Linux socket header, so it can be used next to the km headers.
@@ -24,19 +25,6 @@
 
 namespace openwfp::linux_backend {
 
-// Which connect()/bind() calls the in-kernel seccomp program hands to user space. The program
-// cannot read the sockaddr, only the length argument (S13.4).
-enum class AddressLengthFilter : uint8_t {
-  // 16 (sockaddr_in), 24 (RFC 2133 sockaddr_in6), 28 (sockaddr_in6), 128 (sockaddr_storage):
-  // what programs pass for IP addresses. Everything else (AF_UNIX paths, netlink, ...) runs
-  // in-kernel untouched. A program passing another length the kernel accepts for IP (17..127)
-  // is not classified.
-  Common,
-  // Every length the kernel accepts for an IP address (16..128): complete, but most AF_UNIX
-  // connects then make a round trip to user space (answered with "continue").
-  AllIpLengths,
-};
-
 struct InterceptorOptions {
   // Threads serving the listener. One at a time waits in the blocking receive ioctl (the kernel
   // wakes every waiting thread per notification) and handles what it receives itself; another
@@ -53,11 +41,14 @@ struct InterceptorOptions {
   // Benchmarking only: answer every notification "continue" without looking at it or asking the
   // classifier (measures the bare seccomp round trip). Never for real use: nothing is classified.
   bool passThrough = false;
+  // Processes the tree may not signal (S13.8): set by Supervisor (itself and the tree's root);
+  // a kill(0, sig) stopping or killing the group `protectedGroup` (when > 0) is refused too.
+  std::vector<int> protectedPids;
+  int protectedGroup = 0;
 };
 
 struct SupervisorOptions {
   InterceptorOptions interceptor;
-  AddressLengthFilter lengthFilter = AddressLengthFilter::Common;
   // Extra "NAME=value" entries for COMMAND's environment (override inherited ones).
   std::vector<std::string> extraEnv;
   // When >= 0, dup2'ed onto COMMAND's stdin/stdout/stderr.
@@ -78,13 +69,17 @@ struct InterceptorStats {
   bool syncWakeUp = false;        // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP in effect
 };
 
-// Serves the notifications of one seccomp listener. Limits (see the tests in tests/linux):
-// a call answered "continue" is run by the kernel with the process's memory as it is then, so a
-// multi-threaded program that rewrites the sockaddr between our read and the kernel's could
-// connect elsewhere than classified (seccomp_unotify(2)); redirects are not affected (the
-// supervisor connects). A TCP Fast Open send (sendto/sendmsg with MSG_FASTOPEN) is classified;
-// redirecting it fails with EOPNOTSUPP. A process that is not inspectable (non-dumpable, under
-// an unprivileged supervisor) gets EACCES from connect/bind (fail closed).
+// Serves the notifications of one seccomp listener. Every IP connect/bind/send with an address
+// is performed by the supervisor on its duplicate of the socket with the address it classified
+// (S13.7), so rewriting the sockaddr or swapping the fd after the supervisor read them changes
+// nothing. Limits (see call_decoder.h and the tests in tests/linux): a non-IP address on a
+// non-IP socket, sends on non-TCP/UDP sockets and TCP sends without MSG_FASTOPEN are answered
+// "continue", so a program that swaps a TCP/UDP socket onto the fd AND rewrites the address in
+// between gets that call unclassified; a Fast Open sendmmsg fails with EOPNOTSUPP; UDP control
+// messages other than IP_PKTINFO, IP_TOS, IP_TTL, IPV6_PKTINFO, IPV6_TCLASS, IPV6_HOPLIMIT,
+// IPV6_DONTFRAG and UDP_SEGMENT fail with EPERM (SO_MARK...); MSG_ZEROCOPY is sent as a copy. A
+// process that is not inspectable (non-dumpable, under an unprivileged supervisor) gets EACCES
+// (fail closed), and so do calls met while the supervisor is out of fds (EMFILE/ENFILE).
 class Interceptor {
  public:
   // Takes ownership of listenerFd. classifier must outlive the Interceptor.
@@ -132,9 +127,10 @@ struct StartResult {
   std::string error;    // when !ok: one line, e.g. "openwfp: nosuchcmd: command not found"
 };
 
-// Runs COMMAND ARGS under the filter. Fail closed (S13.5): COMMAND gets PR_SET_PDEATHSIG(SIGKILL)
-// from the thread that calls start(), and if the supervisor goes away, calls that need it fail
-// (ENOSYS) rather than run unclassified.
+// Runs COMMAND ARGS under the filter, below a root process of the tree that is a subreaper
+// (docs/supervised-tree.md). Fail closed (S13.5): the root gets PR_SET_PDEATHSIG(SIGKILL) from
+// the thread that calls start() and COMMAND from the root, and if the supervisor goes away,
+// calls that need it fail (ENOSYS) rather than run unclassified.
 class Supervisor {
  public:
   explicit Supervisor(Classifier& classifier, SupervisorOptions options = {});
@@ -145,10 +141,16 @@ class Supervisor {
   // Checks the kernel, resolves COMMAND in PATH, forks, installs the filter, execs. The calling
   // thread must stay alive while COMMAND runs (PR_SET_PDEATHSIG follows the forking thread).
   StartResult start(const std::vector<std::string>& argv);
-  // Waits for COMMAND; returns its exit code, or 128 + signal number. Then stops the
-  // interceptor (descendants that outlive COMMAND get ENOSYS from connect/bind from then on);
-  // interceptor() stays valid for its stats.
+  // Waits for COMMAND and then for every other process of the tree (S13.9: the tree's root is a
+  // subreaper; processes that outlive COMMAND keep being served for as long as they run);
+  // returns COMMAND's exit code, or 128 + signal number. Then stops the interceptor;
+  // interceptor() stays valid for its stats. When COMMAND was killed by SIGSYS (a foreign-
+  // architecture system call, S13.8) one line saying so goes to stderr.
   int wait();
+  // Async-signal-safe, for the host's SIGINT/SIGTERM/SIGHUP handler: while COMMAND runs, sends
+  // sig to it; after COMMAND exited, stops waiting for the processes that outlive it (they are
+  // then no longer served: their calls fail closed, S13.5).
+  void forwardSignal(int sig);
   // start() + wait(); on a start failure prints the error line to stderr and returns its code.
   int run(const std::vector<std::string>& argv);
 

@@ -7,10 +7,20 @@
  *
  *   REGISTER  in:  VP_REGISTER        The caller becomes the proxy: its PID is the redirect
  *                                      target PID, its listen ports the redirect destinations.
+ *                                      Refused with STATUS_DEVICE_BUSY (EBUSY) while a proxy is
+ *                                      registered (until the handle it registered with closes).
  *   NEXT      out: VP_REQUEST         Completed (possibly much later) with the next pended
  *                                      connection: id, original destination, SIO-format records.
  *   OUTCOME   in:  VP_OUTCOME         The proxy's upstream connect result for request `id`; the
  *                                      driver completes the pended connect PERMIT (0) or BLOCK.
+ *
+ * While no proxy is registered, the driver BLOCKs the connects it would redirect (fail closed,
+ * SPEC S14.8) and says so in one line per episode. A pended connect is completed BLOCK by the
+ * driver when its deadline passes (VP_REGISTER.pendTimeoutMs after it was pended); the request
+ * carries that deadline so a proxy that gets it late (it was stopped, overloaded) skips the
+ * upstream connect; an OUTCOME for it then finds nothing (STATUS_NOT_FOUND, ENOENT) and changes
+ * nothing. Keep pendTimeoutMs below the engine's pend deadline (30 s by default, S6.4), so that
+ * the driver, not the engine, ends a pended connect.
  *
  * The accepted socket's redirect context (SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT) is a
  * VP_CONTEXT: the proxy uses `id` to pair the accepted client with the upstream socket it
@@ -33,6 +43,8 @@
 #define IOCTL_VP_OUTCOME VP_CTL(2)
 
 #define VP_MAX_RECORDS 512
+/* The pend timeout when VP_REGISTER.pendTimeoutMs is 0 (below the engine's 30 s default). */
+#define VP_DEFAULT_PEND_TIMEOUT_MS 20000u
 
 /* An IP endpoint: family 4 or 6, port in host order, address bytes in network order
  * (a v4 address in addr[0..3]). */
@@ -46,6 +58,8 @@ typedef struct VP_ENDPOINT {
 typedef struct VP_REGISTER {
   uint16_t listenPortV4; /* the proxy listens on 127.0.0.1:listenPortV4 */
   uint16_t listenPortV6; /* and on [::1]:listenPortV6 (0: no IPv6) */
+  uint32_t pendTimeoutMs; /* a pended connect not answered within this is BLOCKed (0: default);
+                             optional: a 4-byte REGISTER gets the default */
 } VP_REGISTER;
 
 typedef struct VP_REQUEST {
@@ -53,7 +67,10 @@ typedef struct VP_REQUEST {
   VP_ENDPOINT originalDestination;
   uint32_t appPid; /* the process whose connect is pended */
   uint32_t recordsSize;
-  uint32_t reserved;               /* keeps records 8-byte aligned (offset 40) */
+  uint32_t reserved;               /* keeps deadline and records 8-byte aligned */
+  uint64_t deadline;               /* the driver BLOCKs this connect then: KeQueryInterruptTime()
+                                      units, 100 ns of the monotonic clock (CLOCK_MONOTONIC in
+                                      openwfp; QueryInterruptTime() in Windows user mode) */
   uint8_t records[VP_MAX_RECORDS]; /* FwpsQueryConnectionSioFormatRedirectRecords0 output */
 } VP_REQUEST;
 

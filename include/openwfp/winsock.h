@@ -24,6 +24,8 @@
  *                                                  documents no Winsock code for this case)
  *   listening or unconnected        ENOTCONN   -> WSAENOTCONN
  *   caller is not the target PID    EACCES     -> WSAEACCES        (S12.1)
+ *   SET of records issued to        EACCES     -> WSAEACCES        (S14.9: the caller is not
+ *   another process                                                  their newest target PID)
  *   not a socket / unknown fd       ENOTSOCK   -> WSAENOTSOCK      (EBADF also maps here)
  *   SET on a connected socket       EISCONN    -> WSAEISCONN
  *   bad records blob / out buffer   EINVAL     -> WSAEINVAL

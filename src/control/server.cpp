@@ -59,6 +59,7 @@ struct Client {
   net::UniqueFd sock;
   pid_t peerPid = 0;  // SO_PEERCRED at accept
   uid_t peerUid = 0;
+  gid_t peerGid = 0;
   std::mutex writeMu;  // guards writes on sock and `closed`
   bool closed = false;
   std::mutex handlesMu;  // guards handles / nextHandle
@@ -114,12 +115,18 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     return lookup;
   }
 
-  bool deviceAllowed(uid_t uid) const {
-    if (uid == 0 || uid == ::geteuid() || uid == ::getuid()) return true;
-    for (uint32_t u : options.deviceUids) {
-      if (u == uid) return true;
-    }
-    return false;
+  // Who opens a device (S14.6): the kernel's credentials of the frame; the device's security
+  // descriptor decides (km/sddl.h). SY stands for the engine's uid and options.deviceUids.
+  km::security::Opener openerOf(const Client& client, const ReceivedFrame& frame) const {
+    km::security::Opener o;
+    const bool fromFrame = frame.credentials.present && frame.credentials.pid > 0;
+    o.pid = callerOf(client, frame);
+    o.uid = fromFrame ? frame.credentials.uid : client.peerUid;
+    o.gid = fromFrame ? frame.credentials.gid : client.peerGid;
+    o.engineUid = o.uid == ::geteuid() || o.uid == ::getuid() ||
+                  std::find(options.deviceUids.begin(), options.deviceUids.end(), o.uid) != options.deviceUids.end();
+    o.insideTree = options.insideSupervisedTree && options.insideSupervisedTree(static_cast<pid_t>(o.pid));
+    return o;
   }
 
   void reapFinished() {
@@ -178,18 +185,24 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
   void serveClient(const std::shared_ptr<Client>& client, Admission how) {
     std::lock_guard lock(mu);
     const uint64_t id = nextClientId++;
+    // Counted before the thread starts: the client may be answered (and look at the stats)
+    // before this function returns.
+    clients.emplace(id, client);
+    ++perUid[client->peerUid];
+    if (how == Admission::ServeOverLimit) counters.servedOverLimit.fetch_add(1);
+    counters.accepted.fetch_add(1);
     try {
       threads.emplace(id, std::thread([self = shared_from_this(), client, id] { self->clientLoop(client, id); }));
     } catch (const std::system_error& e) {
+      clients.erase(id);
+      if (--perUid[client->peerUid] == 0) perUid.erase(client->peerUid);
+      if (how == Admission::ServeOverLimit) counters.servedOverLimit.fetch_sub(1);
+      counters.accepted.fetch_sub(1);
       counters.refused.fetch_add(1);
       spdlog::warn("openwfp: control socket: no thread for a client ({}); refused", e.what());
       return;
     }
-    clients.emplace(id, client);
-    ++perUid[client->peerUid];
     if (how == Admission::Serve) refusing = false;
-    if (how == Admission::ServeOverLimit) counters.servedOverLimit.fetch_add(1);
-    counters.accepted.fetch_add(1);
   }
 
   // Out of descriptors or memory: accept4 fails while the connection stays queued, so the
@@ -242,6 +255,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
       if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) continue;  // closes fd
       client->peerPid = cred.pid;
       client->peerUid = cred.uid;
+      client->peerGid = cred.gid;
       const Admission how = admit(*client);
       if (how == Admission::RefuseTotal || how == Admission::RefusePerUid) {
         refuse(*client, how);
@@ -256,10 +270,6 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
   static uint64_t callerOf(const Client& client, const ReceivedFrame& frame) {
     if (frame.credentials.present && frame.credentials.pid > 0) return static_cast<uint64_t>(frame.credentials.pid);
     return static_cast<uint64_t>(client.peerPid);
-  }
-  static uid_t uidOf(const Client& client, const ReceivedFrame& frame) {
-    if (frame.credentials.present && frame.credentials.pid > 0) return frame.credentials.uid;
-    return client.peerUid;
   }
 
   void clientLoop(const std::shared_ptr<Client>& client, uint64_t id) {
@@ -330,17 +340,13 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     if (auto* m = std::get_if<DeviceOpenRequest>(&frame.message)) {
       counters.deviceRequests.fetch_add(1);
       DeviceOpenReply reply;
-      if (!deviceAllowed(uidOf(*client, frame))) {
-        reply.status = km::device::kStatusAccessDenied;
-      } else {
-        int32_t status = 0;
-        auto file = km::device::open(m->path, caller, status);
-        reply.status = status;
-        if (file) {
-          std::lock_guard lock(client->handlesMu);
-          reply.handle = client->nextHandle++;
-          client->handles.emplace(reply.handle, Client::Handle{file, caller});
-        }
+      int32_t status = 0;
+      auto file = km::device::open(m->path, openerOf(*client, frame), status);
+      reply.status = status;
+      if (file) {
+        std::lock_guard lock(client->handlesMu);
+        reply.handle = client->nextHandle++;
+        client->handles.emplace(reply.handle, Client::Handle{file, caller});
       }
       client->send(request, reply);
       return true;

@@ -1,4 +1,5 @@
 #include "host/run_session.h"
+#include "host/supervised_tree.h"
 
 #include <signal.h>
 
@@ -19,11 +20,11 @@ namespace openwfp::host {
 
 namespace {
 // SIGINT/SIGTERM/SIGHUP sent to `openwfp run` go to COMMAND, which decides how to end; openwfp
-// ends when it does (and its descendants die with the supervisor: fail closed, S13.5).
-std::atomic<pid_t> gChild{0};
+// ends when the last process of the tree does (S13.9). Once COMMAND has exited, such a signal
+// ends the wait for the processes that outlive it (they then fail closed, S13.5).
+std::atomic<linux_backend::Supervisor*> gSupervisor{nullptr};
 void forwardSignal(int sig) {
-  pid_t child = gChild.load();
-  if (child > 0) kill(child, sig);
+  if (auto* s = gSupervisor.load()) s->forwardSignal(sig);
 }
 }  // namespace
 
@@ -60,8 +61,13 @@ int runCommand(const RunOptions& options) {
   }
 
   // The control channel: proxies (in the supervised tree, or given OPENWFP_SOCKET) reach the
-  // engine's socket controls and the drivers' devices through it.
-  control::ControlServer server;
+  // engine's socket controls and the drivers' devices through it. Processes inside the supervised
+  // tree are restricted code for device descriptors (S14.6) and always served (S14.9).
+  SupervisedTree tree;
+  control::ControlServerOptions serverOptions;
+  serverOptions.insideSupervisedTree = tree.insidePredicate();
+  serverOptions.alwaysServe = tree.alwaysServePredicate();
+  control::ControlServer server(serverOptions);
   if (auto err = server.start()) {
     std::fprintf(stderr, "%s\n", err->c_str());
     return 1;
@@ -88,14 +94,17 @@ int runCommand(const RunOptions& options) {
       return started.exitCode;
     }
     server.setLookup(linux_backend::connectionLookup(*supervisor.interceptor()));
-    gChild = supervisor.childPid();
+    // COMMAND's parent is the tree's root process (a child of this one); orphans of the tree
+    // are reparented to that root, which SupervisedTree counts as inside (see its header).
+    tree.setRoot(supervisor.childPid());
+    gSupervisor = &supervisor;
     struct sigaction sa {};
     sa.sa_handler = forwardSignal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
     status = supervisor.wait();
-    gChild = 0;
+    gSupervisor = nullptr;
     server.setLookup(nullptr);
   }
   drivers.unloadAll();

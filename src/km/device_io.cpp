@@ -7,6 +7,7 @@
 #include "km/device_io.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <condition_variable>
@@ -45,6 +46,7 @@ class File {
   bool closeSent = false;
   bool detached = false;            // the driver unloaded: no more IRPs
   uint64_t closerPid = 0;           // requestor of the CLOSE (the process that closed)
+  uint32_t granted = security::kAll;  // rights the device's descriptor granted the opener
 
   ~File();
 };
@@ -324,59 +326,14 @@ File::~File() {
   if (device != nullptr) internal::deviceRelease(device);
 }
 
-int errnoFromStatus(int32_t status) {
-  if (NT_SUCCESS(status)) return 0;
-  switch (static_cast<uint32_t>(status)) {
-    case 0xC0000023u:  // STATUS_BUFFER_TOO_SMALL
-      return ENOBUFS;
-    case 0x80000005u:  // STATUS_BUFFER_OVERFLOW
-      return EMSGSIZE;
-    case 0xC0000010u:  // STATUS_INVALID_DEVICE_REQUEST
-    case 0xC0000002u:  // STATUS_NOT_IMPLEMENTED
-      return ENOTTY;
-    case 0xC000000Du:  // STATUS_INVALID_PARAMETER
-    case 0xC00000EFu:
-    case 0xC00000F0u:
-    case 0xC00000F1u:
-    case 0xC00000F2u:
-    case 0xC0000206u:  // STATUS_INVALID_BUFFER_SIZE
-    case 0xC0000033u:  // STATUS_OBJECT_NAME_INVALID
-      return EINVAL;
-    case 0xC0000034u:  // STATUS_OBJECT_NAME_NOT_FOUND
-    case 0xC000003Au:  // STATUS_OBJECT_PATH_NOT_FOUND
-    case 0xC0000225u:  // STATUS_NOT_FOUND
-      return ENOENT;
-    case 0xC0000022u:  // STATUS_ACCESS_DENIED
-      return EACCES;
-    case 0xC0000120u:  // STATUS_CANCELLED
-      return ECANCELED;
-    case 0xC000009Au:  // STATUS_INSUFFICIENT_RESOURCES
-    case 0xC0000017u:  // STATUS_NO_MEMORY
-      return ENOMEM;
-    case 0xC00000BBu:  // STATUS_NOT_SUPPORTED
-      return EOPNOTSUPP;
-    case 0x80000011u:  // STATUS_DEVICE_BUSY
-      return EBUSY;
-    case 0xC0000008u:  // STATUS_INVALID_HANDLE
-      return EBADF;
-    case 0xC0000056u:  // STATUS_DELETE_PENDING
-      return ENODEV;
-    case 0x00000102u:  // STATUS_TIMEOUT (success class, not reached)
-    case 0xC00000B5u:  // STATUS_IO_TIMEOUT
-      return ETIMEDOUT;
-    case 0xC00000E8u:  // STATUS_INVALID_USER_BUFFER
-    case 0xC0000005u:  // STATUS_ACCESS_VIOLATION
-      return EFAULT;
-    case 0xC0000035u:  // STATUS_OBJECT_NAME_COLLISION
-      return EEXIST;
-    case 0xC00000A3u:  // STATUS_DEVICE_NOT_READY
-      return EAGAIN;
-    default:
-      return EIO;
-  }
+std::shared_ptr<File> open(const std::string& path, uint64_t requestorPid, int32_t& status) {
+  const security::Opener engine{requestorPid, static_cast<uint32_t>(::geteuid()), static_cast<uint32_t>(::getegid()),
+                                false, true};
+  return open(path, engine, status);
 }
 
-std::shared_ptr<File> open(const std::string& path, uint64_t requestorPid, int32_t& status) {
+std::shared_ptr<File> open(const std::string& path, const security::Opener& opener, int32_t& status) {
+  const uint64_t requestorPid = opener.pid;
   // \\.\Name -> the symbolic links a driver may have created for it.
   static constexpr const char* kDosPrefix = "\\\\.\\";
   static constexpr const char* kGlobalRoot = "\\\\.\\GLOBALROOT\\";
@@ -402,14 +359,21 @@ std::shared_ptr<File> open(const std::string& path, uint64_t requestorPid, int32
     status = STATUS_OBJECT_NAME_NOT_FOUND;
     return nullptr;
   }
+  const uint32_t granted = deviceAccessFor(device, opener);
+  if (granted == 0) {  // the descriptor lets this opener do nothing (S14.6)
+    internal::deviceRelease(device);
+    status = STATUS_ACCESS_DENIED;
+    return nullptr;
+  }
   auto file = std::make_shared<File>();
+  file->granted = granted;
   file->device = device;  // the reference is released by ~File
   file->path = widen(path);
   file->object.Type = kIoTypeFile;
   file->object.Size = sizeof(FILE_OBJECT);
   file->object.DeviceObject = device;
-  file->object.ReadAccess = TRUE;
-  file->object.WriteAccess = TRUE;
+  file->object.ReadAccess = (granted & security::kRead) != 0;
+  file->object.WriteAccess = (granted & security::kWrite) != 0;
   file->object.FileName.Buffer = file->path.data();
   file->object.FileName.Length = static_cast<USHORT>(std::min<size_t>(file->path.size(), 0x7FFF) * sizeof(WCHAR));
   file->object.FileName.MaximumLength = file->object.FileName.Length;
@@ -441,6 +405,7 @@ void ioctl(const std::shared_ptr<File>& file, uint32_t code, std::span<const uin
   };
   if (!file) return fail(STATUS_INVALID_HANDLE);
   if (in.size() > kMaxBuffer || outLen > kMaxBuffer) return fail(STATUS_INVALID_PARAMETER);
+  if (((code >> 14) & 3u & ~file->granted) != 0) return fail(STATUS_ACCESS_DENIED);  // CTL_CODE access bits
   {
     std::lock_guard lock(file->mu);
     if (file->closing) return fail(STATUS_INVALID_HANDLE);

@@ -44,6 +44,8 @@
 #include <string>
 #include <vector>
 
+#include "km/sddl.h"
+
 struct _DRIVER_OBJECT;
 struct _DEVICE_OBJECT;
 
@@ -109,7 +111,12 @@ class File;
 // Sends IRP_MJ_CREATE for path (see the header comment) with requestorPid, waits for its
 // completion and returns the file, or nullptr with status set: OBJECT_NAME_INVALID (not a
 // \\.\ path), OBJECT_NAME_NOT_FOUND (no such link or device), DELETE_PENDING (device deleted),
-// ACCESS_DENIED (an exclusive device already open), or what the driver completed CREATE with.
+// ACCESS_DENIED (an exclusive device already open, or the device's security descriptor grants
+// the opener nothing: km/sddl.h), or what the driver completed CREATE with. The file keeps the
+// rights granted; an ioctl whose CTL_CODE access bits (FILE_READ_ACCESS, FILE_WRITE_ACCESS) ask
+// for more fails with ACCESS_DENIED before dispatch.
+std::shared_ptr<File> open(const std::string& path, const security::Opener& opener, int32_t& status);
+// The same for a caller in the engine process itself: the engine's uid, outside any tree.
 std::shared_ptr<File> open(const std::string& path, uint64_t requestorPid, int32_t& status);
 
 // Sends IRP_MJ_DEVICE_CONTROL; done is called exactly once, possibly before ioctl returns,
@@ -155,6 +162,9 @@ std::vector<std::string> releaseIrpsOf(const struct _DRIVER_OBJECT* driver);
 // (release with deviceRelease in km/internal.h); nullptr when there is none or it is
 // deleted.
 struct _DEVICE_OBJECT* referenceDeviceByName(const std::wstring& ntName);
+// The rights device's security descriptor (IoCreateDeviceSecure; the default without one)
+// grants opener; 0 when device is not a live device object.
+uint32_t deviceAccessFor(const struct _DEVICE_OBJECT* device, const security::Opener& opener);
 // False once IoDeleteDevice was called for device (or it was never a device object).
 bool deviceIsLive(const struct _DEVICE_OBJECT* device);
 

@@ -3,6 +3,8 @@
 //
 // Locking: gMu guards gDrivers, gDevices, gDeviceNames, gLinks and the device lists reachable
 // from driver objects (DriverObject->DeviceObject / NextDevice), and the IRP completion handler.
+#include <wdmsec.h>
+
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -10,12 +12,15 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <unordered_map>
 
 #include "km/device_io.h"
 #include "km/internal.h"
 #include "km/support.h"
 #include "km/format.h"
+#include "km/sddl.h"
 #include "openwfp/openwfp.h"
 #include "verifier/verifier.h"
 
@@ -41,6 +46,8 @@ struct DeviceRecord {
   std::string creatorDriver;
   int refs = 0;               // queued work items
   bool deletePending = false;
+  // IoCreateDeviceSecure's descriptor; null: the default (km/sddl.h defaultDescriptor()).
+  std::shared_ptr<const openwfp::km::security::Descriptor> security;
   ~DeviceRecord() { std::free(extension); }
 };
 
@@ -269,6 +276,18 @@ void deviceRelease(PDEVICE_OBJECT device) {
 }
 
 }  // namespace internal
+
+uint32_t deviceAccessFor(const DEVICE_OBJECT* device, const security::Opener& opener) {
+  std::shared_ptr<const security::Descriptor> descriptor;
+  {
+    std::lock_guard lock(gMu);
+    auto it = gDevices.find(device);
+    if (it == gDevices.end()) return 0;
+    descriptor = it->second->security;
+  }
+  return security::grantedAccess(descriptor ? *descriptor : security::defaultDescriptor(), opener);
+}
+
 }  // namespace openwfp::km
 
 using openwfp::km::internal::reportMisuse;
@@ -314,6 +333,34 @@ NTSTATUS NTAPI IoCreateDevice(PDRIVER_OBJECT DriverObject, ULONG DeviceExtension
   *DeviceObject = &dev;
   gDevices.emplace(&dev, std::move(rec));
   return STATUS_SUCCESS;
+}
+
+NTSTATUS NTAPI IoCreateDeviceSecure(PDRIVER_OBJECT DriverObject, ULONG DeviceExtensionSize, PUNICODE_STRING DeviceName,
+                                    DEVICE_TYPE DeviceType, ULONG DeviceCharacteristics, BOOLEAN Exclusive,
+                                    PCUNICODE_STRING DefaultSDDLString, LPCGUID DeviceClassGuid,
+                                    PDEVICE_OBJECT* DeviceObject) {
+  (void)DeviceClassGuid;  // no class registry here: the string is the descriptor
+  if (DeviceObject != nullptr) *DeviceObject = nullptr;
+  std::string error = "IoCreateDeviceSecure: NULL DefaultSDDLString";
+  std::optional<openwfp::km::security::Descriptor> parsed;
+  if (DefaultSDDLString != nullptr && DefaultSDDLString->Buffer != nullptr) {
+    parsed = openwfp::km::security::parse(std::wstring_view(fromCounted(DefaultSDDLString)), error);
+    if (!parsed) error = "IoCreateDeviceSecure: " + error;
+  }
+  if (!parsed) {
+    openwfp::Runtime::current().verifier().report(
+        {openwfp::verifier::Code::InvalidArgument, error, openwfp::verifier::currentDriver(), "", 0});
+    return STATUS_INVALID_PARAMETER;
+  }
+  NTSTATUS status = IoCreateDevice(DriverObject, DeviceExtensionSize, DeviceName, DeviceType, DeviceCharacteristics,
+                                   Exclusive, DeviceObject);
+  if (!NT_SUCCESS(status)) return status;
+  std::lock_guard lock(gMu);
+  auto it = gDevices.find(*DeviceObject);
+  if (it != gDevices.end()) {
+    it->second->security = std::make_shared<const openwfp::km::security::Descriptor>(std::move(*parsed));
+  }
+  return status;
 }
 
 void NTAPI IoDeleteDevice(PDEVICE_OBJECT DeviceObject) {

@@ -38,6 +38,17 @@ bool ConnectWaiter::watch(int fd, Finished finished) {
   return true;
 }
 
+bool ConnectWaiter::watchReadable(int fd, std::function<void()> ready) {
+  std::lock_guard lock(mu_);
+  if (stopped_ || !thread_.joinable() || fd < 0) return false;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return false;
+  readable_[fd] = std::move(ready);
+  return true;
+}
+
 void ConnectWaiter::stop() {
   {
     std::lock_guard lock(mu_);
@@ -53,6 +64,8 @@ void ConnectWaiter::stop() {
   {
     std::lock_guard lock(mu_);
     left.swap(waiting_);
+    for (auto& [fd, ready] : readable_) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    readable_.clear();
   }
   for (auto& [fd, finished] : left) {
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
@@ -72,6 +85,17 @@ void ConnectWaiter::run() {
       int fd = events[i].data.fd;
       if (fd == wake_.get()) return;
       Finished finished;
+      std::function<void()>* ready = nullptr;
+      {
+        std::lock_guard lock(mu_);
+        auto r = readable_.find(fd);
+        // Erased only by stop(), after this thread is joined; rehashing keeps references.
+        if (r != readable_.end()) ready = &r->second;
+      }
+      if (ready != nullptr) {
+        (*ready)();
+        continue;
+      }
       {
         std::lock_guard lock(mu_);
         auto it = waiting_.find(fd);

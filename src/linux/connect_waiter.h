@@ -22,6 +22,9 @@ class ConnectWaiter {
   ~ConnectWaiter();  // stop()
   // Starts watching fd (which must stay open until Finished runs). false when epoll fails.
   bool watch(int fd, Finished finished);
+  // Calls ready() on the waiter thread whenever fd is readable (level-triggered), until stop():
+  // how the task cache hears of exited tasks (TaskCache::exitFd()). fd must outlive the waiter.
+  bool watchReadable(int fd, std::function<void()> ready);
   void stop();
 
  private:
@@ -29,8 +32,9 @@ class ConnectWaiter {
 
   net::UniqueFd epoll_;
   net::UniqueFd wake_;  // eventfd: stop
-  std::mutex mu_;  // guards waiting_ and stopped_
+  std::mutex mu_;  // guards waiting_, readable_ and stopped_
   std::unordered_map<int, Finished> waiting_;
+  std::unordered_map<int, std::function<void()>> readable_;  // by fd, until stop()
   bool stopped_ = false;
   std::thread thread_;
 };

@@ -4,23 +4,31 @@
 //   NotificationLoop (notification_loop.*)  a worker receives the notification
 //   CallDecoder      (call_decoder.*)       sockaddr + process facts + socket -> request
 //   Classifier       (openwfp/stack.h)      the verdict, inline or later (a pended classify)
-//   Performer        (performer.*)          continue / fail / connect-bind the process's socket
+//   Performer        (performer.*, send_performer.cpp)  fail / connect, bind, send on the
+//                                           process's socket
 //   Reaper           (reaper.*)             ended connections -> Classifier::connectionClosed
+//   TreeGuard        (tree_guard.*)         signals aimed at the supervisor, 32-bit execs (S13.8)
+//   CallDeadlines    (call_deadlines.*)     a pended connect ends at the socket's SO_SNDTIMEO
 //
 // Lifetime: the parts live in one Impl, shared by the Interceptor and by every call waiting for
 // a verdict (through Call::performer), so a classify that completes after the Interceptor is
 // gone still finds them; its answer then fails (the listener is closed).
+#include <cerrno>
+#include <chrono>
 #include <mutex>
 
+#include "linux/call_deadlines.h"
 #include "linux/call_decoder.h"
 #include "linux/classifier_link.h"
 #include "linux/connect_waiter.h"
 #include "linux/connection_table.h"
+#include "linux/flow_cache.h"
 #include "linux/interceptor_counters.h"
 #include "linux/notification_loop.h"
 #include "linux/performer.h"
 #include "linux/reaper.h"
 #include "linux/task_cache.h"
+#include "linux/tree_guard.h"
 #include "openwfp/linux_backend.h"
 
 namespace openwfp::linux_backend {
@@ -30,9 +38,12 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
       : options(o),
         classifier(c),
         loop(fd, options, counters),
-        reaper(table, classifier, counters, options.reapIntervalMs),
-        performer(loop, table, waiter, reaper, counters, options),
-        decoder(loop, tasks, table, counters) {}
+        reaper(table, flows, classifier, counters, options.reapIntervalMs),
+        performer(loop, table, flows, waiter, reaper, counters, options),
+        guard(loop, tasks, options.protectedPids, options.protectedGroup),
+        decoder(loop, tasks, table, flows, counters) {
+    decoder.setGuard(&guard);
+  }
 
   // Declaration order is construction order: the parts refer to the ones above them.
   const InterceptorOptions options;
@@ -40,11 +51,14 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
   ClassifierLink classifier;     // cleared by ~Interceptor
   TaskCache tasks;               // thread-safe
   ConnectionTable table;         // thread-safe
+  FlowCache flows;               // thread-safe
   ConnectWaiter waiter;          // thread-safe
   NotificationLoop loop;
   Reaper reaper;
   Performer performer;
+  TreeGuard guard;
   CallDecoder decoder;
+  CallDeadlines deadlines;  // thread-safe
 
   std::mutex lifecycleMu;  // guards started, stopped (start() against stop())
   bool started = false;
@@ -52,15 +66,27 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
 
   // On the worker that received n.
   void handle(const seccomp_notif& n) {
+    const auto received = std::chrono::steady_clock::now();
     std::optional<DecodedCall> d = decoder.decode(n);
     if (!d) return;  // answered, or gone
     auto call = std::make_shared<Call>(std::shared_ptr<Performer>(shared_from_this(), &performer),
                                        std::move(d->facts));
+    if (!d->ask) {
+      performer.perform(*call);  // needs no verdict (see call_decoder.h)
+      return;
+    }
     Classifier* c = classifier.forWorkers();
     if (c == nullptr) return;  // ~Call fails it closed
     c->classify(d->hook, d->request,
                 [call](const StackVerdict& v) { call->performer->finish(*call, v); });
     call->classifyReturned.store(true, std::memory_order_release);
+    if (d->sendTimeout.count() > 0 && !call->claimed.load()) {
+      // Pended: answered when the socket's send timeout expires first, as the kernel would (S13.10).
+      deadlines.arm(received + d->sendTimeout, [this, weak = std::weak_ptr<Call>(call)] {
+        auto c = weak.lock();
+        if (c && c->claim()) loop.respond(c->id, EINPROGRESS, false);
+      });
+    }
   }
 
   void start() {
@@ -69,6 +95,8 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     started = true;
     loop.start([this](const seccomp_notif& n) { handle(n); });
     reaper.start();
+    // Exited tasks leave the task cache at once (S13.9), on the waiter's thread.
+    waiter.watchReadable(tasks.exitFd(), [this] { tasks.evictExited(); });
   }
 
   void stop() {
@@ -78,8 +106,10 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     loop.stopWorkers();
     reaper.stop();
     waiter.stop();
+    deadlines.stop();
     loop.closeListener();  // from now on notified calls fail with ENOSYS (fail closed, S13.5)
     reaper.reportClosed(table.takeAll());
+    reaper.reportClosed(flows.takeAll());
   }
 };
 

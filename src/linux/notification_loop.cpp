@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
@@ -41,11 +42,11 @@ NotificationLoop::NotificationLoop(int listenerFd, const InterceptorOptions& opt
       listener_(listenerFd) {}
 
 // ---- answering ----
-void NotificationLoop::respond(uint64_t id, int error, bool cont) {
+bool NotificationLoop::respond(uint64_t id, int error, bool cont, int64_t val) {
   seccomp_notif_resp resp{};
   resp.id = id;
   resp.error = cont ? 0 : -error;
-  resp.val = 0;
+  resp.val = cont || error != 0 ? 0 : val;
   resp.flags = cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0;
   int rc;
   {
@@ -54,20 +55,40 @@ void NotificationLoop::respond(uint64_t id, int error, bool cont) {
   }
   if (rc != 0) {
     counters_.stale.fetch_add(1, std::memory_order_relaxed);  // the caller went away (ENOENT)
-    return;
+    return false;
   }
   if (cont) counters_.continued.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 void NotificationLoop::failClosed(uint64_t id, int error, const char* what, pid_t tid, int cause) {
   counters_.failed.fetch_add(1, std::memory_order_relaxed);
-  spdlog::warn("openwfp: cannot inspect a call of task {} ({}: {}): failing it with {}", tid, what,
-               std::strerror(cause), std::strerror(error));
+  // One line a second at most: under fd exhaustion every call fails the same way.
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch()).count();
+  int64_t last = lastFailLog_.load(std::memory_order_relaxed);
+  if (now - last >= 1000 && lastFailLog_.compare_exchange_strong(last, now)) {
+    const uint64_t more = unloggedFails_.exchange(0, std::memory_order_relaxed);
+    spdlog::warn("openwfp: cannot inspect a call of task {} ({}: {}): failing it with {}{}", tid,
+                 what, std::strerror(cause), std::strerror(error),
+                 more != 0 ? " (" + std::to_string(more) + " more since the last line)" : "");
+  } else {
+    unloggedFails_.fetch_add(1, std::memory_order_relaxed);
+  }
   respond(id, error, false);
 }
 
+void NotificationLoop::failOrDrop(uint64_t id, const char* what, pid_t tid, int cause) {
+  if (!stillValid(id)) {
+    counters_.stale.fetch_add(1, std::memory_order_relaxed);  // the task really is gone
+    return;
+  }
+  failClosed(id, EACCES, what, tid, cause);
+}
+
 bool NotificationLoop::stillValid(uint64_t id) {
-  return ::ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+  std::shared_lock lock(listenerMu_);
+  return listener_ && ::ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
 // ---- workers ----

@@ -42,13 +42,20 @@ class NotificationLoop {
   // S13.5), including those still waiting for an answer.
   void closeListener();
 
-  // error: 0 or a positive errno; cont: let the kernel run the call. From any thread; a call
-  // that went away (or a closed listener) counts as stale.
-  void respond(uint64_t id, int error, bool cont);
-  void respondContinue(uint64_t id) { respond(id, 0, true); }
-  // A call that cannot be inspected: logged, counted as failed and failed with `error`.
+  // error: 0 or a positive errno; cont: let the kernel run the call; val: the call's return
+  // value when error is 0 (a byte or message count). From any thread; a call that went away
+  // (or a closed listener) counts as stale. true when the answer reached the waiting call.
+  bool respond(uint64_t id, int error, bool cont, int64_t val = 0);
+  bool respondContinue(uint64_t id) { return respond(id, 0, true); }
+  bool respondValue(uint64_t id, int64_t val) { return respond(id, 0, false, val); }
+  // A call that cannot be inspected: logged (at most one line a second), counted as failed and
+  // failed with `error`.
   void failClosed(uint64_t id, int error, const char* what, pid_t tid, int cause);
-  // From a handler only: the notified call is still waiting (SECCOMP_IOCTL_NOTIF_ID_VALID).
+  // The call cannot be looked at because its task went away, or so it seems (`cause`: ESRCH,
+  // ENOENT from /proc): only when the kernel agrees that the notification is no longer valid is
+  // it dropped (counted stale); otherwise it is failed closed with EACCES (S13.9).
+  void failOrDrop(uint64_t id, const char* what, pid_t tid, int cause);
+  // The notified call is still waiting (SECCOMP_IOCTL_NOTIF_ID_VALID). From any thread.
   bool stillValid(uint64_t id);
 
   // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP is in effect (set by start()).
@@ -67,6 +74,8 @@ class NotificationLoop {
   size_t notifSize_ = sizeof(seccomp_notif);
   Handler handler_;
   std::atomic<bool> syncWakeUp_{false};
+  std::atomic<int64_t> lastFailLog_{0};     // steady_clock ms of the last failClosed line
+  std::atomic<uint64_t> unloggedFails_{0};  // failClosed calls not logged since then
 
   // Guards closing listener_ against answers in flight (respond() holds it shared). The workers
   // use listener_ without it: they are joined before closeListener().

@@ -1,8 +1,15 @@
-// linux/performer.h - answers a notified connect()/bind() with the classifier's verdict (S13.3,
-// S13.7): block -> the call fails; permitted unchanged -> the kernel runs it as asked; changed ->
-// the supervisor connects/binds the process's own socket (its pidfd_getfd duplicate) to the
-// final address and the call returns that result. A redirected connect on a blocking socket is
-// made without holding a thread for the handshake (ConnectWaiter).
+// linux/performer.h - answers a notified call with the classifier's verdict (S13.3, S13.7):
+// block -> the call fails; permit -> the supervisor performs the call on the process's own
+// socket (its pidfd_getfd duplicate) with the address it classified, or the redirect's final
+// address, and the call returns that result. The kernel never re-reads the application's
+// sockaddr or re-fetches its fd for an IP call (no "continue"). A connect on a blocking socket
+// is made without holding a thread for the handshake (ConnectWaiter).
+//
+// Unconnected UDP (sendto/sendmsg/sendmmsg with a destination) is classified per flow (FlowCache)
+// and each datagram is sent by the supervisor (see datagram.h). A TCP Fast Open send is
+// classified as a connect and performed as one: connect (the data is not carried in the SYN),
+// then, on a blocking socket, the data is sent once connected; a non-blocking one gets
+// EINPROGRESS as without a Fast Open cookie, and sends its data when connected.
 #pragma once
 
 #include <sys/socket.h>
@@ -10,9 +17,15 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <vector>
 
 #include "linux/connect_waiter.h"
 #include "linux/connection_table.h"
+#include "linux/datagram.h"
+#include "linux/flow_cache.h"
 #include "linux/interceptor_counters.h"
 #include "linux/notification_loop.h"
 #include "linux/reaper.h"
@@ -22,17 +35,42 @@
 
 namespace openwfp::linux_backend {
 
+enum class CallOp : uint8_t {
+  Connect,   // connect() of a TCP/UDP socket: the connect hook
+  Bind,      // bind() of a TCP/UDP socket: the bind hook
+  FastOpen,  // sendto()/sendmsg() with MSG_FASTOPEN on TCP: the connect hook, then the data
+  Send,      // sendto()/sendmsg()/sendmmsg() on UDP: the first message's flow at the connect hook
+  RawConnect,  // connect()/bind() performed unclassified with the bytes read: an IP socket given
+  RawBind,     // a non-IP address (AF_UNSPEC, ...), a non-TCP/UDP IP socket, a non-IP socket
+               // given an IP address (the kernel's errno: EINVAL, ENOTSOCK, EAFNOSUPPORT...)
+};
+
 // What is known of a notified call once it is decoded: enough to perform and answer it.
 struct CallFacts {
   uint64_t id = 0;  // the notification's id
-  net::CallKind kind = net::CallKind::Connect;
+  pid_t tid = 0;    // the calling thread
+  CallOp op = CallOp::Connect;
   net::UniqueFd sock;  // the process's socket (a pidfd_getfd duplicate)
-  int domain = AF_INET;
+  int domain = AF_INET;  // of the socket (0: not an IP socket)
+  int type = 0;          // SO_TYPE
   Protocol protocol = Protocol::Tcp;
-  Endpoint requested;  // the address the application passed
+  Endpoint requested;  // the address the application passed (a send: its first message's)
+  RawSockaddr raw;     // the sockaddr as read (a send: its first message's name)
   uint64_t cookie = 0;
   uint64_t pid = 0;
-  bool fastOpen = false;  // a sendto/sendmsg with MSG_FASTOPEN: a connect with data
+  bool remembered = false;  // a connect entered in the ConnectionTable
+  // A connect of a blocking socket made non-blocking for the call: once it is over, connect()
+  // is called again with `target` so that the socket's state is the one a blocking connect
+  // leaves (connected: a third connect says EISCONN; failed: it may connect again).
+  bool settle = false;
+  RawSockaddr target;
+  // Sends: which call, its flags, the messages (one for sendto/sendmsg), the mmsghdr array.
+  int nr = 0;
+  int flags = 0;
+  uint64_t mmsg = 0;
+  std::vector<MessageHead> heads;
+  Datagram data;  // a Fast Open send's payload
+  std::optional<FlowVerdict> firstFlow;  // a send's first message: its flow's verdict, if known
 };
 
 class Performer;
@@ -54,34 +92,57 @@ struct Call : CallFacts {
 
 class Performer {
  public:
-  Performer(NotificationLoop& loop, ConnectionTable& table, ConnectWaiter& waiter, Reaper& reaper,
-            InterceptorCounters& counters, const InterceptorOptions& options)
-      : loop_(loop), table_(table), waiter_(waiter), reaper_(reaper), counters_(counters),
-        options_(options) {}
+  Performer(NotificationLoop& loop, ConnectionTable& table, FlowCache& flows,
+            ConnectWaiter& waiter, Reaper& reaper, InterceptorCounters& counters,
+            const InterceptorOptions& options)
+      : loop_(loop), table_(table), flows_(flows), waiter_(waiter), reaper_(reaper),
+        counters_(counters), options_(options) {}
 
   // The classifier's verdict for the call. Only the first answer of a call counts.
   void finish(Call& call, const StackVerdict& verdict);
+  // A call that needs no verdict: RawConnect/RawBind, a send whose first flow is known.
+  void perform(Call& call);
   // The classifier dropped done() unanswered: the call fails as blocked.
   void failUnanswered(const Call& call);
 
+  // A bind to a port below net.ipv4.ip_unprivileged_port_start needs CAP_NET_BIND_SERVICE: the
+  // supervisor must not lend its own. 0, or EACCES when the task (CapEff) lacks it.
+  static int bindPrivilegeCheck(pid_t tid, uint16_t port);
+  // CapEff has CAP_NET_BIND_SERVICE; the unprivileged port start (exposed for unit tests).
+  static bool hasBindService(uint64_t capEff);
+  static int unprivilegedPortStart();
+
  private:
-  // A permitted connect is remembered in the table (for the control channel) until it ends.
   void finishConnect(Call& call, const ConnectVerdict& verdict);
   void finishBind(Call& call, const BindVerdict& verdict);
+  void finishSend(Call& call, const ConnectVerdict& verdict);
   void countPended(const Call& call);
+  // connect() on the duplicate to `sa`, keeping the application's blocking semantics.
+  void performConnect(Call& call, const sockaddr* sa, socklen_t len, const Endpoint* final);
+  void performBind(Call& call, const sockaddr* sa, socklen_t len, int checkPort);
+  void performSend(Call& call);
   // The answer to a connect the supervisor performed; a failed connection is reported closed.
   void finishPerformed(Call& call, int err);
-  // Hands a redirected connect still in progress on a blocking socket to the waiter.
+  // Hands a connect still in progress on a blocking socket to the waiter.
   void waitForConnect(Call& call);
+  // A Fast Open connect has completed: its data is sent and the byte count answered.
+  void sendFastOpenData(Call& call);
   static bool connectedTo(int fd, const Endpoint& remote, int domain);
+  // A performed connect whose answer did not reach the task (its call will be restarted, and
+  // will then find the socket connected: EISCONN means success then).
+  void rememberUndelivered(uint64_t cookie);
+  bool takeUndelivered(uint64_t cookie);
 
   // All thread-safe; they outlive the performer (the Interceptor's parts live together).
   NotificationLoop& loop_;
   ConnectionTable& table_;
+  FlowCache& flows_;
   ConnectWaiter& waiter_;
   Reaper& reaper_;
   InterceptorCounters& counters_;
   const InterceptorOptions options_;
+  std::mutex undeliveredMu_;  // guards undelivered_
+  std::unordered_map<uint64_t, bool> undelivered_;  // by socket cookie, bounded
 };
 
 }  // namespace openwfp::linux_backend

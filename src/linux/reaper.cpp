@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <unordered_set>
 
 namespace openwfp::linux_backend {
 
@@ -19,6 +20,20 @@ void Reaper::reportClosed(std::shared_ptr<redirect::History> history) {
 }
 
 void Reaper::scan() {
+  if (!flows_.empty()) {
+    // Unconnected UDP sockets that sent a datagram are bound, so they are in the UDP dumps.
+    std::unordered_set<uint64_t> alive;
+    bool complete = true;
+    for (int family : {AF_INET, AF_INET6}) {
+      auto sockets = dumpSockets(family, IPPROTO_UDP);
+      if (!sockets) {
+        complete = false;
+        break;
+      }
+      for (const DiagSocket& s : *sockets) alive.insert(s.cookie);
+    }
+    if (complete) reportClosed(flows_.keepOnly(alive));
+  }
   unsigned mask = table_.scanMask();
   if (mask == 0) {
     if (!table_.empty()) reportClosed(table_.applyScan({}, 0));  // ages attachments out

@@ -14,20 +14,23 @@
 
 #include "linux/classifier_link.h"
 #include "linux/connection_table.h"
+#include "linux/flow_cache.h"
 #include "linux/interceptor_counters.h"
 
 namespace openwfp::linux_backend {
 
 class Reaper {
  public:
-  Reaper(ConnectionTable& table, ClassifierLink& classifier, InterceptorCounters& counters,
-         unsigned intervalMs)
-      : table_(table), classifier_(classifier), counters_(counters), intervalMs_(intervalMs) {}
+  Reaper(ConnectionTable& table, FlowCache& flows, ClassifierLink& classifier,
+         InterceptorCounters& counters, unsigned intervalMs)
+      : table_(table), flows_(flows), classifier_(classifier), counters_(counters),
+        intervalMs_(intervalMs) {}
 
   void start();  // the scanning thread
   void stop();   // joins it
 
-  // Scans now: applies a sock_diag listing of the families/protocols in use to the table.
+  // Scans now: applies a sock_diag listing of the families/protocols in use to the table, and
+  // drops the UDP flows of sockets that are gone.
   void scan();
   // ConnectionTable::find, resolving continued connects by a scan (at most one per 2 ms) when
   // the tuple is not known yet.
@@ -41,6 +44,7 @@ class Reaper {
   void run();
 
   ConnectionTable& table_;
+  FlowCache& flows_;
   ClassifierLink& classifier_;
   InterceptorCounters& counters_;
   const unsigned intervalMs_;

@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "linux/syscalls.h"
+#include "linux/tree_guard.h"
 #include "net/unique_fd.h"
 
 namespace openwfp::linux_backend {
@@ -22,22 +23,6 @@ namespace {
 struct CtxDeleter {
   void operator()(void* ctx) const { seccomp_release(ctx); }
 };
-
-// One rule per length range [lo, hi] expressed as masked equality on the low 32 bits of the
-// length argument: the kernel reads socklen_t (int), so the upper register bits must not matter.
-struct LengthRule {
-  uint64_t mask;
-  uint64_t value;
-};
-
-std::vector<LengthRule> lengthRules(AddressLengthFilter lengths) {
-  if (lengths == AddressLengthFilter::Common) {
-    return {{0xffffffffu, 16}, {0xffffffffu, 24}, {0xffffffffu, 28}, {0xffffffffu, 128}};
-  }
-  // 16..128: [16,31], [32,63], [64,127], 128. Longer or negative lengths fail with EINVAL in
-  // move_addr_to_kernel(); shorter ones cannot hold an IP sockaddr.
-  return {{0xfffffff0u, 16}, {0xffffffe0u, 32}, {0xffffffc0u, 64}, {0xffffffffu, 128}};
-}
 
 }  // namespace
 
@@ -53,7 +38,7 @@ bool isInvalidatingSyscall(int nr) {
   return isExecSyscall(nr) || nr == SYS_setuid || nr == SYS_setreuid || nr == SYS_setresuid;
 }
 
-std::optional<SeccompProgram> buildSeccompProgram(AddressLengthFilter lengths, std::string& error) {
+std::optional<SeccompProgram> buildSeccompProgram(const TreeGuardPids& guard, std::string& error) {
   std::unique_ptr<void, CtxDeleter> ctx(seccomp_init(SCMP_ACT_ALLOW));
   if (!ctx) {
     error = "openwfp: libseccomp could not create a filter";
@@ -67,28 +52,28 @@ std::optional<SeccompProgram> buildSeccompProgram(AddressLengthFilter lengths, s
             std::strerror(-rc);
     return std::nullopt;
   }
-  for (int nr : {SYS_connect, SYS_bind}) {
-    for (const LengthRule& r : lengthRules(lengths)) {
-      rc = seccomp_rule_add(ctx.get(), SCMP_ACT_NOTIFY, nr, 1,
-                            SCMP_A2(SCMP_CMP_MASKED_EQ, r.mask, r.value));
-      if (rc != 0) {
-        error = std::string("openwfp: libseccomp: cannot add the connect/bind notify rule: ") +
-                std::strerror(-rc) + " (kernel lacks seccomp user notification?)";
-        return std::nullopt;
-      }
+  // Every connect() and bind(), whatever its address length (S13.7): the program cannot read
+  // the sockaddr, and the kernel accepts any length from sizeof(sockaddr_in) (or 24 for
+  // AF_INET6) up to sizeof(sockaddr_storage) for an IP address. Calls that are not IP are told
+  // apart in user space, on the socket itself.
+  // Sends that can carry a destination are handed over too: sendto() with a non-NULL address
+  // (a register, so the test cannot race) and every sendmsg()/sendmmsg() (msg_name lives in
+  // memory), so that unconnected UDP is classified per flow; sendto() with MSG_FASTOPEN (a TCP
+  // Fast Open connect) is handed over whatever its address.
+  for (int nr : {SYS_connect, SYS_bind, SYS_sendmsg, SYS_sendmmsg}) {
+    rc = seccomp_rule_add(ctx.get(), SCMP_ACT_NOTIFY, nr, 0);
+    if (rc != 0) {
+      error = std::string("openwfp: libseccomp: cannot add the connect/bind/send notify rule: ") +
+              std::strerror(-rc) + " (kernel lacks seccomp user notification?)";
+      return std::nullopt;
     }
   }
-  // TCP Fast Open connects without connect(): sends with MSG_FASTOPEN are handed over too.
-  struct FastOpenRule {
-    int nr;
-    unsigned flagsArg;
-  };
-  for (FastOpenRule r : {FastOpenRule{SYS_sendto, 3}, FastOpenRule{SYS_sendmsg, 2},
-                         FastOpenRule{SYS_sendmmsg, 3}}) {
-    scmp_arg_cmp cmp{r.flagsArg, SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, MSG_FASTOPEN};
-    rc = seccomp_rule_add_array(ctx.get(), SCMP_ACT_NOTIFY, r.nr, 1, &cmp);
+  scmp_arg_cmp withAddress{4, SCMP_CMP_NE, 0, 0};
+  scmp_arg_cmp fastOpen{3, SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, MSG_FASTOPEN};
+  for (const scmp_arg_cmp* cmp : {&withAddress, &fastOpen}) {
+    rc = seccomp_rule_add_array(ctx.get(), SCMP_ACT_NOTIFY, SYS_sendto, 1, cmp);
     if (rc != 0) {
-      error = std::string("openwfp: libseccomp: cannot add the fast-open rule: ") + std::strerror(-rc);
+      error = std::string("openwfp: libseccomp: cannot add the sendto rule: ") + std::strerror(-rc);
       return std::nullopt;
     }
   }
@@ -112,6 +97,7 @@ std::optional<SeccompProgram> buildSeccompProgram(AddressLengthFilter lengths, s
       return std::nullopt;
     }
   }
+  if (!addTreeGuardRules(ctx.get(), guard, error)) return std::nullopt;  // S13.8 (tree_guard.h)
   for (int nr : {SYS_execve, SYS_execveat, SYS_setuid, SYS_setreuid, SYS_setresuid}) {
     rc = seccomp_rule_add(ctx.get(), SCMP_ACT_NOTIFY, nr, 0);
     if (rc != 0) {

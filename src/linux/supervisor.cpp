@@ -1,11 +1,15 @@
-// linux/supervisor.cpp - starts COMMAND under the seccomp program and serves it (S13.1, S13.5).
+// linux/supervisor.cpp - starts COMMAND under the seccomp program and serves it (S13.1, S13.5,
+// S13.9). The tree's root process (the holder, tree_root.h) sits between the two.
 //
-// parent (supervisor)                       child
-//   build BPF, resolve COMMAND, fork  --->   PDEATHSIG(SIGKILL), parent still there?
-//                                            NO_NEW_PRIVS, load filter with a new listener
-//   receive listener fd  <--- SCM_RIGHTS --- send listener fd, close it
+// supervisor                                holder -> COMMAND
+//   build BPF, resolve COMMAND, fork  --->   PDEATHSIG(SIGKILL), subreaper, fork COMMAND:
+//                                            PDEATHSIG, NO_NEW_PRIVS, filter with a new listener
+//   take the listener (pidfd_getfd) <------ write() {pid, listener's number} (sendmsg is
+//                                            handed over by the filter now), close the listener
 //   start Interceptor workers, "go"  ---->   (PR_SET_PTRACER under Yama scope 1), execve
 //   error pipe: EOF = exec succeeded  <----  or {stage, errno} when something failed
+//   status pipe: COMMAND's wait status <---  the holder, when COMMAND exits
+//   waitpid(holder): the tree is gone  <---  the holder exits when it has no child left
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -14,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -21,9 +26,12 @@
 #include <string>
 #include <vector>
 
+#include "linux/fd_limit.h"
 #include "linux/seccomp_program.h"
+#include "linux/tree_guard.h"
+#include "linux/tree_root.h"
 #include "linux/yama.h"
-#include "net/fd_passing.h"
+#include "linux/syscalls.h"
 #include "net/unique_fd.h"
 #include "openwfp/linux_backend.h"
 
@@ -32,28 +40,27 @@ extern char** environ;
 namespace openwfp::linux_backend {
 namespace {
 
-enum Stage : int { kStageSetup = 1, kStageSeccomp = 2, kStageExec = 3 };
-struct ChildError {
-  int stage;
-  int err;
-};
-
-[[noreturn]] void childFail(int errFd, int stage, int err) {
-  ChildError e{stage, err};
-  [[maybe_unused]] ssize_t n = ::write(errFd, &e, sizeof e);
-  ::_exit(stage == kStageExec ? (err == ENOENT ? 127 : 126) : 1);
+// COMMAND's pid and seccomp listener: tree_root.cpp writes {pid, the listener's number}, the
+// fd is taken with pidfd_getfd (COMMAND waits for "go" and keeps it open until then).
+int takeListener(int sock, pid_t& pid) {
+  int msg[2] = {-1, -1};
+  ssize_t n;
+  do {
+    n = ::read(sock, msg, sizeof msg);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(sizeof msg) || msg[0] <= 0 || msg[1] < 0) return -1;
+  pid = static_cast<pid_t>(msg[0]);
+  net::UniqueFd pidfd(sys::pidfdOpen(pid, 0));
+  if (!pidfd) return -1;
+  return sys::pidfdGetfd(pidfd.get(), msg[1], 0);
 }
 
-bool sendFd(int sock, int fd) {
-  const uint8_t byte = 'L';
-  return net::sendWithFd(sock, {&byte, 1}, fd) == 1;
-}
-
-int receiveFd(int sock) {
-  uint8_t byte = 0;
-  net::Ancillary anc;
-  if (net::receiveWithFds(sock, {&byte, 1}, 1, anc) != 1 || anc.fds.size() != 1) return -1;
-  return anc.fds.front().release();
+int readFull(int fd, void* out, size_t len) {
+  ssize_t n;
+  do {
+    n = ::read(fd, out, len);
+  } while (n < 0 && errno == EINTR);
+  return static_cast<int>(n);
 }
 
 bool isExecutableFile(const std::string& path, bool& exists) {
@@ -128,32 +135,82 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
 struct Supervisor::Impl {
   Classifier& classifier;
   SupervisorOptions options;
-  pid_t child = -1;
-  bool waited = false;
+  pid_t holder = -1;                 // the tree's root (tree_root.h)
+  std::atomic<pid_t> command{-1};    // COMMAND
+  std::atomic<bool> commandExited{false};
+  std::atomic<bool> holderWaited{false};  // read by forwardSignal (a signal handler)
+  bool commandWaited = false;
   int exitStatus = 0;
+  net::UniqueFd statusRead;          // COMMAND's wait status from the holder
+  std::string commandName;
   std::unique_ptr<Interceptor> interceptor;
 
   Impl(Classifier& c, SupervisorOptions o) : classifier(c), options(std::move(o)) {}
+
+  void waitHolder() {
+    if (holder <= 0 || holderWaited) return;
+    int status = 0;
+    while (::waitpid(holder, &status, 0) < 0) {
+      if (errno != EINTR) {
+        status = 1 << 8;
+        break;
+      }
+    }
+    holderWaited = true;
+    if (!commandWaited) {  // the holder died before COMMAND (killed): report its end
+      commandWaited = true;
+      exitStatus = exitStatusOf(status);
+    }
+  }
+
+  // COMMAND's status from the holder; EOF: the holder is gone without one.
+  void waitCommand() {
+    if (commandWaited) return;
+    int status = 0;
+    if (readFull(statusRead.get(), &status, sizeof status) == static_cast<int>(sizeof status)) {
+      commandWaited = true;
+      exitStatus = exitStatusOf(status);
+      if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {
+        std::fprintf(stderr,
+                     "openwfp: %s was killed by SIGSYS: it made a system call the filter does not "
+                     "allow, such as one of a foreign architecture (32-bit or x32 programs cannot "
+                     "be supervised)\n",
+                     commandName.c_str());
+      }
+    }
+    commandExited.store(true);
+    statusRead.reset();
+  }
 };
 
 Supervisor::Supervisor(Classifier& classifier, SupervisorOptions options)
     : impl_(std::make_unique<Impl>(classifier, std::move(options))) {}
 
 Supervisor::~Supervisor() {
-  if (impl_->child > 0 && !impl_->waited) {
-    ::kill(impl_->child, SIGKILL);
-    wait();
+  if (impl_->holder > 0 && !impl_->holderWaited) {
+    // COMMAND dies with the holder (PDEATHSIG); other processes still running fail closed.
+    ::kill(impl_->holder, SIGKILL);
+    impl_->waitHolder();
   }
   impl_->interceptor.reset();
 }
 
-int Supervisor::childPid() const { return impl_->child; }
+int Supervisor::childPid() const { return impl_->command.load(); }
 Interceptor* Supervisor::interceptor() { return impl_->interceptor.get(); }
+
+void Supervisor::forwardSignal(int sig) {
+  if (!impl_->commandExited.load()) {
+    pid_t c = impl_->command.load();
+    if (c > 0) ::kill(c, sig);
+  } else if (impl_->holder > 0 && !impl_->holderWaited) {
+    ::kill(impl_->holder, SIGKILL);  // stop waiting for processes that outlive COMMAND
+  }
+}
 
 StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
   StartResult result;
   result.exitCode = 1;
-  if (impl_->child > 0) {
+  if (impl_->holder > 0) {
     result.error = "openwfp: this supervisor already started a command";
     return result;
   }
@@ -168,8 +225,15 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
   std::vector<std::string> env = childEnvironment(impl_->options.extraEnv);
   std::string path;
   if (!resolveCommand(argvIn[0], lookupEnv(env, "PATH"), path, result)) return result;
+  impl_->commandName = argvIn[0];
+  raiseFdLimit();  // S13.9; COMMAND gets the limit found back before exec
+  const rlimit fdLimit = originalFdLimit();
   std::string error;
-  std::optional<SeccompProgram> program = buildSeccompProgram(impl_->options.lengthFilter, error);
+  TreeGuardPids guard;
+  guard.supervisor = ::getpid();
+  guard.holder = static_cast<pid_t>(kHolderPidPlaceholder);
+  guard.supervisorGroup = ::getpgrp();
+  std::optional<SeccompProgram> program = buildSeccompProgram(guard, error);
   if (!program) {
     result.error = error;
     return result;
@@ -185,48 +249,29 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
     return result;
   }
   net::UniqueFd parentSock(sv[0]), childSock(sv[1]);
-  int ep[2];
+  int ep[2], sp[2];
   if (::pipe2(ep, O_CLOEXEC) != 0) {
     result.error = std::string("openwfp: pipe: ") + std::strerror(errno);
     return result;
   }
   net::UniqueFd errRead(ep[0]), errWrite(ep[1]);
-  const pid_t parent = ::getpid();
-  const bool setPtracer = yamaPtraceScope() == 1;
+  if (::pipe2(sp, O_CLOEXEC) != 0) {
+    result.error = std::string("openwfp: pipe: ") + std::strerror(errno);
+    return result;
+  }
+  net::UniqueFd statusRead(sp[0]), statusWrite(sp[1]);
   const SupervisorOptions& o = impl_->options;
-  const sock_filter* insns = program->instructions.data();
-  const auto count = static_cast<unsigned short>(program->instructions.size());
+  TreePlan plan{path.c_str(), argv.data(), envp.data(), o.stdinFd, o.stdoutFd, o.stderrFd,
+                program->instructions.data(),
+                static_cast<unsigned short>(program->instructions.size()), childSock.get(),
+                errWrite.get(), statusWrite.get(), ::getpid(), yamaPtraceScope() == 1, fdLimit};
 
   pid_t pid = ::fork();
   if (pid < 0) {
     result.error = std::string("openwfp: fork: ") + std::strerror(errno);
     return result;
   }
-  if (pid == 0) {
-    // ---- child: async-signal-safe calls only ----
-    int errFd = errWrite.get();
-    sigset_t all;
-    sigemptyset(&all);
-    ::sigprocmask(SIG_SETMASK, &all, nullptr);
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) childFail(errFd, kStageSetup, errno);
-    if (::getppid() != parent) ::_exit(1);  // the supervisor died before PDEATHSIG was armed
-    if (o.stdinFd >= 0 && ::dup2(o.stdinFd, 0) < 0) childFail(errFd, kStageSetup, errno);
-    if (o.stdoutFd >= 0 && ::dup2(o.stdoutFd, 1) < 0) childFail(errFd, kStageSetup, errno);
-    if (o.stderrFd >= 0 && ::dup2(o.stderrFd, 2) < 0) childFail(errFd, kStageSetup, errno);
-    int listener = installSeccompProgram(insns, count);
-    if (listener < 0) childFail(errFd, kStageSeccomp, -listener);
-    if (!sendFd(childSock.get(), listener)) childFail(errFd, kStageSetup, errno);
-    ::close(listener);  // only the supervisor may answer (and its death must be felt)
-    char go = 0;
-    ssize_t n;
-    do {
-      n = ::read(childSock.get(), &go, 1);
-    } while (n < 0 && errno == EINTR);
-    if (n != 1) ::_exit(1);
-    if (setPtracer) ::prctl(PR_SET_PTRACER, parent, 0, 0, 0);
-    ::execve(path.c_str(), argv.data(), envp.data());
-    childFail(errFd, kStageExec, errno);
-  }
+  if (pid == 0) runTreeRoot(plan);  // ---- child: async-signal-safe calls only ----
 
   // ---- parent ----
   // Non-dumpable from now on (S13.8): no same-uid process, the supervised ones included, may
@@ -234,37 +279,38 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
   // after fork, so COMMAND does not inherit it (execve would reset it anyway). Core dumps of the
   // supervisor are off as a consequence.
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  impl_->child = pid;
+  impl_->holder = pid;
+  impl_->statusRead = std::move(statusRead);
   childSock.reset();
   errWrite.reset();
-  int listener = receiveFd(parentSock.get());
+  statusWrite.reset();
+  pid_t commandPid = -1;
+  int listener = takeListener(parentSock.get(), commandPid);
   if (listener >= 0) {
-    impl_->interceptor = std::make_unique<Interceptor>(impl_->classifier, listener, o.interceptor);
+    impl_->command.store(commandPid);
+    InterceptorOptions io = o.interceptor;
+    io.protectedPids = {static_cast<int>(guard.supervisor), static_cast<int>(pid)};
+    io.protectedGroup = guard.supervisorGroup;
+    impl_->interceptor = std::make_unique<Interceptor>(impl_->classifier, listener, io);
     impl_->interceptor->start();
     char go = 'G';
     [[maybe_unused]] ssize_t n = ::send(parentSock.get(), &go, 1, MSG_NOSIGNAL);
   }
   ChildError ce{};
-  ssize_t n;
-  do {
-    n = ::read(errRead.get(), &ce, sizeof ce);
-  } while (n < 0 && errno == EINTR);
+  int n = readFull(errRead.get(), &ce, sizeof ce);
   if (n == 0 && listener >= 0) {  // EOF: the pipe was closed by a successful execve
     result.ok = true;
-    result.pid = pid;
+    result.pid = commandPid;
     result.exitCode = 0;
     return result;
   }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  impl_->waited = true;
-  impl_->exitStatus = exitStatusOf(status);
+  impl_->waitCommand();
+  impl_->waitHolder();
   if (impl_->interceptor) {
     impl_->interceptor->stop();
     impl_->interceptor.reset();
   }
-  if (n != static_cast<ssize_t>(sizeof ce)) {
+  if (n != static_cast<int>(sizeof ce)) {
     result.error = "openwfp: the supervised child died during set-up";
     return result;
   }
@@ -284,19 +330,11 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
 }
 
 int Supervisor::wait() {
-  if (impl_->child <= 0) return 1;
-  if (!impl_->waited) {
-    int status = 0;
-    while (::waitpid(impl_->child, &status, 0) < 0) {
-      if (errno != EINTR) {
-        status = 1 << 8;
-        break;
-      }
-    }
-    impl_->waited = true;
-    impl_->exitStatus = exitStatusOf(status);
-  }
-  // Descendants that outlive COMMAND: closing the listener makes their calls fail (ENOSYS).
+  if (impl_->holder <= 0) return 1;
+  impl_->waitCommand();
+  // The tree's other processes keep being served until the last one has exited (S13.9): the
+  // holder exits when it has no child left.
+  impl_->waitHolder();
   if (impl_->interceptor) impl_->interceptor->stop();
   return impl_->exitStatus;
 }

@@ -44,4 +44,22 @@ int readTaskMemory(pid_t tid, uint64_t remoteAddr, void* out, size_t len) {
   return errno == EIO ? EFAULT : errno;
 }
 
+int writeTaskMemory(pid_t tid, uint64_t remoteAddr, const void* data, size_t len) {
+  iovec local{const_cast<void*>(data), len};
+  iovec remote{reinterpret_cast<void*>(static_cast<uintptr_t>(remoteAddr)), len};
+  ssize_t n = ::process_vm_writev(tid, &local, 1, &remote, 1, 0);
+  if (n == static_cast<ssize_t>(len)) return 0;
+  if (n >= 0) return EFAULT;
+  int err = errno;
+  if (err == EFAULT || err == ESRCH) return err;
+  char path[48];
+  std::snprintf(path, sizeof path, "/proc/%d/mem", static_cast<int>(tid));
+  net::UniqueFd mem(::open(path, O_WRONLY | O_CLOEXEC));
+  if (!mem) return err;
+  n = ::pwrite(mem.get(), data, len, static_cast<off_t>(remoteAddr));
+  if (n == static_cast<ssize_t>(len)) return 0;
+  if (n >= 0) return EFAULT;
+  return errno == EIO ? EFAULT : errno;
+}
+
 }  // namespace openwfp::linux_backend::sys

@@ -33,5 +33,7 @@ int seccomp(unsigned op, unsigned flags, void* args);
 // Reads len bytes at remoteAddr of task tid: process_vm_readv, falling back to /proc/TID/mem.
 // Returns 0 or an errno value (EFAULT: the range is not readable).
 int readTaskMemory(pid_t tid, uint64_t remoteAddr, void* out, size_t len);
+// Writes len bytes at remoteAddr of task tid (process_vm_writev, then /proc/TID/mem). 0 or errno.
+int writeTaskMemory(pid_t tid, uint64_t remoteAddr, const void* data, size_t len);
 
 }  // namespace openwfp::linux_backend::sys

@@ -3,7 +3,12 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <vector>
 
 #include <cerrno>
 #include <cstdio>
@@ -23,18 +28,74 @@ bool pidfdAlive(int pidfd) {
   return ::poll(&p, 1, 0) == 0;  // readable = the task exited
 }
 
+// epoll data of a cached pidfd: the thread id and the fd number (to tell a later entry apart).
+uint64_t watchKey(pid_t tid, int fd) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(tid)) << 32) | static_cast<uint32_t>(fd);
+}
+
+size_t entryBound() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return kMaxEntries;
+  return std::clamp<size_t>(static_cast<size_t>(rl.rlim_cur) / 4, 16, kMaxEntries);
+}
+
 }  // namespace
 
-bool readTaskStatus(pid_t tid, pid_t& tgid, uint32_t& euid) {
+TaskCache::TaskCache() : exits_(::epoll_create1(EPOLL_CLOEXEC)), maxEntries_(entryBound()) {}
+
+void TaskCache::insertLocked(pid_t tid, std::shared_ptr<const TaskEntry> entry) {
+  auto old = byTid_.find(tid);
+  if (old != byTid_.end()) eraseLocked(old);
+  if (exits_) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = watchKey(tid, entry->pidfd.get());
+    // Without the watch the entry could outlive its task: do not cache it then.
+    if (::epoll_ctl(exits_.get(), EPOLL_CTL_ADD, entry->pidfd.get(), &ev) != 0) return;
+  }
+  byTid_.emplace(tid, std::move(entry));
+}
+
+std::unordered_map<pid_t, std::shared_ptr<const TaskEntry>>::iterator TaskCache::eraseLocked(
+    std::unordered_map<pid_t, std::shared_ptr<const TaskEntry>>::iterator it) {
+  if (exits_) ::epoll_ctl(exits_.get(), EPOLL_CTL_DEL, it->second->pidfd.get(), nullptr);
+  return byTid_.erase(it);
+}
+
+void TaskCache::evictExited() {
+  if (!exits_) return;
+  epoll_event events[64];
+  std::vector<std::shared_ptr<const TaskEntry>> dropped;  // closed outside the lock
+  std::lock_guard lock(mu_);
+  for (;;) {
+    int n = ::epoll_wait(exits_.get(), events, 64, 0);
+    if (n <= 0) break;
+    for (int i = 0; i < n; ++i) {
+      const auto tid = static_cast<pid_t>(events[i].data.u64 >> 32);
+      const auto fd = static_cast<int>(events[i].data.u64 & 0xffffffffu);
+      auto it = byTid_.find(tid);
+      if (it != byTid_.end() && it->second->pidfd.get() == fd) {
+        dropped.push_back(it->second);
+        eraseLocked(it);
+      } else {
+        ::epoll_ctl(exits_.get(), EPOLL_CTL_DEL, fd, nullptr);  // not reached: kept in step
+      }
+    }
+    if (n < 64) break;
+  }
+}
+
+int readTaskStatus(pid_t tid, pid_t& tgid, uint32_t& euid, uint64_t* capEff) {
   char path[48];
   std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(tid));
   net::UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-  if (!fd) return false;
+  if (!fd) return errno == ENOENT ? ESRCH : errno;
   char buf[4096];
   ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
-  if (n <= 0) return false;
+  if (n < 0) return errno;
+  if (n == 0) return ESRCH;  // the task exited between open and read
   buf[n] = '\0';
-  bool haveTgid = false, haveUid = false;
+  bool haveTgid = false, haveUid = false, haveCaps = capEff == nullptr;
   for (char* line = buf; line != nullptr && *line != '\0';) {
     char* next = std::strchr(line, '\n');
     if (next != nullptr) *next++ = '\0';
@@ -46,10 +107,13 @@ bool readTaskStatus(pid_t tid, pid_t& tgid, uint32_t& euid) {
       std::strtoul(line + 4, &end, 10);                                // real
       euid = static_cast<uint32_t>(std::strtoul(end, nullptr, 10));    // effective
       haveUid = true;
+    } else if (capEff != nullptr && std::strncmp(line, "CapEff:", 7) == 0) {
+      *capEff = std::strtoull(line + 7, nullptr, 16);
+      haveCaps = true;
     }
     line = next;
   }
-  return haveTgid && haveUid;
+  return haveTgid && haveUid && haveCaps ? 0 : EIO;
 }
 
 std::shared_ptr<TaskEntry> TaskCache::load(pid_t tid, int& err, bool& cacheable) {
@@ -72,8 +136,8 @@ std::shared_ptr<TaskEntry> TaskCache::load(pid_t tid, int& err, bool& cacheable)
   }
   pid_t tgid = 0;
   uint32_t euid = 0;
-  if (!readTaskStatus(tid, tgid, euid)) {
-    err = ESRCH;
+  if (int e = readTaskStatus(tid, tgid, euid); e != 0) {
+    err = e;
     return nullptr;
   }
   cacheable = true;
@@ -119,19 +183,20 @@ std::shared_ptr<const TaskEntry> TaskCache::get(pid_t tid, int& err, bool& fresh
     if (std::chrono::steady_clock::now() < nc->second) return entry;
     noCacheUntil_.erase(nc);
   }
-  if (byTid_.size() >= kMaxEntries) {
+  if (byTid_.size() >= maxEntries_) {
     for (auto it = byTid_.begin(); it != byTid_.end();) {
-      it = pidfdAlive(it->second->pidfd.get()) ? std::next(it) : byTid_.erase(it);
+      it = pidfdAlive(it->second->pidfd.get()) ? std::next(it) : eraseLocked(it);
     }
-    if (byTid_.size() >= kMaxEntries) byTid_.clear();
+    while (byTid_.size() >= maxEntries_) eraseLocked(byTid_.begin());
   }
-  byTid_[tid] = entry;
+  insertLocked(tid, entry);
   return entry;
 }
 
 void TaskCache::forgetTask(pid_t tid) {
   std::lock_guard lock(mu_);
-  byTid_.erase(tid);
+  auto it = byTid_.find(tid);
+  if (it != byTid_.end()) eraseLocked(it);
 }
 
 void TaskCache::processExecs(pid_t tid) {
@@ -142,11 +207,11 @@ void TaskCache::processExecs(pid_t tid) {
     if (it != byTid_.end()) tgid = static_cast<pid_t>(it->second->process.pid);
   }
   uint32_t euid = 0;
-  if (tgid == 0 && !readTaskStatus(tid, tgid, euid)) tgid = tid;
+  if (tgid == 0 && readTaskStatus(tid, tgid, euid) != 0) tgid = tid;
   std::lock_guard lock(mu_);
   for (auto it = byTid_.begin(); it != byTid_.end();) {
     it = it->second->process.pid == static_cast<uint64_t>(tgid) || it->first == tid
-             ? byTid_.erase(it)
+             ? eraseLocked(it)
              : std::next(it);
   }
   // After the exec the process keeps only the thread id `tgid` (the exec'ing thread takes it

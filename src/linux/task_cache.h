@@ -8,6 +8,11 @@
 // An entry is dropped when the thread calls execve/setuid (the seccomp program hands
 // those calls over, see seccomp_program.h). Without PIDFD_THREAD (Linux < 6.9) only thread-group
 // leaders are cached.
+//
+// Exited tasks are evicted at once (S13.9): every cached pidfd is in an epoll set (exitFd()),
+// which becomes readable when one of their tasks exits; evictExited() then drops exactly those
+// entries (O(1) per exit; the Interceptor's connect-waiter thread watches the set). The cache is
+// also bounded (kMaxEntries, and a quarter of the soft fd limit).
 #pragma once
 
 #include <sys/types.h>
@@ -41,16 +46,33 @@ class TaskCache {
   void processExecs(pid_t tid);
   size_t size() const;
 
+  TaskCache();
+  // An epoll fd readable while a cached task has exited; -1 if epoll is unavailable (then
+  // exited tasks are dropped on access and when the cache is full).
+  int exitFd() const { return exits_.get(); }
+  // Drops the entries of tasks that exited (from the thread watching exitFd()).
+  void evictExited();
+
  private:
+  // All with mu_ held: an entry is in the epoll set exactly while it is in byTid_.
+  void insertLocked(pid_t tid, std::shared_ptr<const TaskEntry> entry);
+  std::unordered_map<pid_t, std::shared_ptr<const TaskEntry>>::iterator eraseLocked(
+      std::unordered_map<pid_t, std::shared_ptr<const TaskEntry>>::iterator it);
+
   std::shared_ptr<TaskEntry> load(pid_t tid, int& err, bool& cacheable);
 
   mutable std::mutex mu_;  // guards everything below
   std::unordered_map<pid_t, std::shared_ptr<const TaskEntry>> byTid_;
   std::unordered_map<pid_t, std::chrono::steady_clock::time_point> noCacheUntil_;  // by tgid
   bool threadPidfds_ = true;  // PIDFD_THREAD works (cleared on the first EINVAL)
+  net::UniqueFd exits_;       // epoll set over the cached pidfds (data: tid, pidfd)
+  size_t maxEntries_;         // immutable after construction
 };
 
-// Reads "Tgid:" and the effective uid from /proc/TID/status. false when unreadable.
-bool readTaskStatus(pid_t tid, pid_t& tgid, uint32_t& euid);
+// Reads "Tgid:", the effective uid and, when capEff is not null, the effective capability set
+// ("CapEff:", bit n = capability n) from /proc/TID/status. Returns 0 or the errno of the failure
+// (ESRCH when the task is gone: /proc says ENOENT or ESRCH; EMFILE, ENFILE, EACCES... as they are;
+// EIO when the file does not have the fields).
+int readTaskStatus(pid_t tid, pid_t& tgid, uint32_t& euid, uint64_t* capEff = nullptr);
 
 }  // namespace openwfp::linux_backend

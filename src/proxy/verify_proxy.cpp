@@ -95,6 +95,16 @@ double msSince(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+std::chrono::steady_clock::time_point deadlineTime(uint64_t deadline) {
+  using Ticks100ns = std::chrono::duration<int64_t, std::ratio<1, 10000000>>;
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(Ticks100ns(static_cast<int64_t>(deadline))));
+}
+
+bool requestExpired(uint64_t deadline, std::chrono::steady_clock::time_point now) {
+  return deadline != 0 && now >= deadlineTime(deadline);
+}
+
 VerifyProxy::VerifyProxy(VerifyProxyOptions options) : options_(std::move(options)) {}
 
 VerifyProxy::~VerifyProxy() { stop(); }
@@ -116,7 +126,7 @@ std::string VerifyProxy::start() {
   if (handle_ < 0)
     return "proxy: cannot open device " + options_.device + ": " + std::strerror(errno) +
            " (is the verify_proxy driver loaded and OPENWFP_SOCKET set?)";
-  VP_REGISTER reg{portV4_, portV6_};
+  VP_REGISTER reg{portV4_, portV6_, static_cast<uint32_t>(options_.pendTimeout.count())};
   size_t returned = 0;
   if (openwfp_device_ioctl(handle_, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, &returned) != 0)
     return std::string("proxy: REGISTER refused by the driver: ") + std::strerror(errno);
@@ -215,6 +225,17 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle) {
   a.recordsSize = req.recordsSize;
   a.original = endpointText(req.originalDestination);
   a.started = std::chrono::steady_clock::now();
+  a.deadline = req.deadline;
+  if (requestExpired(req.deadline, a.started)) {
+    // The driver has BLOCKed it already: connecting upstream now would be a stale connect.
+    {
+      std::lock_guard lk(mu_);
+      ++stats_.expired;
+    }
+    logLine("proxy: id=" + std::to_string(req.id) + " pid=" + std::to_string(req.appPid) + " upstream " + a.original +
+            ": past its deadline when received, skipped (the driver blocked it)");
+    return;
+  }
   int family = req.originalDestination.family == 4 ? AF_INET : AF_INET6;
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -245,7 +266,11 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle) {
     ev.events = EPOLLOUT | EPOLLONESHOT;
     ev.data.fd = fd;
     err = epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
-    if (err == 0) connecting_[fd] = Connecting{a, a.started + options_.upstreamTimeout};
+    if (err == 0) {
+      auto until = a.started + options_.upstreamTimeout;
+      if (a.deadline != 0) until = std::min(until, deadlineTime(a.deadline));
+      connecting_[fd] = Connecting{a, until};
+    }
   }
   if (err != 0) {
     finishAttempt(a, handle, fd, err);
@@ -319,6 +344,16 @@ void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err) {
     std::lock_guard lk(mu_);
     ++stats_.upstreamFailed;
   }
+  if (err == ETIMEDOUT && requestExpired(a.deadline, std::chrono::steady_clock::now())) {
+    // Abandoned at the request's deadline: the driver BLOCKed it; no OUTCOME to send.
+    {
+      std::lock_guard lk(mu_);
+      ++stats_.expired;
+    }
+    logLine("proxy: id=" + std::to_string(a.id) + " pid=" + std::to_string(a.appPid) + " upstream " + a.original +
+            ": not connected by the request's deadline, abandoned (the driver blocked it)");
+    return;
+  }
   VP_OUTCOME outcome{a.id, err};
   size_t returned = 0;
   if (openwfp_device_ioctl(handle, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0, &returned) != 0) {
@@ -330,6 +365,11 @@ void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err) {
         close(it->second.fd);
         waiting_.erase(it);
       }
+    }
+    if (outcomeErr == ENOENT && requestExpired(a.deadline, std::chrono::steady_clock::now())) {
+      std::lock_guard lk(mu_);
+      ++stats_.expired;  // answered just after the driver's deadline: it BLOCKed the connect
+      return;
     }
     if (!stopping_)
       logLine("proxy: id=" + std::to_string(a.id) + " pid=" + std::to_string(a.appPid) + " upstream " + a.original +

@@ -15,6 +15,11 @@
 //      connects to us, BLOCK -> it is refused at once and we never accept anything for it.
 //   4. Accepts the application's connection, pairs it with the upstream socket by the redirect
 //      context (SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT = VP_CONTEXT), relays with splice.
+// Deadlines (S14.8): each request carries the time at which the driver BLOCKs it itself
+// (VP_REQUEST.deadline, REGISTER's pendTimeoutMs after it was pended). A request handed over
+// after its deadline (the proxy was stopped or overloaded) is skipped: no upstream connect, no
+// OUTCOME; an upstream connect still in progress at the deadline is abandoned the same way; an
+// OUTCOME the driver no longer knows (ENOENT after the deadline) is expected, not an error.
 // One log line per connection: when its relay ends (PERMIT), or when it is refused (BLOCK).
 // One device handle: the driver unregisters the proxy when the handle it registered with is
 // closed.
@@ -47,6 +52,9 @@ struct VerifyProxyOptions {
   bool listenV6 = true;
   std::chrono::milliseconds upstreamTimeout{5000};
   unsigned workers = 4;  // NEXT requests kept outstanding (at least 1)
+  // REGISTER's pendTimeoutMs: the driver BLOCKs a connect not answered within it (0: the
+  // driver's default, VP_DEFAULT_PEND_TIMEOUT_MS).
+  std::chrono::milliseconds pendTimeout{0};
   // Receives every log line (without newline). Default: stdout.
   std::function<void(const std::string&)> log;
 };
@@ -58,7 +66,14 @@ struct VerifyProxyStats {
   uint64_t accepted = 0;         // application connections accepted and paired
   uint64_t unpaired = 0;         // accepted connections without a matching upstream (closed)
   uint64_t relaysFinished = 0;
+  uint64_t expired = 0;          // requests past their deadline: skipped, or their connect abandoned
 };
+
+// True when a request whose VP_REQUEST.deadline is `deadline` (KeQueryInterruptTime units, 100 ns
+// of CLOCK_MONOTONIC) has passed it at `now` (0: no deadline).
+bool requestExpired(uint64_t deadline, std::chrono::steady_clock::time_point now);
+// The steady_clock time of such a deadline.
+std::chrono::steady_clock::time_point deadlineTime(uint64_t deadline);
 
 class VerifyProxy {
  public:
@@ -89,6 +104,7 @@ class VerifyProxy {
     uint32_t recordsSize = 0;
     std::string original;
     std::chrono::steady_clock::time_point started;
+    uint64_t deadline = 0;  // VP_REQUEST.deadline
   };
   void workerLoop();
   void waiterLoop();

@@ -77,6 +77,12 @@ int setRecords(SocketBackend& backend, int fd, const ControlCall& call,
   std::shared_ptr<redirect::History> history =
       sealer.open(std::span(static_cast<const uint8_t*>(call.in), call.inLen));
   if (!history) return EINVAL;
+  // S14.9: records are bound to the process they were issued to, the target PID of their
+  // newest redirect (the proxy FwpsQueryConnectionSioFormatRedirectRecords0 handed them to, the
+  // one SIO_QUERY gave them to). Another process cannot make its connect look like the proxy's.
+  if (facts.callerPid == 0 || history->newestTargetPid() == 0 || history->newestTargetPid() != facts.callerPid) {
+    return EACCES;
+  }
   if (int err = backend.attachRecords(fd, std::move(history)); err != 0) {
     return err == EBADF ? ENOTSOCK : err;
   }

@@ -18,7 +18,8 @@ namespace openwfp::winsock {
 //     context bytes are copied and *returned = their size. The input buffer is ignored.
 //   SET_RECORDS: not a socket -> ENOTSOCK; out_len != 0 -> EINVAL; connecting or connected ->
 //     EISCONN; listening -> EINVAL; in == NULL with in_len != 0 -> EFAULT; a blob that does not
-//     open (truncated, bad version, bad MAC, empty) -> EINVAL; otherwise attachRecords();
+//     open (truncated, bad version, bad MAC, empty) -> EINVAL; records not issued to the caller
+//     (caller != the target PID of their newest entry, S14.9) -> EACCES; otherwise attachRecords();
 //     *returned = 0.
 //   Any other code -> EOPNOTSUPP.
 // Returns 0 or an errno value; never throws.

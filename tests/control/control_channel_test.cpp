@@ -33,6 +33,7 @@
 #include "control/frame_io.h"
 #include "openwfp/control.h"
 #include "openwfp/device.h"
+#include "km/device_io.h"
 #include "openwfp/host.h"
 #include "openwfp/openwfp.h"
 #include "openwfp/winsock.h"
@@ -723,3 +724,89 @@ TEST_F(ControlChannel, S12_3_ChannelDeviceOpenOnlyForAllowedUsers) {
 }
 
 }  // namespace
+
+namespace {
+
+// Opens `device` over a raw connection to the server at `path`: the reply's status and handle.
+std::pair<int32_t, uint32_t> rawOpen(int raw, const char* device) {
+  ctl::ReceivedFrame reply;
+  if (rawCall(raw, ctl::DeviceOpenRequest{device}, -1, reply) != ctl::ReadStatus::Ok) return {-1, 0};
+  auto* r = std::get_if<ctl::DeviceOpenReply>(&reply.message);
+  return r == nullptr ? std::pair<int32_t, uint32_t>{-1, 0} : std::pair{r->status, r->handle};
+}
+
+int32_t rawIoctl(int raw, uint32_t handle, uint32_t code) {
+  ctl::ReceivedFrame reply;
+  if (rawCall(raw, ctl::DeviceIoctlRequest{handle, code, 0, {}}, -1, reply, 2) != ctl::ReadStatus::Ok) return -1;
+  auto* r = std::get_if<ctl::DeviceIoctlReply>(&reply.message);
+  return r == nullptr ? -1 : r->status;
+}
+
+constexpr int32_t kAccessDenied = static_cast<int32_t>(0xC0000022u);
+constexpr int32_t kInvalidDeviceRequest = static_cast<int32_t>(0xC0000010u);
+// CTL_CODE(FILE_DEVICE_UNKNOWN, 0x901, METHOD_BUFFERED, access)
+constexpr uint32_t ctlWithAccess(uint32_t access) { return (0x22u << 16) | (access << 14) | (0x901u << 2); }
+
+}  // namespace
+
+// S14.6: a device's security descriptor decides who opens it. Without one (IoCreateDevice) the
+// engine's uid and root may, outside any supervised tree only; a process the host reports as
+// inside its tree needs the descriptor to name RC (restricted code) and gets only what both its
+// uid and RC are granted; an IOCTL whose access bits ask for more is refused before dispatch.
+TEST_F(ControlChannel, S14_6_DeviceRefusesAnOpenerItsDescriptorDenies) {
+  ASSERT_TRUE(host.load(devtest::testDriverEntry(), "testdev"));
+  ASSERT_TRUE(host.load(devtest::secureDriverEntry(L"D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GR;;;RC)"), "securedev"));
+  ctl::ControlServerOptions treeOptions;
+  const pid_t self = getpid();
+  treeOptions.insideSupervisedTree = [self](pid_t pid) { return pid == self; };
+  ctl::ControlServer tree(treeOptions);
+  ASSERT_FALSE(tree.start().has_value());
+
+  // Outside the tree: both devices open, with all rights.
+  int outside = rawConnect(server.path());
+  ASSERT_GE(outside, 0);
+  auto [plainStatus, plain] = rawOpen(outside, devtest::kPath);
+  EXPECT_EQ(plainStatus, 0);
+  auto [secureStatus, secure] = rawOpen(outside, devtest::kSecurePath);
+  ASSERT_EQ(secureStatus, 0);
+  EXPECT_EQ(rawIoctl(outside, secure, ctlWithAccess(2)), kInvalidDeviceRequest) << "write access granted: dispatched";
+
+  // Inside: the default descriptor does not name RC.
+  int inside = rawConnect(tree.path());
+  ASSERT_GE(inside, 0);
+  EXPECT_EQ(rawOpen(inside, devtest::kPath).first, kAccessDenied);
+  auto [treeStatus, treeHandle] = rawOpen(inside, devtest::kSecurePath);
+  ASSERT_EQ(treeStatus, 0) << "SY and RC both grant read";
+  EXPECT_EQ(rawIoctl(inside, treeHandle, ctlWithAccess(0)), kInvalidDeviceRequest);
+  EXPECT_EQ(rawIoctl(inside, treeHandle, ctlWithAccess(1)), kInvalidDeviceRequest) << "read: dispatched";
+  EXPECT_EQ(rawIoctl(inside, treeHandle, ctlWithAccess(2)), kAccessDenied) << "write: RC grants only read";
+  close(inside);
+  close(outside);
+
+  // The client API: -1, EACCES and the NTSTATUS.
+  setenv(ctl::kSocketEnv, tree.path().c_str(), 1);
+  errno = 0;
+  EXPECT_EQ(openwfp_device_open(devtest::kPath), -1);
+  EXPECT_EQ(errno, EACCES);
+  EXPECT_EQ(openwfp_device_last_status(), kAccessDenied);
+  setenv(ctl::kSocketEnv, server.path().c_str(), 1);
+  tree.stop();
+}
+
+// S14.6: a descriptor outside the supported subset fails IoCreateDeviceSecure with
+// STATUS_INVALID_PARAMETER and one verifier line naming where; the driver's load fails.
+TEST_F(ControlChannel, S14_6_BadSddlFailsDeviceCreationInOneLine) {
+  auto loaded = host.load(devtest::secureDriverEntry(L"D:P(A;;GA;;;XX)"), "securedev");
+  EXPECT_FALSE(loaded);
+  bool reported = false;
+  for (const auto& v : Runtime::current().verifier().violations()) {
+    if (v.message.find("IoCreateDeviceSecure") == std::string::npos) continue;
+    reported = true;
+    EXPECT_NE(v.message.find("unsupported SID 'XX'"), std::string::npos) << v.message;
+    EXPECT_EQ(v.message.find('\n'), std::string::npos) << v.message;
+  }
+  EXPECT_TRUE(reported);
+  int32_t status = 0;
+  EXPECT_EQ(openwfp::km::device::open(devtest::kSecurePath, 1, status), nullptr);
+  EXPECT_EQ(status, static_cast<int32_t>(0xC0000034u)) << "no device was created";
+}

@@ -5,6 +5,16 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
+#include <netinet/udp.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
 
 #include <cstddef>
 #include <cstring>
@@ -12,7 +22,13 @@
 #include <string>
 #include <vector>
 
+#include "linux/call_deadlines.h"
 #include "linux/connection_table.h"
+#include "linux/datagram.h"
+#include "linux/flow_cache.h"
+#include "linux/performer.h"
+#include "linux/task_cache.h"
+#include "linux/tree_guard.h"
 #include "net/sockaddr_codec.h"
 #include "support/sockaddr_codec_properties.h"
 #include "redirect/history.h"
@@ -360,4 +376,220 @@ TEST(BackendTable, S9_4_AttachedRecordsAreKeptBySocketCookie) {
   EXPECT_EQ(t.attachedRecords(20), nullptr);
 }
 
+// ---- S13.9, S13.10, S13.8: task cache eviction, deadlines, ELF kinds ----
+
+TEST(BackendTaskCache, S13_9_AnExitedTaskIsEvictedByItsExitEvent) {
+  TaskCache tasks;
+  ASSERT_GE(tasks.exitFd(), 0);
+  int gate[2];
+  ASSERT_EQ(::pipe(gate), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::close(gate[1]);
+    ::alarm(10);  // bounded even if the test fails before closing the gate
+    char c;
+    [[maybe_unused]] ssize_t n = ::read(gate[0], &c, 1);
+    ::_exit(0);
+  }
+  ::close(gate[0]);
+  int err = 0;
+  bool fresh = false;
+  ASSERT_NE(tasks.get(child, err, fresh), nullptr) << err;
+  EXPECT_EQ(tasks.size(), 1u);
+  pollfd p{tasks.exitFd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "no exit yet";
+  ::close(gate[1]);  // the child exits
+  ::waitpid(child, nullptr, 0);
+  ASSERT_EQ(::poll(&p, 1, 2000), 1) << "the exit is an event of the set";
+  tasks.evictExited();
+  EXPECT_EQ(tasks.size(), 0u);
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "nothing left to report";
+}
+
+TEST(BackendDeadlines, S13_10_DeadlinesExpireInTimeOrderAndNotAfterStop) {
+  CallDeadlines d;
+  std::mutex mu;
+  std::vector<int> order;
+  auto t0 = CallDeadlines::Clock::now();
+  d.arm(t0 + std::chrono::milliseconds(120), [&] { std::lock_guard l(mu); order.push_back(2); });
+  d.arm(t0 + std::chrono::milliseconds(40), [&] { std::lock_guard l(mu); order.push_back(1); });
+  d.arm(t0 + std::chrono::seconds(30), [&] { std::lock_guard l(mu); order.push_back(3); });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard l(mu);
+      if (order.size() >= 2) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GE(CallDeadlines::Clock::now() - t0, std::chrono::milliseconds(120));
+  d.stop();
+  std::lock_guard l(mu);
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  EXPECT_EQ(d.pending(), 0u);
+}
+
+TEST(BackendDeadlines, S13_10_SendTimeoutIsReadOnlyForBlockingSockets) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(sendTimeoutOf(fd).count(), 0);
+  timeval tv{1, 250000};
+  ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv), 0);
+  EXPECT_NEAR(static_cast<double>(sendTimeoutOf(fd).count()), 1250000, 10000);  // kept in jiffies
+  ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  EXPECT_EQ(sendTimeoutOf(fd).count(), 0) << "a non-blocking connect never waits";
+  ::close(fd);
+}
+
+TEST(BackendTreeGuard, S13_8_ElfKindTellsI386AndX32FromX8664) {
+  char tmpl[] = "/tmp/openwfp-elf-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  auto write = [&](unsigned char cls, unsigned char machine) {
+    unsigned char h[20] = {0x7f, 'E', 'L', 'F', cls, 1, 1};
+    h[18] = machine;
+    EXPECT_EQ(::pwrite(fd, h, sizeof h, 0), 20);
+    return elfKind(tmpl);
+  };
+  EXPECT_EQ(write(1, 3), 32);     // i386
+  EXPECT_EQ(write(1, 62), 0x32);  // x32
+  EXPECT_EQ(write(2, 62), 64);    // x86-64
+  EXPECT_EQ(write(1, 40), 0);     // 32-bit ARM: not ours to judge
+  EXPECT_EQ(elfKind("/bin/sh"), 64);
+  EXPECT_EQ(elfKind("/nonexistent/openwfp"), 0);
+  ::close(fd);
+  ::unlink(tmpl);
+}
+
 }  // namespace
+
+// ---- S13.7: unconnected UDP, control messages, flows, bind privileges (no processes) ----
+namespace {
+
+RawSockaddr rawOf(const void* sa, uint32_t len) {
+  RawSockaddr r;
+  std::memcpy(r.bytes.data(), sa, len);
+  r.len = len;
+  return r;
+}
+
+}  // namespace
+
+TEST(BackendDatagram, S13_7_UdpSendDestinationFollowsTheKernel) {
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(53);
+  in.sin_addr.s_addr = htonl(0x7f000009);
+  int err = -1;
+  auto d = udpSendDestination(rawOf(&in, sizeof in), AF_INET, err);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(err, 0);
+  EXPECT_EQ(d->str(), "127.0.0.9:53");
+  // AF_UNSPEC on an AF_INET socket is sent like AF_INET (udp_sendmsg): it must be classified.
+  in.sin_family = AF_UNSPEC;
+  d = udpSendDestination(rawOf(&in, sizeof in), AF_INET, err);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->str(), "127.0.0.9:53");
+  // ... but on an AF_INET6 socket it means no name.
+  d = udpSendDestination(rawOf(&in, sizeof in), AF_INET6, err);
+  EXPECT_FALSE(d.has_value());
+  EXPECT_EQ(err, 0);
+  in.sin_family = AF_INET;
+  d = udpSendDestination(rawOf(&in, 15), AF_INET, err);
+  EXPECT_FALSE(d.has_value());
+  EXPECT_EQ(err, EINVAL);
+  // An AF_INET name on an AF_INET6 socket: its v4-mapped address.
+  d = udpSendDestination(rawOf(&in, sizeof in), AF_INET6, err);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->str(), "[::ffff:127.0.0.9]:53");
+  in.sin_family = AF_UNIX;
+  d = udpSendDestination(rawOf(&in, sizeof in), AF_INET, err);
+  EXPECT_EQ(err, EAFNOSUPPORT);
+  d = udpSendDestination(RawSockaddr{}, AF_INET, err);
+  EXPECT_FALSE(d.has_value());
+  EXPECT_EQ(err, 0);
+}
+
+TEST(BackendDatagram, S13_7_OnlyListedControlMessagesPass) {
+  auto one = [](int level, int type, size_t dataLen) {
+    std::vector<uint8_t> buf(CMSG_SPACE(dataLen));
+    auto* c = reinterpret_cast<cmsghdr*>(buf.data());
+    c->cmsg_len = CMSG_LEN(dataLen);
+    c->cmsg_level = level;
+    c->cmsg_type = type;
+    return buf;
+  };
+  EXPECT_EQ(checkControl(one(SOL_IP, IP_PKTINFO, sizeof(in_pktinfo))), 0);
+  EXPECT_EQ(checkControl(one(SOL_IP, IP_TTL, sizeof(int))), 0);
+  EXPECT_EQ(checkControl(one(SOL_IPV6, IPV6_TCLASS, sizeof(int))), 0);
+  EXPECT_EQ(checkControl(one(SOL_UDP, 103 /* UDP_SEGMENT */, sizeof(uint16_t))), 0);
+  EXPECT_EQ(checkControl(one(SOL_SOCKET, SO_MARK, sizeof(int))), EPERM);
+  EXPECT_EQ(checkControl(one(SOL_SOCKET, SCM_RIGHTS, sizeof(int))), EPERM);
+  EXPECT_EQ(checkControl(one(SOL_IP, IP_RETOPTS, 8)), EPERM);
+  auto bad = one(SOL_IP, IP_TTL, sizeof(int));
+  reinterpret_cast<cmsghdr*>(bad.data())->cmsg_len = bad.size() + 8;  // beyond the buffer
+  EXPECT_EQ(checkControl(bad), EINVAL);
+  // A listed message followed by a refused one: refused.
+  auto both = one(SOL_IP, IP_TTL, sizeof(int));
+  auto mark = one(SOL_SOCKET, SO_MARK, sizeof(int));
+  both.insert(both.end(), mark.begin(), mark.end());
+  EXPECT_EQ(checkControl(both), EPERM);
+}
+
+TEST(BackendFlows, S13_7_AFlowVerdictIsReusedAndDroppedWithItsSocket) {
+  FlowCache cache;
+  Endpoint a = *Endpoint::parse("127.0.0.9:53"), b = *Endpoint::parse("127.0.0.1:53");
+  FlowVerdict blocked;
+  blocked.blocked = true;
+  blocked.blockErrno = ECONNREFUSED;
+  FlowVerdict permitted;
+  permitted.finalRemote = b;
+  permitted.history = redirect::History::create();
+  EXPECT_TRUE(cache.add(1, a, blocked).empty());
+  EXPECT_TRUE(cache.add(1, b, permitted).empty());
+  ASSERT_TRUE(cache.find(1, a).has_value());
+  EXPECT_TRUE(cache.find(1, a)->blocked);
+  EXPECT_FALSE(cache.find(1, b)->blocked);
+  EXPECT_FALSE(cache.find(2, a).has_value());  // another socket: another flow
+  // The socket is gone: its flows go, the permitted one's history is to be reported closed.
+  auto closed = cache.keepOnly({});
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0], permitted.history);
+  EXPECT_FALSE(cache.find(1, b).has_value());
+}
+
+TEST(BackendFlows, S13_7_TheFlowCacheIsBounded) {
+  FlowCache cache;
+  FlowVerdict v;
+  v.finalRemote = *Endpoint::parse("127.0.0.1:1");
+  for (uint32_t i = 0; i < FlowCache::kFlowsPerSocket + 10; ++i) {
+    Endpoint e = *Endpoint::parse("127.0.0.1:" + std::to_string(1000 + i));
+    cache.add(7, e, v);
+  }
+  EXPECT_FALSE(cache.find(7, *Endpoint::parse("127.0.0.1:1000")).has_value());  // oldest went
+  EXPECT_TRUE(cache.find(7, *Endpoint::parse("127.0.0.1:" + std::to_string(1009 + FlowCache::kFlowsPerSocket))).has_value());
+  for (uint64_t s = 100; s < 100 + FlowCache::kSockets + 5; ++s) cache.add(s, v.finalRemote, v);
+  EXPECT_EQ(cache.sockets(), FlowCache::kSockets);
+}
+
+TEST(BackendPrivileges, S13_7_BindServiceIsReadFromCapEff) {
+  EXPECT_TRUE(Performer::hasBindService(uint64_t{1} << 10));
+  EXPECT_FALSE(Performer::hasBindService(~(uint64_t{1} << 10)));
+  EXPECT_EQ(Performer::bindPrivilegeCheck(::gettid(), 0), 0);      // port 0: never privileged
+  EXPECT_EQ(Performer::bindPrivilegeCheck(::gettid(), 65535), 0);  // above the start
+  pid_t tgid = 0;
+  uint32_t euid = 0;
+  uint64_t caps = 0;
+  ASSERT_EQ(readTaskStatus(::gettid(), tgid, euid, &caps), 0);
+  if (Performer::unprivilegedPortStart() > 80) {
+    EXPECT_EQ(Performer::bindPrivilegeCheck(::gettid(), 80), Performer::hasBindService(caps) ? 0 : EACCES);
+  }
+}
+
+TEST(BackendTaskCache, S13_9_StatusOfAGoneTaskIsEsrchAndOtherFailuresKeepTheirErrno) {
+  pid_t tgid = 0;
+  uint32_t euid = 0;
+  EXPECT_EQ(readTaskStatus(0x3ffffff0, tgid, euid), ESRCH);  // beyond pid_max: no such task
+  EXPECT_EQ(readTaskStatus(::getpid(), tgid, euid), 0);
+  EXPECT_EQ(tgid, ::getpid());
+}

@@ -10,10 +10,13 @@
 //         redirect handle, and not redirected again;
 //   S12.3: the same from a proxy started outside the supervised tree, running as another user;
 //   S10.2: the verify_proxy driver (loaded in this engine process, the real engine classifying)
-//         and its proxy in C talking through the driver's device over the channel.
+//         and its proxy in C talking through the driver's device over the channel;
+//   S14.8: meanwhile a same-uid process outside the tree REGISTERs too and is refused (EBUSY).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -178,6 +181,49 @@ std::string drain(int fd) {
   return out;
 }
 
+// Reads fd into acc until acc contains needle or ms pass. True when it does.
+bool readUntil(int fd, const std::string& needle, int ms, std::string& acc) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  char buf[4096];
+  while (acc.find(needle) == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    const int n = poll(&p, 1, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    const ssize_t r = read(fd, buf, sizeof buf);
+    if (r <= 0) return false;
+    acc.append(buf, static_cast<size_t>(r));
+  }
+  return true;
+}
+
+// Runs `args` as a process outside the supervised tree with `env` added; its exit code, or -1
+// when it did not exit within ms (it is then killed).
+int runOutsideTree(const std::vector<std::string>& args, const std::string& env, int ms) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    putenv(const_cast<char*>(env.c_str()));
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() >= end) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 class ControlReal : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -333,6 +379,8 @@ TEST_F(ControlReal, S10_2_VerifyProxyDriverAndItsProxyTalkThroughTheDeviceOverTh
   options.interceptor.reapIntervalMs = 100;
   std::string output;
   int code;
+  bool hijackRegistered = false;
+  int hijackCode = -2;
   {
     linux_backend::Supervisor supervisor(Runtime::current().classifier(), options);
     auto started = supervisor.start({OPENWFP_CONTROL_PROXY_BIN, "vp", std::to_string(proxyPort),
@@ -341,8 +389,15 @@ TEST_F(ControlReal, S10_2_VerifyProxyDriverAndItsProxyTalkThroughTheDeviceOverTh
     close(in[0]);
     close(out[1]);
     server.setLookup(linux_backend::connectionLookup(*supervisor.interceptor()));
+    // S14.8: once the proxy has registered, a same-uid process outside the tree that opens the
+    // device and REGISTERs is refused, and the proxy stays registered (the flow below needs it).
+    hijackRegistered = readUntil(out[0], "ok register", 10000, output);
+    if (hijackRegistered) {
+      hijackCode = runOutsideTree({OPENWFP_CONTROL_PROXY_BIN, "hijack", std::to_string(freePort())},
+                                  server.envEntry(), 10000);
+    }
     ASSERT_EQ(write(in[1], "g", 1), 1);
-    output = drain(out[0]);
+    output += drain(out[0]);
     code = supervisor.wait();
     server.setLookup(nullptr);
   }
@@ -350,6 +405,9 @@ TEST_F(ControlReal, S10_2_VerifyProxyDriverAndItsProxyTalkThroughTheDeviceOverTh
   close(out[0]);
   auto leaks = drivers.unloadAll();
   EXPECT_EQ(code, 0) << output;
+  EXPECT_TRUE(hijackRegistered) << "the proxy did not say it registered within 10 s\n" << output;
+  EXPECT_EQ(hijackCode, 0) << "a second REGISTER from outside the tree, while the proxy is live, "
+                              "must fail with EBUSY (-1: it did not exit within 10 s)";
   EXPECT_NE(output.find("failures 0"), std::string::npos) << output;
   for (const char* stepName : {"ok register", "ok next", "ok set-records", "ok outcome", "ok context", "ok app-exit",
                                "ok next-closed", "ok app-refused", "ok never-accepted"}) {

@@ -203,6 +203,27 @@ static int nextRequest(int h, VP_REQUEST* req) {
   return returned == sizeof *req ? 0 : -1;
 }
 
+/* A same-uid process outside the supervised tree trying to take the proxy's place: it opens the
+ * verify_proxy device (its descriptor grants the engine's uid) and REGISTERs its own port. With
+ * a proxy registered the driver must refuse it (STATUS_DEVICE_BUSY, errno EBUSY). Exit 0 only
+ * then. */
+static int runHijack(int listenPort) {
+  VP_REGISTER reg;
+  size_t returned = 0;
+  int rc, err, h = openwfp_device_open(VP_USER_PATH);
+  if (h < 0) {
+    printf("hijack device-open errno=%d\n", errno);
+    return 1;
+  }
+  memset(&reg, 0, sizeof reg);
+  reg.listenPortV4 = (uint16_t)listenPort;
+  rc = openwfp_device_ioctl(h, IOCTL_VP_REGISTER, &reg, sizeof reg, NULL, 0, &returned);
+  err = errno;
+  openwfp_device_close(h);
+  printf("hijack register rc=%d errno=%d\n", rc, rc == 0 ? 0 : err);
+  return rc != 0 && err == EBUSY ? 0 : 1;
+}
+
 static int runVerifyProxy(int listenPort, int reachablePort, int closedPort) {
   struct sockaddr_in sa;
   VP_REGISTER reg;
@@ -227,6 +248,7 @@ static int runVerifyProxy(int listenPort, int reachablePort, int closedPort) {
   if (h < 0) return 1;
   reg.listenPortV4 = (uint16_t)listenPort;
   reg.listenPortV6 = 0;
+  reg.pendTimeoutMs = 0;
   rc = openwfp_device_ioctl(h, IOCTL_VP_REGISTER, &reg, sizeof reg, NULL, 0, &returned);
   step("register", rc == 0, errno);
   if (read(0, &go, 1) != 1) return 2;
@@ -298,10 +320,11 @@ static int runVerifyProxy(int listenPort, int reachablePort, int closedPort) {
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc >= 4 && strcmp(argv[1], "app") == 0) return runApp(argv[2], atoi(argv[3]));
+  if (argc >= 3 && strcmp(argv[1], "hijack") == 0) return runHijack(atoi(argv[2]));
   if (argc >= 5 && strcmp(argv[1], "vp") == 0) return runVerifyProxy(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
   if (argc >= 6 && strcmp(argv[1], "proxy") == 0) {
     return runProxy(atoi(argv[2]), argv[3], atoi(argv[4]), atoi(argv[5]), argc >= 7 && strcmp(argv[6], "spawn-app") == 0);
   }
-  fprintf(stderr, "usage: control_test_proxy proxy LISTEN_PORT ORIG_IP ORIG_PORT UPSTREAM_PORT [spawn-app] | app IP PORT\n");
+  fprintf(stderr, "usage: control_test_proxy proxy LISTEN_PORT ORIG_IP ORIG_PORT UPSTREAM_PORT [spawn-app] | app IP PORT | vp LISTEN REACHABLE CLOSED | hijack PORT\n");
   return 2;
 }

@@ -17,21 +17,50 @@
 //   real_client iouring                io_uring_setup: prints "io_uring errno=N" (0: it worked)
 //   real_client takeover [noptrace]    pidfd_getfd, ptrace, process_vm_readv/writev on the parent
 //                                      (the supervisor): prints each call's errno
+//   real_client signals                signals the supervisor (the parent of the tree's root, the
+//                                      parent) every way it can; prints each call's errno
+//   real_client tcp-sndtimeo HOST PORT MS
+//                                      blocking connect with SO_SNDTIMEO MS: prints its errno and
+//                                      how long it took, then (after 1.5 s) whether it is connected
 //   real_client delay MS MODE ARGS...  prints "started", sleeps MS, then runs MODE
+//   real_client lengths HOST PORT LEN...
+//                                      a blocking connect per LEN passing it as the address
+//                                      length: prints "len=N errno=E" (0: connected)
+//   real_client flip HOST PORT BHOST BPORT MS
+//                                      for MS ms: connects to HOST:PORT while a second thread
+//                                      rewrites the sockaddr to BHOST:BPORT and back; prints
+//                                      "tries=N connected=C blocked=B"
+//   real_client swap unix|null HOST PORT MS
+//                                      for MS ms: connects fd F to HOST:PORT while a second
+//                                      thread dup2()s an AF_UNIX socket (or /dev/null) and a new
+//                                      TCP socket onto F; prints "tries=N connected=C"
+//   real_client udp-send sendto|sendmsg|sendmmsg HOST PORT [COUNT]
+//                                      an unconnected UDP socket sends COUNT (1) datagrams
+//                                      "dgram-I" (sendmmsg: all in one call); prints the result
+//                                      ("sent=N" / "msg_len=L" per message, or "error ..."),
+//                                      then "reply=..." for the first echo (1 s at most)
+//   real_client semantics HOST PORT CLOSEDPORT
+//                                      connect semantics kept by performed calls, one line each
 // HOST containing ':' uses an AF_INET6 socket. Errors: "error STEP errno=N" and exit 3.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <linux/io_uring.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/ptrace.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -39,6 +68,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -107,6 +137,202 @@ void copyToStdoutUntilEof(int fd) {
   }
 }
 
+void printReply(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, 1000) != 1) {
+    std::printf("reply=none\n");
+    return;
+  }
+  char buf[512];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  std::printf("reply=%.*s\n", static_cast<int>(n > 0 ? n : 0), buf);
+}
+
+int udpSend(const std::string& how, const char* host, int port, int count) {
+  sockaddr_storage ss;
+  socklen_t len = makeAddr(host, port, ss);
+  int fd = ::socket(ss.ss_family, SOCK_DGRAM, 0);
+  if (fd < 0) fail("socket", errno);
+  std::vector<std::string> text;
+  for (int i = 0; i < count; ++i) text.push_back("dgram-" + std::to_string(i));
+  if (how == "sendmmsg") {
+    std::vector<iovec> iov(count);
+    std::vector<mmsghdr> msgs(count);
+    for (int i = 0; i < count; ++i) {
+      iov[i] = {text[i].data(), text[i].size()};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_name = &ss;
+      msgs[i].msg_hdr.msg_namelen = len;
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = ::sendmmsg(fd, msgs.data(), static_cast<unsigned>(count), 0);
+    if (n < 0) fail("sendmmsg", errno);
+    std::printf("sent=%d\n", n);
+    for (int i = 0; i < n; ++i) std::printf("msg_len=%u\n", msgs[i].msg_len);
+  } else {
+    for (int i = 0; i < count; ++i) {
+      ssize_t n;
+      if (how == "sendto") {
+        n = ::sendto(fd, text[i].data(), text[i].size(), 0, reinterpret_cast<sockaddr*>(&ss), len);
+      } else {
+        iovec iov{text[i].data(), text[i].size()};
+        msghdr m{};
+        m.msg_name = &ss;
+        m.msg_namelen = len;
+        m.msg_iov = &iov;
+        m.msg_iovlen = 1;
+        n = ::sendmsg(fd, &m, 0);
+      }
+      if (n < 0) fail(how.c_str(), errno);
+      std::printf("sent=%zd\n", n);
+    }
+  }
+  printReply(fd);
+  return 0;
+}
+
+bool expired(std::chrono::steady_clock::time_point deadline) {
+  return std::chrono::steady_clock::now() >= deadline;
+}
+
+int flip(const char* host, int port, const char* bhost, int bport, int ms) {
+  sockaddr_storage good, bad;
+  socklen_t len = makeAddr(host, port, good);
+  makeAddr(bhost, bport, bad);
+  // The sockaddr the connects pass: rewritten byte-wise by the other thread all along.
+  static sockaddr_storage shared;
+  std::memcpy(&shared, &good, sizeof shared);
+  std::atomic<bool> stop{false};
+  std::thread flipper([&] {
+    auto* dst = reinterpret_cast<volatile unsigned char*>(&shared);
+    while (!stop.load(std::memory_order_relaxed)) {
+      for (const sockaddr_storage* src : {&bad, &good}) {
+        const auto* b = reinterpret_cast<const unsigned char*>(src);
+        for (socklen_t i = 0; i < len; ++i) dst[i] = b[i];
+      }
+    }
+  });
+  int tries = 0, connected = 0, blocked = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!expired(deadline)) {
+    int fd = ::socket(good.ss_family, SOCK_STREAM, 0);
+    if (fd < 0) fail("socket", errno);
+    ++tries;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&shared), len) == 0) {
+      ++connected;
+    } else if (errno == ECONNREFUSED) {
+      ++blocked;
+    }
+    ::close(fd);
+  }
+  stop = true;
+  flipper.join();
+  std::printf("tries=%d connected=%d blocked=%d\n", tries, connected, blocked);
+  return 0;
+}
+
+int swapFd(const std::string& kind, const char* host, int port, int ms) {
+  sockaddr_storage ss;
+  socklen_t len = makeAddr(host, port, ss);
+  int other = kind == "unix" ? ::socket(AF_UNIX, SOCK_STREAM, 0) : ::open("/dev/null", O_RDWR);
+  if (other < 0) fail("other", errno);
+  const int target = ::dup(other);
+  std::atomic<bool> stop{false};
+  std::thread swapper([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      int t = ::socket(ss.ss_family, SOCK_STREAM, 0);
+      if (t < 0) continue;
+      ::dup2(t, target);
+      ::close(t);
+      ::dup2(other, target);
+    }
+  });
+  int tries = 0, connected = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!expired(deadline)) {
+    ++tries;
+    if (::connect(target, reinterpret_cast<sockaddr*>(&ss), len) == 0) ++connected;
+  }
+  stop = true;
+  swapper.join();
+  std::printf("tries=%d connected=%d\n", tries, connected);
+  return 0;
+}
+
+int semantics(const char* host, int port, int closedPort) {
+  sockaddr_storage ss, closed;
+  socklen_t len = makeAddr(host, port, ss);
+  makeAddr(host, closedPort, closed);
+  int fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("blocking=%d\n", rc == 0 ? 0 : errno);
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("second=%d\n", rc == 0 ? 0 : errno);  // EISCONN
+  ::close(fd);
+  fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("nonblocking=%d\n", rc == 0 ? 0 : errno);
+  pollfd p{fd, POLLOUT, 0};
+  int soError = -1;
+  socklen_t sl = sizeof soError;
+  if (::poll(&p, 1, 5000) == 1) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &sl);
+  std::printf("nonblocking_so_error=%d\n", soError);
+  ::close(fd);
+  fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&closed), len);
+  std::printf("refused=%d\n", rc == 0 ? 0 : errno);
+  p = {fd, POLLOUT, 0};
+  soError = -1;
+  if (::poll(&p, 1, 5000) == 1) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &sl);
+  std::printf("refused_so_error=%d\n", soError);
+  ::close(fd);
+  fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&closed), len);
+  std::printf("refused_blocking=%d\n", rc == 0 ? 0 : errno);
+  ::close(fd);
+  // bind to port 0, then getsockname: an ephemeral port of the asked address.
+  fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+  sockaddr_storage any = ss;
+  reinterpret_cast<sockaddr_in*>(&any)->sin_port = 0;  // sin_port and sin6_port share the offset
+  rc = ::bind(fd, reinterpret_cast<sockaddr*>(&any), len);
+  sockaddr_storage got{};
+  socklen_t gl = sizeof got;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&got), &gl);
+  std::printf("bind0=%d port_nonzero=%d\n", rc == 0 ? 0 : errno,
+              ntohs(reinterpret_cast<sockaddr_in*>(&got)->sin_port) != 0 ? 1 : 0);
+  rc = ::bind(fd, reinterpret_cast<sockaddr*>(&any), len);
+  std::printf("bind_again=%d\n", rc == 0 ? 0 : errno);  // EINVAL: already bound
+  ::close(fd);
+  // UDP: connect, then AF_UNSPEC disconnects (getpeername: ENOTCONN).
+  fd = ::socket(ss.ss_family, SOCK_DGRAM, 0);
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  sockaddr unspec{};
+  unspec.sa_family = AF_UNSPEC;
+  int rc2 = ::connect(fd, &unspec, sizeof unspec);
+  gl = sizeof got;
+  int peer = ::getpeername(fd, reinterpret_cast<sockaddr*>(&got), &gl) == 0 ? 0 : errno;
+  std::printf("udp_connect=%d unspec=%d peer_after=%d\n", rc == 0 ? 0 : errno, rc2 == 0 ? 0 : errno, peer);
+  ::close(fd);
+  // An AF_UNIX address on a TCP socket: the kernel's answer.
+  fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof un);
+  std::printf("unix_on_tcp=%d\n", rc == 0 ? 0 : errno);
+  ::close(fd);
+  // An IP address on an AF_UNIX socket and on /dev/null.
+  fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("ip_on_unix=%d\n", rc == 0 ? 0 : errno);
+  ::close(fd);
+  fd = ::open("/dev/null", O_RDWR);
+  rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  std::printf("ip_on_file=%d\n", rc == 0 ? 0 : errno);
+  ::close(fd);
+  return 0;
+}
+
 int tcpConnect(const char* host, int port, int lenOverride = 0) {
   sockaddr_storage ss;
   socklen_t len = makeAddr(host, port, ss);
@@ -115,6 +341,116 @@ int tcpConnect(const char* host, int port, int lenOverride = 0) {
   if (fd < 0) fail("socket", errno);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) fail("connect", errno);
   return fd;
+}
+
+pid_t parentOf(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return -1;
+  char buf[1024] = {};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* close = std::strrchr(buf, ')');
+  char state = 0;
+  int ppid = -1;
+  if (close == nullptr || std::sscanf(close + 1, " %c %d", &state, &ppid) != 2) return -1;
+  return ppid;
+}
+
+char stateOf(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return '?';
+  char buf[1024] = {};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* close = std::strrchr(buf, ')');
+  return close != nullptr && close[1] == ' ' ? close[2] : '?';
+}
+
+int err(long rc) { return rc == 0 ? 0 : errno; }
+
+// Every way to stop or signal the supervisor from inside the tree.
+int signalsMode() {
+  const pid_t holder = ::getppid();
+  const pid_t sup = parentOf(holder);
+  const pid_t group = ::getpgid(sup);
+  // If a group stop got through, everybody in the group (this process too) stops: a helper in a
+  // group of its own continues them after a while, so the test ends and sees it.
+  pid_t rescuer = ::fork();
+  if (rescuer == 0) {
+    ::setpgid(0, 0);
+    ::usleep(1500 * 1000);
+    ::kill(-group, SIGCONT);
+    ::_exit(0);
+  }
+  siginfo_t info{};
+  info.si_code = SI_QUEUE;
+  info.si_pid = ::getpid();
+  info.si_uid = ::getuid();
+  std::string tid;  // a thread of the supervisor other than its main one
+  char taskDir[64];
+  std::snprintf(taskDir, sizeof taskDir, "/proc/%d/task", static_cast<int>(sup));
+  if (DIR* d = ::opendir(taskDir)) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.' && std::atoi(e->d_name) != sup) tid = e->d_name;
+    }
+    ::closedir(d);
+  }
+  char procDir[64];
+  std::snprintf(procDir, sizeof procDir, "/proc/%d", static_cast<int>(sup));
+  int dirFd = ::open(procDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  std::printf("kill=%d holder=%d tgkill=%d sigqueue=%d tgsigqueue=%d pidfd_open=%d "
+              "pidfd_send_proc=%d tkill=%d tkill_thread=%d group=%d own_group=%d\n",
+              err(::kill(sup, SIGSTOP)), err(::kill(holder, SIGKILL)),
+              err(::syscall(SYS_tgkill, sup, sup, SIGSTOP)),
+              err(::syscall(SYS_rt_sigqueueinfo, sup, SIGSTOP, &info)),
+              err(::syscall(SYS_rt_tgsigqueueinfo, sup, sup, SIGSTOP, &info)),
+              err(::syscall(SYS_pidfd_open, sup, 0) >= 0 ? 0 : -1),
+              err(::syscall(SYS_pidfd_send_signal, dirFd, SIGSTOP, nullptr, 0)),
+              err(::syscall(SYS_tkill, sup, SIGSTOP)),
+              tid.empty() ? -1 : err(::syscall(SYS_tkill, std::atoi(tid.c_str()), SIGSTOP)),
+              err(::kill(-group, SIGSTOP)),
+              ::getpgrp() == group ? err(::kill(0, SIGSTOP)) : -1);
+  // What stays allowed: signalling a process of the tree (a child), by pid and by pidfd.
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  long childFd = ::syscall(SYS_pidfd_open, child, 0);
+  std::printf("child_pidfd_send=%d child_kill=%d tkill_self=%d\n",
+              err(::syscall(SYS_pidfd_send_signal, childFd, SIGCONT, nullptr, 0)),
+              err(::kill(child, SIGTERM)), err(::syscall(SYS_tkill, ::gettid(), 0)));
+  ::waitpid(child, nullptr, 0);
+  ::usleep(100 * 1000);
+  std::printf("supervisor_state=%c\n", stateOf(sup));
+  ::kill(rescuer, SIGKILL);
+  ::waitpid(rescuer, nullptr, 0);
+  return 0;
+}
+
+int sendTimeoutMode(const char* host, int port, int ms) {
+  sockaddr_storage ss;
+  socklen_t len = makeAddr(host, port, ss);
+  int fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+  if (fd < 0) fail("socket", errno);
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) fail("setsockopt", errno);
+  auto t0 = std::chrono::steady_clock::now();
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  int e = rc == 0 ? 0 : errno;
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  std::printf("connect errno=%d ms=%lld\n", e, static_cast<long long>(took.count()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // past the late verdict
+  sockaddr_storage peer{};
+  socklen_t pl = sizeof peer;
+  std::printf("connected=%d\n", ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) == 0 ? 1 : 0);
+  return 0;
 }
 
 }  // namespace
@@ -151,6 +487,10 @@ int main(int argc, char** argv) {
                 pidfd >= 0 ? 0 : errno, getfdErr, ptraceErr, readErr, writeErr);
     return 0;
   }
+  if (argc == 2 && std::string(argv[1]) == "signals") return signalsMode();
+  if (argc == 5 && std::string(argv[1]) == "tcp-sndtimeo") {
+    return sendTimeoutMode(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
+  }
   if (argc < 3) {
     std::fprintf(stderr, "usage: see real_client.cpp\n");
     return 2;
@@ -163,6 +503,27 @@ int main(int argc, char** argv) {
     argc -= 2;
     mode = argv[1];
   }
+  if (mode == "lengths" && argc > 4) {
+    for (int i = 4; i < argc; ++i) {
+      sockaddr_storage ss[2];  // readable well past any length asked
+      std::memset(ss, 0, sizeof ss);
+      makeAddr(argv[2], std::atoi(argv[3]), ss[0]);
+      int fd = ::socket(ss[0].ss_family, SOCK_STREAM, 0);
+      if (fd < 0) fail("socket", errno);
+      int rc = ::connect(fd, reinterpret_cast<sockaddr*>(ss), static_cast<socklen_t>(std::atoi(argv[i])));
+      std::printf("len=%s errno=%d\n", argv[i], rc == 0 ? 0 : errno);
+      ::close(fd);
+    }
+    return 0;
+  }
+  if (mode == "flip" && argc == 7) {
+    return flip(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]), std::atoi(argv[6]));
+  }
+  if (mode == "swap" && argc == 6) return swapFd(argv[2], argv[3], std::atoi(argv[4]), std::atoi(argv[5]));
+  if (mode == "udp-send" && argc >= 5) {
+    return udpSend(argv[2], argv[3], std::atoi(argv[4]), argc > 5 ? std::atoi(argv[5]) : 1);
+  }
+  if (mode == "semantics" && argc == 5) return semantics(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
   if (mode == "tcp" || mode == "tcp-len") {
     int fd = tcpConnect(argv[2], std::atoi(argv[3]), mode == "tcp-len" ? std::atoi(argv[4]) : 0);
     printPeer(fd);

@@ -212,6 +212,11 @@ class UdpEchoServer {
     ::close(fd_);
   }
   uint16_t port() const { return port_; }
+  // Every datagram received so far.
+  std::vector<std::string> payloads() const {
+    std::lock_guard lock(mu_);
+    return payloads_;
+  }
 
  private:
   void run() {
@@ -223,6 +228,10 @@ class UdpEchoServer {
       socklen_t fl = sizeof from;
       ssize_t n = ::recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
       if (n < 0) continue;
+      {
+        std::lock_guard lock(mu_);
+        payloads_.emplace_back(buf, static_cast<size_t>(n));
+      }
       std::string reply = "echo:" + std::string(buf, static_cast<size_t>(n)) + " from " +
                           std::to_string(port_);
       ::sendto(fd_, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), fl);
@@ -231,6 +240,41 @@ class UdpEchoServer {
   int fd_;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;  // guards payloads_
+  std::vector<std::string> payloads_;
+  std::thread thread_;
+};
+
+// Accepts and closes every connection at once, counting them (the "blocked" listener of the
+// S13.7 attacks, and a fast permitted one).
+class AcceptCounter {
+ public:
+  explicit AcceptCounter(const char* host = "127.0.0.1") : fd_(listenSocket(SOCK_STREAM, host)) {
+    port_ = socketEndpoint(fd_, false).port;
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, 50) != 1) continue;
+        int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) continue;
+        accepts_++;
+        ::close(c);
+      }
+    });
+  }
+  ~AcceptCounter() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+  int accepts() const { return accepts_.load(); }
+
+ private:
+  int fd_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepts_{0};
   std::thread thread_;
 };
 

@@ -2,7 +2,7 @@
 // classifier, so that tests can run the supervisor as another user (setpriv) or kill it.
 //
 //   openwfp_supervise [--redirect FROM=TO] [--bind-redirect FROM=TO] [--block EP] [--timeout EP]
-//                     [--pend EP] [--pend-ms N] [--block-errno N] [--all-lengths]
+//                     [--pend EP] [--pend-ms N] [--block-errno N]
 //                     [--report-fd N] -- COMMAND [ARGS]
 // Exit status: COMMAND's (or 127 when it is not found). With --report-fd, one line per
 // classified call (see fake_classifier.h) and a final "stats ..." line are written to that fd.
@@ -22,10 +22,10 @@ using namespace openwfp;
 
 namespace {
 
-pid_t gChild = -1;
+linux_backend::Supervisor* gSupervisor = nullptr;
 
 void forward(int sig) {
-  if (gChild > 0) ::kill(gChild, sig);
+  if (gSupervisor != nullptr) gSupervisor->forwardSignal(sig);
 }
 
 [[noreturn]] void usage(const char* why) {
@@ -77,8 +77,6 @@ int main(int argc, char** argv) {
       policy.pendMs = std::atoi(next());
     } else if (a == "--block-errno") {
       options.interceptor.blockErrno = std::atoi(next());
-    } else if (a == "--all-lengths") {
-      options.lengthFilter = linux_backend::AddressLengthFilter::AllIpLengths;
     } else if (a == "--report-fd") {
       reportFd = std::atoi(next());
     } else {
@@ -97,9 +95,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", started.error.c_str());
       return started.exitCode;
     }
-    gChild = started.pid;
+    gSupervisor = &supervisor;
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, forward);
     status = supervisor.wait();
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, SIG_DFL);
+    gSupervisor = nullptr;
     if (reportFd >= 0) {
       std::string out;
       for (const auto& c : classifier.connects()) out += realtest::reportLine(c) + "\n";

@@ -12,9 +12,13 @@
 #include <chrono>
 #include <cstring>
 #include <future>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "km/device_io.h"
 #include "openwfp/device.h"
@@ -22,12 +26,31 @@
 #include "openwfp/openwfp.h"
 #include "openwfp/sim.h"
 #include "openwfp/winsock.h"
+#include "proxy/verify_proxy.h"
 #include "verifier/verifier.h"
 #include "openwfp/verify_proxy_channel.h"
 
 using namespace openwfp;
 
 namespace {
+
+// Captures the default logger's output for the duration of a test.
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    sink->set_pattern("%l|%v");
+    auto logger = std::make_shared<spdlog::logger>("capture", sink);
+    logger->set_level(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  std::string text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
 
 constexpr uint64_t kProxyPid = 777;
 constexpr uint64_t kAppPid = 4242;
@@ -111,7 +134,7 @@ TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
   // CreateFile + REGISTER.
   int h = device::open(VP_USER_PATH, kProxyPid);
   ASSERT_GE(h, 0) << std::strerror(errno);
-  VP_REGISTER reg{8080, 0};
+  VP_REGISTER reg{8080, 0, 0};
   ASSERT_EQ(device::ioctl(h, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, nullptr, kProxyPid), 0);
 
   // Reachable destination: the app's connect is pended until the proxy reports success.
@@ -190,10 +213,10 @@ TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
   closer.closed(h);
   ASSERT_EQ(pendingNext.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_EQ(pendingNext.get().first, ECANCELED);
-  // Without a proxy, connections pass untouched.
+  // Without a proxy, connections fail closed (S14.8).
   int s3 = app.socket(IpVersion::V4, Protocol::Tcp);
   sim::ConnectResult direct = app.connect(s3, *Endpoint::parse("192.0.2.80:80"));
-  EXPECT_TRUE(direct.ok());
+  EXPECT_FALSE(direct.ok());
   EXPECT_FALSE(direct.redirected);
 }
 
@@ -209,7 +232,7 @@ TEST_F(VerifyProxyDevice, S10_2_ClosingAnotherHandleOfTheProxyKeepsItRegistered)
   int other = device::open(VP_USER_PATH, kProxyPid);
   ASSERT_GE(registered, 0) << std::strerror(errno);
   ASSERT_GE(other, 0) << std::strerror(errno);
-  VP_REGISTER reg{8080, 0};
+  VP_REGISTER reg{8080, 0, 0};
   ASSERT_EQ(device::ioctl(registered, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, nullptr, kProxyPid), 0);
 
   const size_t before = km::device::pendedIrps();
@@ -238,7 +261,7 @@ TEST_F(VerifyProxyDevice, S10_2_ClosingAnotherHandleOfTheProxyKeepsItRegistered)
   ASSERT_TRUE(refused.has_value());
   EXPECT_EQ(refused->error, ECONNREFUSED);
 
-  // Closing the registering handle unregisters: connections pass untouched again.
+  // Closing the registering handle unregisters: connections fail closed again (S14.8).
   EXPECT_EQ(device::close(registered, kProxyPid), 0);
   closer.closed(registered);
   auto& server = stack.remoteHost("192.0.2.80");
@@ -247,8 +270,132 @@ TEST_F(VerifyProxyDevice, S10_2_ClosingAnotherHandleOfTheProxyKeepsItRegistered)
   ASSERT_EQ(server.listen(serverListener), 0);
   int s2 = app.socket(IpVersion::V4, Protocol::Tcp);
   sim::ConnectResult direct = app.connect(s2, *Endpoint::parse("192.0.2.80:80"));
-  EXPECT_TRUE(direct.ok()) << direct.reason;
+  EXPECT_FALSE(direct.ok()) << "no proxy: blocked, not direct";
   EXPECT_FALSE(direct.redirected);
+}
+
+// S14.8: one proxy at a time. A second REGISTER (another process, or another handle of the
+// proxy) while the first is live is refused with STATUS_DEVICE_BUSY (EBUSY) and takes nothing
+// from it; once the registered handle closes, another proxy may register.
+TEST_F(VerifyProxyDevice, S14_8_SecondRegisterRefusedWhileOneIsLive) {
+  constexpr uint64_t kIntruderPid = 888;
+  sim::Stack stack;
+  stack.process(kProxyPid, "/usr/bin/proxy", 0);
+  stack.process(kIntruderPid, "/usr/bin/intruder", 1000);
+  auto& app = stack.process(kAppPid, "/usr/bin/curl", 1000);
+  int h = device::open(VP_USER_PATH, kProxyPid);
+  ASSERT_GE(h, 0) << std::strerror(errno);
+  Closer closer{{h}};
+  VP_REGISTER reg{8080, 0, 0};
+  ASSERT_EQ(device::ioctl(h, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, nullptr, kProxyPid), 0);
+  int other = device::open(VP_USER_PATH, kIntruderPid);
+  ASSERT_GE(other, 0) << std::strerror(errno);
+  VP_REGISTER theirs{9090, 0, 0};
+  EXPECT_EQ(device::ioctl(other, IOCTL_VP_REGISTER, &theirs, sizeof theirs, nullptr, 0, nullptr, kIntruderPid), -1);
+  EXPECT_EQ(errno, EBUSY);
+  int second = device::open(VP_USER_PATH, kProxyPid);
+  ASSERT_GE(second, 0);
+  EXPECT_EQ(device::ioctl(second, IOCTL_VP_REGISTER, &theirs, sizeof theirs, nullptr, 0, nullptr, kProxyPid), -1);
+  EXPECT_EQ(errno, EBUSY);
+  EXPECT_EQ(device::close(second, kProxyPid), 0);
+  // The intruder closing its handle changes nothing: the app's connect still goes to port 8080
+  // of the registered proxy.
+  EXPECT_EQ(device::close(other, kIntruderPid), 0);
+  auto pendingNext = next(h);
+  int s = app.socket(IpVersion::V4, Protocol::Tcp);
+  sim::PendingConnect appConnect = app.connectAsync(s, *Endpoint::parse("192.0.2.80:80"));
+  ASSERT_EQ(pendingNext.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  auto [err, req] = pendingNext.get();
+  ASSERT_EQ(err, 0);
+  VP_OUTCOME outcome{req.id, ECONNREFUSED};
+  ASSERT_EQ(device::ioctl(h, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0, nullptr, kProxyPid), 0);
+  auto refused = appConnect.waitFor(std::chrono::seconds(5));
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->error, ECONNREFUSED);
+  // The registered handle closes: the next proxy may register.
+  EXPECT_EQ(device::close(h, kProxyPid), 0);
+  closer.closed(h);
+  int next = device::open(VP_USER_PATH, kIntruderPid);
+  ASSERT_GE(next, 0);
+  EXPECT_EQ(device::ioctl(next, IOCTL_VP_REGISTER, &theirs, sizeof theirs, nullptr, 0, nullptr, kIntruderPid), 0)
+      << std::strerror(errno);
+  EXPECT_EQ(device::close(next, kIntruderPid), 0);
+}
+
+// S14.8: with no proxy registered, a connect the driver would redirect is BLOCKed (not sent
+// direct), and the driver says so in one line for the episode, however many connects it blocks.
+TEST_F(VerifyProxyDevice, S14_8_RedirectWithoutProxyFailsClosed) {
+  sim::Stack stack;
+  auto& app = stack.process(kAppPid, "/usr/bin/curl", 1000);
+  auto& server = stack.remoteHost("192.0.2.80");
+  int serverListener = server.socket(IpVersion::V4, Protocol::Tcp);
+  ASSERT_EQ(server.bind(serverListener, *Endpoint::parse("192.0.2.80:80")), 0);
+  ASSERT_EQ(server.listen(serverListener), 0);
+  LogCapture capture;
+  for (int i = 0; i < 3; ++i) {
+    int s = app.socket(IpVersion::V4, Protocol::Tcp);
+    sim::ConnectResult r = app.connect(s, *Endpoint::parse("192.0.2.80:80"));
+    EXPECT_FALSE(r.ok()) << "connect " << i << " went through without a proxy";
+    EXPECT_FALSE(r.redirected);
+  }
+  EXPECT_FALSE(server.accept(serverListener).ok()) << "nothing reached the destination";
+  const std::string log = capture.text();
+  const std::string line = "no proxy registered: blocking connects";
+  ASSERT_NE(log.find(line), std::string::npos) << log;
+  EXPECT_EQ(log.find(line), log.rfind(line)) << "one line per episode:\n" << log;
+}
+
+// S14.8 / S14.9: a pended request carries its deadline; the driver BLOCKs the connect when it
+// passes, so a proxy that answers late (it was stopped) finds the request gone (ENOENT) and no
+// classify is completed twice (the verifier would report DoubleComplete in TearDown). The
+// driver's deadline is below the engine's, which therefore never fires.
+TEST_F(VerifyProxyDevice, S14_8_StaleCompletionAfterDeadlineIsDroppedQuietly) {
+  host.unloadAll();
+  RuntimeOptions options;
+  options.pendDeadline = std::chrono::milliseconds(5000);
+  Runtime::reset(options);
+  auto loaded = host.load(driverPath());
+  ASSERT_TRUE(loaded) << loaded.error;
+  sim::Stack stack;
+  stack.process(kProxyPid, "/usr/bin/proxy", 0);
+  auto& app = stack.process(kAppPid, "/usr/bin/curl", 1000);
+  int h = device::open(VP_USER_PATH, kProxyPid);
+  ASSERT_GE(h, 0) << std::strerror(errno);
+  VP_REGISTER reg{8080, 0, 300};
+  ASSERT_EQ(device::ioctl(h, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, nullptr, kProxyPid), 0);
+  auto pendingNext = next(h);
+  Closer closer{{h}};
+  const auto pendedAt = std::chrono::steady_clock::now();
+  int s = app.socket(IpVersion::V4, Protocol::Tcp);
+  sim::PendingConnect appConnect = app.connectAsync(s, *Endpoint::parse("192.0.2.80:80"));
+  ASSERT_EQ(pendingNext.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  auto [err, req] = pendingNext.get();
+  ASSERT_EQ(err, 0);
+  const uint64_t now100ns = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count() /
+      100);
+  EXPECT_GT(req.deadline, now100ns) << "the request carries a deadline still ahead";
+  EXPECT_LE(req.deadline, now100ns + 300 * 10000) << "at most pendTimeoutMs ahead";
+  // The proxy's view of the same clock (openwfp proxy skips an expired request).
+  EXPECT_FALSE(proxy::requestExpired(req.deadline, std::chrono::steady_clock::now()));
+  EXPECT_TRUE(proxy::requestExpired(req.deadline, proxy::deadlineTime(req.deadline)));
+  EXPECT_FALSE(proxy::requestExpired(0, std::chrono::steady_clock::now())) << "0: no deadline";
+  // The proxy does not answer (stopped): the driver BLOCKs the app's connect at the deadline.
+  auto blocked = appConnect.waitFor(std::chrono::seconds(3));
+  ASSERT_TRUE(blocked.has_value()) << "the driver's deadline did not fire within 3 s";
+  EXPECT_TRUE(proxy::requestExpired(req.deadline, std::chrono::steady_clock::now()))
+      << "blocked before its deadline";
+  EXPECT_NE(blocked->error, 0);
+  EXPECT_NE(blocked->error, ETIMEDOUT) << "the driver ended it, not the engine's pend deadline";
+  EXPECT_LT(std::chrono::steady_clock::now() - pendedAt, std::chrono::milliseconds(2500));
+  // The late OUTCOME: nothing to complete.
+  VP_OUTCOME late{req.id, 0};
+  EXPECT_EQ(device::ioctl(h, IOCTL_VP_OUTCOME, &late, sizeof late, nullptr, 0, nullptr, kProxyPid), -1);
+  EXPECT_EQ(errno, ENOENT);
+  for (const auto& v : Runtime::current().verifier().violations()) {
+    EXPECT_NE(v.code, verifier::Code::DoubleComplete) << v.message;
+    EXPECT_EQ(v.message.find("deadline"), std::string::npos) << v.message;
+  }
 }
 
 }  // namespace

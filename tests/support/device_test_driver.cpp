@@ -1,11 +1,13 @@
 // tests/support/device_test_driver.cpp - the in-process test drivers of device_test_driver.h, written
 // against the WDK API as a Windows control-device driver would be.
 #include <ntddk.h>
+#include <wdmsec.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -240,10 +242,43 @@ NTSTATUS NTAPI bareEntry(PDRIVER_OBJECT driver, PUNICODE_STRING) {
   return STATUS_SUCCESS;
 }
 
+// A driver whose device has a security descriptor (IoCreateDeviceSecure with gSecureSddl).
+PDEVICE_OBJECT gSecureDevice;
+std::wstring gSecureSddl = L"D:P(A;;GA;;;SY)";
+void NTAPI secureUnload(PDRIVER_OBJECT) {
+  UNICODE_STRING link;
+  RtlInitUnicodeString(&link, L"\\DosDevices\\OwfpSecureDev");
+  IoDeleteSymbolicLink(&link);
+  IoDeleteDevice(gSecureDevice);
+}
+NTSTATUS NTAPI secureEntry(PDRIVER_OBJECT driver, PUNICODE_STRING) {
+  UNICODE_STRING name, link, sddl;
+  RtlInitUnicodeString(&name, L"\\Device\\OwfpSecureDev");
+  RtlInitUnicodeString(&sddl, gSecureSddl.c_str());
+  NTSTATUS status = IoCreateDeviceSecure(driver, 0, &name, FILE_DEVICE_UNKNOWN, FILE_DEVICE_SECURE_OPEN, FALSE, &sddl,
+                                         nullptr, &gSecureDevice);
+  if (!NT_SUCCESS(status)) return status;
+  RtlInitUnicodeString(&link, L"\\DosDevices\\OwfpSecureDev");
+  status = IoCreateSymbolicLink(&link, &name);
+  if (!NT_SUCCESS(status)) {
+    IoDeleteDevice(gSecureDevice);
+    return status;
+  }
+  driver->MajorFunction[IRP_MJ_CREATE] = tdClose;
+  driver->MajorFunction[IRP_MJ_CLOSE] = tdClose;
+  driver->MajorFunction[IRP_MJ_DEVICE_CONTROL] = nullptr;  // reached: INVALID_DEVICE_REQUEST
+  driver->DriverUnload = secureUnload;
+  return STATUS_SUCCESS;
+}
+
 }  // namespace
 
 namespace devtest {
 
+EntryFn secureDriverEntry(const wchar_t* sddl) {
+  gSecureSddl = sddl;
+  return secureEntry;
+}
 EntryFn testDriverEntry() { return tdEntry; }
 EntryFn bareDriverEntry() { return bareEntry; }
 

@@ -69,6 +69,11 @@ struct Event {
 using EntryFn = int32_t (*)(struct _DRIVER_OBJECT*, struct _UNICODE_STRING*);
 EntryFn testDriverEntry();
 EntryFn bareDriverEntry();
+// "securedev": \Device\OwfpSecureDev, link \DosDevices\OwfpSecureDev (kSecurePath), created with
+// IoCreateDeviceSecure(sddl); CREATE and CLOSE succeed, DEVICE_CONTROL is NULL (reached:
+// STATUS_INVALID_DEVICE_REQUEST). Load one at a time.
+EntryFn secureDriverEntry(const wchar_t* sddl);
+constexpr const char* kSecurePath = "\\\\.\\OwfpSecureDev";
 
 std::vector<Event> events();
 void clearEvents();

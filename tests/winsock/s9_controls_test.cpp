@@ -388,6 +388,45 @@ TEST_F(S9Controls, S9_4_SetThroughWsaIoctl) {
             WSAEISCONN);
 }
 
+// S14.9: records are bound to the process they were issued to (the target PID of their newest
+// redirect). The application, or any process that got hold of them, cannot SIO_SET them to make
+// its own connect look like the proxy's (REDIRECTED_BY_SELF: it would go direct).
+TEST_F(S9Controls, S14_9_RecordsSetByAnotherProcessFailWithEacces) {
+  const int a = redirectedAccept();
+  std::vector<uint8_t> records = queryRecords(a);
+  const size_t connectsBefore = fake.connects().size();
+  const int mine = client.socket(IpVersion::V4, Protocol::Tcp);
+  size_t n = 99;
+  EXPECT_EQ(ioctlErr(mine, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, records.data(), records.size(),
+                     nullptr, 0, &n),
+            EACCES);
+  DWORD w = 0;
+  EXPECT_EQ(wsaErr(mine, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, records.data(),
+                   static_cast<DWORD>(records.size()), nullptr, 0, &w),
+            WSAEACCES);
+  // Nothing was attached: the application's connect is redirected like any other.
+  const sim::ConnectResult r = client.connect(mine, original);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_TRUE(r.redirected);
+  ASSERT_EQ(fake.connects().size(), connectsBefore + 1);
+  EXPECT_EQ(fake.connects().back().proxiedRecords, nullptr);
+  ASSERT_TRUE(proxy.accept(listener).ok());  // the application's connection, redirected to us
+  // Records of a connection redirected to no local process (target PID 0) are nobody's.
+  targetPid = 0;
+  const int c2 = client.socket(IpVersion::V4, Protocol::Tcp);
+  ASSERT_TRUE(client.connect(c2, original).redirected);
+  const sim::AcceptResult a2 = proxy.accept(listener);
+  ASSERT_TRUE(a2.ok());
+  const auto orphan = sealer().seal(*proxy.connection(a2.fd)->history);
+  ASSERT_FALSE(orphan.empty());
+  const int out = proxy.socket(IpVersion::V4, Protocol::Tcp);
+  EXPECT_EQ(ioctlErr(out, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, orphan.data(), orphan.size(), nullptr, 0, &n),
+            EACCES);
+  // The process they were issued to still may.
+  EXPECT_EQ(ioctlErr(out, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, records.data(), records.size(), nullptr, 0, &n),
+            0);
+}
+
 TEST_F(S9Controls, S9_4_SetOnAConnectedOrListeningSocketIsRefused) {
   const int a = redirectedAccept();
   const std::vector<uint8_t> records = queryRecords(a);

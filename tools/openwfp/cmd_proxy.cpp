@@ -38,7 +38,8 @@ int runProxy(const openwfp::proxy::VerifyProxyOptions& base) {
   std::printf("%s\n", openwfp::host::stampLine("proxy: stopped: " + std::to_string(s.requests) + " requests, " +
                                                std::to_string(s.upstreamOk) + " upstream ok, " +
                                                std::to_string(s.upstreamFailed) + " failed, " +
-                                               std::to_string(s.accepted) + " accepted")
+                                               std::to_string(s.accepted) + " accepted, " +
+                                               std::to_string(s.expired) + " past their deadline")
                           .c_str());
   return 0;
 }
@@ -46,15 +47,22 @@ int runProxy(const openwfp::proxy::VerifyProxyOptions& base) {
 openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   auto options = std::make_shared<openwfp::proxy::VerifyProxyOptions>();
   auto timeoutMs = std::make_shared<long>(5000);
+  auto pendTimeoutMs = std::make_shared<long>(0);
   auto* cmd = app.add_subcommand("proxy", "Run the verify-before-accept proxy for the verify_proxy driver");
   cmd->add_option("--device", options->device, "Device path of the driver")->capture_default_str();
   cmd->add_option("--port", options->listenPortV4, "Port to listen on at 127.0.0.1 (0 = any)")->capture_default_str();
   cmd->add_option("--upstream-timeout-ms", *timeoutMs, "Upstream connect timeout")->capture_default_str();
+  cmd->add_option("--pend-timeout-ms", *pendTimeoutMs,
+                  "The driver blocks a connect the proxy has not answered within this (0 = driver default, 20000; "
+                  "keep it below the engine's --pend-timeout)")
+      ->check(CLI::Range(0L, 3600000L))
+      ->capture_default_str();
   cmd->add_option("--workers", options->workers, "Workers, each keeping a NEXT request outstanding")
       ->check(CLI::Range(1u, 256u))
       ->capture_default_str();
-  cmd->callback([options, timeoutMs, &exitCode] {
+  cmd->callback([options, timeoutMs, pendTimeoutMs, &exitCode] {
     options->upstreamTimeout = std::chrono::milliseconds(*timeoutMs);
+    options->pendTimeout = std::chrono::milliseconds(*pendTimeoutMs);
     exitCode = runProxy(*options);
   });
 });
