@@ -1,9 +1,9 @@
 // tests/support/device_ioctl_properties.h - the properties the verify_proxy driver
 // (examples/verify_proxy) and the simulated I/O manager (src/km/device_io.cpp) must keep for any
 // sequence of device I/O a process can send to \\.\OpenwfpVerifyProxy (S12.4, S10.1, S11.1):
-// CreateFile / DeviceIoControl (any code, any input bytes and lengths, any output length,
-// METHOD_BUFFERED semantics) / CloseHandle / an abandoned handle, interleaved with an
-// application's connects that the driver pends. Written once, used by the libFuzzer target
+// CreateFile (by openers the device's descriptor admits or not) / DeviceIoControl (any code, any
+// input bytes and lengths, any output length, METHOD_BUFFERED semantics) / CloseHandle / an
+// abandoned handle, interleaved with an application's connects that the driver pends. Written once, used by the libFuzzer target
 // fuzz/device_ioctl_fuzz.cpp (which compiles the driver in) and by the replay test
 // VerifyProxyIoctlFuzz.S12_4_DriverIoctlBuffersKeepTheirBounds (tests/proxy/), which loads
 // drivers/verify_proxy.so.
@@ -13,25 +13,39 @@
 //  - every IRP is completed exactly once: synchronously when the driver's channel
 //    (openwfp/verify_proxy_channel.h) says the request is answered at once, later for a NEXT
 //    that waits for work (by a connect, a CloseHandle of its handle, or an abandoned handle);
+//  - CreateFile succeeds exactly for the openers the driver's descriptor
+//    "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;RC)" grants something (km/sddl.h: the engine's uid or
+//    root; inside a supervised tree only if RC is granted too), else ACCESS_DENIED (S14.6);
 //  - the status of each request is the one a reference model of the channel gives (REGISTER:
-//    input shorter than VP_REGISTER or port 0 -> INVALID_PARAMETER; NEXT: output shorter than
-//    VP_REQUEST -> BUFFER_TOO_SMALL; OUTCOME: input shorter than VP_OUTCOME -> INVALID_PARAMETER,
-//    an id not handed out or already answered -> NOT_FOUND; other codes ->
-//    INVALID_DEVICE_REQUEST; lengths above km::device::kMaxBuffer -> INVALID_PARAMETER, before a closed
+//    input shorter than the two ports or port 0 -> INVALID_PARAMETER, a proxy registered on any
+//    handle -> DEVICE_BUSY (S14.8), else success with pendTimeoutMs when the input holds it and
+//    it is not 0, else VP_DEFAULT_PEND_TIMEOUT_MS; NEXT: output shorter than VP_REQUEST ->
+//    BUFFER_TOO_SMALL; OUTCOME: input shorter than VP_OUTCOME -> INVALID_PARAMETER, an id not
+//    handed out, already answered or whose connect passed its deadline -> NOT_FOUND; other codes
+//    -> INVALID_DEVICE_REQUEST; lengths above km::device::kMaxBuffer -> INVALID_PARAMETER, then
+//    CTL_CODE access bits beyond the handle's granted rights -> ACCESS_DENIED, then a closed
 //    handle -> INVALID_HANDLE);
 //  - IoStatus.Information never exceeds the output length, the bytes returned are exactly
-//    Information (none on an error status), and a NEXT's VP_REQUEST names the connect it was for
-//    and carries records that open;
-//  - each pended connect ends as the proxy said (OUTCOME 0: redirected to the proxy's port;
-//    otherwise, or when the proxy's handle closes, refused);
+//    Information (none on an error status), and a NEXT's VP_REQUEST names the connect it was for,
+//    carries records that open and the deadline: the monotonic clock (100 ns) when the connect
+//    was pended plus the registration's pend timeout;
+//  - connects while no proxy is registered are refused (fail closed, S14.8), the proxy's own
+//    pass; each pended connect ends as the proxy said (OUTCOME 0: redirected to the proxy's
+//    port; otherwise, or when the proxy's handle closes, refused), or refused at its deadline
+//    when no OUTCOME came in time (the model waits for that deadline before its next operation,
+//    so that no operation races it);
 //  - no verifier violation, and nothing reported as leaked when the driver unloads.
 // Out-of-bounds reads or writes of the system buffer are found by ASan in the fuzz build.
 //
-// Two rules are in flux (S14.8, S14.9 tighten them): a REGISTER while another handle holds the
-// registration, and an OUTCOME sent on a handle other than the registered one, may either
-// succeed (today) or fail with an error status; the model follows what the driver answered.
+// One rule is not written down (verify_proxy_channel.h is silent on it): an OUTCOME sent on a
+// handle other than the registered one may either succeed (today) or fail with an error status;
+// the model follows what the driver answered.
 #pragma once
 
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -43,9 +57,11 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "km/device_io.h"
+#include "km/sddl.h"
 #include "openwfp/host.h"
 #include "openwfp/openwfp.h"
 #include "openwfp/sim.h"
@@ -72,6 +88,19 @@ inline constexpr size_t kMaxConnects = 12;
 inline constexpr int32_t kStatusPending = 0x103;
 inline constexpr int32_t kStatusBufferTooSmall = static_cast<int32_t>(0xC0000023u);
 inline constexpr int32_t kStatusNotFound = static_cast<int32_t>(0xC0000225u);
+inline constexpr int32_t kStatusDeviceBusy = static_cast<int32_t>(0x80000011u);
+inline constexpr int32_t kStatusAccessDenied = static_cast<int32_t>(0xC0000022u);
+inline constexpr uint32_t kOtherUid = 1001;
+// A pended connect whose deadline is this close (100 ns units, 1 s) is waited for before the
+// next operation: no operation may race the driver's expiry.
+inline constexpr int64_t kSettleSlack = 10'000'000;
+
+// KeQueryInterruptTime's clock as verify_proxy_channel.h states it: CLOCK_MONOTONIC, 100 ns.
+inline int64_t interruptTime() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 10'000'000 + ts.tv_nsec / 100;
+}
 
 inline bool ntError(int32_t s) { return (static_cast<uint32_t>(s) >> 30) == 3; }
 
@@ -94,12 +123,19 @@ struct Connect {
   enum class Want { Direct, Pended, Redirected, Refused } want = Want::Direct;
   uint16_t redirectPort = 0;  // the registration's port when it pended
   uint64_t id = 0;            // the driver's request id, once a NEXT carried it
+  uint32_t timeoutMs = 0;     // the registration's pend timeout when it pended
+  int64_t tLo = 0, tHi = 0;   // interruptTime() before and after the connect was made
+  bool expired = false;       // refused by the driver at its deadline
+  std::optional<size_t> racingNext;  // a waiting NEXT it went to, unless its deadline came first
+  int64_t earliestDeadline() const { return tLo + int64_t{timeoutMs} * 10'000; }
+  int64_t latestDeadline() const { return tHi + int64_t{timeoutMs} * 10'000; }
 };
 
 struct Handle {
   std::shared_ptr<kd::File> file;
   uint64_t pid = 0;
   bool open = false;
+  uint32_t granted = 0;  // km::security rights the descriptor gave the opener
 };
 
 class Model {
@@ -113,6 +149,8 @@ class Model {
   std::optional<size_t> registered;  // the handle the proxy registered with
   uint64_t registeredPid = 0;
   uint16_t portV4 = 0, portV6 = 0;
+  uint32_t pendTimeoutMs = 0;
+  std::optional<size_t> racing;      // connects index: pended with a NEXT waiting, near its deadline
 };
 
 inline std::string hex32(uint32_t v) {
@@ -163,6 +201,12 @@ inline std::string checkRequest(const Irp& irp, const Connect& c, const std::str
   if (!runtime::open(std::span<const uint8_t>(req.records, req.recordsSize)).history) {
     return where + "the request's records do not open";
   }
+  const auto deadline = static_cast<int64_t>(req.deadline);
+  if (deadline < c.earliestDeadline() || deadline > c.latestDeadline()) {
+    return where + "the request's deadline " + std::to_string(deadline) + " is not the pend time plus " +
+           std::to_string(c.timeoutMs) + " ms (" + std::to_string(c.earliestDeadline()) + ".." +
+           std::to_string(c.latestDeadline()) + ")";
+  }
   return {};
 }
 
@@ -188,6 +232,7 @@ class Runner {
     std::string failure;
     for (size_t n = 0; n < kMaxOps && !in.empty(); ++n) {
       const std::string where = "op " + std::to_string(n) + ": ";
+      if (failure = settle(where); !failure.empty()) break;
       switch (static_cast<Op>(in.u8() % kOps)) {
         case kOpen:
           failure = open(in, where);
@@ -216,7 +261,8 @@ class Runner {
     // failure too, so that no connect stays pended.
     for (size_t h = 0; h < m_.handles.size(); ++h) {
       if (!m_.handles[h].open) continue;
-      std::string f = close(static_cast<uint8_t>(h), false, "final close: ");
+      std::string f = failure.empty() ? settle("final close: ") : std::string();
+      if (f.empty()) f = close(static_cast<uint8_t>(h), false, "final close: ");
       if (f.empty()) f = checkCompletions("final close: ");
       if (failure.empty()) failure = f;
     }
@@ -224,18 +270,81 @@ class Runner {
       for (const auto& c : m_.connects) if (c->pending) (void)c->pending->waitFor(std::chrono::seconds(5));
       return failure;
     }
+    if (std::string f = settle("end: "); !f.empty()) return f;
     return checkConnects();
   }
 
  private:
+  // The pended connects whose deadline is near or past: waits until it has surely passed and
+  // for the driver to refuse them; a NEXT a racing connect went to either carries it or waits on.
+  std::string settle(const std::string& where) {
+    const int64_t now = interruptTime();
+    std::vector<size_t> due;
+    for (size_t c : m_.undelivered) if (m_.connects[c]->earliestDeadline() <= now + kSettleSlack) due.push_back(c);
+    for (size_t c : m_.delivered) if (m_.connects[c]->earliestDeadline() <= now + kSettleSlack) due.push_back(c);
+    if (m_.racing) due.push_back(*m_.racing);
+    for (size_t c : due) {
+      Connect& conn = *m_.connects[c];
+      const int64_t wait = conn.latestDeadline() - interruptTime();
+      if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait * 100));
+      if (!conn.pending->waitFor(std::chrono::seconds(5))) {
+        return where + "connect " + std::to_string(c) + " still pended 5 s after its deadline (pendTimeoutMs " +
+               std::to_string(conn.timeoutMs) + ")";
+      }
+      conn.want = Connect::Want::Refused;
+      conn.expired = true;
+      m_.undelivered.erase(std::remove(m_.undelivered.begin(), m_.undelivered.end(), c), m_.undelivered.end());
+      m_.delivered.erase(std::remove(m_.delivered.begin(), m_.delivered.end(), c), m_.delivered.end());
+    }
+    if (m_.racing) {
+      const size_t c = *m_.racing;
+      const size_t next = *m_.connects[c]->racingNext;
+      m_.racing.reset();
+      Irp& irp = *m_.irps[next];
+      if (irp.completions.load() == 0) {
+        m_.waitingNexts.push_front(next);  // the deadline came before the delivery
+      } else {
+        const std::string at = where + "NEXT " + std::to_string(next) + " (connect " + std::to_string(c) + "): ";
+        if (irp.completions.load() != 1) return at + "completed more than once";
+        if (std::string f = checkResultBounds(irp, at); !f.empty()) return f;
+        if (std::string f = noteDelivery(next, c, at); !f.empty()) return f;
+        checked_.push_back(next);
+      }
+    }
+    return {};
+  }
+
+  // sel % 3: the pid; (sel >> 2) % 6: the opener: 0-1 the engine process's own open, 2 the
+  // engine's uid inside a supervised tree, 3 root, 4 another uid, 5 another uid inside a tree.
   std::string open(FuzzInput& in, const std::string& where) {
     static constexpr uint64_t kPids[] = {kProxyPid, kAppPid, kOtherPid};
-    const uint64_t pid = kPids[in.u8() % 3];
+    const uint8_t sel = in.u8();
+    const uint64_t pid = kPids[sel % 3];
+    const unsigned kind = (sel >> 2) % 6;
     if (m_.handles.size() >= kMaxHandles) return {};
+    namespace sec = km::security;
+    // The driver's descriptor D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;RC): everything to the engine's
+    // uid (SY) and root (BA); a tree process gets what its uid gets AND what RC gets (all).
+    const bool engineUid = kind <= 2;
+    const bool root = kind == 3;
+    const uint32_t want = engineUid || root ? sec::kAll : 0;
     int32_t status = -1;
-    auto file = kd::open(VP_USER_PATH, pid, status);
+    std::shared_ptr<kd::File> file;
+    if (kind <= 1) {
+      file = kd::open(VP_USER_PATH, pid, status);
+    } else {
+      const sec::Opener opener{pid, root ? 0u : engineUid ? static_cast<uint32_t>(::geteuid()) : kOtherUid,
+                               root ? 0u : kOtherUid, kind == 2 || kind == 5, engineUid};
+      file = kd::open(VP_USER_PATH, opener, status);
+    }
+    if (want == 0) {
+      if (file || status != kStatusAccessDenied) {
+        return where + "CreateFile by an opener the descriptor does not name gave " + hex32(static_cast<uint32_t>(status));
+      }
+      return {};
+    }
     if (!file || status != 0) return where + "CreateFile failed with " + hex32(static_cast<uint32_t>(status));
-    m_.handles.push_back({std::move(file), pid, true});
+    m_.handles.push_back({std::move(file), pid, true, want});
     return {};
   }
 
@@ -282,9 +391,13 @@ class Runner {
     }
     std::vector<uint8_t> b;
     if (code == IOCTL_VP_REGISTER) {
+      // Lengths around the two ports (4) and the whole VP_REGISTER (8).
+      static constexpr size_t kLens[] = {0, 3, 4, 4, 7, 8, 8, 11};
       putLe(b, (lenSel & 0x20) ? kProxyPortV4 : in.u16(), 2);
       putLe(b, (lenSel & 0x10) ? kProxyPortV6 : in.u16(), 2);
-      b.resize(lenSel % 8, 0);  // 0..7 bytes: around sizeof(VP_REGISTER)
+      const uint8_t t = in.u8();  // pendTimeoutMs: 0 (default), 1..30 ms, a minute or more, any
+      putLe(b, t % 4 == 0 ? 0 : t % 4 == 1 ? 1 + (t >> 2) % 30 : t % 4 == 2 ? 60000 + in.u16() : in.u32(), 4);
+      b.resize(kLens[lenSel % 8], 0);
     } else if (code == IOCTL_VP_OUTCOME) {
       uint64_t id = in.u64();
       if ((lenSel & 0x20) && !m_.delivered.empty()) id = m_.connects[m_.delivered[id % m_.delivered.size()]]->id;
@@ -359,25 +472,32 @@ class Runner {
     bool lenient = false;                // the status may be success or an error (see the header)
     if (input.size() > kd::kMaxBuffer || outLen > kd::kMaxBuffer) {  // checked first (km/device_io.cpp)
       want = kd::kStatusInvalidParameter;
+    } else if (((code >> 14) & 3u & ~handle.granted) != 0) {  // FILE_READ_ACCESS / FILE_WRITE_ACCESS
+      want = kStatusAccessDenied;
     } else if (!handle.open) {
       want = kd::kStatusInvalidHandle;
     } else if (code == IOCTL_VP_REGISTER) {
       uint16_t p4 = 0, p6 = 0;
+      uint32_t timeout = 0;
       if (input.size() >= 4) {
         p4 = static_cast<uint16_t>(input[0] | input[1] << 8);
         p6 = static_cast<uint16_t>(input[2] | input[3] << 8);
       }
-      if (input.size() < sizeof(VP_REGISTER) || p4 == 0) {
+      if (input.size() >= 8) std::memcpy(&timeout, input.data() + 4, 4);  // pendTimeoutMs is optional
+      if (timeout == 0) timeout = VP_DEFAULT_PEND_TIMEOUT_MS;
+      if (input.size() < 4 || p4 == 0) {
         want = kd::kStatusInvalidParameter;
+      } else if (m_.registered) {
+        want = kStatusDeviceBusy;  // one proxy at a time: the first keeps its registration (S14.8)
       } else {
         want = kd::kStatusSuccess;
-        lenient = m_.registered.has_value();
-        apply = [this, h, p4, p6](int32_t st) {
+        apply = [this, h, p4, p6, timeout](int32_t st) {
           if (st != kd::kStatusSuccess) return;
           m_.registered = h;
           m_.registeredPid = m_.handles[h].pid;
           m_.portV4 = p4;
           m_.portV6 = p6;
+          m_.pendTimeoutMs = timeout;
         };
       }
     } else if (code == IOCTL_VP_NEXT) {
@@ -464,29 +584,39 @@ class Runner {
     auto& app = stack_.process(kAppPid, "/usr/bin/curl", 1000);
     const int s = app.socket(c->v6 ? IpVersion::V6 : IpVersion::V4, Protocol::Tcp);
     const bool pends = m_.registered.has_value() && m_.registeredPid != kAppPid;
+    if (!m_.registered) c->want = Connect::Want::Refused;  // no proxy: fail closed (S14.8)
     if (pends) {
       c->want = Connect::Want::Pended;
       c->redirectPort = c->v6 ? m_.portV6 : m_.portV4;
+      c->timeoutMs = m_.pendTimeoutMs;
     }
     const size_t index = m_.connects.size();
     m_.connects.push_back(std::move(c));
     Connect& conn = *m_.connects.back();
-    std::optional<size_t> next;
+    const std::string dest = conn.v6 ? "[2001:db8::80]:" + std::to_string(conn.port)
+                                     : "192.0.2.80:" + std::to_string(conn.port);
+    conn.tLo = interruptTime();
+    conn.pending = app.connectAsync(s, *Endpoint::parse(dest));
+    conn.tHi = interruptTime();
+    // Near its deadline the driver may refuse it before anything else happens to it.
+    const bool nearDeadline = pends && conn.earliestDeadline() <= interruptTime() + kSettleSlack;
     if (pends) {
       if (!m_.waitingNexts.empty()) {
-        next = m_.waitingNexts.front();
+        const size_t next = m_.waitingNexts.front();
         m_.waitingNexts.pop_front();
-        m_.delivered.push_back(index);
-        expectStatus_[*next] = kd::kStatusSuccess;
-        deliveredTo_[*next] = index;
+        if (nearDeadline) {
+          conn.racingNext = next;
+          m_.racing = index;
+        } else {
+          m_.delivered.push_back(index);
+          expectStatus_[next] = kd::kStatusSuccess;
+          deliveredTo_[next] = index;
+        }
       } else {
         m_.undelivered.push_back(index);
       }
     }
-    const std::string dest = conn.v6 ? "[2001:db8::80]:" + std::to_string(conn.port)
-                                     : "192.0.2.80:" + std::to_string(conn.port);
-    conn.pending = app.connectAsync(s, *Endpoint::parse(dest));
-    if (pends && conn.pending->ready()) return where + "a connect the driver pends completed at once";
+    if (pends && !nearDeadline && conn.pending->ready()) return where + "a connect the driver pends completed at once";
     return {};
   }
 
@@ -521,7 +651,7 @@ class Runner {
   }
 
   std::string checkConnects() {
-    if (!m_.waitingNexts.empty() || !m_.undelivered.empty() || !m_.delivered.empty()) {
+    if (!m_.waitingNexts.empty() || !m_.undelivered.empty() || !m_.delivered.empty() || m_.racing) {
       return "model: work left after every handle closed";
     }
     for (size_t i = 0; i < m_.connects.size(); ++i) {
@@ -544,7 +674,10 @@ class Runner {
           break;
         }
         case Connect::Want::Refused:
-          if (r->error == 0) return at + "connected although the proxy refused it or went away";
+          if (r->error == 0) {
+            return at + (c.expired ? "connected although its deadline passed without an OUTCOME"
+                                   : "connected although no proxy was registered, the proxy refused it or went away");
+          }
           break;
       }
     }
@@ -601,9 +734,21 @@ struct SeedBuilder {
   std::vector<uint8_t> b;
   SeedBuilder& open(uint8_t pidSel) { return put({kOpen, pidSel}); }
   SeedBuilder& close(uint8_t h, bool abandon = false) { return put({kClose, static_cast<uint8_t>(abandon), h}); }
-  // REGISTER with the proxy's ports and `len` bytes (4: the whole VP_REGISTER).
-  SeedBuilder& registerProxy(uint8_t h, uint8_t len = 4) {
-    return put({kIoctl, h, 0, static_cast<uint8_t>(0x30 | len), 0});
+  // REGISTER with the proxy's ports and `len` bytes (0, 3, 4: the ports, 7, 8: the whole
+  // VP_REGISTER, 11); timeoutSel 0: pendTimeoutMs 0, 1 + 4k: k + 1 ms, 2: a minute.
+  SeedBuilder& registerProxy(uint8_t h, uint8_t len = 4, uint8_t timeoutSel = 0) {
+    static constexpr uint8_t kLens[] = {0, 3, 4, 4, 7, 8, 8, 11};
+    const auto at = std::find(std::begin(kLens), std::end(kLens), len);
+    put({kIoctl, h, 0, static_cast<uint8_t>(0x30 | (at - std::begin(kLens))), timeoutSel});
+    if (timeoutSel % 4 == 2) putLe(b, 0, 2);
+    if (timeoutSel % 4 == 3) putLe(b, 0, 4);
+    return put({0});
+  }
+  // OUTCOME 0 for the id the driver gave connect number `c` (0 when none).
+  SeedBuilder& outcomeFor(uint8_t h, uint8_t c) {
+    put({kIoctl, h, 2, static_cast<uint8_t>(0x10 | 0x08 | 4)});
+    putLe(b, c, 8);
+    return put({0});
   }
   // NEXT; outSel 1: sizeof(VP_REQUEST), 2: one byte short, 5: kMaxBuffer, 6: kMaxBuffer + 1.
   SeedBuilder& next(uint8_t h, uint8_t outSel = 1) { return put({kIoctl, h, 1, 0, outSel}); }
@@ -656,6 +801,19 @@ inline std::vector<std::pair<std::string, std::vector<uint8_t>>> seeds() {
   s.emplace_back("unknown_codes", S().open(0).rawIoctl(0, IOCTL_VP_NEXT | 3, 8, 1).rawIoctl(0, 0x00220000, 0, 4)
                                       .rawIoctl(0, IOCTL_VP_REGISTER | 2, 4, 0).b);
   s.emplace_back("app_registers_itself", S().open(1).registerProxy(0).connect(0).connect(1).next(0).b);
+  // S14.8: no proxy -> connects refused; a second REGISTER is busy, also after the first closed.
+  s.emplace_back("no_proxy_fails_closed", S().open(0).connect(0).connect(3).registerProxy(0).connect(0).next(0)
+                                              .outcome(0, true).close(0).connect(0).b);
+  s.emplace_back("second_register_busy", S().open(0).open(2).registerProxy(0).registerProxy(1).registerProxy(0, 8)
+                                             .close(0).registerProxy(1, 8, 2).connect(0).next(1).outcome(1, true).b);
+  // Deadlines: a 10 ms pend timeout; the connect is refused at its deadline and the late OUTCOME
+  // finds nothing; an undelivered one is never handed out.
+  s.emplace_back("deadline_then_late_outcome", S().open(0).registerProxy(0, 8, 1 | 9 << 2).next(0).connect(0)
+                                                   .outcomeFor(0, 0).connect(3).next(0).outcomeFor(0, 1).b);
+  s.emplace_back("long_timeout_answered", S().open(0).registerProxy(0, 8, 2).connect(0).next(0).outcome(0, true).b);
+  // Openers: another uid, inside a tree or not, is refused; the engine's uid in a tree and root open.
+  s.emplace_back("openers_by_descriptor", S().open(0 | 4 << 2).open(1 | 5 << 2).open(0 | 2 << 2).open(2 | 3 << 2)
+                                              .registerProxy(0).connect(0).next(1).outcome(0, true).b);
   return s;
 }
 

@@ -21,6 +21,8 @@
 //    else: the rest of the buffer, the guard bytes after it and the input stay as they were; on
 //    an error nothing is written; what SIO_SET attaches names the sealed history's entries;
 //  - the records returned are 24 + 50 * entries + 32 bytes and open to the same entries.
+// SIO_SET's inputs include records issued to the caller, to another process (the newest entry's
+// target PID decides, S14.9) and to target PID 0.
 #pragma once
 
 #include <algorithm>
@@ -81,8 +83,10 @@ class ModelBackend : public winsock::SocketBackend {
 
 // A history of `count` entries (count > kMaxEntries cannot be sealed), the oldest `inherited`
 // of them in a parent; with a context of contextSize bytes on the newest own entry when asked.
+// The newest entry has target PID targetPid, the older ones olderTargetPid (targetPid when 0).
 inline std::shared_ptr<redirect::History> makeHistory(size_t count, size_t inherited, bool context,
-                                                      size_t contextSize, uint32_t targetPid) {
+                                                      size_t contextSize, uint32_t targetPid,
+                                                      uint32_t olderTargetPid = 0) {
   inherited = std::min(inherited, count);
   std::shared_ptr<redirect::History> parent;
   if (inherited > 0) parent = redirect::History::create();
@@ -90,7 +94,7 @@ inline std::shared_ptr<redirect::History> makeHistory(size_t count, size_t inher
   for (size_t i = 0; i < count; ++i) {
     redirect::Entry e;
     e.redirectHandle = 0x100 + i;
-    e.targetPid = targetPid;
+    e.targetPid = i + 1 == count || olderTargetPid == 0 ? targetPid : olderTargetPid;
     e.originalDestination = i % 2 ? *Endpoint::parse("[2001:db8::80]:443") : *Endpoint::parse("192.0.2.80:80");
     e.redirectedTo = i % 2 ? *Endpoint::parse("[::1]:8443") : *Endpoint::parse("127.0.0.1:8080");
     e.filterId = 7;
@@ -199,13 +203,24 @@ inline std::string checkControl(std::span<const uint8_t> data) {
   const bool completion = (c0 & 0x80) != 0 && entry == Entry::Wsa && (c0 & 0x20) != 0;
   const bool negativeFd = (c0 & 0xC0) == 0x40 && entry != Entry::Rules;
 
-  // Input: a blob sealed for a history, then perhaps altered, or raw bytes.
+  // Input: a blob sealed for a history, then perhaps altered, or raw bytes. i0 & 3: 1 the
+  // socket's own history (when it has one), 2 records issued to the caller (older entries to
+  // another process), 3 records issued to another process (older entries to the caller).
   const uint8_t i0 = in.u8();
   std::vector<uint8_t> blob;
   bool blobValid = false;
   std::shared_ptr<redirect::History> sealedFor;
+  uint64_t sealedNewestTarget = 0;  // the target PID of the sealed history's newest entry
   if ((i0 & 3) != 0) {
-    sealedFor = (i0 & 3) == 1 && history ? history : makeHistory(1 + in.u8() % 9, 0, false, 0, 4242);
+    if ((i0 & 3) == 1 && history) {
+      sealedFor = history;
+      sealedNewestTarget = count == 0 ? 0 : backend->facts.redirectTargetPid;
+    } else {
+      const bool toCaller = (i0 & 3) != 3;
+      sealedNewestTarget = toCaller ? kCaller : 4242;
+      sealedFor = makeHistory(1 + in.u8() % 9, 0, false, 0, static_cast<uint32_t>(sealedNewestTarget),
+                              toCaller ? 4242 : static_cast<uint32_t>(kCaller));
+    }
     if ((i0 & 4) != 0) sealer.track(sealedFor);
     blob = sealer.seal(*sealedFor);
     blobValid = !blob.empty();
@@ -305,6 +320,10 @@ inline std::string checkControl(std::span<const uint8_t> data) {
       want.err = EFAULT;
     } else if (nullIn || inLen == 0 || !blobValid) {
       want.err = EINVAL;
+    } else if (sealedNewestTarget == 0 || sealedNewestTarget != kCaller) {
+      // S14.9 (docs/records-format.md): records are bound to the process they were issued to,
+      // the target PID of their newest entry; anyone else gets EACCES and nothing is attached.
+      want.err = EACCES;
     } else if (backend->attachError != 0) {
       want.err = backend->attachError == EBADF ? ENOTSOCK : backend->attachError;
     } else {
@@ -436,6 +455,10 @@ inline std::vector<std::pair<std::string, std::vector<uint8_t>>> seeds() {
   s.push_back({"query_not_target", {3, 0x01, 1, 0, 0x00, 0x00, 0, 0x02, 200}});
   s.push_back({"query_unconnected", {0, 0x01, 2, 0, 0x04, 0x00, 0, 0x02, 200}});
   s.push_back({"set_valid_blob", {0, 0x81, 0x82, 0, 0x06, 0x06, 2, 0x00}});
+  // S14.9: records issued to another process (their older entries name the caller); records of
+  // the socket's own history whose target PID is 0.
+  s.push_back({"set_records_of_another_process", {0, 0x81, 0x82, 0, 0x06, 0x07, 2, 0x00}});
+  s.push_back({"set_records_target_zero", {0, 0x03, 0x80, 0, 0x06, 0x05, 0x00}});
   s.push_back({"set_flipped_byte", {0, 0x81, 0x82, 0, 0x06, 0x0A, 2, 40, 0, 1, 0x00}});
   s.push_back({"set_truncated_wsa", {0, 0x81, 0x82, 0, 0x0A, 0x12, 2, 30, 0, 0x00}});
   s.push_back({"set_null_with_length", {0, 0x81, 0x82, 0, 0x06, 0x60, 0, 0, 16, 0, 0x00}});
