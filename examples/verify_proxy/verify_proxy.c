@@ -590,6 +590,11 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT driverObject, PUNICODE_STRING registryPath) 
   InitializeListHead(&gPending);
   KeInitializeEvent(&gWake, SynchronizationEvent, FALSE);
   gPendTimeout = (ULONGLONG)VP_DEFAULT_PEND_TIMEOUT_MS * 10000;
+  /* Not left from an earlier load of the same image (a driver linked into a test or fuzz target
+   * is loaded again without being reloaded from disk): the expiry thread would stop at once. */
+  gStopping = FALSE;
+  gSaidNoProxy = FALSE;
+  gExpiryThread = NULL;
 
   RtlInitUnicodeString(&name, VP_DEVICE_NAME);
   /* The engine's uid (SY) and root (BA) may open the device, and so may a process of theirs inside
