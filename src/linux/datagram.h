@@ -33,6 +33,13 @@ inline constexpr size_t kMaxDatagram = 0xFFFF;
 inline constexpr size_t kMaxControl = 4096;
 inline constexpr unsigned kMaxMessages = 1024;  // UIO_MAXIOV: sendmmsg's vlen limit
 
+// How the functions below read the task's memory: sys::readTaskMemory's contract (0 or an errno,
+// EFAULT for a range that is not readable). The supervisor never changes it; a test or fuzz
+// target may read a memory image instead (tests/support/call_decode_properties.h). Returns the
+// reader that was in place.
+using TaskMemoryReader = int (*)(pid_t tid, uint64_t remoteAddr, void* out, size_t len);
+TaskMemoryReader setTaskMemoryReader(TaskMemoryReader reader);
+
 // msghdr fields as the task wrote them (x86-64 layout: 32-bit calls are refused by the filter).
 struct MessageHead {
   uint64_t name = 0;
