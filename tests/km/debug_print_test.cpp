@@ -4,13 +4,13 @@
 #include <ntddk.h>
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <memory>
 #include <sstream>
 #include <string>
 
+#include "support/log_capture.h"
 #include "km_test_support.h"
 #include "openwfp/openwfp.h"
 #include "verifier/verifier.h"
@@ -21,23 +21,7 @@ using openwfp::verifier::Code;
 
 namespace {
 
-// Captures the default logger's output for the duration of a test.
-class LogCapture {
- public:
-  LogCapture() : previous_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-    sink->set_pattern("%l|%v");
-    auto logger = std::make_shared<spdlog::logger>("capture", sink);
-    logger->set_level(spdlog::level::trace);
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous_); }
-  std::string text() const { return out_.str(); }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::logger> previous_;
-};
+using openwfp::test_support::LogCapture;
 
 }  // namespace
 

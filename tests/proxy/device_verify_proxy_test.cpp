@@ -17,9 +17,9 @@
 #include <thread>
 #include <vector>
 
-#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "support/log_capture.h"
 #include "km/device_io.h"
 #include "openwfp/device.h"
 #include "openwfp/host.h"
@@ -34,23 +34,7 @@ using namespace openwfp;
 
 namespace {
 
-// Captures the default logger's output for the duration of a test.
-class LogCapture {
- public:
-  LogCapture() : previous_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-    sink->set_pattern("%l|%v");
-    auto logger = std::make_shared<spdlog::logger>("capture", sink);
-    logger->set_level(spdlog::level::trace);
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous_); }
-  std::string text() const { return out_.str(); }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::logger> previous_;
-};
+using openwfp::test_support::LogCapture;
 
 constexpr uint64_t kProxyPid = 777;
 constexpr uint64_t kAppPid = 4242;
