@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -12,6 +14,8 @@
 #include "commands.h"
 #include "host/timeline.h"
 #include "openwfp/control.h"
+#include "openwfp/device.h"
+#include "openwfp/verify_proxy_channel.h"
 #include "proxy/verify_proxy.h"
 
 namespace {
@@ -23,6 +27,38 @@ void useEngineWhenRunning() {
   const std::string path = openwfp::control::defaultEnginePath();
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::setenv("OPENWFP_ENGINE", path.c_str(), 1);
+}
+
+// `openwfp proxy policy block|permit`: what the verify_proxy driver does with the connects it
+// would redirect while no proxy is registered (IOCTL_VP_SET_POLICY, write access: the engine's
+// uid or root outside any session).
+int setPolicy(const std::string& device, const std::string& choice) {
+  useEngineWhenRunning();
+  VP_POLICY policy{};
+  if (choice == "block") {
+    policy.withoutProxy = VP_WITHOUT_PROXY_BLOCK;
+  } else if (choice == "permit") {
+    policy.withoutProxy = VP_WITHOUT_PROXY_PERMIT;
+  } else {
+    std::fprintf(stderr, "openwfp proxy policy: '%s': expected block or permit\n", choice.c_str());
+    return 2;
+  }
+  const int h = openwfp_device_open(device.c_str());
+  if (h < 0) {
+    std::fprintf(stderr, "openwfp proxy policy: cannot open %s: %s\n", device.c_str(), std::strerror(errno));
+    return 1;
+  }
+  const int rc = openwfp_device_ioctl(h, IOCTL_VP_SET_POLICY, &policy, sizeof policy, nullptr, 0, nullptr);
+  const int err = errno;
+  openwfp_device_close(h);
+  if (rc != 0) {
+    std::fprintf(stderr, "openwfp proxy policy: %s refused: %s (0x%08X)\n", device.c_str(), std::strerror(err),
+                 static_cast<unsigned>(openwfp_device_last_status()));
+    return 1;
+  }
+  std::printf("without a proxy, %s now %s the connects it would redirect\n", device.c_str(),
+              choice == "permit" ? "PERMITS (unverified)" : "BLOCKS");
+  return 0;
 }
 
 int runProxy(const openwfp::proxy::VerifyProxyOptions& base) {
@@ -74,7 +110,13 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   cmd->add_option("--workers", options->workers, "Workers, each keeping a NEXT request outstanding")
       ->check(CLI::Range(1u, 256u))
       ->capture_default_str();
-  cmd->callback([options, timeoutMs, pendTimeoutMs, &exitCode] {
+  auto choice = std::make_shared<std::string>();
+  auto* policy = cmd->add_subcommand(
+      "policy", "Set what the driver does without a registered proxy: block (default, fail closed) or permit");
+  policy->add_option("choice", *choice, "block or permit")->required();
+  policy->callback([options, choice, &exitCode] { exitCode = setPolicy(options->device, *choice); });
+  cmd->callback([options, timeoutMs, pendTimeoutMs, policy, &exitCode] {
+    if (policy->parsed()) return;
     options->upstreamTimeout = std::chrono::milliseconds(*timeoutMs);
     options->pendTimeout = std::chrono::milliseconds(*pendTimeoutMs);
     exitCode = runProxy(*options);
