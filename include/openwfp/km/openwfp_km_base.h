@@ -15,6 +15,8 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "sdkddkver.h"
+
 /* Multi-character pool tags ('gaTX') are how Windows drivers name their allocations; MSVC
  * accepts them silently and GCC gives them the same value. Silence GCC's -Wmultichar for the
  * rest of the translation unit (effective for C; g++ before 13 ignores this pragma for lexer
