@@ -486,6 +486,12 @@ static void NTAPI PdClassify(const FWPS_INCOMING_VALUES0* inFixedValues,
     return;
   }
   KeAcquireSpinLock(&gLock, &irql);
+  if (gProxyPid != 0 && FWPS_IS_METADATA_FIELD_PRESENT(inMetaValues, FWPS_METADATA_FIELD_PROCESS_ID) &&
+      inMetaValues->processId == gProxyPid) {
+    KeReleaseSpinLock(&gLock, irql);
+    classifyOut->actionType = FWP_ACTION_PERMIT; /* the proxy's own connects (to its upstreams) */
+    return;
+  }
   if (gCurrent.generation == generation) set = &gCurrent;
   else if (gPrevious.generation == generation) set = &gPrevious;
   if (set != NULL && set->rules != NULL && index < set->count) {

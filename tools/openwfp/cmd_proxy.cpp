@@ -1,4 +1,6 @@
-// `openwfp proxy`: the verify-before-accept proxy (SPEC S10.2) for the verify_proxy driver.
+// `openwfp proxy`: the verify-before-accept proxy (SPEC S10.2) for the verify_proxy driver, or
+// (--policy) for the policy driver's proxy rules; upstreams: direct, SOCKS5 or HTTP CONNECT
+// (proxy/upstream.h).
 // Runs until SIGINT/SIGTERM; one log line per connection.
 #include <unistd.h>
 
@@ -8,6 +10,8 @@
 
 #include "commands.h"
 #include "host/timeline.h"
+#include "openwfp/policy_channel.h"
+#include "policy/policy.h"
 #include "proxy/verify_proxy.h"
 
 namespace {
@@ -57,10 +61,29 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
                   "keep it below the engine's --pend-timeout)")
       ->check(CLI::Range(0L, 3600000L))
       ->capture_default_str();
+  auto upstream = std::make_shared<std::string>("direct");
+  auto policyMode = std::make_shared<bool>(false);
+  cmd->add_option("--upstream", *upstream,
+                  "Where connections go: direct, socks5://[USER:PASS@]HOST:PORT or http://[USER:PASS@]HOST:PORT")
+      ->capture_default_str();
+  cmd->add_flag("--policy", *policyMode,
+                "Serve the policy driver (\\\\.\\OpenwfpPolicy): each request names its rule's upstream");
   cmd->add_option("--workers", options->workers, "Workers, each keeping a NEXT request outstanding")
       ->check(CLI::Range(1u, 256u))
       ->capture_default_str();
-  cmd->callback([options, timeoutMs, pendTimeoutMs, &exitCode] {
+  cmd->callback([options, timeoutMs, pendTimeoutMs, upstream, policyMode, &exitCode] {
+    std::string why;
+    auto up = openwfp::policy::parseUpstream(*upstream, &why);
+    if (!up) {
+      std::fprintf(stderr, "openwfp proxy: --upstream: %s, got \"%s\"\n", why.c_str(), upstream->c_str());
+      exitCode = 2;
+      return;
+    }
+    options->upstream = *up;
+    if (*policyMode) {
+      options->policyRequests = true;
+      if (options->device == openwfp::proxy::VerifyProxyOptions{}.device) options->device = POLICY_USER_PATH;
+    }
     options->upstreamTimeout = std::chrono::milliseconds(*timeoutMs);
     options->pendTimeout = std::chrono::milliseconds(*pendTimeoutMs);
     exitCode = runProxy(*options);
