@@ -279,7 +279,7 @@ static void PdComplete(PD_PENDING* p, int error) {
   } else {
     PdBlock(&out, error);
   }
-  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL, "policy: rule %u: complete id=%llu %s (errno %d)\n",
+  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_TRACE_LEVEL, "policy: rule %u: complete id=%llu %s (errno %d)\n",
              (unsigned)p->request.ruleIndex + 1, (unsigned long long)p->request.request.id,
              error == 0 ? "PERMIT" : "BLOCK", error);
   FwpsCompleteClassify0(p->classifyHandle, 0, &out);
@@ -765,7 +765,7 @@ static NTSTATUS PdLoad(const POLICY_RULES* head, ULONG inLen) {
   KeReleaseSpinLock(&gLock, irql);
   PdFreeRuleset(&old);
   if (NT_SUCCESS(status))
-    DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL, "policy: %u rules loaded as %u filters\n",
+    DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_TRACE_LEVEL, "policy: %u rules loaded as %u filters\n",
                (unsigned)gCurrent.count, (unsigned)gCurrent.filterCount);
   goto out;
 abort:
@@ -850,7 +850,7 @@ static NTSTATUS PdRegister(PIO_STACK_LOCATION stack, const VP_REGISTER* reg, ULO
                (unsigned)live);
     return STATUS_DEVICE_BUSY;
   }
-  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL, "policy: proxy pid %u registered, port %u\n",
+  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_TRACE_LEVEL, "policy: proxy pid %u registered, port %u\n",
              (unsigned)caller, (unsigned)reg->listenPortV4);
   return STATUS_SUCCESS;
 }
@@ -1126,7 +1126,7 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT driverObject, PUNICODE_STRING registryPath) 
   if (!NT_SUCCESS(status)) goto fail;
   status = PdAddObjects();
   if (!NT_SUCCESS(status)) goto fail;
-  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL, "policy: loaded (no rules until IOCTL_POLICY_LOAD)\n");
+  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_TRACE_LEVEL, "policy: loaded (no rules until IOCTL_POLICY_LOAD)\n");
   return STATUS_SUCCESS;
 fail:
   PdUnload(driverObject);
