@@ -59,8 +59,30 @@ std::string describe(const RunResult& r) {
          "\nstderr: " + r.err;
 }
 
-// Runs argv to completion, killed (and the test failed) after 30 s.
-RunResult runBounded(const TempDir& dir, const std::vector<std::string>& argv) {
+const char* kGoClient = R"(package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+)
+
+func main() {
+	c, err := net.Dial("tcp", "127.0.0.1:"+os.Args[1])
+	if err != nil {
+		fmt.Println("dial:", err)
+		os.Exit(3)
+	}
+	fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+	b, _ := io.ReadAll(c)
+	os.Stdout.Write(b)
+}
+)";
+
+// Runs argv to completion, killed (and the test failed) after `limit`.
+RunResult runBounded(const TempDir& dir, const std::vector<std::string>& argv,
+                     std::chrono::seconds limit = std::chrono::seconds(30)) {
   RunResult r;
   int out = ::open(dir.file("out").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   int err = ::open(dir.file("err").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -70,7 +92,7 @@ RunResult runBounded(const TempDir& dir, const std::vector<std::string>& argv) {
   ::close(err);
   int status = 0;
   bool done = false;
-  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30)) {
+  while (std::chrono::steady_clock::now() - t0 < limit) {
     pid_t w = ::waitpid(pid, &status, WNOHANG);
     if (w == pid) {
       done = true;
@@ -81,7 +103,7 @@ RunResult runBounded(const TempDir& dir, const std::vector<std::string>& argv) {
   if (!done) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, &status, 0);
-    ADD_FAILURE() << "still running after 30 s, killed: " << argv[0];
+    ADD_FAILURE() << "still running after " << limit.count() << " s, killed: " << argv[0];
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -253,6 +275,15 @@ class PolicyRun : public ::testing::Test {
   std::vector<std::string> client(const std::string& which, uint16_t port) {
     const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/";
     if (which == "curl") return {kCurl, "-sS", "--noproxy", "*", "--max-time", "10", url};
+    if (which == "go") {  // a static Go binary: net.Dial makes its own raw syscalls
+      std::ofstream(dir.file("client.go")) << kGoClient;
+      RunResult b = runBounded(dir, {"/usr/bin/env", "CGO_ENABLED=0", "GOCACHE=" + dir.file("gocache"),
+                                     "GOPATH=" + dir.file("gopath"), "HOME=" + dir.path(), "/usr/bin/go", "build",
+                                     "-o", dir.file("goclient"), dir.file("client.go")},
+                               std::chrono::seconds(110));
+      EXPECT_EQ(b.exitCode, 0) << "go build: " << describe(b);
+      return {dir.file("goclient"), std::to_string(port)};
+    }
     if (which == "python3") {
       std::ofstream(dir.file("client.py")) << kPythonClient;
       return {kPython, dir.file("client.py"), std::to_string(port)};
@@ -296,6 +327,7 @@ class PolicyRun : public ::testing::Test {
 TEST_F(PolicyRun, S17_2_CurlThroughSocks5) { throughSocks5("curl"); }
 TEST_F(PolicyRun, S17_2_PythonThroughSocks5) { throughSocks5("python3"); }
 TEST_F(PolicyRun, S17_2_StaticBusyboxWgetThroughSocks5) { throughSocks5("busybox"); }
+TEST_F(PolicyRun, S17_2_StaticGoClientThroughSocks5) { throughSocks5("go"); }
 TEST_F(PolicyRun, S17_2_CurlThroughHttpConnect) { throughHttp("curl"); }
 TEST_F(PolicyRun, S17_2_PythonThroughHttpConnect) { throughHttp("python3"); }
 TEST_F(PolicyRun, S17_2_StaticBusyboxWgetThroughHttpConnect) { throughHttp("busybox"); }
