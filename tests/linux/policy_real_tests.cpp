@@ -369,6 +369,18 @@ TEST_F(PolicyRun, S17_2_UnreachableDestinationBehindSocks5FailsAtConnect) {
       << "SOCKS5 reply 5 -> ECONNREFUSED at connect(): " << describe(r);
 }
 
+TEST_F(PolicyRun, S17_2_UnreachableDestinationBehindHttpProxyFailsAtConnect) {
+  ConnectProxy proxy;
+  ClosedPort closed;
+  auto file = policy("[[rule]]\nremote = \"127.0.0.1\"\nport = " + std::to_string(closed.port()) +
+                     "\nproxy = \"http://127.0.0.1:" + std::to_string(proxy.port()) + "\"\n");
+  RunResult r = run(file, client("python3", closed.port()));
+  EXPECT_EQ(r.exitCode, 3) << describe(r);
+  EXPECT_NE(r.out.find("connect errno " + std::to_string(ECONNREFUSED)), std::string::npos)
+      << "HTTP 502 -> ECONNREFUSED at connect(): " << describe(r);
+  EXPECT_EQ(proxy.connects(), 1);
+}
+
 TEST_F(PolicyRun, S17_3_BadPolicyFileIsOneLineAndNothingRuns) {
   auto file = policy("[[rule]]\nport = 70000\npermit = true\n");
   RunResult r = run(file, {"/bin/true"});
