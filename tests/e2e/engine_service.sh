@@ -225,7 +225,7 @@ S14_8_VerifyProxyWithoutAProxyRefusesTheConnectAndSaysWhy)
   timeout 20 "$OPENWFP" run --attach -- curl -sS -m 5 "http://127.0.0.2:$port/index.html" > "$work/curl3.log" 2>&1 \
     && fail "after when-absent block, curl went through"
   ;;
-S17_1_PolicyLoadedIntoTheEngineAppliesToAttachedSessions)
+S17_3_PolicyLoadedIntoTheEngineAppliesToAttachedSessions)
   [ -x /usr/bin/microsocks ] || fail "microsocks (Debian package) is needed: scripts/install-deps.sh installs it"
   start_engine
   start_upstream
