@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -281,6 +282,9 @@ int runEngine(const EngineOptions& options) {
     std::fprintf(stderr, "%s\n", err->c_str());
     return 1;
   }
+  // As the standalone supervisor (S13.8): no same-uid process may ptrace the engine or take its
+  // descriptors (the sessions' listeners) with pidfd_getfd.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   // Signals are taken by sigwait below: blocked in every thread from here on.
   sigset_t stopSignals;
   sigemptyset(&stopSignals);
