@@ -179,6 +179,16 @@ except OSError as e:
   grep -q "second failed" "$work/app.log" || fail "the connect after the engine died: $(cat "$work/app.log")"
   grep -q "the engine (pid $engine) went away" "$work/run.err" || fail "run --attach did not say why: $(cat "$work/run.err")"
   ;;
+S14_3_AnAttachedTreeCannotSignalTheEngine)
+  start_engine
+  timeout 20 "$OPENWFP" run --attach -- sh -c "kill -TERM $engine; echo kill=\$?; kill -KILL $engine; echo kill9=\$?" \
+    > "$work/kill.log" 2>&1
+  grep -qx "kill=1" "$work/kill.log" || fail "SIGTERM to the engine from the tree: $(cat "$work/kill.log")"
+  grep -qx "kill9=1" "$work/kill.log" || fail "SIGKILL to the engine from the tree: $(cat "$work/kill.log")"
+  grep -q "Operation not permitted" "$work/kill.log" || fail "not EPERM: $(cat "$work/kill.log")"
+  kill -0 "$engine" 2>/dev/null || fail "the engine died"
+  timeout 10 "$OPENWFP" driver list > /dev/null 2>&1 || fail "the engine stopped answering"
+  ;;
 S14_3_AttachWithoutAnEngineSaysSoInOneLine)
   timeout 10 "$OPENWFP" run --attach -- true > "$work/out.log" 2>&1 && fail "run --attach without an engine succeeded"
   [ "$(cat "$work/out.log")" = "openwfp run --attach: no openwfp engine at $OPENWFP_ENGINE (start one with \`openwfp engine\`)" ] \
