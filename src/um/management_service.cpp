@@ -266,30 +266,36 @@ control::ServiceResult ManagementService::Impl::dispatch(Connection& c, Op op, R
       if (!r.ok() || !r.atEnd()) return malformed();
       if (op == Op::ProviderGet) {
         FWPM_PROVIDER0* out = nullptr;
-        return reply(FwpmProviderGetByKey0(local, &key, &out), out);
+        NTSTATUS st = FwpmProviderGetByKey0(local, &key, &out);
+        return reply(st, out);
       }
       if (op == Op::SubLayerGet) {
         FWPM_SUBLAYER0* out = nullptr;
-        return reply(FwpmSubLayerGetByKey0(local, &key, &out), out);
+        NTSTATUS st = FwpmSubLayerGetByKey0(local, &key, &out);
+        return reply(st, out);
       }
       if (op == Op::CalloutGetByKey) {
         FWPM_CALLOUT0* out = nullptr;
-        return reply(FwpmCalloutGetByKey0(local, &key, &out), out);
+        NTSTATUS st = FwpmCalloutGetByKey0(local, &key, &out);
+        return reply(st, out);
       }
       FWPM_FILTER0* out = nullptr;
-      return reply(FwpmFilterGetByKey0(local, &key, &out), out);
+      NTSTATUS st = FwpmFilterGetByKey0(local, &key, &out);
+      return reply(st, out);
     }
     case Op::CalloutGetById: {
       UINT32 id = r.u32();
       if (!r.ok() || !r.atEnd()) return malformed();
       FWPM_CALLOUT0* out = nullptr;
-      return reply(FwpmCalloutGetById0(local, id, &out), out);
+      NTSTATUS st = FwpmCalloutGetById0(local, id, &out);
+      return reply(st, out);
     }
     case Op::FilterGetById: {
       UINT64 id = r.u64();
       if (!r.ok() || !r.atEnd()) return malformed();
       FWPM_FILTER0* out = nullptr;
-      return reply(FwpmFilterGetById0(local, id, &out), out);
+      NTSTATUS st = FwpmFilterGetById0(local, id, &out);
+      return reply(st, out);
     }
 
     case Op::EnumCreate:

@@ -160,6 +160,10 @@ struct Namer {
   }
   template <typename T>
   static std::string named(const GUID& k, T* obj) {
+    if (const char* known = knownGuidName(k)) {  // built-in sublayers and providers: SDK names
+      if (obj) FwpmFreeMemory0(reinterpret_cast<void**>(&obj));
+      return known;
+    }
     std::string name = obj ? utf8(obj->displayData.name) : "";
     if (obj) FwpmFreeMemory0(reinterpret_cast<void**>(&obj));
     if (name.empty()) return guidName(k);

@@ -285,7 +285,10 @@ std::optional<std::string> ManagementService::Impl::restore() {
     persisted = std::move(keys);
     return std::nullopt;
   }
-  std::string aside = path + ".corrupt-" + std::to_string(static_cast<long long>(std::time(nullptr)));
+  std::string base = path + ".corrupt-" + std::to_string(static_cast<long long>(std::time(nullptr)));
+  std::string aside = base;
+  for (int n = 2; ::access(aside.c_str(), F_OK) == 0 && n < 100; ++n)  // keep earlier ones
+    aside = base + "-" + std::to_string(n);
   std::string where = ::rename(path.c_str(), aside.c_str()) == 0
                           ? "set aside as " + aside
                           : "could not be set aside (" + std::string(std::strerror(errno)) + ")";
