@@ -56,6 +56,35 @@ namespace openwfp::control {
 
 // The environment variable that carries the socket path to the processes the engine starts.
 inline constexpr const char* kSocketEnv = "OPENWFP_SOCKET";
+// The engine service's socket (S14.1), when set; see defaultEnginePath().
+inline constexpr const char* kEngineEnv = "OPENWFP_ENGINE";
+
+// The engine service's socket: $OPENWFP_ENGINE when set, else $XDG_RUNTIME_DIR/openwfp/engine.sock,
+// else for root /run/openwfp/engine.sock, else /tmp/openwfp-UID/engine.sock.
+std::string defaultEnginePath();
+
+// Service calls (frame type 5, docs/control-channel.md "Service calls"): requests a host
+// handles beyond the socket controls and device I/O, e.g. the engine service's management
+// calls. `service` says who answers, `op` and the payload are that service's.
+inline constexpr uint32_t kServiceManagement = 1;  // fwpmu.h calls (src/um)
+inline constexpr uint32_t kServiceEngine = 2;      // drivers, attach, show, waits (src/host)
+
+struct ServiceRequest {
+  uint64_t connection = 0;  // the client connection, unique for the server's life
+  int pid = 0;              // kernel credentials of the frame (S12.3)
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t service = 0;
+  uint32_t op = 0;
+  std::vector<uint8_t> payload;  // at most 1 MiB
+  // SCM_RIGHTS descriptors (at most 4): the handler takes one by setting it to -1; the server
+  // closes the others after the handler returns.
+  std::vector<int> fds;
+};
+struct ServiceResult {
+  int32_t status = 0;            // the service's (e.g. an NTSTATUS or an errno)
+  std::vector<uint8_t> payload;  // at most 1 MiB
+};
 
 struct ControlServerOptions {
   // Where the private directory is created: "" = $XDG_RUNTIME_DIR when other users can reach
@@ -79,6 +108,17 @@ struct ControlServerOptions {
   // maxClients or its uid's quota: true serves it anyway. A host sets it to "pid is in a tree I
   // supervise", so its own programs are never locked out by other clients.
   std::function<bool(pid_t)> alwaysServe;
+  // The socket's path, for a service with a well-known address (the engine service, S14.1):
+  // its directory must exist; a file already there is replaced (the caller makes sure no live
+  // server uses it); stop() removes the socket only. "" = a fresh private directory.
+  std::string socketPath;
+  // Mode of the socket file at socketPath.
+  unsigned socketMode = 0666;
+  // Answers service calls (frame type 5), on the client connection's thread: it may block that
+  // client (not others). Unset: such frames get an Error reply (EOPNOTSUPP).
+  std::function<ServiceResult(ServiceRequest&)> serviceHandler;
+  // Called once a client connection has ended (after its device handles were closed).
+  std::function<void(uint64_t connection)> connectionClosed;
 };
 
 struct ControlServerStats {
@@ -89,6 +129,7 @@ struct ControlServerStats {
   uint64_t requests = 0;              // well-formed requests answered
   uint64_t socketControls = 0;
   uint64_t deviceRequests = 0;        // open + ioctl + close
+  uint64_t serviceCalls = 0;
   uint64_t malformed = 0;             // connections closed for a malformed frame (tooManyFds included)
   uint64_t tooManyFds = 0;            // ... because a frame carried more than 4 descriptors
   uint64_t slowFrames = 0;            // connections closed: a frame not complete within frameDeadline

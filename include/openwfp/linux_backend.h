@@ -55,6 +55,16 @@ struct SupervisorOptions {
   int stdinFd = -1;
   int stdoutFd = -1;
   int stderrFd = -1;
+  // Attach mode (S14.3, `openwfp run --attach`): when set, start() gives COMMAND's seccomp
+  // listener to handOff(listenerFd, rootPid, commandPid) instead of serving it. handOff owns the
+  // descriptor (it closes it, e.g. once it has sent it to the engine service, so that no copy is
+  // left here: when the server dies, the calls fail closed) and returns "" once it is served,
+  // else a one-line error: COMMAND is then killed and start() fails with that line.
+  // interceptor() stays nullptr.
+  std::function<std::string(int listenerFd, int rootPid, int commandPid)> handOff;
+  // More processes the tree may not signal (refused in the seccomp program, S13.8), e.g. the
+  // engine service that serves an attached tree.
+  std::vector<int> protectedPids;
 };
 
 struct InterceptorStats {

@@ -296,9 +296,12 @@ int callFresh(const Message& request, int fd, Message& reply,
   return EIO;
 }
 
+// OPENWFP_SOCKET (set in the processes a session starts), else OPENWFP_ENGINE (the engine
+// service's socket: a proxy outside any session reaches the engine there).
 std::string controlSocketPath() {
-  const char* p = std::getenv(kSocketEnv);
-  return p == nullptr ? std::string() : std::string(p);
+  if (const char* p = std::getenv(kSocketEnv); p != nullptr && p[0] != '\0') return p;
+  if (const char* e = std::getenv(kEngineEnv); e != nullptr && e[0] != '\0') return e;
+  return std::string();
 }
 
 std::shared_ptr<ControlClient> ControlClient::forProcess(int& err) {

@@ -111,6 +111,16 @@ void encodePayload(Writer& w, const Message& m) {
         } else if constexpr (std::is_same_v<T, DeviceCloseReply>) {
           w.u32(static_cast<uint32_t>(msg.status));
           w.u32(0);
+        } else if constexpr (std::is_same_v<T, ServiceCallRequest>) {
+          w.u32(msg.service);
+          w.u32(msg.op);
+          w.u32(checkedLength(msg.payload.size(), kMaxBuffer));
+          w.u32(0);
+          w.bytes(msg.payload);
+        } else if constexpr (std::is_same_v<T, ServiceCallReply>) {
+          w.u32(static_cast<uint32_t>(msg.status));
+          w.u32(checkedLength(msg.payload.size(), kMaxBuffer));
+          w.bytes(msg.payload);
         } else {
           static_assert(std::is_same_v<T, ErrorReply>);
           w.u32(static_cast<uint32_t>(msg.err));
@@ -198,6 +208,23 @@ DecodeError decodeKnown(MsgType type, std::span<const uint8_t> payload, Message&
       out = m;
       return DecodeError::None;
     }
+    case MsgType::Service: {
+      ServiceCallRequest m;
+      uint32_t len, reserved;
+      if (!r.u32(m.service) || !r.u32(m.op) || !r.u32(len) || !r.u32(reserved)) return DecodeError::BadPayload;
+      if (reserved != 0) return DecodeError::BadReserved;
+      if (len > kMaxBuffer || !r.rest(len, m.payload)) return DecodeError::BadPayload;
+      out = std::move(m);
+      return DecodeError::None;
+    }
+    case MsgType::ServiceReply: {
+      ServiceCallReply m;
+      uint32_t len;
+      if (!r.i32(m.status) || !r.u32(len)) return DecodeError::BadPayload;
+      if (len > kMaxBuffer || !r.rest(len, m.payload)) return DecodeError::BadPayload;
+      out = std::move(m);
+      return DecodeError::None;
+    }
     case MsgType::Error: {
       ErrorReply m;
       if (!r.i32(m.err)) return DecodeError::BadPayload;
@@ -220,6 +247,8 @@ bool knownType(uint8_t t) {
     case MsgType::DeviceOpenReply:
     case MsgType::DeviceIoctlReply:
     case MsgType::DeviceCloseReply:
+    case MsgType::Service:
+    case MsgType::ServiceReply:
     case MsgType::Error:
       return true;
   }
@@ -232,7 +261,8 @@ MsgType typeOf(const Message& m) {
   static constexpr MsgType kTypes[] = {
       MsgType::SocketControl, MsgType::SocketControlReply, MsgType::DeviceOpen,
       MsgType::DeviceOpenReply, MsgType::DeviceIoctl, MsgType::DeviceIoctlReply,
-      MsgType::DeviceClose, MsgType::DeviceCloseReply, MsgType::Error};
+      MsgType::DeviceClose, MsgType::DeviceCloseReply, MsgType::Error, MsgType::Service,
+      MsgType::ServiceReply};
   return kTypes[m.index()];
 }
 

@@ -34,10 +34,12 @@ enum class MsgType : uint8_t {
   DeviceOpen = 2,
   DeviceIoctl = 3,
   DeviceClose = 4,
+  Service = 5,  // engine service calls (openwfp/control.h ServiceRequest); up to 4 fds
   SocketControlReply = 0x81,
   DeviceOpenReply = 0x82,
   DeviceIoctlReply = 0x83,
   DeviceCloseReply = 0x84,
+  ServiceReply = 0x85,
   Error = 0xFF,
 };
 
@@ -91,6 +93,19 @@ struct DeviceCloseReply {
   int32_t status = 0;
   friend bool operator==(const DeviceCloseReply&, const DeviceCloseReply&) = default;
 };
+// u32 service, u32 op, u32 len, u32 reserved, payload[len]
+struct ServiceCallRequest {
+  uint32_t service = 0;
+  uint32_t op = 0;
+  std::vector<uint8_t> payload;
+  friend bool operator==(const ServiceCallRequest&, const ServiceCallRequest&) = default;
+};
+// i32 status, u32 len, payload[len]
+struct ServiceCallReply {
+  int32_t status = 0;
+  std::vector<uint8_t> payload;
+  friend bool operator==(const ServiceCallReply&, const ServiceCallReply&) = default;
+};
 // i32 err, u32 reserved
 struct ErrorReply {
   int32_t err = 0;
@@ -99,7 +114,7 @@ struct ErrorReply {
 
 using Message = std::variant<SocketControlRequest, SocketControlReply, DeviceOpenRequest, DeviceOpenReply,
                              DeviceIoctlRequest, DeviceIoctlReply, DeviceCloseRequest, DeviceCloseReply,
-                             ErrorReply>;
+                             ErrorReply, ServiceCallRequest, ServiceCallReply>;
 
 MsgType typeOf(const Message& m);
 

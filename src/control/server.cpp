@@ -56,6 +56,7 @@ std::string defaultParent() {
 }
 
 struct Client {
+  uint64_t id = 0;
   net::UniqueFd sock;
   pid_t peerPid = 0;  // SO_PEERCRED at accept
   uid_t peerUid = 0;
@@ -106,7 +107,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
 
   struct Counters {
     std::atomic<uint64_t> accepted{0}, refused{0}, refusedPerUid{0}, servedOverLimit{0}, requests{0},
-        socketControls{0}, deviceRequests{0}, malformed{0}, tooManyFds{0}, slowFrames{0}, unknownTypes{0},
+        socketControls{0}, deviceRequests{0}, serviceCalls{0}, malformed{0}, tooManyFds{0}, slowFrames{0}, unknownTypes{0},
         acceptBackoffs{0};
   } counters;
 
@@ -185,6 +186,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
   void serveClient(const std::shared_ptr<Client>& client, Admission how) {
     std::lock_guard lock(mu);
     const uint64_t id = nextClientId++;
+    client->id = id;
     // Counted before the thread starts: the client may be answered (and look at the stats)
     // before this function returns.
     clients.emplace(id, client);
@@ -309,6 +311,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
       ::shutdown(client->sock.get(), SHUT_RDWR);
     }
     closeAllHandles(*client);
+    if (options.connectionClosed) options.connectionClosed(id);
     std::lock_guard lock(mu);
     clients.erase(id);
     if (auto it = perUid.find(client->peerUid); it != perUid.end() && --it->second == 0) perUid.erase(it);
@@ -336,7 +339,12 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
       client->send(request, socketControl(*m, frame.fds[0].get(), caller));
       return true;
     }
-    if (!frame.fds.empty()) return false;  // only a socket control carries a descriptor
+    if (auto* m = std::get_if<ServiceCallRequest>(&frame.message)) {
+      counters.serviceCalls.fetch_add(1);
+      client->send(request, serviceCall(*client, *m, frame));
+      return true;
+    }
+    if (!frame.fds.empty()) return false;  // only socket controls and service calls carry descriptors
     if (auto* m = std::get_if<DeviceOpenRequest>(&frame.message)) {
       counters.deviceRequests.fetch_add(1);
       DeviceOpenReply reply;
@@ -390,6 +398,33 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     return false;  // a reply type sent to the server
   }
 
+  Message serviceCall(const Client& client, ServiceCallRequest& m, ReceivedFrame& frame) {
+    if (!options.serviceHandler) return ErrorReply{EOPNOTSUPP};
+    ServiceRequest req;
+    req.connection = client.id;
+    const bool fromFrame = frame.credentials.present && frame.credentials.pid > 0;
+    req.pid = static_cast<int>(callerOf(client, frame));
+    req.uid = fromFrame ? frame.credentials.uid : client.peerUid;
+    req.gid = fromFrame ? frame.credentials.gid : client.peerGid;
+    req.service = m.service;
+    req.op = m.op;
+    req.payload = std::move(m.payload);
+    for (auto& fd : frame.fds) req.fds.push_back(fd.release());
+    frame.fds.clear();
+    ServiceResult r;
+    try {
+      r = options.serviceHandler(req);
+    } catch (const std::exception& e) {
+      spdlog::error("openwfp: service call {}/{} of pid {} failed: {}", req.service, req.op, req.pid, e.what());
+      r = ServiceResult{EIO, {}};
+    }
+    for (int fd : req.fds) {
+      if (fd >= 0) ::close(fd);
+    }
+    if (r.payload.size() > kMaxBuffer) return ServiceCallReply{E2BIG, {}};
+    return ServiceCallReply{r.status, std::move(r.payload)};
+  }
+
   SocketControlReply socketControl(const SocketControlRequest& m, int fd, uint64_t caller) {
     SocketControlReply reply;
     ReceivedSocket backend(fd, caller, currentLookup());
@@ -412,15 +447,20 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
   }
 
   std::optional<std::string> start() {
-    const std::string parent = options.parentDirectory.empty() ? defaultParent() : options.parentDirectory;
-    std::string templ = parent + "/openwfp-XXXXXX";
-    std::vector<char> buf(templ.begin(), templ.end());
-    buf.push_back('\0');
-    if (::mkdtemp(buf.data()) == nullptr) return errorLine("mkdtemp", templ, errno);
-    dir = buf.data();
-    // Others may traverse (to reach the socket) but not list the directory.
-    if (::chmod(dir.c_str(), 0711) != 0) return fail("chmod", dir, errno);
-    path = dir + "/control.sock";
+    if (!options.socketPath.empty()) {
+      path = options.socketPath;  // a well-known address: the directory is the caller's
+      if (::unlink(path.c_str()) != 0 && errno != ENOENT) return fail("unlink", path, errno);
+    } else {
+      const std::string parent = options.parentDirectory.empty() ? defaultParent() : options.parentDirectory;
+      std::string templ = parent + "/openwfp-XXXXXX";
+      std::vector<char> buf(templ.begin(), templ.end());
+      buf.push_back('\0');
+      if (::mkdtemp(buf.data()) == nullptr) return errorLine("mkdtemp", templ, errno);
+      dir = buf.data();
+      // Others may traverse (to reach the socket) but not list the directory.
+      if (::chmod(dir.c_str(), 0711) != 0) return fail("chmod", dir, errno);
+      path = dir + "/control.sock";
+    }
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (path.size() >= sizeof addr.sun_path) return fail("bind", path, ENAMETOOLONG);
@@ -430,7 +470,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     int on = 1;
     ::setsockopt(listener.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
     if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return fail("bind", path, errno);
-    if (::chmod(path.c_str(), 0666) != 0) return fail("chmod", path, errno);
+    if (::chmod(path.c_str(), static_cast<mode_t>(options.socketMode)) != 0) return fail("chmod", path, errno);
     if (::listen(listener.get(), 128) != 0) return fail("listen", path, errno);
     int pipeFds[2];
     if (::pipe2(pipeFds, O_CLOEXEC) != 0) return fail("pipe for", path, errno);
@@ -510,6 +550,7 @@ ControlServerStats ControlServer::stats() const {
   s.requests = c.requests.load();
   s.socketControls = c.socketControls.load();
   s.deviceRequests = c.deviceRequests.load();
+  s.serviceCalls = c.serviceCalls.load();
   s.malformed = c.malformed.load();
   s.tooManyFds = c.tooManyFds.load();
   s.slowFrames = c.slowFrames.load();

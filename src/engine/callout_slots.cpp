@@ -64,4 +64,18 @@ std::vector<CalloutSlots::ForcedUnregister> CalloutSlots::forceUnregisterOwnedBy
   return out;
 }
 
+std::vector<std::shared_ptr<const Registration>> CalloutSlots::registered() const {
+  std::vector<std::shared_ptr<CalloutSlot>> slots;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, slot] : byId_) slots.push_back(slot);
+  }
+  std::vector<std::shared_ptr<const Registration>> out;
+  for (const auto& slot : slots) {
+    if (auto reg = slot->registration()) out.push_back(std::move(reg));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->id < b->id; });
+  return out;
+}
+
 }  // namespace openwfp::engine

@@ -40,6 +40,9 @@ class CalloutSlots {
   std::vector<ForcedUnregister> forceUnregisterOwnedBy(const std::string& owner,
                                                        std::chrono::milliseconds wait);
 
+  // The callouts registered now (diagnostics: openwfp show state), ordered by id.
+  std::vector<std::shared_ptr<const Registration>> registered() const;
+
  private:
   // Guards the two maps and nextId_. Lock order: ObjectStore::storeMu_ and FlowContexts::mu_
   // come before it; CalloutSlot::mu_ after it (no slot lock is taken while it is held today).

@@ -83,6 +83,7 @@ Status ClassifyHandles::acquire(const void* classifyContext, uint32_t flags, uin
   e.classify = c;
   e.refs = 1;
   e.owner = verifier::currentDriver();
+  e.acquiredAt = std::chrono::steady_clock::now();
   e.historyId = c->request_.history ? c->request_.history->id() : 0;
   handles_.emplace(h, std::move(e));
   *handle = h;
@@ -164,6 +165,28 @@ std::vector<std::shared_ptr<Classify>> ClassifyHandles::classifiesHeld() const {
   return out;
 }
 
+std::vector<HeldClassify> ClassifyHandles::describe() const {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<HeldClassify> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [h, e] : handles_) {
+    if (!e.classify) continue;
+    HeldClassify d;
+    d.handle = h;
+    d.classifyId = e.classify->id();
+    d.layer = std::string(e.classify->layer().name);
+    d.owner = e.owner;
+    d.pended = e.pendedAt != std::chrono::steady_clock::time_point{};
+    d.driverReleased = e.driverReleased;
+    d.age = duration_cast<milliseconds>(now - e.acquiredAt);
+    if (d.pended) d.pendedFor = duration_cast<milliseconds>(now - e.pendedAt);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
 void ClassifyHandles::clear() {
   std::lock_guard lock(mu_);
   handles_.clear();
@@ -185,7 +208,10 @@ Status ClassifyHandles::pend(uint64_t handle, uint64_t filterId, uint32_t flags)
     c->inv_.pendHandle = handle;
   }
   std::lock_guard lock(mu_);
-  if (auto* e = entry(handle)) ++e->refs;  // the pend holds a reference (S6.1)
+  if (auto* e = entry(handle)) {
+    ++e->refs;  // the pend holds a reference (S6.1)
+    e->pendedAt = std::chrono::steady_clock::now();
+  }
   return Status::Success;
 }
 

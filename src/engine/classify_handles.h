@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,6 +30,18 @@ struct Writable {
   uint64_t token = 0;
   LayerData data;                   // current data (copy handed to the driver)
   std::vector<LayerData> previous;  // earlier applied versions, newest first
+};
+
+// One classify handle a driver holds (S5.1), for `openwfp show state` (S14.7).
+struct HeldClassify {
+  uint64_t handle = 0;
+  uint64_t classifyId = 0;
+  std::string layer;   // e.g. FWPM_LAYER_ALE_CONNECT_REDIRECT_V4
+  std::string owner;   // the driver that acquired it
+  bool pended = false;
+  bool driverReleased = false;  // released by the driver, still held by its pend
+  std::chrono::milliseconds age{0};      // since acquired
+  std::chrono::milliseconds pendedFor{0};
 };
 
 class ClassifyHandles {
@@ -71,6 +84,8 @@ class ClassifyHandles {
 
   // Engine teardown: the classifies behind the handles, then drop every handle.
   std::vector<std::shared_ptr<Classify>> classifiesHeld() const;
+  // The handles held now, for diagnostics (openwfp show state).
+  std::vector<HeldClassify> describe() const;
   void clear();
 
  private:
@@ -80,6 +95,8 @@ class ClassifyHandles {
     bool driverReleased = false;
     std::string owner;
     uint64_t historyId = 0;
+    std::chrono::steady_clock::time_point acquiredAt{};
+    std::chrono::steady_clock::time_point pendedAt{};  // epoch: not pended
   };
   HandleEntry* entry(uint64_t handle);  // mu_ held
 

@@ -247,6 +247,13 @@ bool ClassifyRunner::invokeCallout(const std::shared_ptr<Classify>& c, const Sna
       ~InCallout() { tlsInCallout = previous; }
       Classify* previous;
     } inCallout(c.get());
+    verifier::DriverNoteScope notes(
+        [](void* ctx, const std::string& note) {
+          auto* cl = static_cast<Classify*>(ctx);
+          std::lock_guard lock(cl->mu_);
+          if (cl->tracing_ && cl->record_.reasons.size() < 16) cl->record_.reasons.push_back("driver said: " + note);
+        },
+        c.get());
     slot->callStarted();
     reg->functions->classify(*c, f, out);
     slot->callReturned();
@@ -461,7 +468,13 @@ void ClassifyRunner::expire(const std::weak_ptr<Classify>& weak, uint64_t genera
 
 void ClassifyRunner::shutdown() {
   timer_.stop();
+  blockPended("engine shut down while the classify was pended");
+  handles_.clear();
+}
+
+size_t ClassifyRunner::blockPended(const std::string& reason) {
   // Pended classifies end as BLOCK so that every done() runs exactly once.
+  size_t n = 0;
   for (auto& c : handles_.classifiesHeld()) {
     bool resume = false;
     {
@@ -470,13 +483,16 @@ void ClassifyRunner::shutdown() {
         c->phase_ = Classify::Phase::Running;
         c->forcedBlock_ = true;
         c->pendConsumed_ = true;
-        c->record_.reasons.push_back("engine shut down while the classify was pended");
+        c->record_.reasons.push_back(reason);
         resume = true;
       }
     }
-    if (resume) finish(c);
+    if (resume) {
+      finish(c);
+      ++n;
+    }
   }
-  handles_.clear();
+  return n;
 }
 
 void ClassifyRunner::noteRedirectState(const std::string& note) {

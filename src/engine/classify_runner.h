@@ -54,6 +54,9 @@ class ClassifyRunner {
   // Engine teardown: stops the deadline timer and ends every pended classify that still holds a
   // classify handle as BLOCK, so that every done() runs exactly once.
   void shutdown();
+  // Ends every pended classify as BLOCK now, with `reason` in its trace record (the engine
+  // service stopping, S14.1). Returns how many.
+  size_t blockPended(const std::string& reason);
 
  private:
   void drive(const std::shared_ptr<Classify>& c);

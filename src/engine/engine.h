@@ -131,6 +131,7 @@ class Engine {
     return slots_.forceUnregisterOwnedBy(owner, wait);
   }
   std::shared_ptr<CalloutSlot> slotByKey(const Guid& key, bool create) { return slots_.byKey(key, create); }
+  std::vector<std::shared_ptr<const Registration>> registeredCallouts() const { return slots_.registered(); }
   std::shared_ptr<CalloutSlot> slotById(uint32_t id) const { return slots_.byId(id); }
 
   // ---- classification (S4). `done` runs exactly once: before start() returns when nobody
@@ -176,6 +177,11 @@ class Engine {
   size_t unreleasedHandles(const std::string& driver, bool report) {
     return handles_.unreleased(driver, report);
   }
+
+  // Ends every pended classify as BLOCK (the engine service stopping, S14.1); how many.
+  size_t blockPended(const std::string& reason) { return runner_.blockPended(reason); }
+  // Classify handles drivers hold, for `openwfp show state` (S14.7).
+  std::vector<HeldClassify> heldClassifies() const { return handles_.describe(); }
 
   // The records handles of S8.6.
   RecordsHandles& recordsHandles() { return connections_.recordsHandles(); }

@@ -14,6 +14,11 @@ struct RunOptions {
   double pendTimeoutSeconds = 30;      // S6.4
   int blockErrno = 111;                // ECONNREFUSED (S13.3)
   std::vector<std::string> command;    // COMMAND ARGS
+  // Attach to the engine service instead of running an engine here (S14.3, engine_client.h):
+  // drivers, verifier and trace then belong to the engine.
+  bool attach = false;
+  std::string waitForDevice;           // attach: start COMMAND once a proxy waits on it (S14.8)
+  double waitTimeoutSeconds = 30;
 };
 
 // Runs the command to completion; returns its exit status (or 127 not found, 1 for openwfp's

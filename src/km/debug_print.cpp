@@ -32,9 +32,10 @@ spdlog::level::level_enum levelFor(ULONG level) {
 }
 
 void emit(spdlog::level::level_enum level, const char* format, va_list args) {
-  if (!spdlog::should_log(level)) return;
   std::string text = openwfp::km::formatKernelMessage(format, args);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  openwfp::verifier::driverNote(text);  // into the trace record of the classify it runs for, if any
+  if (!spdlog::should_log(level)) return;
   const std::string& driver = openwfp::verifier::currentDriver();
   spdlog::log(level, "[{}] {}", driver.empty() ? "kernel" : driver, text);
 }

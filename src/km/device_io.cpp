@@ -47,6 +47,7 @@ class File {
   bool detached = false;            // the driver unloaded: no more IRPs
   uint64_t closerPid = 0;           // requestor of the CLOSE (the process that closed)
   uint32_t granted = security::kAll;  // rights the device's descriptor granted the opener
+  uint64_t openerPid = 0;           // the process that opened it (diagnostics)
 
   ~File();
 };
@@ -332,9 +333,10 @@ std::shared_ptr<File> open(const std::string& path, uint64_t requestorPid, int32
   return open(path, engine, status);
 }
 
-std::shared_ptr<File> open(const std::string& path, const security::Opener& opener, int32_t& status) {
-  const uint64_t requestorPid = opener.pid;
-  // \\.\Name -> the symbolic links a driver may have created for it.
+namespace {
+
+// \\.\Name -> the symbolic links a driver may have created for it; the device, referenced.
+PDEVICE_OBJECT resolveDevice(const std::string& path, int32_t& status) {
   static constexpr const char* kDosPrefix = "\\\\.\\";
   static constexpr const char* kGlobalRoot = "\\\\.\\GLOBALROOT\\";
   std::vector<std::wstring> candidates;
@@ -350,15 +352,19 @@ std::shared_ptr<File> open(const std::string& path, const security::Opener& open
     status = STATUS_OBJECT_NAME_INVALID;
     return nullptr;
   }
-  PDEVICE_OBJECT device = nullptr;
   for (const auto& c : candidates) {
-    device = referenceDeviceByName(c);
-    if (device != nullptr) break;
+    if (PDEVICE_OBJECT device = referenceDeviceByName(c)) return device;
   }
-  if (device == nullptr) {
-    status = STATUS_OBJECT_NAME_NOT_FOUND;
-    return nullptr;
-  }
+  status = STATUS_OBJECT_NAME_NOT_FOUND;
+  return nullptr;
+}
+
+}  // namespace
+
+std::shared_ptr<File> open(const std::string& path, const security::Opener& opener, int32_t& status) {
+  const uint64_t requestorPid = opener.pid;
+  PDEVICE_OBJECT device = resolveDevice(path, status);
+  if (device == nullptr) return nullptr;
   const uint32_t granted = deviceAccessFor(device, opener);
   if (granted == 0) {  // the descriptor lets this opener do nothing (S14.6)
     internal::deviceRelease(device);
@@ -367,6 +373,7 @@ std::shared_ptr<File> open(const std::string& path, const security::Opener& open
   }
   auto file = std::make_shared<File>();
   file->granted = granted;
+  file->openerPid = requestorPid;
   file->device = device;  // the reference is released by ~File
   file->path = widen(path);
   file->object.Type = kIoTypeFile;
@@ -493,6 +500,37 @@ int32_t closeAbandoned(const std::shared_ptr<File>& file, uint64_t requestorPid)
 size_t outstandingIrps() {
   std::lock_guard lock(gMu);
   return gLive.size();
+}
+
+std::vector<OpenFileInfo> openFiles() {
+  std::vector<OpenFileInfo> out;
+  std::vector<const File*> files;
+  {
+    std::lock_guard lock(gFilesMu);
+    for (const File* f : gFiles) {
+      if (f->device == nullptr) continue;
+      OpenFileInfo i;
+      i.path.assign(f->path.begin(), f->path.end());
+      for (char& c : i.path) c = (c & 0x80) != 0 ? '?' : c;
+      i.openerPid = f->openerPid;
+      i.device = f->device;
+      out.push_back(std::move(i));
+      files.push_back(f);
+    }
+  }
+  std::lock_guard lock(gMu);
+  for (size_t k = 0; k < out.size(); ++k) {
+    for (const auto& [irp, rec] : gLive) out[k].pendedIrps += rec->file.get() == files[k] && rec->pendingReturned ? 1 : 0;
+  }
+  return out;
+}
+
+const void* deviceIdentity(const std::string& path) {
+  int32_t status = 0;
+  PDEVICE_OBJECT device = resolveDevice(path, status);
+  if (device == nullptr) return nullptr;
+  internal::deviceRelease(device);
+  return device;
 }
 
 size_t pendedIrps() {

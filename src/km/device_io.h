@@ -148,6 +148,19 @@ size_t outstandingIrps();
 // them (an IRP counts in outstandingIrps() from the moment it is sent, before its dispatch runs).
 size_t pendedIrps();
 
+// The files open now (diagnostics: `openwfp show state`, `run --wait-for-device`): the path
+// as opened, the opener, the device (an identity to compare, not a reference) and how many of
+// the opener's IRPs to that device the driver has pended (a proxy waiting for work).
+struct OpenFileInfo {
+  std::string path;
+  uint64_t openerPid = 0;
+  const void* device = nullptr;
+  size_t pendedIrps = 0;
+};
+std::vector<OpenFileInfo> openFiles();
+// The device a \\.\Name path leads to now (as open() resolves it), or nullptr.
+const void* deviceIdentity(const std::string& path);
+
 // Called by releaseDriverResources (km/driver_objects.cpp) after DriverUnload: completes the
 // driver's outstanding IRPs toward their requesters with STATUS_CANCELLED, detaches open files
 // of its devices (later calls fail, no more IRPs are sent), and describes each such IRP for the

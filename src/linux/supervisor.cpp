@@ -233,6 +233,7 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
   guard.supervisor = ::getpid();
   guard.holder = static_cast<pid_t>(kHolderPidPlaceholder);
   guard.supervisorGroup = ::getpgrp();
+  for (int other : impl_->options.protectedPids) guard.others.push_back(static_cast<pid_t>(other));
   std::optional<SeccompProgram> program = buildSeccompProgram(guard, error);
   if (!program) {
     result.error = error;
@@ -286,15 +287,26 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
   statusWrite.reset();
   pid_t commandPid = -1;
   int listener = takeListener(parentSock.get(), commandPid);
+  std::string handOffError;
   if (listener >= 0) {
     impl_->command.store(commandPid);
-    InterceptorOptions io = o.interceptor;
-    io.protectedPids = {static_cast<int>(guard.supervisor), static_cast<int>(pid)};
-    io.protectedGroup = guard.supervisorGroup;
-    impl_->interceptor = std::make_unique<Interceptor>(impl_->classifier, listener, io);
-    impl_->interceptor->start();
-    char go = 'G';
-    [[maybe_unused]] ssize_t n = ::send(parentSock.get(), &go, 1, MSG_NOSIGNAL);
+    if (o.handOff) {
+      handOffError = o.handOff(listener, static_cast<int>(pid), static_cast<int>(commandPid));
+      listener = handOffError.empty() ? listener : -1;
+    } else {
+      InterceptorOptions io = o.interceptor;
+      io.protectedPids = {static_cast<int>(guard.supervisor), static_cast<int>(pid)};
+      io.protectedPids.insert(io.protectedPids.end(), o.protectedPids.begin(), o.protectedPids.end());
+      io.protectedGroup = guard.supervisorGroup;
+      impl_->interceptor = std::make_unique<Interceptor>(impl_->classifier, listener, io);
+      impl_->interceptor->start();
+    }
+    if (listener >= 0) {
+      char go = 'G';
+      [[maybe_unused]] ssize_t n = ::send(parentSock.get(), &go, 1, MSG_NOSIGNAL);
+    } else {
+      ::kill(pid, SIGKILL);  // the holder; COMMAND follows (PDEATHSIG) before it runs anything
+    }
   }
   ChildError ce{};
   int n = readFull(errRead.get(), &ce, sizeof ce);
@@ -309,6 +321,10 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
   if (impl_->interceptor) {
     impl_->interceptor->stop();
     impl_->interceptor.reset();
+  }
+  if (!handOffError.empty()) {
+    result.error = handOffError;
+    return result;
   }
   if (n != static_cast<int>(sizeof ce)) {
     result.error = "openwfp: the supervised child died during set-up";

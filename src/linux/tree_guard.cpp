@@ -106,7 +106,9 @@ bool isGuardedSignalSyscall(int nr) {
 
 bool addTreeGuardRules(void* ctx, const TreeGuardPids& p, std::string& error) {
   const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
-  for (pid_t pid : {p.supervisor, p.holder}) {
+  std::vector<pid_t> pids = {p.supervisor, p.holder};
+  pids.insert(pids.end(), p.others.begin(), p.others.end());
+  for (pid_t pid : pids) {
     if (pid <= 0) continue;
     for (int nr : {SYS_kill, SYS_tgkill, SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo, SYS_pidfd_open}) {
       if (!add(ctx, eperm, nr, {arg32(0, pid)}, error)) return false;

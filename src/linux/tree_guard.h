@@ -26,6 +26,7 @@ struct TreeGuardPids {
   pid_t supervisor = 0;
   pid_t holder = 0;           // may be kHolderPidPlaceholder (patched after fork)
   pid_t supervisorGroup = 0;  // 0: no group rules
+  std::vector<pid_t> others;  // more protected processes (the engine service in attach mode)
 };
 
 // Adds the rules above to a libseccomp context (scmp_filter_ctx). false with a one-line error.

@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "um/service_shim.h"
+#include "openwfp/control.h"
 
 namespace openwfp::um {
 

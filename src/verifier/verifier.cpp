@@ -90,4 +90,21 @@ CurrentDriverScope::CurrentDriverScope(std::string driver)
 
 CurrentDriverScope::~CurrentDriverScope() { tlsCurrentDriver = std::move(previous_); }
 
+namespace {
+thread_local DriverNoteScope::Sink tlsNoteSink = nullptr;
+thread_local void* tlsNoteContext = nullptr;
+}  // namespace
+
+DriverNoteScope::DriverNoteScope(Sink sink, void* context)
+    : previousSink_(std::exchange(tlsNoteSink, sink)), previousContext_(std::exchange(tlsNoteContext, context)) {}
+
+DriverNoteScope::~DriverNoteScope() {
+  tlsNoteSink = previousSink_;
+  tlsNoteContext = previousContext_;
+}
+
+void driverNote(const std::string& note) {
+  if (tlsNoteSink != nullptr) tlsNoteSink(tlsNoteContext, note);
+}
+
 }  // namespace openwfp::verifier

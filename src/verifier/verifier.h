@@ -76,4 +76,22 @@ class CurrentDriverScope {
   std::string previous_;
 };
 
+// While a classifyFn runs, what its driver prints (DbgPrint/DbgPrintEx) is also added to that
+// classify's trace record as a reason ("verify_proxy: no proxy registered: ..."), so the trace
+// says why a callout decided as it did. The engine installs the sink around the call; the
+// kernel's print functions call driverNote(), a no-op outside such a scope.
+class DriverNoteScope {
+ public:
+  using Sink = void (*)(void* context, const std::string& note);
+  DriverNoteScope(Sink sink, void* context);
+  ~DriverNoteScope();
+  DriverNoteScope(const DriverNoteScope&) = delete;
+  DriverNoteScope& operator=(const DriverNoteScope&) = delete;
+
+ private:
+  Sink previousSink_;
+  void* previousContext_;
+};
+void driverNote(const std::string& note);
+
 }  // namespace openwfp::verifier

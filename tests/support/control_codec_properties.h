@@ -67,6 +67,10 @@ inline std::optional<Layout> layoutOf(uint8_t type) {
       return Layout{16, 8, 0, kMaxBuffer, false, -1, 12};
     case 0x83:  // DeviceIoctlReply: status, outCount, information(u64), out[outCount]
       return Layout{16, 4, 0, kMaxBuffer, false, -1, -1};
+    case 0x05:  // Service: service, op, len, reserved, payload[len]
+      return Layout{16, 8, 0, kMaxBuffer, false, 12, -1};
+    case 0x85:  // ServiceReply: status, len, payload[len]
+      return Layout{8, 4, 0, kMaxBuffer, false, -1, -1};
     case 0x04:  // DeviceClose: handle, reserved
     case 0x84:  // DeviceCloseReply: status, reserved
     case 0xFF:  // Error: err, reserved
@@ -116,6 +120,12 @@ inline size_t expectedPayloadSize(const Message& m, bool& refused) {
         } else if constexpr (std::is_same_v<T, DeviceIoctlRequest>) {
           refused = msg.in.size() > kMaxBuffer || msg.outLen > kMaxBuffer;
           return 16 + msg.in.size();
+        } else if constexpr (std::is_same_v<T, ServiceCallRequest>) {
+          refused = msg.payload.size() > kMaxBuffer;
+          return 16 + msg.payload.size();
+        } else if constexpr (std::is_same_v<T, ServiceCallReply>) {
+          refused = msg.payload.size() > kMaxBuffer;
+          return 8 + msg.payload.size();
         } else {
           return 8;
         }
@@ -201,7 +211,7 @@ inline Message messageFromBytes(std::span<const uint8_t> b) {
   const auto i32 = [&](size_t at) { return static_cast<int32_t>(le32(f, at)); };
   // outLen: mostly within the limit, sometimes raw.
   const uint32_t outLen = (f[0] & 0x80) != 0 ? le32(f, 5) : le32(f, 5) % (kMaxBuffer + 1);
-  switch (f[0] % 9) {
+  switch (f[0] % 11) {
     case 0:
       return SocketControlRequest{le32(f, 1), outLen, tail};
     case 1:
@@ -218,6 +228,10 @@ inline Message messageFromBytes(std::span<const uint8_t> b) {
       return DeviceCloseRequest{le32(f, 1)};
     case 7:
       return DeviceCloseReply{i32(1)};
+    case 8:
+      return ServiceCallRequest{le32(f, 1), le32(f, 5), tail};
+    case 9:
+      return ServiceCallReply{i32(1), tail};
     default:
       return ErrorReply{i32(1)};
   }

@@ -26,7 +26,7 @@ namespace umtest {
 inline constexpr uint32_t kEngineUid = 4000;
 
 class UmTest : public ::testing::Test {
- protected:
+ public:
   void SetUp() override {
     openwfp::Runtime::reset();
     char tmpl[] = "/tmp/openwfp-um-test-XXXXXX";

@@ -1,18 +1,32 @@
 // `openwfp proxy`: the verify-before-accept proxy (SPEC S10.2) for the verify_proxy driver.
 // Runs until SIGINT/SIGTERM; one log line per connection.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <string>
 
 #include "commands.h"
 #include "host/timeline.h"
+#include "openwfp/control.h"
 #include "proxy/verify_proxy.h"
 
 namespace {
 
+// Outside any session, the proxy serves the engine service when one runs (S14.3): its socket
+// controls and device I/O go there, for every attached session.
+void useEngineWhenRunning() {
+  if (std::getenv("OPENWFP_SOCKET") != nullptr || std::getenv("OPENWFP_ENGINE") != nullptr) return;
+  const std::string path = openwfp::control::defaultEnginePath();
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::setenv("OPENWFP_ENGINE", path.c_str(), 1);
+}
+
 int runProxy(const openwfp::proxy::VerifyProxyOptions& base) {
+  useEngineWhenRunning();
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);

@@ -12,22 +12,11 @@
 #include <vector>
 
 #include "commands.h"
+#include "errno_names.h"
+#include "host/engine_client.h"
 #include "host/run_session.h"
 
 namespace {
-
-int parseErrno(const std::string& text) {
-  static const std::pair<const char*, int> names[] = {
-      {"ECONNREFUSED", ECONNREFUSED}, {"EACCES", EACCES},           {"EPERM", EPERM},
-      {"ENETUNREACH", ENETUNREACH},   {"EHOSTUNREACH", EHOSTUNREACH}, {"ETIMEDOUT", ETIMEDOUT},
-      {"ECONNRESET", ECONNRESET}};
-  for (const auto& [name, value] : names)
-    if (text == name) return value;
-  char* end = nullptr;
-  long v = std::strtol(text.c_str(), &end, 10);
-  if (end && *end == '\0' && v > 0 && v < 4096) return static_cast<int>(v);
-  return -1;
-}
 
 openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   auto opts = std::make_shared<openwfp::host::RunOptions>();
@@ -40,18 +29,43 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   cmd->add_option("--pend-timeout", opts->pendTimeoutSeconds, "Seconds before a pended classify is blocked (0 = never)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--block-errno", *blockErrno, "errno a blocked connect fails with (name or number)")
+  cmd->add_option("--block-errno", *blockErrno, "errno a blocked connect fails with: " + openwfp::cli::errnoNames() + " or a number")
       ->capture_default_str();
+  auto standalone = std::make_shared<bool>(false);
+  cmd->add_flag("--attach", opts->attach,
+                "Attach to the running engine service (`openwfp engine`); the default when OPENWFP_ENGINE is set");
+  cmd->add_flag("--standalone", *standalone, "Run an engine for this COMMAND only, even when OPENWFP_ENGINE is set");
+  cmd->add_option("--wait-for-device", opts->waitForDevice,
+                  "With --attach: start COMMAND once a proxy waits on this device (e.g. OpenwfpVerifyProxy)");
+  cmd->add_option("--wait-timeout", opts->waitTimeoutSeconds, "Seconds --wait-for-device waits")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
   cmd->add_option("command", opts->command, "COMMAND [ARGS...] (after --)")->required();
   cmd->positionals_at_end();
-  cmd->callback([opts, blockErrno, &exitCode] {
-    int e = parseErrno(*blockErrno);
+  cmd->callback([opts, blockErrno, standalone, &exitCode] {
+    int e = openwfp::cli::parseErrno(*blockErrno);
     if (e < 0) {
-      std::fprintf(stderr, "openwfp run: --block-errno: unknown errno '%s'\n", blockErrno->c_str());
+      std::fprintf(stderr, "openwfp run: --block-errno: unknown errno '%s' (one of %s, or a number)\n",
+                   blockErrno->c_str(), openwfp::cli::errnoNames().c_str());
       exitCode = 2;
       return;
     }
     opts->blockErrno = e;
+    if (*standalone && opts->attach) {
+      std::fprintf(stderr, "openwfp run: --attach and --standalone exclude each other\n");
+      exitCode = 2;
+      return;
+    }
+    if (!*standalone && !opts->attach && openwfp::host::attachByDefault() && opts->drivers.empty()) opts->attach = true;
+    if (opts->attach) {
+      exitCode = openwfp::host::runAttached(*opts);
+      return;
+    }
+    if (!opts->waitForDevice.empty()) {
+      std::fprintf(stderr, "openwfp run: --wait-for-device needs --attach (the proxy must run before COMMAND)\n");
+      exitCode = 2;
+      return;
+    }
     exitCode = openwfp::host::runCommand(*opts);
   });
 });
