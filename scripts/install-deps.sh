@@ -8,6 +8,7 @@ PKGS=(
   libseccomp-dev libsodium-dev libcli11-dev libspdlog-dev libfmt-dev
   libtomlplusplus-dev nlohmann-json3-dev
   curl python3 busybox-static util-linux iproute2
+  microsocks proxychains4 golang-go
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -13,7 +13,7 @@
  *   IOCTL_VP_OUTCOME from the proxy completes the pended classify: PERMIT when the proxy reached
  *   the destination, BLOCK when it did not (the application sees the refusal at once).
  *   Fail closed (SPEC S14.8): while no proxy is registered, connects are BLOCKed (one log line per
- *   episode); a second REGISTER while one is live is refused (STATUS_DEVICE_BUSY). A pended
+ *   episode) unless IOCTL_VP_SET_POLICY (write access: the engine's uid or root) chose PERMIT; a second REGISTER while one is live is refused (STATUS_DEVICE_BUSY). A pended
  *   connect the proxy does not answer in time is BLOCKed by the expiry thread at its deadline, so
  *   a late OUTCOME finds nothing (STATUS_NOT_FOUND) and never completes a classify twice.
  * The channel is described in verify_proxy_channel.h.
@@ -37,7 +37,9 @@ DEFINE_GUID(VP_CALLOUT_V4_KEY, 0x6f4d2c1e, 0x5a43, 0x4b8e, 0x9c, 0x61, 0x0d, 0x3
 DEFINE_GUID(VP_CALLOUT_V6_KEY, 0x6f4d2c1e, 0x5a43, 0x4b8e, 0x9c, 0x61, 0x0d, 0x3f, 0x2a, 0x7b, 0x9e, 0x13);
 
 #define VP_TAG 'xPpV'
-#define VP_DEVICE_SDDL L"D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;RC)"
+/* SY and BA: everything; RC (a proxy inside a supervised session): read and execute, enough for
+ * the FILE_ANY_ACCESS IOCTLs of a proxy, not for IOCTL_VP_SET_POLICY (FILE_WRITE_ACCESS). */
+#define VP_DEVICE_SDDL L"D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GRGX;;;RC)"
 
 typedef struct VP_PENDING {
   LIST_ENTRY link;
@@ -61,6 +63,7 @@ static PFILE_OBJECT gProxyFile;   /* the handle (file object) the proxy register
 static UINT16 gProxyPortV4, gProxyPortV6;
 static ULONGLONG gPendTimeout;    /* in 100 ns units */
 static BOOLEAN gSaidNoProxy;      /* logged the current no-proxy episode */
+static ULONG gWithoutProxy;       /* VP_WITHOUT_PROXY_BLOCK (default) or _PERMIT */
 static BOOLEAN gStopping;         /* the expiry thread ends */
 static KEVENT gWake;              /* wakes the expiry thread: new pending work, or stop */
 static PVOID gExpiryThread;       /* its thread object (referenced) */
@@ -186,6 +189,7 @@ static void NTAPI VpClassify(const FWPS_INCOMING_VALUES0* inFixedValues,
   NTSTATUS status;
   KIRQL irql;
   DWORD proxyPid;
+  ULONG withoutProxy;
   UNREFERENCED_PARAMETER(inFixedValues);
   UNREFERENCED_PARAMETER(layerData);
   UNREFERENCED_PARAMETER(flowContext);
@@ -200,14 +204,21 @@ static void NTAPI VpClassify(const FWPS_INCOMING_VALUES0* inFixedValues,
   }
   KeAcquireSpinLock(&gLock, &irql);
   proxyPid = gProxyPid;
+  withoutProxy = gWithoutProxy;
   if (proxyPid == 0 && !gSaidNoProxy) {
     gSaidNoProxy = TRUE;
     KeReleaseSpinLock(&gLock, irql);
     DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_ERROR_LEVEL,
-               "verify_proxy: no proxy registered: blocking connects until one registers (first: pid %u)\n",
+               withoutProxy == VP_WITHOUT_PROXY_PERMIT
+                   ? "verify_proxy: no proxy registered: permitting connects unverified (policy) until one registers (first: pid %u)\n"
+                   : "verify_proxy: no proxy registered: blocking connects until one registers (first: pid %u)\n",
                (unsigned)inMetaValues->processId);
   } else {
     KeReleaseSpinLock(&gLock, irql);
+  }
+  if (proxyPid == 0 && withoutProxy == VP_WITHOUT_PROXY_PERMIT) { /* the administrator chose it */
+    classifyOut->actionType = FWP_ACTION_PERMIT;
+    return;
   }
   if (proxyPid == 0) { /* nowhere to verify it: fail closed (SPEC S14.8) */
     classifyOut->actionType = FWP_ACTION_BLOCK;
@@ -379,6 +390,21 @@ static NTSTATUS NTAPI VpDispatchDeviceControl(PDEVICE_OBJECT device, PIRP irp) {
     }
     DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL, "verify_proxy: proxy pid %u registered, port %u\n",
                (unsigned)gProxyPid, (unsigned)gProxyPortV4);
+    return VpCompleteIrp(irp, STATUS_SUCCESS, 0);
+  }
+  if (code == IOCTL_VP_SET_POLICY) { /* the I/O manager checked FILE_WRITE_ACCESS already */
+    const VP_POLICY* policy = (const VP_POLICY*)buffer;
+    if (inLen < sizeof(VP_POLICY) ||
+        (policy->withoutProxy != VP_WITHOUT_PROXY_BLOCK && policy->withoutProxy != VP_WITHOUT_PROXY_PERMIT)) {
+      return VpCompleteIrp(irp, STATUS_INVALID_PARAMETER, 0);
+    }
+    KeAcquireSpinLock(&gLock, &irql);
+    gWithoutProxy = policy->withoutProxy;
+    gSaidNoProxy = FALSE;
+    KeReleaseSpinLock(&gLock, irql);
+    DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_WARNING_LEVEL, "verify_proxy: without a proxy, connects are now %s (set by pid %u)\n",
+               policy->withoutProxy == VP_WITHOUT_PROXY_PERMIT ? "PERMITTED unverified" : "BLOCKED",
+               (unsigned)(ULONG_PTR)PsGetCurrentProcessId());
     return VpCompleteIrp(irp, STATUS_SUCCESS, 0);
   }
   if (code == IOCTL_VP_NEXT) {
@@ -594,6 +620,7 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT driverObject, PUNICODE_STRING registryPath) 
    * is loaded again without being reloaded from disk): the expiry thread would stop at once. */
   gStopping = FALSE;
   gSaidNoProxy = FALSE;
+  gWithoutProxy = VP_WITHOUT_PROXY_BLOCK;
   gExpiryThread = NULL;
 
   RtlInitUnicodeString(&name, VP_DEVICE_NAME);

@@ -91,6 +91,8 @@ struct StackRequest {
 //            socket at the redirect target can SIO_QUERY it, and reports it with
 //            Classifier::connectionClosed when the connection has ended.
 //   Bind     finalLocal, redirected.
+// blockErrno: the errno a deciding callout BLOCK asked for (OPENWFP_SET_BLOCK_ERRNO of
+// openwfp/km/openwfp_km_ext.h); 0 = the backend's block errno. timedOut wins over it.
 // reason is human-readable: why blocked / why a redirect was not applied.
 struct StackVerdict {
   Action action = Action::Permit;
@@ -100,6 +102,7 @@ struct StackVerdict {
   uint32_t redirectTargetPid = 0;
   std::shared_ptr<redirect::History> history;
   bool timedOut = false;
+  int blockErrno = 0;
   std::string reason;
 };
 

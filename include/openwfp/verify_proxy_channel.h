@@ -41,6 +41,18 @@
 #define IOCTL_VP_REGISTER VP_CTL(0)
 #define IOCTL_VP_NEXT VP_CTL(1)
 #define IOCTL_VP_OUTCOME VP_CTL(2)
+/* CTL_CODE(FILE_DEVICE_NETWORK, 0x803, METHOD_BUFFERED, FILE_WRITE_ACCESS (2)): the device's
+ * descriptor grants write only to SY (the engine's uid) and BA (root), not to RC (supervised
+ * processes), so nothing inside a session can turn the fail-closed default off. */
+#define IOCTL_VP_SET_POLICY ((uint32_t)((0x12u << 16) | (2u << 14) | ((0x800u + 3u) << 2)))
+
+/* VP_POLICY.withoutProxy: what the driver does with a connect it would redirect while no proxy
+ * is registered. BLOCK is the default (fail closed, SPEC S14.8). */
+#define VP_WITHOUT_PROXY_BLOCK 0u
+#define VP_WITHOUT_PROXY_PERMIT 1u
+typedef struct VP_POLICY {
+  uint32_t withoutProxy;
+} VP_POLICY;
 
 #define VP_MAX_RECORDS 512
 /* The pend timeout when VP_REGISTER.pendTimeoutMs is 0 (below the engine's 30 s default). */

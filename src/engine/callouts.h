@@ -31,6 +31,13 @@ struct ClassifyOut {
   uint32_t reserved = 0;
 };
 inline constexpr uint32_t kRightActionWrite = 0x00000001;
+// ClassifyOut::reserved marked by OPENWFP_SET_BLOCK_ERRNO (include/openwfp/km/openwfp_km_ext.h).
+inline constexpr uint32_t kBlockErrnoMark = 0x4F450000;
+inline int markedBlockErrno(uint32_t reserved) {
+  return (reserved & 0xFFFF0000u) == kBlockErrnoMark && (reserved & 0xFFFFu) > 0 && (reserved & 0xFFFFu) < 4096
+             ? static_cast<int>(reserved & 0xFFFFu)
+             : 0;
+}
 
 enum class NotifyType : uint32_t { AddFilter = 0, DeleteFilter = 1 };
 

@@ -92,6 +92,8 @@ class Classify {
   // Results, valid once finished (in the Done callback).
   bool permitted() const { return permitted_; }
   bool timedOut() const { return timedOut_; }
+  // The errno a deciding callout BLOCK asked for (OPENWFP_SET_BLOCK_ERRNO, openwfp_km_ext.h); 0: none.
+  int blockErrno() const { return blockErrno_; }
   const LayerData& finalData() const { return current_; }
   const LayerData& originalData() const { return request_.data; }
   bool modified() const { return !versions_.empty(); }
@@ -147,6 +149,7 @@ class Classify {
   uint64_t pendGeneration_ = 0;
   bool pendConsumed_ = false;  // a pend was completed (by the driver or the deadline)
   bool timedOut_ = false;
+  int blockErrno_ = 0;
   bool forcedBlock_ = false;
   bool permitted_ = true;
   LayerData current_;

@@ -70,6 +70,7 @@ void ClassifyRunner::restart(Classify& c, std::unique_lock<std::mutex>& lock) {
     return;
   }
   c.values_.flags |= kFlagIsReauthorize;
+  c.blockErrno_ = 0;
   c.policy_ = store_.policy();
   c.snap_ = c.policy_->layers[static_cast<size_t>(c.layer_->id)].get();
   c.matched_.clear();
@@ -353,6 +354,7 @@ void ClassifyRunner::applyCalloutResult(Classify& c, const ClassifyOut& out) {
       hard = false;
     const bool veto = d == Arbiter::Decision::Block && !rightHeld;
     auto o = c.arbiter_.decide(d, hard, veto);
+    if (d == Arbiter::Decision::Block && o.changed) c.blockErrno_ = markedBlockErrno(out.reserved);
     if (o.veto) {
       note += note.empty() ? "" : "; ";
       note += "VETO: BLOCK returned without the write right overrides a hard PERMIT";

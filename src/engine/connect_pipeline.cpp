@@ -94,6 +94,7 @@ void ConnectPipeline::runConnect(const ConnectRequest& request, ConnectDone done
     if (!c.permitted()) {
       verdict.action = Action::Block;
       verdict.timedOut = c.timedOut();
+      verdict.blockErrno = c.blockErrno();
       verdict.reason = joinReasons(c.reasons());
       if (verdict.reason.empty()) verdict.reason = "blocked at " + std::string(c.layer().name);
       st->history->releaseContexts();
@@ -144,6 +145,8 @@ void ConnectPipeline::runConnect(const ConnectRequest& request, ConnectDone done
     engine.start(std::move(ar), [&engine, st, verdict, redirectReasons](Classify& a) mutable {
       if (!a.permitted()) {
         verdict.action = Action::Block;
+        verdict.timedOut = a.timedOut();
+        verdict.blockErrno = a.blockErrno();
         verdict.reason = joinReasons(a.reasons());
         if (verdict.reason.empty()) verdict.reason = "blocked at " + std::string(a.layer().name);
         st->history->releaseContexts();
@@ -178,6 +181,7 @@ void ConnectPipeline::runBind(const BindRequest& request, BindDone done) {
     if (!c.permitted()) {
       v.action = Action::Block;
       v.timedOut = c.timedOut();
+      v.blockErrno = c.blockErrno();
       v.reason = joinReasons(c.reasons());
       if (v.reason.empty()) v.reason = "blocked at " + std::string(c.layer().name);
     } else {

@@ -1,4 +1,5 @@
 #include "host/run_session.h"
+#include "host/policy_session.h"
 #include "host/supervised_tree.h"
 
 #include <signal.h>
@@ -82,6 +83,15 @@ int runCommand(const RunOptions& options) {
     }
   }
 
+  PolicyProxy policyProxy;
+  if (!options.policyFile.empty()) {
+    const std::string env = server.envEntry();
+    if (auto err = startPolicy(drivers, options.policyFile, env.substr(env.find('=') + 1), policyProxy); !err.empty()) {
+      std::fprintf(stderr, "openwfp run: %s\n", err.c_str());
+      return 1;
+    }
+  }
+
   linux_backend::SupervisorOptions so;
   so.interceptor.blockErrno = options.blockErrno;
   so.extraEnv = {server.envEntry()};
@@ -107,6 +117,7 @@ int runCommand(const RunOptions& options) {
     gSupervisor = nullptr;
     server.setLookup(nullptr);
   }
+  policyProxy.stop();
   drivers.unloadAll();
   server.stop();
   return status;

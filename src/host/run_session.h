@@ -9,6 +9,7 @@ namespace openwfp::host {
 
 struct RunOptions {
   std::vector<std::string> drivers;    // shared objects to load, in order
+  std::string policyFile;              // rules file (docs/policy.md), "" = none
   bool verifier = false;               // print verifier violations on stderr
   std::string traceFile;               // JSON lines, one per classify ("" = none)
   double pendTimeoutSeconds = 30;      // S6.4

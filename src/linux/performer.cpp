@@ -131,7 +131,7 @@ void Performer::finishConnect(Call& call, const ConnectVerdict& v) {
   countPended(call);
   if (v.action == Action::Block) {
     counters_.blocked.fetch_add(1, std::memory_order_relaxed);
-    loop_.respond(call.id, v.timedOut ? ETIMEDOUT : options_.blockErrno, false);
+    loop_.respond(call.id, v.timedOut ? ETIMEDOUT : v.blockErrno != 0 ? v.blockErrno : options_.blockErrno, false);
     return;
   }
   ConnectionInfo info;

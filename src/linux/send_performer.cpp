@@ -18,7 +18,7 @@ void Performer::finishSend(Call& call, const ConnectVerdict& v) {
   FlowVerdict flow;
   if (v.action == Action::Block) {
     flow.blocked = true;
-    flow.blockErrno = v.timedOut ? ETIMEDOUT : options_.blockErrno;
+    flow.blockErrno = v.timedOut ? ETIMEDOUT : v.blockErrno != 0 ? v.blockErrno : options_.blockErrno;
   } else {
     flow.finalRemote = v.finalRemote;
     flow.history = v.history;

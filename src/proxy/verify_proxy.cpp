@@ -17,9 +17,11 @@
 
 #include "net/sockaddr_codec.h"
 #include "openwfp/device.h"
+#include "openwfp/policy_channel.h"
 #include "openwfp/verify_proxy_channel.h"
 #include "openwfp/winsock.h"
 #include "control/client_connection.h"
+#include "proxy/upstream.h"
 
 namespace openwfp::proxy {
 
@@ -165,6 +167,7 @@ void VerifyProxy::stop() {
     if (fd >= 0) shutdown(fd, SHUT_RDWR);
   for (auto& t : loops_) t.join();
   loops_.clear();
+  reapUpstreams(true);
   relay_.reset();
   for (int fd : {listenV4_, listenV6_, epfd_, wakefd_})
     if (fd >= 0) close(fd);
@@ -197,15 +200,31 @@ void VerifyProxy::workerLoop() {
     std::lock_guard lk(mu_);
     channels_.push_back(&own);  // stop() shuts it down, ending a NEXT that waits on it
   }
-  VP_REQUEST req;
+  POLICY_PROXY_REQUEST preq;
+  VP_REQUEST& req = preq.request;
+  const size_t want = options_.policyRequests ? sizeof(POLICY_PROXY_REQUEST) : sizeof(VP_REQUEST);
   while (!stopping_) {
     size_t returned = 0;
-    if (openwfp_device_ioctl(handle, IOCTL_VP_NEXT, nullptr, 0, &req, sizeof req, &returned) != 0) {
+    if (openwfp_device_ioctl(handle, IOCTL_VP_NEXT, nullptr, 0, &preq, want, &returned) != 0) {
       if (!stopping_) logLine(std::string("proxy: NEXT failed: ") + std::strerror(errno));
       break;
     }
-    if (returned < sizeof(VP_REQUEST) || req.recordsSize > sizeof req.records) continue;
-    handleRequest(req, handle);
+    if (returned < want || req.recordsSize > sizeof req.records) continue;
+    if (!options_.policyRequests) {
+      handleRequest(req, handle, options_.upstream);
+      continue;
+    }
+    policy::Upstream up;
+    const POLICY_UPSTREAM& u = preq.upstream;
+    up.kind = u.kind == POLICY_UPSTREAM_SOCKS5 ? policy::UpstreamKind::Socks5
+              : u.kind == POLICY_UPSTREAM_HTTP ? policy::UpstreamKind::Http
+                                               : policy::UpstreamKind::Direct;
+    up.server.family = u.server.family;
+    std::memcpy(up.server.addr.data(), u.server.addr, 16);
+    up.server.port = u.server.port;
+    up.user.assign(u.user, strnlen(u.user, sizeof u.user));
+    up.password.assign(u.password, strnlen(u.password, sizeof u.password));
+    handleRequest(req, handle, up);
   }
   {
     std::lock_guard lk(mu_);
@@ -214,7 +233,7 @@ void VerifyProxy::workerLoop() {
   if (!shared) openwfp_device_close(handle);
 }
 
-void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle) {
+void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle, const policy::Upstream& upstream) {
   {
     std::lock_guard lk(mu_);
     ++stats_.requests;
@@ -236,13 +255,17 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle) {
             ": past its deadline when received, skipped (the driver blocked it)");
     return;
   }
+  if (upstream.kind != policy::UpstreamKind::Direct) {
+    startUpstream(a, req, upstream);
+    return;
+  }
   int family = req.originalDestination.family == 4 ? AF_INET : AF_INET6;
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     finishAttempt(a, handle, -1, errno);
     return;
   }
-  if (req.recordsSize > 0) {
+  if (req.recordsSize > 0 && options_.setRecords) {
     size_t returned = 0;
     if (openwfp_ioctl(fd, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, req.records, req.recordsSize, nullptr, 0,
                       &returned) != 0) {
@@ -278,6 +301,45 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle) {
   }
   uint64_t one = 1;
   (void)!write(wakefd_, &one, sizeof one);  // the earliest deadline may have changed
+}
+
+void VerifyProxy::startUpstream(const Attempt& a, const VP_REQUEST& req, const policy::Upstream& upstream) {
+  auto until = a.started + options_.upstreamTimeout;
+  if (a.deadline != 0) until = std::min(until, deadlineTime(a.deadline));
+  const Endpoint target = endpointOf(req.originalDestination);
+  reapUpstreams(false);
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::lock_guard lk(upstreamMu_);
+  upstreams_.push_back({std::thread([this, a, until, target, upstream, done] {
+                          std::string detail;
+                          int fd = connectThroughUpstream(upstream, target, until, &detail);
+                          int err = fd >= 0 ? 0 : -fd;
+                          if (err == ETIMEDOUT && a.deadline != 0 &&
+                              requestExpired(a.deadline, std::chrono::steady_clock::now()))
+                            detail.clear();  // finishAttempt says it
+                          if (err != 0 && !detail.empty())
+                            logLine("proxy: id=" + std::to_string(a.id) + " pid=" + std::to_string(a.appPid) +
+                                    " upstream " + a.original + " via " + upstream.str() + ": " + detail);
+                          finishAttempt(a, handle_, fd >= 0 ? fd : -1, err);
+                          done->store(true);
+                        }),
+                        done});
+}
+
+void VerifyProxy::reapUpstreams(bool all) {
+  std::vector<std::thread> finished;
+  {
+    std::lock_guard lk(upstreamMu_);
+    for (auto it = upstreams_.begin(); it != upstreams_.end();) {
+      if (all || it->done->load()) {
+        finished.push_back(std::move(it->thread));
+        it = upstreams_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& t : finished) t.join();
 }
 
 // Upstream connects that did not end at once: each reported when it ends or its deadline passes.

@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "policy/policy.h"
 #include "proxy/relay.h"
 
 struct VP_REQUEST;
@@ -55,6 +56,14 @@ struct VerifyProxyOptions {
   // REGISTER's pendTimeoutMs: the driver BLOCKs a connect not answered within it (0: the
   // driver's default, VP_DEFAULT_PEND_TIMEOUT_MS).
   std::chrono::milliseconds pendTimeout{0};
+  // The requests are POLICY_PROXY_REQUESTs of the policy driver (openwfp/policy_channel.h): each
+  // names its upstream. Otherwise (the verify_proxy driver) every request uses `upstream`.
+  bool policyRequests = false;
+  policy::Upstream upstream;  // direct by default; socks5 / http: proxy/upstream.h
+  // SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS on each upstream socket, so that the redirector sees
+  // it as its own (S10.3). A proxy outside the supervised tree (the one `run --policy` starts in
+  // the openwfp process) has no classified connects and turns it off.
+  bool setRecords = true;
   // Receives every log line (without newline). Default: stdout.
   std::function<void(const std::string&)> log;
 };
@@ -108,7 +117,11 @@ class VerifyProxy {
   };
   void workerLoop();
   void waiterLoop();
-  void handleRequest(const ::VP_REQUEST& request, int handle);
+  void handleRequest(const ::VP_REQUEST& request, int handle, const policy::Upstream& upstream);
+  // A socks5 / http upstream: connect and handshake on a thread of its own (bounded by the
+  // request's deadline and upstreamTimeout), then the outcome.
+  void startUpstream(const Attempt& a, const ::VP_REQUEST& request, const policy::Upstream& upstream);
+  void reapUpstreams(bool all);
   void finishAttempt(const Attempt& a, int handle, int fd, int err);  // OUTCOME on handle
   void acceptLoop(int listenFd);
   void logLine(const std::string& line);
@@ -131,6 +144,12 @@ class VerifyProxy {
   std::map<int, Connecting> connecting_;  // fd -> connect in progress (the waiter's)
   std::vector<control::ThreadConnection*> channels_;  // the workers' own connections (under mu_)
   std::vector<std::thread> loops_;
+  struct UpstreamThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::mutex upstreamMu_;
+  std::vector<UpstreamThread> upstreams_;  // handshakes in progress (joined when done / at stop)
 };
 
 }  // namespace openwfp::proxy

@@ -79,7 +79,7 @@ void StackState::completeConnect(int fd, const ConnectRequest& request,
     } else if (verdict.timedOut) {
       fail(ETIMEDOUT);
     } else if (verdict.action == Action::Block) {
-      fail(options.blockErrno);
+      fail(verdict.blockErrno != 0 ? verdict.blockErrno : options.blockErrno);
     } else if (final.version != s->version) {
       fail(EAFNOSUPPORT);
     } else if (s->protocol == Protocol::Tcp) {
@@ -224,7 +224,7 @@ IoResult StackState::sendTo(Process& p, int fd, const Endpoint& to, std::span<co
     } else if (verdict.timedOut) {
       r.error = ETIMEDOUT;
     } else if (verdict.action == Action::Block) {
-      r.error = options.blockErrno;
+      r.error = verdict.blockErrno != 0 ? verdict.blockErrno : options.blockErrno;
     } else if (final.version != s->version) {
       r.error = EAFNOSUPPORT;
     }

@@ -212,6 +212,18 @@ S14_8_VerifyProxyWithoutAProxyRefusesTheConnectAndSaysWhy)
     > "$work/wait.log" 2>&1 && fail "--wait-for-device without a proxy ran COMMAND"
   [ -e "$work/ran" ] && fail "COMMAND ran"
   grep -q "no proxy is waiting on" "$work/wait.log" || fail "wait said: $(cat "$work/wait.log")"
+  # The documented setting: permit instead (write access to the device: not from inside a session).
+  timeout 20 "$OPENWFP" run --attach -- "$OPENWFP" proxy when-absent permit > "$work/inside.log" 2>&1 \
+    && fail "a supervised process turned the fail-closed default off"
+  grep -q "refused: Permission denied" "$work/inside.log" || fail "inside a session: $(cat "$work/inside.log")"
+  timeout 10 "$OPENWFP" proxy when-absent permit > "$work/policy.log" 2>&1 || fail "when-absent permit: $(cat "$work/policy.log")"
+  timeout 20 "$OPENWFP" run --attach -- curl -sS -m 5 "http://127.0.0.2:$port/index.html" > "$work/curl2.log" 2>&1 \
+    || fail "with when-absent permit, curl failed: $(cat "$work/curl2.log")"
+  grep -q "body from the loopback upstream server" "$work/curl2.log" || fail "curl got: $(cat "$work/curl2.log")"
+  grep -q "permitting connects unverified" "$work/engine.log" || fail "the engine did not say it permits"
+  timeout 10 "$OPENWFP" proxy when-absent block > /dev/null 2>&1 || fail "when-absent block failed"
+  timeout 20 "$OPENWFP" run --attach -- curl -sS -m 5 "http://127.0.0.2:$port/index.html" > "$work/curl3.log" 2>&1 \
+    && fail "after when-absent block, curl went through"
   ;;
 *)
   fail "unknown case $CASE"

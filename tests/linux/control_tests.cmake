@@ -17,5 +17,5 @@ gtest_discover_tests(openwfp_control_real_tests DISCOVERY_TIMEOUT 60 PROPERTIES 
 
 # tests/proxy/device_verify_proxy_test.cpp (in openwfp_tests) loads drivers/verify_proxy.so.
 if(TARGET verify_proxy AND TARGET openwfp_tests)
-  add_dependencies(openwfp_tests verify_proxy)
+  add_dependencies(openwfp_tests verify_proxy policy_driver)
 endif()

@@ -323,11 +323,12 @@ class Runner {
     const unsigned kind = (sel >> 2) % 6;
     if (m_.handles.size() >= kMaxHandles) return {};
     namespace sec = km::security;
-    // The driver's descriptor D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;RC): everything to the engine's
-    // uid (SY) and root (BA); a tree process gets what its uid gets AND what RC gets (all).
+    // The driver's descriptor D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GRGX;;;RC): everything to the engine's
+    // uid (SY) and root (BA); a tree process gets what its uid gets AND what RC gets (read and
+    // execute: no FILE_WRITE_ACCESS IOCTL such as IOCTL_VP_SET_POLICY).
     const bool engineUid = kind <= 2;
     const bool root = kind == 3;
-    const uint32_t want = engineUid || root ? sec::kAll : 0;
+    const uint32_t want = kind == 2 ? (sec::kRead | sec::kExecute) : engineUid || root ? sec::kAll : 0;
     int32_t status = -1;
     std::shared_ptr<kd::File> file;
     if (kind <= 1) {

@@ -1,4 +1,4 @@
-// `openwfp run [--driver D.so ...] [--verifier] [--trace FILE] [--pend-timeout S]
+// `openwfp run [--driver D.so ...] [--policy FILE] [--verifier] [--trace FILE] [--pend-timeout S]
 //              [--block-errno E] -- COMMAND ARGS`
 // Runs COMMAND (and its threads and descendants) with every IPv4/IPv6 connect() and bind()
 // classified by the loaded callout drivers (SPEC S13). Exit status is COMMAND's.
@@ -23,6 +23,8 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   auto blockErrno = std::make_shared<std::string>("ECONNREFUSED");
   auto* cmd = app.add_subcommand("run", "Run COMMAND with its connect()/bind() calls classified by callout drivers");
   cmd->add_option("--driver", opts->drivers, "Callout driver shared object to load (repeatable)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--policy", opts->policyFile, "Rules file (TOML, docs/policy.md) enforced by the built-in policy driver")
       ->check(CLI::ExistingFile);
   cmd->add_flag("--verifier", opts->verifier, "Report driver API misuse (S11) on stderr");
   cmd->add_option("--trace", opts->traceFile, "Write one JSON line per classify to FILE");

@@ -491,4 +491,6 @@ OPENWFP_END_DECLS
 
 #include "fwpvi.h"
 
+#include "fwplayout.h" /* S15.5: the Windows x64 layouts, checked here */
+
 #endif /* OPENWFP_KM_FWPMK_H */

@@ -606,9 +606,16 @@ typedef struct FWPS_INCOMING_METADATA_VALUES0_ {
   UINT32 l2Flags;
   UINT32 ethernetMacHeaderSize;
   UINT32 wiFiOperationMode;
+#if NDIS_SUPPORT_NDIS630
   NDIS_SWITCH_PORT_ID vSwitchSourcePortId;
   NDIS_SWITCH_NIC_INDEX vSwitchSourceNicIndex;
   NDIS_SWITCH_PORT_ID vSwitchDestinationPortId;
+#else
+  /* The WDK's padding for drivers built without NDIS 6.30: the same offsets. */
+  UINT32 padding0;
+  USHORT padding1;
+  UINT32 padding2;
+#endif
   HANDLE vSwitchPacketContext;
   PVOID subProcessTag;
   UINT64 reserved1;
@@ -811,5 +818,7 @@ FwpsFlowRemoveContext0(_In_ UINT64 flowId, _In_ UINT16 layerId, _In_ UINT32 call
 OPENWFP_END_DECLS
 
 #include "fwpvi.h"
+
+#include "fwplayout.h" /* S15.5: the Windows x64 layouts, checked here */
 
 #endif /* OPENWFP_KM_FWPSK_H */

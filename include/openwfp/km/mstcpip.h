@@ -8,6 +8,7 @@
 #include "openwfp_km_base.h"
 #include "ws2def.h"
 #include "ws2ipdef.h"
+#include "ip2string.h"
 
 #define SIO_RCVALL _WSAIOW(IOC_VENDOR, 1)
 #define SIO_RCVALL_MCAST _WSAIOW(IOC_VENDOR, 2)
@@ -74,5 +75,85 @@ OPENWFP_INLINE void IN6_SET_ADDR_LOOPBACK(IN6_ADDR *a) {
   a->u.Byte[15] = 1;
 }
 OPENWFP_INLINE void IN6_SET_ADDR_UNSPECIFIED(IN6_ADDR *a) { memset(a->u.Byte, 0, 16); }
+
+/* ---- Family-independent address helpers of mstcpip.h (SOCKADDR of AF_INET / AF_INET6) ----- */
+OPENWFP_INLINE BOOLEAN IN4_IS_ADDR_BROADCAST(const IN_ADDR *a) {
+  return (BOOLEAN)(a->S_un.S_addr == 0xffffffffU);
+}
+OPENWFP_INLINE BOOLEAN IN4_IS_ADDR_MULTICAST(const IN_ADDR *a) {
+  return (BOOLEAN)((a->S_un.S_un_b.s_b1 & 0xf0) == 0xe0);
+}
+OPENWFP_INLINE BOOLEAN IN4_IS_ADDR_LINKLOCAL(const IN_ADDR *a) {
+  return (BOOLEAN)(a->S_un.S_un_b.s_b1 == 169 && a->S_un.S_un_b.s_b2 == 254);
+}
+OPENWFP_INLINE BOOLEAN IN6_IS_ADDR_MULTICAST(const IN6_ADDR *a) { return (BOOLEAN)(a->u.Byte[0] == 0xff); }
+OPENWFP_INLINE BOOLEAN IN6_IS_ADDR_LINKLOCAL(const IN6_ADDR *a) {
+  return (BOOLEAN)(a->u.Byte[0] == 0xfe && (a->u.Byte[1] & 0xc0) == 0x80);
+}
+OPENWFP_INLINE void IN4ADDR_SETANY(PSOCKADDR_IN a) {
+  a->sin_family = AF_INET;
+  a->sin_port = 0;
+  a->sin_addr.S_un.S_addr = 0;
+  memset(a->sin_zero, 0, sizeof(a->sin_zero));
+}
+OPENWFP_INLINE void IN4ADDR_SETLOOPBACK(PSOCKADDR_IN a) {
+  IN4ADDR_SETANY(a);
+  a->sin_addr.S_un.S_addr = IN4ADDR_LOOPBACK;
+}
+OPENWFP_INLINE void IN6ADDR_SETANY(PSOCKADDR_IN6 a) {
+  memset(a, 0, sizeof(*a));
+  a->sin6_family = AF_INET6;
+}
+OPENWFP_INLINE void IN6ADDR_SETLOOPBACK(PSOCKADDR_IN6 a) {
+  IN6ADDR_SETANY(a);
+  a->sin6_addr.u.Byte[15] = 1;
+}
+OPENWFP_INLINE BOOLEAN IN6ADDR_ISANY(const SOCKADDR_IN6 *a) { return IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr); }
+OPENWFP_INLINE BOOLEAN IN6ADDR_ISLOOPBACK(const SOCKADDR_IN6 *a) { return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr); }
+OPENWFP_INLINE BOOLEAN IN4ADDR_ISANY(const SOCKADDR_IN *a) { return IN4_IS_ADDR_UNSPECIFIED(&a->sin_addr); }
+OPENWFP_INLINE BOOLEAN IN4ADDR_ISLOOPBACK(const SOCKADDR_IN *a) { return IN4_IS_ADDR_LOOPBACK(&a->sin_addr); }
+
+/* The address bytes of an AF_INET / AF_INET6 SOCKADDR (network order), NULL otherwise. */
+OPENWFP_INLINE PUCHAR INETADDR_ADDRESS(const SOCKADDR *a) {
+  if (a->sa_family == AF_INET) return (PUCHAR) & ((PSOCKADDR_IN)a)->sin_addr;
+  if (a->sa_family == AF_INET6) return (PUCHAR) & ((PSOCKADDR_IN6)a)->sin6_addr;
+  return NULL;
+}
+/* The port in network byte order. */
+OPENWFP_INLINE USHORT INETADDR_PORT(const SOCKADDR *a) {
+  return a->sa_family == AF_INET6 ? ((const SOCKADDR_IN6 *)a)->sin6_port : ((const SOCKADDR_IN *)a)->sin_port;
+}
+OPENWFP_INLINE void INETADDR_SET_PORT(PSOCKADDR a, USHORT Port) {
+  if (a->sa_family == AF_INET6) ((PSOCKADDR_IN6)a)->sin6_port = Port;
+  else ((PSOCKADDR_IN)a)->sin_port = Port;
+}
+/* Copies the address bytes (4 or 16 by the family) into a. */
+OPENWFP_INLINE void INETADDR_SET_ADDRESS(PSOCKADDR a, const UCHAR *Address) {
+  if (a->sa_family == AF_INET6) memcpy(&((PSOCKADDR_IN6)a)->sin6_addr, Address, 16);
+  else memcpy(&((PSOCKADDR_IN)a)->sin_addr, Address, 4);
+}
+OPENWFP_INLINE BOOLEAN INETADDR_ISANY(const SOCKADDR *a) {
+  return a->sa_family == AF_INET6 ? IN6ADDR_ISANY((const SOCKADDR_IN6 *)a) : IN4ADDR_ISANY((const SOCKADDR_IN *)a);
+}
+OPENWFP_INLINE BOOLEAN INETADDR_ISLOOPBACK(const SOCKADDR *a) {
+  return a->sa_family == AF_INET6 ? IN6ADDR_ISLOOPBACK((const SOCKADDR_IN6 *)a)
+                                  : IN4ADDR_ISLOOPBACK((const SOCKADDR_IN *)a);
+}
+OPENWFP_INLINE void INETADDR_SETANY(PSOCKADDR a) {
+  if (a->sa_family == AF_INET6) IN6ADDR_SETANY((PSOCKADDR_IN6)a);
+  else IN4ADDR_SETANY((PSOCKADDR_IN)a);
+}
+OPENWFP_INLINE void INETADDR_SETLOOPBACK(PSOCKADDR a) {
+  if (a->sa_family == AF_INET6) IN6ADDR_SETLOOPBACK((PSOCKADDR_IN6)a);
+  else IN4ADDR_SETLOOPBACK((PSOCKADDR_IN)a);
+}
+OPENWFP_INLINE BOOLEAN INETADDR_ISEQUAL(const SOCKADDR *a, const SOCKADDR *b) {
+  if (a->sa_family != b->sa_family) return FALSE;
+  if (a->sa_family == AF_INET6) {
+    return (BOOLEAN)(IN6_ADDR_EQUAL(&((const SOCKADDR_IN6 *)a)->sin6_addr, &((const SOCKADDR_IN6 *)b)->sin6_addr) &&
+                     ((const SOCKADDR_IN6 *)a)->sin6_scope_id == ((const SOCKADDR_IN6 *)b)->sin6_scope_id);
+  }
+  return IN4_ADDR_EQUAL(&((const SOCKADDR_IN *)a)->sin_addr, &((const SOCKADDR_IN *)b)->sin_addr);
+}
 
 #endif /* OPENWFP_KM_MSTCPIP_H */

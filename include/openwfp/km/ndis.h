@@ -1,7 +1,8 @@
 /*
  * ndis.h - the few NDIS names fwpsk.h needs (SPEC S1.1). openwfp classifies at the ALE layers only,
  * so network buffer lists are opaque here; the NDIS_SUPPORT_* / NDISxx macros a driver defines
- * before including this header are accepted and ignored.
+ * before including this header select the NDIS_SUPPORT_* values (NDIS 6.30 unless an older
+ * NDISxx alone is defined).
  */
 #ifndef OPENWFP_KM_NDIS_H
 #define OPENWFP_KM_NDIS_H
@@ -32,7 +33,12 @@ typedef USHORT NDIS_SWITCH_NIC_INDEX, *PNDIS_SWITCH_NIC_INDEX;
 #define NDIS_SUPPORT_NDIS620 1
 #endif
 #ifndef NDIS_SUPPORT_NDIS630
+#if (defined(NDIS60) || defined(NDIS61) || defined(NDIS620)) && !defined(NDIS630) && !defined(NDIS640) && \
+    !defined(NDIS650) && !defined(NDIS660) && !defined(NDIS680)
+#define NDIS_SUPPORT_NDIS630 0 /* an NDIS 6.0-6.20 driver: FWPS_INCOMING_METADATA_VALUES0 has padding */
+#else
 #define NDIS_SUPPORT_NDIS630 1
+#endif
 #endif
 
 #define NDIS_STATUS_SUCCESS ((NDIS_STATUS)0x00000000L)

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "sdkddkver.h"
+
 /* Multi-character pool tags ('gaTX') are how Windows drivers name their allocations; MSVC
  * accepts them silently and GCC gives them the same value. Silence GCC's -Wmultichar for the
  * rest of the translation unit (effective for C; g++ before 13 ignores this pragma for lexer
@@ -595,6 +597,17 @@ typedef const STRING *PCANSI_STRING;
 
 #define RTL_CONSTANT_STRING(s) \
   { (USHORT)(sizeof(s) - sizeof((s)[0])), (USHORT)sizeof(s), (PWCH)(s) }
+
+/* A const counted string over a local literal (the string stays in _var##_buffer). */
+#define DECLARE_CONST_UNICODE_STRING(_var, _string)   \
+  const WCHAR _var##_buffer[] = _string;              \
+  const UNICODE_STRING _var = {(USHORT)(sizeof(_string) - sizeof(WCHAR)), (USHORT)sizeof(_string), \
+                               (PWCH)_var##_buffer}
+#define DECLARE_GLOBAL_CONST_UNICODE_STRING(_var, _str) \
+  extern const DECLSPEC_SELECTANY UNICODE_STRING _var = RTL_CONSTANT_STRING(_str)
+#define DECLARE_UNICODE_STRING_SIZE(_var, _size)                                     \
+  WCHAR _var##_buffer[_size];                                                         \
+  UNICODE_STRING _var = {0, (USHORT)((_size) * sizeof(WCHAR)), _var##_buffer}
 
 typedef struct _LIST_ENTRY {
   struct _LIST_ENTRY *Flink;

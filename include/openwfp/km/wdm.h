@@ -669,6 +669,10 @@ LARGE_INTEGER NTAPI KeQueryPerformanceCounter(_Out_opt_ PLARGE_INTEGER Performan
 HANDLE NTAPI PsGetCurrentProcessId(void);
 HANDLE NTAPI PsGetCurrentThreadId(void);
 
+/* A random (version 4) UUID from the system's random source. */
+typedef GUID UUID;
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI ExUuidCreate(_Out_ UUID *Uuid);
+
 /* Strings. */
 void NTAPI RtlInitUnicodeString(_Out_ PUNICODE_STRING DestinationString,
                                 _In_opt_z_ PCWSTR SourceString);
@@ -818,6 +822,11 @@ OPENWFP_INLINE void KeInitializeSpinLock(PKSPIN_LOCK SpinLock) { *SpinLock = 0; 
 #define NT_ASSERTMSG(msg, exp) ASSERTMSG(msg, exp)
 #define NT_VERIFY(exp) ASSERT(exp)
 
+/* Allocation helpers of newer WDKs, over ExAllocatePoolWithTag: Uninitialized leaves the
+ * contents as they are, Zero clears them. */
+OPENWFP_INLINE PVOID ExAllocatePoolUninitialized(POOL_TYPE PoolType, SIZE_T NumberOfBytes, ULONG Tag) {
+  return ExAllocatePoolWithTag(PoolType, NumberOfBytes, Tag);
+}
 /* Zeroing allocation helper of newer WDKs, over ExAllocatePoolWithTag. */
 OPENWFP_INLINE PVOID ExAllocatePoolZero(POOL_TYPE PoolType, SIZE_T NumberOfBytes, ULONG Tag) {
   PVOID p = ExAllocatePoolWithTag(PoolType, NumberOfBytes, Tag);

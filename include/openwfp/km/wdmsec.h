@@ -14,15 +14,16 @@
 extern "C" {
 #endif
 
-#define SDDL_DEVOBJ_KERNEL_ONLY L"D:P"
-#define SDDL_DEVOBJ_SYS_ALL L"D:P(A;;GA;;;SY)"
-#define SDDL_DEVOBJ_SYS_ALL_ADM_ALL L"D:P(A;;GA;;;SY)(A;;GA;;;BA)"
-#define SDDL_DEVOBJ_SYS_ALL_ADM_RX L"D:P(A;;GA;;;SY)(A;;GRGX;;;BA)"
-#define SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_R L"D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GR;;;WD)"
-#define SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_RW_RES_R \
-  L"D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GRGW;;;WD)(A;;GR;;;RC)"
-#define SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_RWX_RES_RWX \
-  L"D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GRGWGX;;;WD)(A;;GRGWGX;;;RC)"
+/* The WDK's SDDL strings for device objects, as UNICODE_STRING constants (wdmsec.lib on
+ * Windows; libopenwfp here): pass &SDDL_DEVOBJ_... to IoCreateDeviceSecure or
+ * WdfControlDeviceInitAllocate. */
+extern const UNICODE_STRING SDDL_DEVOBJ_KERNEL_ONLY;         /* D:P */
+extern const UNICODE_STRING SDDL_DEVOBJ_SYS_ALL;             /* D:P(A;;GA;;;SY) */
+extern const UNICODE_STRING SDDL_DEVOBJ_SYS_ALL_ADM_ALL;     /* + (A;;GA;;;BA) */
+extern const UNICODE_STRING SDDL_DEVOBJ_SYS_ALL_ADM_RX;      /* + (A;;GRGX;;;BA) */
+extern const UNICODE_STRING SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_R;
+extern const UNICODE_STRING SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_RW_RES_R;
+extern const UNICODE_STRING SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_RWX_RES_RWX;
 
 /* IoCreateDevice with DefaultSDDLString as the device's security descriptor. A string outside
  * the supported subset fails with STATUS_INVALID_PARAMETER and one verifier line naming the
