@@ -8,6 +8,30 @@ namespace {
 
 constexpr uint32_t kMaxSidSubAuthorities = 15;
 
+// The SDK's enums have no fixed underlying type: a C++ load of a value beyond the range their
+// enumerators span is undefined. Encoders read the member's 4 bytes as they are (a caller may
+// have stored anything); decoders refuse what the enum cannot hold.
+template <typename E>
+uint32_t raw32(const E& e) {
+  static_assert(sizeof(E) == 4);
+  uint32_t v;
+  std::memcpy(&v, &e, 4);
+  return v;
+}
+constexpr uint32_t kDataTypeLimit = 0x1FF;   // FWP_DATA_TYPE: enumerators up to 0x103
+constexpr uint32_t kMatchTypeLimit = 0xF;    // FWP_MATCH_TYPE: up to 13
+constexpr uint32_t kEnumTypeLimit = 0x3;     // FWP_FILTER_ENUM_TYPE: up to 2
+
+template <typename E>
+E checkedEnum(Reader& r, uint32_t limit) {
+  uint32_t v = r.u32();
+  if (v > limit) {
+    r.fail();
+    v = 0;
+  }
+  return static_cast<E>(v);
+}
+
 // ---- pieces ---------------------------------------------------------------------------------
 
 void encodeString(Writer& w, const wchar_t* s) {
@@ -75,8 +99,9 @@ T* decodePresent(Reader& r, Packer& p) {
 // The union arms FWP_VALUE0 and FWP_CONDITION_VALUE0 share (same layout); `cond` adds the
 // condition-only types.
 void encodeValue(Writer& w, const FWP_CONDITION_VALUE0& v, bool cond) {
-  w.u32(static_cast<uint32_t>(v.type));
-  switch (v.type) {
+  uint32_t type = raw32(v.type);
+  w.u32(type);
+  switch (type) {
     case FWP_UINT8: w.u8(v.uint8); break;
     case FWP_INT8: w.u8(static_cast<uint8_t>(v.int8)); break;
     case FWP_UINT16: w.u16(v.uint16); break;
@@ -152,7 +177,7 @@ void encodeValue(Writer& w, const FWP_CONDITION_VALUE0& v, bool cond) {
 }
 
 void decodeValue(Reader& r, Packer& p, FWP_CONDITION_VALUE0& v, bool cond) {
-  v.type = static_cast<FWP_DATA_TYPE>(r.u32());
+  v.type = checkedEnum<FWP_DATA_TYPE>(r, kDataTypeLimit);
   switch (v.type) {
     case FWP_UINT8: v.uint8 = r.u8(); break;
     case FWP_INT8: v.int8 = static_cast<INT8>(r.u8()); break;
@@ -344,7 +369,7 @@ void encode(Writer& w, const FWPM_FILTER0& v) {
     for (UINT32 i = 0; i < v.numFilterConditions; ++i) {
       const FWPM_FILTER_CONDITION0& c = v.filterCondition[i];
       encodeGuid(w, c.fieldKey);
-      w.u32(static_cast<uint32_t>(c.matchType));
+      w.u32(raw32(c.matchType));
       encodeValue(w, c.conditionValue, true);
     }
   }
@@ -372,7 +397,7 @@ bool decode(Reader& r, Packer& p, FWPM_FILTER0& v) {
     for (UINT32 i = 0; i < v.numFilterConditions && r.ok(); ++i) {
       FWPM_FILTER_CONDITION0& c = v.filterCondition[i];
       c.fieldKey = decodeGuid(r);
-      c.matchType = static_cast<FWP_MATCH_TYPE>(r.u32());
+      c.matchType = checkedEnum<FWP_MATCH_TYPE>(r, kMatchTypeLimit);
       decodeValue(r, p, c.conditionValue, true);
     }
   }
@@ -390,7 +415,7 @@ bool decode(Reader& r, Packer& p, FWPM_FILTER0& v) {
 void encode(Writer& w, const FWPM_FILTER_ENUM_TEMPLATE0& v) {
   encodeOptGuid(w, v.providerKey);
   encodeGuid(w, v.layerKey);
-  w.u32(static_cast<uint32_t>(v.enumType));
+  w.u32(raw32(v.enumType));
   w.u32(v.flags);
   w.u32(v.actionMask);
   encodeOptGuid(w, v.calloutKey);
@@ -399,7 +424,7 @@ void encode(Writer& w, const FWPM_FILTER_ENUM_TEMPLATE0& v) {
 bool decode(Reader& r, Packer& p, FWPM_FILTER_ENUM_TEMPLATE0& v) {
   v.providerKey = decodeOptGuid(r, p);
   v.layerKey = decodeGuid(r);
-  v.enumType = static_cast<FWP_FILTER_ENUM_TYPE>(r.u32());
+  v.enumType = checkedEnum<FWP_FILTER_ENUM_TYPE>(r, kEnumTypeLimit);
   v.flags = r.u32();
   v.actionMask = r.u32();
   v.calloutKey = decodeOptGuid(r, p);

@@ -5,7 +5,9 @@
 // enumeration handles; saves and restores the persistent objects; renders `openwfp show`.
 //
 // Thread-safe: each client connection calls handle() from its own thread; calls of different
-// connections run in parallel (one mutex per connection, one for the state file).
+// connections run in parallel (one mutex per connection, one for the state file). It acts on
+// Runtime::current(): destroy it (its destructor closes every session it holds) before the
+// Runtime goes.
 #pragma once
 
 #include <cstdint>
