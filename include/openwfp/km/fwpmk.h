@@ -354,6 +354,9 @@ typedef struct _SEC_WINNT_AUTH_IDENTITY_W {
 #endif
 
 /* ---- Functions (implemented by libopenwfp) ----------------------------------------------- */
+/* The user-mode header (include/openwfp/um/fwpmu.h) includes this one for its GUIDs, types and
+ * constants and declares its own, DWORD-returning, functions of the same names. */
+#ifndef OPENWFP_UM_FWPMU_H
 OPENWFP_BEGIN_DECLS
 
 _IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
@@ -428,7 +431,63 @@ FwpmGetAppIdFromFileName0(_In_ PCWSTR fileName, _Outptr_ FWP_BYTE_BLOB **appId);
 
 _IRQL_requires_max_(PASSIVE_LEVEL) void NTAPI FwpmFreeMemory0(_Inout_ void **p);
 
+/* Lookups and enumerations of callouts, providers and sublayers (SPEC S14.4, S14.7). */
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmCalloutGetById0(_In_ HANDLE engineHandle, _In_ UINT32 id, _Outptr_ FWPM_CALLOUT0 **callout);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmCalloutGetByKey0(_In_ HANDLE engineHandle, _In_ const GUID *key,
+                     _Outptr_ FWPM_CALLOUT0 **callout);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmCalloutCreateEnumHandle0(_In_ HANDLE engineHandle,
+                             _In_opt_ const FWPM_CALLOUT_ENUM_TEMPLATE0 *enumTemplate,
+                             _Out_ HANDLE *enumHandle);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmCalloutEnum0(_In_ HANDLE engineHandle, _In_ HANDLE enumHandle, _In_ UINT32 numEntriesRequested,
+                 _Outptr_result_buffer_(*numEntriesReturned) FWPM_CALLOUT0 ***entries,
+                 _Out_ UINT32 *numEntriesReturned);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmCalloutDestroyEnumHandle0(_In_ HANDLE engineHandle, _Inout_ HANDLE enumHandle);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmProviderGetByKey0(_In_ HANDLE engineHandle, _In_ const GUID *key,
+                      _Outptr_ FWPM_PROVIDER0 **provider);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmProviderCreateEnumHandle0(_In_ HANDLE engineHandle,
+                              _In_opt_ const FWPM_PROVIDER_ENUM_TEMPLATE0 *enumTemplate,
+                              _Out_ HANDLE *enumHandle);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmProviderEnum0(_In_ HANDLE engineHandle, _In_ HANDLE enumHandle, _In_ UINT32 numEntriesRequested,
+                  _Outptr_result_buffer_(*numEntriesReturned) FWPM_PROVIDER0 ***entries,
+                  _Out_ UINT32 *numEntriesReturned);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmProviderDestroyEnumHandle0(_In_ HANDLE engineHandle, _Inout_ HANDLE enumHandle);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmSubLayerGetByKey0(_In_ HANDLE engineHandle, _In_ const GUID *key,
+                      _Outptr_ FWPM_SUBLAYER0 **subLayer);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmSubLayerCreateEnumHandle0(_In_ HANDLE engineHandle,
+                              _In_opt_ const FWPM_SUBLAYER_ENUM_TEMPLATE0 *enumTemplate,
+                              _Out_ HANDLE *enumHandle);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmSubLayerEnum0(_In_ HANDLE engineHandle, _In_ HANDLE enumHandle, _In_ UINT32 numEntriesRequested,
+                  _Outptr_result_buffer_(*numEntriesReturned) FWPM_SUBLAYER0 ***entries,
+                  _Out_ UINT32 *numEntriesReturned);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmSubLayerDestroyEnumHandle0(_In_ HANDLE engineHandle, _Inout_ HANDLE enumHandle);
+
 OPENWFP_END_DECLS
+#endif /* !OPENWFP_UM_FWPMU_H */
 
 #include "fwpvi.h"
 
