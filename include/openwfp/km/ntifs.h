@@ -8,6 +8,18 @@
 #include "ntddk.h"
 #include "ntsid.h"
 
+/* Status values of the security functions (WDK ntstatus.h values). Kept here, not in ntstatus.h,
+ * until openwfp's status-name table (logs, S11.2) names them. */
+#ifndef STATUS_INVALID_SID
+#define STATUS_INVALID_SID ((NTSTATUS)0xC0000078L)
+#endif
+#ifndef STATUS_TOO_MANY_COMMANDS
+#define STATUS_TOO_MANY_COMMANDS ((NTSTATUS)0xC00000C1L)
+#endif
+#ifndef STATUS_INVALID_LABEL
+#define STATUS_INVALID_LABEL ((NTSTATUS)0xC0000446L)
+#endif
+
 /* ---- Push locks (SPEC S15.2) -------------------------------------------------------------- */
 /* A pointer-sized reader/writer lock, not recursive; callers are in a critical region. */
 typedef struct _EX_PUSH_LOCK {
