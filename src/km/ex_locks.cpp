@@ -6,8 +6,8 @@
 // (ExInitialize/ReInitializeRundownProtection, ExAcquire/ReleaseRundownProtection(Ex),
 // ExWaitForRundownProtectionRelease, ExRundownCompleted).
 //
-// A fast (or guarded) mutex is the classic count + event: Count 1 = free; an acquirer that
-// brings it below 0... waits on the synchronization event that the releaser sets. Neither is
+// A fast (or guarded) mutex is the classic count + event: Count 1 = free; an acquirer whose
+// decrement does not reach 0 waits on the synchronization event that the releaser sets. Neither is
 // recursive: a second acquire by the owner would deadlock on Windows and is reported instead.
 // A push lock word holds bit 0 = held exclusive, bits 1.. = number of shared holders; a
 // rundown reference holds bit 0 = rundown started, bits 1.. = number of holders. Waiters of
