@@ -31,6 +31,8 @@ enum class Code {
   DriverAssertFailed,         // a driver's ASSERT/NT_ASSERT failed (RtlAssert)
   KernelApiMisuse,            // kernel support misuse: spin lock released by non-owner, work item
                               // queued twice or freed while queued, unknown device object, ...
+  NotSupported,               // a WDK function declared for source compatibility that openwfp
+                              // does not support was called (packet injection, NBLs; S15.3)
 };
 const char* toString(Code code);
 

@@ -298,6 +298,8 @@ DEFINE_GUID(FWPM_PROVIDER_TCP_TEMPLATES,
 #define FWPM_CONDITION_LOCAL_TUNNEL_TYPE FWPM_CONDITION_TUNNEL_TYPE
 #define FWPM_CONDITION_LOCAL_INTERFACE_INDEX FWPM_CONDITION_INTERFACE_INDEX
 #define FWPM_CONDITION_ARRIVAL_SUB_INTERFACE_INDEX FWPM_CONDITION_SUB_INTERFACE_INDEX
+/* The conditions of the other builtin layers (MAC, vSwitch, IP forward, ICMP error, ...). */
+#include "fwpmconditions.h"
 #define FWPM_SUBLAYER_EDGE_TRAVERSAL FWPM_SUBLAYER_TEREDO
 
 /* ---- Weights (wfp-facts 1.7) ------------------------------------------------------------- */
@@ -490,6 +492,22 @@ OPENWFP_END_DECLS
 #endif /* !OPENWFP_UM_FWPMU_H */
 
 #include "fwpvi.h"
+
+/* Base filtering engine state (SPEC S15.2). openwfp's filter engine runs for the whole life of
+ * the process: FwpmBfeStateGet0 returns FWPM_SERVICE_RUNNING and the state never changes, so a
+ * subscribed callback is not called (as on Windows while the BFE keeps running). */
+#ifndef OPENWFP_UM_FWPMU_H
+OPENWFP_BEGIN_DECLS
+_IRQL_requires_max_(DISPATCH_LEVEL) FWPM_SERVICE_STATE NTAPI FwpmBfeStateGet0(void);
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmBfeStateSubscribeChanges0(_Inout_ void *deviceObject, _In_ FWPM_SERVICE_STATE_CHANGE_CALLBACK0 callback,
+                              _In_opt_ void *context, _Out_ HANDLE *changeHandle);
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI FwpmBfeStateUnsubscribeChanges0(_Inout_ HANDLE changeHandle);
+OPENWFP_END_DECLS
+#define FwpmBfeStateGet FwpmBfeStateGet0
+#define FwpmBfeStateSubscribeChanges FwpmBfeStateSubscribeChanges0
+#define FwpmBfeStateUnsubscribeChanges FwpmBfeStateUnsubscribeChanges0
+#endif
 
 #include "fwplayout.h" /* S15.5: the Windows x64 layouts, checked here */
 
