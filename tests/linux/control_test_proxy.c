@@ -24,10 +24,18 @@
  *     has the app's connect), SIO_SET the records, connect upstream, OUTCOME ok, accept the
  *     app, check the context; and for an app connecting to 127.0.0.1:CLOSED_PORT: the upstream
  *     connect is refused, OUTCOME with the error, the app is refused at once and never accepted.
+ *   control_test_proxy claim LISTEN_PORT OUT_IP
+ *     the transparent proxy of a policy `redirect` rule (drivers/policy): opens \\.\OpenwfpPolicy,
+ *     CLAIMs 127.0.0.1:LISTEN_PORT (IOCTL_POLICY_CLAIM), listens there and prints "ready"; accepts
+ *     one connection (10 s at most), reads its context (VP_CONTEXT: rule number and original
+ *     destination, printed as "context rule=N orig=IP:PORT"), SIO_SETs the records on its
+ *     outbound socket (bound to OUT_IP), connects to the original destination and relays the
+ *     app's first read upstream and the upstream's bytes back until it closes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +45,7 @@
 #include <unistd.h>
 
 #include "openwfp/device.h"
+#include "openwfp/policy_channel.h"
 #include "openwfp/verify_proxy_channel.h"
 #include "openwfp/winsock.h"
 
@@ -317,14 +326,90 @@ static int runVerifyProxy(int listenPort, int reachablePort, int closedPort) {
   return failures == 0 ? 0 : 1;
 }
 
+static int runPolicyClaim(int listenPort, const char* outIp) {
+  struct sockaddr_in sa;
+  struct pollfd pf;
+  unsigned char records[1024];
+  char buf[4096], orig[INET_ADDRSTRLEN];
+  VP_ENDPOINT ep;
+  VP_CONTEXT ctx;
+  size_t returned = 0, recordsSize = 0;
+  ssize_t n;
+  int one = 1, rc, listener, accepted, outbound, h;
+
+  h = openwfp_device_open(POLICY_USER_PATH);
+  step("policy-open", h >= 0, errno);
+  if (h < 0) return 1;
+  memset(&ep, 0, sizeof ep);
+  ep.family = 4;
+  ep.port = (uint16_t)listenPort;
+  ep.addr[0] = 127;
+  ep.addr[3] = 1;
+  rc = openwfp_device_ioctl(h, IOCTL_POLICY_CLAIM, &ep, sizeof ep, NULL, 0, &returned);
+  step("claim", rc == 0, errno);
+  if (rc != 0) return 1;
+  listener = socket(AF_INET, SOCK_STREAM, 0);
+  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((unsigned short)listenPort);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(listener, (struct sockaddr*)&sa, sizeof sa) != 0 || listen(listener, 8) != 0) {
+    step("listen", 0, errno);
+    return 1;
+  }
+  printf("ready\n");
+  fflush(stdout);
+  pf.fd = listener;
+  pf.events = POLLIN;
+  pf.revents = 0;
+  step("accept-within-10s", poll(&pf, 1, 10000) == 1, errno);
+  if (failures) return 1;
+  accepted = accept(listener, NULL, NULL);
+  step("accept", accepted >= 0, errno);
+  if (accepted < 0) return 1;
+  rc = openwfp_ioctl(accepted, SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT, NULL, 0, &ctx, sizeof ctx, &returned);
+  step("context", rc == 0 && returned == sizeof ctx && ctx.originalDestination.family == 4, errno);
+  if (rc != 0) return 1;
+  inet_ntop(AF_INET, ctx.originalDestination.addr, orig, sizeof orig);
+  printf("context rule=%llu orig=%s:%u\n", (unsigned long long)ctx.id, orig,
+         (unsigned)ctx.originalDestination.port);
+  rc = openwfp_ioctl(accepted, SIO_QUERY_WFP_CONNECTION_REDIRECT_RECORDS, NULL, 0, records, sizeof records,
+                     &recordsSize);
+  step("records", rc == 0 && recordsSize > 0, errno);
+  outbound = socket(AF_INET, SOCK_STREAM, 0);
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  inet_pton(AF_INET, outIp, &sa.sin_addr);
+  step("bind-out", bind(outbound, (struct sockaddr*)&sa, sizeof sa) == 0, errno);
+  rc = openwfp_ioctl(outbound, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, records, recordsSize, NULL, 0, &returned);
+  step("set-records", rc == 0, errno);
+  sa.sin_port = htons(ctx.originalDestination.port);
+  memcpy(&sa.sin_addr, ctx.originalDestination.addr, 4);
+  rc = connect(outbound, (struct sockaddr*)&sa, sizeof sa);
+  step("upstream-connect", rc == 0, errno);
+  if (rc != 0) return 1;
+  n = read(accepted, buf, sizeof buf);
+  step("app-request", n > 0 && write(outbound, buf, (size_t)n) == n, errno);
+  while ((n = read(outbound, buf, sizeof buf)) > 0)
+    if (write(accepted, buf, (size_t)n) != n) break;
+  close(outbound);
+  close(accepted);
+  close(listener);
+  openwfp_device_close(h);
+  printf("failures %d\n", failures);
+  return failures == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc >= 4 && strcmp(argv[1], "app") == 0) return runApp(argv[2], atoi(argv[3]));
   if (argc >= 3 && strcmp(argv[1], "hijack") == 0) return runHijack(atoi(argv[2]));
+  if (argc >= 4 && strcmp(argv[1], "claim") == 0) return runPolicyClaim(atoi(argv[2]), argv[3]);
   if (argc >= 5 && strcmp(argv[1], "vp") == 0) return runVerifyProxy(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
   if (argc >= 6 && strcmp(argv[1], "proxy") == 0) {
     return runProxy(atoi(argv[2]), argv[3], atoi(argv[4]), atoi(argv[5]), argc >= 7 && strcmp(argv[6], "spawn-app") == 0);
   }
-  fprintf(stderr, "usage: control_test_proxy proxy LISTEN_PORT ORIG_IP ORIG_PORT UPSTREAM_PORT [spawn-app] | app IP PORT | vp LISTEN REACHABLE CLOSED | hijack PORT\n");
+  fprintf(stderr, "usage: control_test_proxy proxy LISTEN_PORT ORIG_IP ORIG_PORT UPSTREAM_PORT [spawn-app] | app IP PORT | vp LISTEN REACHABLE CLOSED | hijack PORT | claim LISTEN_PORT OUT_IP\n");
   return 2;
 }

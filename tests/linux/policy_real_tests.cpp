@@ -24,6 +24,7 @@ using namespace openwfp::realtest;
 namespace {
 
 const std::string kOpenwfp = OPENWFP_CLI_BIN;
+const std::string kClaimProxy = OPENWFP_CONTROL_PROXY_BIN;  // control_test_proxy claim: a transparent proxy
 const std::string kCurl = "/usr/bin/curl";
 const std::string kPython = "/usr/bin/python3";
 const std::string kBusybox = "/bin/busybox";
@@ -344,6 +345,45 @@ TEST_F(PolicyRun, S17_1_BlockRuleFailsAtOnceWithItsErrno) {
   RunResult curl = run(file, client("curl", server.port()));
   EXPECT_EQ(curl.exitCode, 7) << describe(curl);  // curl: could not connect
   EXPECT_EQ(server.accepts(), 0);
+}
+
+// redirect = "127.0.0.1:L": blocked (fail closed) while no process claimed the target; with this
+// test's transparent proxy (control_test_proxy claim, inside the session) holding the claim, the
+// connect lands on it, the SIO context names the rule and the original destination, and the
+// proxy's own upstream connect (records set) reaches the server from its own address.
+TEST_F(PolicyRun, S17_1_RedirectRuleReachesTheClaimingTransparentProxy) {
+  PeerServer server;
+  uint16_t listenPort;
+  {
+    int fd = listenSocket(SOCK_STREAM, "127.0.0.1");  // a free port, released just before use
+    listenPort = socketEndpoint(fd, false).port;
+    ::close(fd);
+  }
+  auto file = policy("[[rule]]\nremote = \"127.0.0.1\"\nport = " + std::to_string(server.port()) +
+                     "\nredirect = \"127.0.0.1:" + std::to_string(listenPort) + "\"\n");
+  RunResult blocked = run(file, client("python3", server.port()));
+  EXPECT_EQ(blocked.exitCode, 3) << describe(blocked);
+  EXPECT_NE(blocked.out.find("connect errno " + std::to_string(ECONNREFUSED)), std::string::npos) << describe(blocked);
+  EXPECT_EQ(server.accepts(), 0) << "unclaimed: nothing reached the server";
+
+  const std::string proxyOut = dir.file("claim.out");
+  std::vector<std::string> command = {
+      "/bin/sh", "-c",
+      "\"$0\" claim " + std::to_string(listenPort) + " 127.0.0.7 >" + proxyOut + " 2>&1 & p=$!; i=0; "
+      "until grep -q ready " + proxyOut + "; do i=$((i+1)); "
+      "if [ $i -gt 100 ]; then echo 'the proxy did not claim within 10 s'; kill $p; exit 9; fi; sleep 0.1; done; "
+      "\"$@\"; rc=$?; wait $p || exit 8; exit $rc",
+      kClaimProxy};
+  auto c = client("python3", server.port());
+  command.insert(command.end(), c.begin(), c.end());
+  RunResult r = run(file, command);
+  const std::string proxyLog = readFile(proxyOut);
+  ASSERT_EQ(r.exitCode, 0) << describe(r) << "\nproxy: " << proxyLog;
+  EXPECT_NE(r.out.find(server.body()), std::string::npos) << describe(r);
+  EXPECT_NE(proxyLog.find("context rule=1 orig=127.0.0.1:" + std::to_string(server.port())), std::string::npos)
+      << proxyLog;
+  EXPECT_TRUE(server.sawPeer("127.0.0.7")) << "the server was reached through the claiming proxy";
+  EXPECT_FALSE(server.sawPeer("127.0.0.1")) << "and not directly";
 }
 
 TEST_F(PolicyRun, S17_1_RuleThatDoesNotMatchLetsTheConnectionPass) {

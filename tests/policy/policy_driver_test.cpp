@@ -8,7 +8,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <future>
+#include <vector>
 
 #include "host/policy_session.h"
 #include "openwfp/device.h"
@@ -16,6 +18,7 @@
 #include "openwfp/policy_channel.h"
 #include "openwfp/sim.h"
 #include "policy/policy.h"
+#include "redirect/history.h"
 
 using namespace openwfp;
 
@@ -165,4 +168,68 @@ TEST_F(PolicyDriver, S17_2_UpstreamRefusalIsTheApplicationsConnectErrno) {
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->error, EHOSTUNREACH);
   device::close(h, kProxyPid);
+}
+
+// redirect = "HOST:PORT" to a loopback transparent proxy (issue 14): until a process claims the
+// target with IOCTL_POLICY_CLAIM the rule blocks (fail closed); once claimed, the connect lands on
+// the claimant's listener, the claimant is the redirect target PID, and the accepted socket's
+// redirect context names the rule and the original destination; when the claiming handle closes,
+// the rule blocks again. A second claimant of the same endpoint is refused.
+TEST_F(PolicyDriver, S17_1_RedirectRuleGoesToTheClaimedLoopbackProxyAndBlocksUnclaimed) {
+  ASSERT_EQ(load("[[rule]]\nremote = \"192.0.2.0/24\"\nport = 80\nredirect = \"127.0.0.1:9300\"\n"), "");
+  sim::Stack stack;
+  auto& app = stack.process(4242, "/usr/bin/curl", 1000);
+  auto& proxy = stack.process(kProxyPid, "/usr/bin/tproxy", 1000);
+  int l = proxy.socket(IpVersion::V4, Protocol::Tcp);
+  ASSERT_EQ(proxy.bind(l, *Endpoint::parse("127.0.0.1:9300")), 0);
+  ASSERT_EQ(proxy.listen(l), 0);
+
+  EXPECT_EQ(connectError(app, "192.0.2.5:80"), ECONNREFUSED) << "unclaimed loopback target: blocked";
+  EXPECT_EQ(proxy.accept(l).error, EAGAIN) << "nothing reached the proxy while unclaimed";
+
+  int h = device::open(POLICY_USER_PATH, kProxyPid);
+  ASSERT_GE(h, 0);
+  VP_ENDPOINT ep{};
+  ep.family = 4;
+  ep.port = 9300;
+  ep.addr[0] = 127;
+  ep.addr[3] = 1;
+  ASSERT_EQ(device::ioctl(h, IOCTL_POLICY_CLAIM, &ep, sizeof ep, nullptr, 0, nullptr, kProxyPid), 0);
+  int h2 = device::open(POLICY_USER_PATH, 999);
+  ASSERT_GE(h2, 0);
+  EXPECT_NE(device::ioctl(h2, IOCTL_POLICY_CLAIM, &ep, sizeof ep, nullptr, 0, nullptr, 999), 0)
+      << "one claimant per endpoint";
+  device::close(h2, 999);
+
+  int s = app.socket(IpVersion::V4, Protocol::Tcp);
+  auto r = app.connect(s, *Endpoint::parse("192.0.2.5:80"));
+  ASSERT_EQ(r.error, 0) << r.reason;
+  EXPECT_TRUE(r.redirected);
+  EXPECT_EQ(r.remote, *Endpoint::parse("127.0.0.1:9300"));
+  auto accepted = proxy.accept(l, std::chrono::seconds(5));
+  ASSERT_EQ(accepted.error, 0);
+  auto info = proxy.connection(accepted.fd);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_TRUE(info->redirected);
+  EXPECT_EQ(info->redirectTargetPid, kProxyPid) << "the claimant is the redirect target PID";
+  ASSERT_NE(info->history, nullptr);
+  std::vector<uint8_t> ctx;
+  ASSERT_TRUE(info->history->newestContext(ctx)) << "the redirect context (SIO_QUERY_..._CONTEXT)";
+  ASSERT_EQ(ctx.size(), sizeof(VP_CONTEXT));
+  VP_CONTEXT c;
+  std::memcpy(&c, ctx.data(), sizeof c);
+  EXPECT_EQ(c.id, 1u) << "rule 1";
+  EXPECT_EQ(c.originalDestination.family, 4);
+  EXPECT_EQ(c.originalDestination.port, 80);
+  EXPECT_EQ(c.originalDestination.addr[0], 192);
+  EXPECT_EQ(c.originalDestination.addr[3], 5);
+  auto& remote = stack.remoteHost("192.0.2.5");
+  int rl = remote.socket(IpVersion::V4, Protocol::Tcp);
+  ASSERT_EQ(remote.bind(rl, *Endpoint::parse("192.0.2.5:443")), 0);
+  ASSERT_EQ(remote.listen(rl), 0);
+  EXPECT_EQ(connectError(app, "192.0.2.5:443"), 0) << "port 443: no rule matches, the connection passes";
+
+  device::close(h, kProxyPid);
+  EXPECT_EQ(connectError(app, "192.0.2.5:80"), ECONNREFUSED) << "the claim ended with its handle: blocked";
+  EXPECT_EQ(proxy.accept(l).error, EAGAIN);
 }
