@@ -62,8 +62,8 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples
   PATTERN CMakeLists.txt EXCLUDE)
 
-# CPack: `cpack -G DEB` in the build tree (scripts/build-deb.sh) packages what is installed above
-# under /usr, from the already built tree. Depends from dpkg-shlibdeps (the libraries the ELF
+# CPack: `cd build/default && cpack -G DEB` packages what is installed above under /usr, from the
+# already built tree (tests/install/deb_test.sh). Depends from dpkg-shlibdeps (the libraries the ELF
 # files link: libc6, libstdc++6, libspdlog, libfmt, libsodium, libseccomp, ...).
 set(CPACK_PACKAGE_NAME openwfp)
 set(CPACK_PACKAGE_VENDOR "the openwfp authors")
@@ -86,5 +86,9 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS ${PROJECT_BINARY_DIR}/src)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://example.invalid/openwfp")
-set(CPACK_STRIP_FILES OFF)
+# Stripped: the package has no -dbg companion (the build tree keeps the debug info).
+set(CPACK_STRIP_FILES ON)
+# A driver author's tools: clang (openwfp-km.pc's compiler), GoogleTest (gtest_verifier.h),
+# pkg-config and CMake. The package holds the library and its development files together.
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "clang, libgtest-dev, pkg-config, cmake")
 include(CPack)

@@ -1,6 +1,5 @@
 #include "host/policy_session.h"
 
-#include <dlfcn.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -8,7 +7,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 
 #include "engine/engine.h"
 #include "engine/layers.h"
