@@ -63,7 +63,8 @@ struct SupervisorOptions {
   // interceptor() stays nullptr.
   std::function<std::string(int listenerFd, int rootPid, int commandPid)> handOff;
   // More processes the tree may not signal (refused in the seccomp program, S13.8), e.g. the
-  // engine service that serves an attached tree.
+  // engine service that serves an attached tree. With handOff, the first is the process that
+  // serves the listener (under Yama ptrace_scope 1, COMMAND names it with PR_SET_PTRACER).
   std::vector<int> protectedPids;
 };
 

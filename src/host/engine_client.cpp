@@ -134,12 +134,29 @@ int showStateCommand(bool asJson) {
   return 0;
 }
 
+int policyLoadCommand(const std::string& file) {
+  std::error_code ec;
+  const std::string path = std::filesystem::absolute(file, ec).string();
+  Reply r;
+  if (int rc = simple("policy load", engine_ops::PolicyLoad, json{{"path", path}}, r)) return rc;
+  std::printf("%s: %zu rule(s) loaded\n", file.c_str(), r.body.value("rules", size_t{0}));
+  for (const auto& l : r.body.value("filters", json::array())) std::printf("  %s\n", l.get<std::string>().c_str());
+  return 0;
+}
+
+int policyUnloadCommand() {
+  Reply r;
+  if (int rc = simple("policy unload", engine_ops::PolicyUnload, json::object(), r)) return rc;
+  std::printf("policy rules removed\n");
+  return 0;
+}
+
 int runAttached(const RunOptions& options) {
   const char* who = "run --attach";
-  if (!options.drivers.empty() || options.verifier || !options.traceFile.empty()) {
+  if (!options.drivers.empty() || options.verifier || !options.traceFile.empty() || !options.policyFile.empty()) {
     std::fprintf(stderr,
-                 "openwfp run --attach: --driver, --verifier and --trace belong to the engine "
-                 "(`openwfp driver load`, `openwfp engine --verifier --trace FILE`)\n");
+                 "openwfp run --attach: --driver, --policy, --verifier and --trace belong to the engine "
+                 "(`openwfp driver load`, `openwfp policy load`, `openwfp engine --verifier --trace FILE`)\n");
     return 2;
   }
   if (auto missing = linux_backend::checkLinuxFeatures()) {

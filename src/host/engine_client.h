@@ -13,6 +13,8 @@ int driverLoadCommand(const std::string& file);
 int driverUnloadCommand(const std::string& name);
 int driverListCommand(bool json);
 int showStateCommand(bool json);
+int policyLoadCommand(const std::string& file);
+int policyUnloadCommand();
 
 // Starts COMMAND under the filter and hands its listener to the engine (RunOptions::attach);
 // waits first for options.waitForDevice to have a proxy when set. Returns COMMAND's status, or

@@ -21,7 +21,8 @@ enum Op : uint32_t {
   Attach = 5,        // {root, command, group, argv[]} + the seccomp listener -> {session}
   ShowState = 6,     // {json: bool} -> {text} or the state object
   WaitDevice = 7,    // {device, timeoutMs} -> {} once a process holds an IOCTL pended on it
-  Management = 8,    // reserved
+  PolicyLoad = 8,    // {path} -> {rules, filters[]} (docs/policy.md)
+  PolicyUnload = 9,  // {} -> {}
 };
 
 inline std::vector<uint8_t> encode(const nlohmann::json& j) {

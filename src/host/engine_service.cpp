@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "host/attached_sessions.h"
 #include "host/engine_protocol.h"
 #include "host/engine_state.h"
+#include "host/policy_session.h"
 #include "km/device_io.h"
 #include "net/unique_fd.h"
 #include "openwfp/control.h"
@@ -125,6 +127,36 @@ struct EngineServiceState {
   DriverHost drivers;
   std::map<std::string, std::string> driverPaths;
   std::unique_ptr<AttachedSessions> sessions;
+  PolicyProxy policyProxy;  // the built-in proxy of `proxy =` rules, started with the first such rules
+  bool policyProxyRunning = false;
+
+  // `openwfp policy load FILE` (S17): the rules into the built-in policy driver, loaded on first use.
+  control::ServiceResult policyLoad(const json& in) {
+    const std::string path = in.value("path", "");
+    if (path.empty() || path[0] != '/') return failure(EINVAL, "policy load: an absolute path is needed");
+    auto parsed = policy::parseFile(path);
+    if (!parsed) return failure(EINVAL, parsed.error);
+    std::lock_guard lock(driversMu);
+    if (auto err = loadPolicy(drivers, *parsed.policy); !err.empty()) return failure(EINVAL, err);
+    driverPaths["policy"] = policyDriverPath();
+    if (parsed.policy->hasProxyRules() && !policyProxyRunning) {
+      if (auto err = policyProxy.start(socketPath); !err.empty()) {
+        return failure(EIO, path + ": the built-in proxy: " + err);
+      }
+      policyProxyRunning = true;
+    }
+    json filters = json::array();
+    for (const auto& l : describePolicyFilters(*parsed.policy)) filters.push_back(l);
+    spdlog::info("openwfp engine: policy {} loaded: {} rule(s)", path, parsed.policy->rules.size());
+    return reply(0, json{{"rules", parsed.policy->rules.size()}, {"filters", filters}});
+  }
+
+  control::ServiceResult policyUnload() {
+    std::lock_guard lock(driversMu);
+    if (auto err = unloadPolicy(drivers); !err.empty()) return failure(EINVAL, "policy unload: " + err);
+    spdlog::info("openwfp engine: policy rules removed");
+    return reply(0, json::object());
+  }
 
   control::ServiceResult driverLoad(const json& in) {
     const std::string path = in.value("path", "");
@@ -218,6 +250,10 @@ struct EngineServiceState {
         return attach(r, *in);
       case engine_ops::WaitDevice:
         return waitDevice(*in);
+      case engine_ops::PolicyLoad:
+        return policyLoad(*in);
+      case engine_ops::PolicyUnload:
+        return policyUnload();
       case engine_ops::ShowState: {
         json state = engineState(EngineStateInputs{socketPath, started, driverList(), sessions->list()});
         if (in->value("json", false)) return reply(0, state);
@@ -246,6 +282,9 @@ int runEngine(const EngineOptions& options) {
     std::fprintf(stderr, "%s\n", err->c_str());
     return 1;
   }
+  // As the standalone supervisor (S13.8): no same-uid process may ptrace the engine or take its
+  // descriptors (the sessions' listeners) with pidfd_getfd.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   // Signals are taken by sigwait below: blocked in every thread from here on.
   sigset_t stopSignals;
   sigemptyset(&stopSignals);
@@ -323,6 +362,7 @@ int runEngine(const EngineOptions& options) {
   }
   server.setLookup(nullptr);
   st->sessions->stopAll();
+  st->policyProxy.stop();
   {
     std::lock_guard lock(st->driversMu);
     for (const auto& l : st->drivers.unloadAll()) spdlog::warn("openwfp engine: {} leaked at unload: {}", l.driver, l.what);

@@ -265,7 +265,8 @@ StartResult Supervisor::start(const std::vector<std::string>& argvIn) {
   TreePlan plan{path.c_str(), argv.data(), envp.data(), o.stdinFd, o.stdoutFd, o.stderrFd,
                 program->instructions.data(),
                 static_cast<unsigned short>(program->instructions.size()), childSock.get(),
-                errWrite.get(), statusWrite.get(), ::getpid(), yamaPtraceScope() == 1, fdLimit};
+                errWrite.get(), statusWrite.get(), ::getpid(), yamaPtraceScope() == 1, fdLimit,
+                o.handOff && !o.protectedPids.empty() ? static_cast<pid_t>(o.protectedPids.front()) : ::getpid()};
 
   pid_t pid = ::fork();
   if (pid < 0) {

@@ -52,7 +52,7 @@ bool sendListener(int sock, int listener) {
   // Open until "go": the supervisor has taken it by then. Only the supervisor may answer (and
   // its death must be felt).
   ::close(listener);
-  if (p.setPtracer) ::prctl(PR_SET_PTRACER, p.supervisor, 0, 0, 0);
+  if (p.setPtracer) ::prctl(PR_SET_PTRACER, p.ptracer, 0, 0, 0);
   ::setrlimit(RLIMIT_NOFILE, &p.fdLimit);  // the application's own soft limit (S13.9)
   ::execve(p.path, p.argv, p.envp);
   childFail(errFd, kStageExec, errno);

@@ -42,8 +42,9 @@ struct TreePlan {
   int errFd;       // ChildError on failure; closed by a successful exec (CLOEXEC)
   int statusFd;    // the holder writes COMMAND's wait status here
   pid_t supervisor;
-  bool setPtracer; // Yama scope 1: COMMAND names the supervisor as its tracer
+  bool setPtracer; // Yama scope 1: COMMAND names the process that serves the listener as its tracer
   rlimit fdLimit;  // COMMAND's RLIMIT_NOFILE (the one the supervisor was started with)
+  pid_t ptracer;   // that process: the supervisor, or the engine service it hands the listener to
 };
 
 // In the forked child: becomes the holder. Never returns.

@@ -179,6 +179,16 @@ except OSError as e:
   grep -q "second failed" "$work/app.log" || fail "the connect after the engine died: $(cat "$work/app.log")"
   grep -q "the engine (pid $engine) went away" "$work/run.err" || fail "run --attach did not say why: $(cat "$work/run.err")"
   ;;
+S14_3_AnAttachedTreeCannotSignalTheEngine)
+  start_engine
+  timeout 20 "$OPENWFP" run --attach -- sh -c "kill -TERM $engine; echo kill=\$?; kill -KILL $engine; echo kill9=\$?" \
+    > "$work/kill.log" 2>&1
+  grep -qx "kill=1" "$work/kill.log" || fail "SIGTERM to the engine from the tree: $(cat "$work/kill.log")"
+  grep -qx "kill9=1" "$work/kill.log" || fail "SIGKILL to the engine from the tree: $(cat "$work/kill.log")"
+  grep -q "Operation not permitted" "$work/kill.log" || fail "not EPERM: $(cat "$work/kill.log")"
+  kill -0 "$engine" 2>/dev/null || fail "the engine died"
+  timeout 10 "$OPENWFP" driver list > /dev/null 2>&1 || fail "the engine stopped answering"
+  ;;
 S14_3_AttachWithoutAnEngineSaysSoInOneLine)
   timeout 10 "$OPENWFP" run --attach -- true > "$work/out.log" 2>&1 && fail "run --attach without an engine succeeded"
   [ "$(cat "$work/out.log")" = "openwfp run --attach: no openwfp engine at $OPENWFP_ENGINE (start one with \`openwfp engine\`)" ] \
@@ -224,6 +234,50 @@ S14_8_VerifyProxyWithoutAProxyRefusesTheConnectAndSaysWhy)
   timeout 10 "$OPENWFP" proxy when-absent block > /dev/null 2>&1 || fail "when-absent block failed"
   timeout 20 "$OPENWFP" run --attach -- curl -sS -m 5 "http://127.0.0.2:$port/index.html" > "$work/curl3.log" 2>&1 \
     && fail "after when-absent block, curl went through"
+  ;;
+S17_3_PolicyLoadedIntoTheEngineAppliesToAttachedSessions)
+  [ -x /usr/bin/microsocks ] || fail "microsocks (Debian package) is needed: scripts/install-deps.sh installs it"
+  start_engine
+  start_upstream
+  socks=$(free_port 127.0.0.1)
+  /usr/bin/microsocks -i 127.0.0.1 -p "$socks" -b 127.0.0.5 > "$work/socks.log" 2>&1 &
+  pids+=("$!")
+  wait_for "microsocks" python3 -c "import socket; socket.create_connection(('127.0.0.1',$socks),1)"
+  cat > "$work/rules.toml" <<TOML
+[[rule]]
+remote = "127.0.0.1/32"
+port = $socks
+permit = true
+
+[[rule]]
+app = "*/curl"
+remote = "127.0.0.2"
+proxy = "socks5://127.0.0.1:$socks"
+
+[[rule]]
+remote = "127.0.0.2"
+block = "EHOSTUNREACH"
+TOML
+  timeout 20 "$OPENWFP" policy load "$work/rules.toml" > "$work/policy.log" 2>&1 || fail "policy load: $(cat "$work/policy.log")"
+  grep -q "3 rule(s) loaded" "$work/policy.log" || fail "policy load said: $(cat "$work/policy.log")"
+  timeout 30 "$OPENWFP" run --attach -- curl -sS -m 10 "http://127.0.0.2:$port/index.html" > "$work/curl.log" 2>&1 \
+    || fail "curl through socks5: $(cat "$work/curl.log")"
+  grep -q "body from the loopback upstream server" "$work/curl.log" || fail "curl got: $(cat "$work/curl.log")"
+  grep -q "\"GET /index.html" "$work/upstream.log" || fail "the upstream saw no request"
+  # The upstream saw the connection from microsocks' address, not curl's own.
+  grep -q "^127.0.0.5 " "$work/upstream.log" || fail "the request did not come through microsocks: $(cat "$work/upstream.log")"
+  timeout 30 "$OPENWFP" run --attach -- python3 -c "
+import socket
+try:
+    socket.create_connection(('127.0.0.2', $port), 5); print('connected')
+except OSError as e:
+    print('failed', e.errno)" > "$work/py.log" 2>&1
+  grep -q "failed 113" "$work/py.log" || fail "the block rule (EHOSTUNREACH) did not apply: $(cat "$work/py.log")"
+  timeout 20 "$OPENWFP" policy unload > "$work/unload.log" 2>&1 || fail "policy unload: $(cat "$work/unload.log")"
+  timeout 30 "$OPENWFP" run --attach -- python3 -c "
+import socket
+socket.create_connection(('127.0.0.2', $port), 5); print('connected')" > "$work/py2.log" 2>&1
+  grep -q "connected" "$work/py2.log" || fail "after unload the connect still failed: $(cat "$work/py2.log")"
   ;;
 *)
   fail "unknown case $CASE"

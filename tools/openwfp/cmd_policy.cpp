@@ -1,13 +1,14 @@
 // `openwfp policy check FILE`: parses a rules file (docs/policy.md), loads it into the built-in
 // policy driver in a private engine and prints the filters the rules became (layer, weight,
 // conditions, action), one line each. A bad file: its one-line error on stderr, exit 1.
-// (`policy load` / `unload` against a running engine: host::loadPolicy / host::unloadPolicy,
-// once `openwfp engine` exists.)
+// `openwfp policy load FILE` / `openwfp policy unload`: the same rules in the running engine
+// service (docs/running-as-a-service.md), for every attached session.
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "commands.h"
+#include "host/engine_client.h"
 #include "host/policy_session.h"
 #include "openwfp/openwfp.h"
 #include <spdlog/spdlog.h>
@@ -45,6 +46,11 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   auto* chk = cmd->add_subcommand("check", "Parse FILE and print the filters its rules become");
   chk->add_option("file", *file, "Rules file (TOML)")->required();
   chk->callback([file, &exitCode] { exitCode = check(*file); });
+  auto* load = cmd->add_subcommand("load", "Load FILE's rules into the running engine (replacing earlier ones)");
+  load->add_option("file", *file, "Rules file (TOML)")->required()->check(CLI::ExistingFile);
+  load->callback([file, &exitCode] { exitCode = openwfp::host::policyLoadCommand(*file); });
+  auto* unload = cmd->add_subcommand("unload", "Remove the rules from the running engine");
+  unload->callback([&exitCode] { exitCode = openwfp::host::policyUnloadCommand(); });
 });
 
 }  // namespace

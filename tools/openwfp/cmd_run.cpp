@@ -58,7 +58,8 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
       exitCode = 2;
       return;
     }
-    if (!*standalone && !opts->attach && openwfp::host::attachByDefault() && opts->drivers.empty()) opts->attach = true;
+    if (!*standalone && !opts->attach && openwfp::host::attachByDefault() && opts->drivers.empty() &&
+        opts->policyFile.empty()) opts->attach = true;
     if (opts->attach) {
       exitCode = openwfp::host::runAttached(*opts);
       return;
