@@ -1,6 +1,8 @@
 /* A connect-redirect callout as a Windows driver is written: TCP connects to port 80 go to a
  * local proxy on 127.0.0.1:8080 (pid 777), the original destination as the redirect context. With
- * -DMISTAKE it frees that context after Apply (the engine owns it): its test must fail. */
+ * -DMISTAKE it frees that context after Apply (the engine owns it): its test must fail. With
+ * -DNO_TARGET_PID it leaves localRedirectTargetPID unset: the engine does not apply the redirect
+ * (tests/cli: a RedirectNotApplied finding under `openwfp run --verifier`). */
 #include <fwpmk.h>
 #include <fwpsk.h>
 #include <ntddk.h>
@@ -37,7 +39,9 @@ static void NTAPI Classify(const FWPS_INCOMING_VALUES0* inFixedValues,
       destination = (SOCKADDR_IN*)&request->remoteAddressAndPort;
       destination->sin_addr.s_addr = RtlUlongByteSwap(INADDR_LOOPBACK);
       destination->sin_port = RtlUshortByteSwap(8080);
+#ifndef NO_TARGET_PID
       request->localRedirectTargetPID = 777;
+#endif
       request->localRedirectHandle = gRedirectHandle;
       request->localRedirectContext = original;
       request->localRedirectContextSize = sizeof(SOCKADDR_STORAGE);
