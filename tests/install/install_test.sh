@@ -113,8 +113,13 @@ demo)
   out=$(unshare -rm sh -c "for d in $hide; do mount -t tmpfs none \"\$d\" || exit 97; done
         ls \"$src\" | grep -q . && exit 98; exec \"$prefix/bin/openwfp\" demo" 2>&1) || {
     rc=$?; echo "$out"; fail "installed openwfp demo with the trees hidden: exit $rc"; }
-  echo "$out" | tail -5
+  echo "$out" | tail -3
   echo "$out" | grep -q "both cases behaved as specified" || fail "the demo did not pass"
+  # The timeline names the WFP calls behind the records (S16.3).
+  echo "$out" | grep -q "driver .*FwpsQueryConnectionSioFormatRedirectRecords0: STATUS_SUCCESS, records=[0-9]* bytes" \
+    || fail "the timeline does not name FwpsQueryConnectionSioFormatRedirectRecords0"
+  echo "$out" | grep -q "proxy .*(SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, [0-9]* bytes): connected" \
+    || fail "the timeline does not name SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS"
   ;;
 *) fail "unknown case $case_" ;;
 esac
