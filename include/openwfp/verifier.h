@@ -11,7 +11,7 @@
  * ClassifyHandleNotReleased UseAfterRelease DoubleComplete MisalignedSioBuffer
  * ReadOnlyFieldChanged EngineOwnedContextFreed PendNeverCompleted PoolLeak ReauthorizeLimit
  * InvalidArgument PoolTagMismatch PoolFreeUnknown DriverAssertFailed KernelApiMisuse
- * RedirectNotApplied.
+ * RedirectNotApplied NotSupported.
  *
  * The functions act on the current runtime (openwfp::Runtime::current()); its violations are
  * those reported since it was created (Runtime::reset()) or since openwfp_verifier_clear(). */

@@ -107,6 +107,9 @@ class Engine {
   std::optional<SubLayer> subLayer(const Guid& key) const { return store_.subLayer(key); }
   std::optional<Provider> provider(const Guid& key) const { return store_.provider(key); }
   std::optional<CalloutObject> calloutObject(const Guid& key) const { return store_.calloutObject(key); }
+  std::vector<Provider> providers() const { return store_.providers(); }
+  std::vector<SubLayer> subLayers() const { return store_.subLayers(); }
+  std::vector<CalloutObject> callouts() const { return store_.callouts(); }
 
   // The C ABI creates the per-filter view (FWPS_FILTER3) with this factory when a filter is
   // added, before notifyFn sees it.

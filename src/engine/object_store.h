@@ -68,6 +68,11 @@ class ObjectStore {
   std::optional<SubLayer> subLayer(const Guid& key) const;
   std::optional<Provider> provider(const Guid& key) const;
   std::optional<CalloutObject> calloutObject(const Guid& key) const;
+  // Every object of a kind (object_store_lists.cpp): providers ordered by key, sublayers by
+  // creation, callout objects by id.
+  std::vector<Provider> providers() const;
+  std::vector<SubLayer> subLayers() const;
+  std::vector<CalloutObject> callouts() const;
 
   void setFilterViewFactory(FilterViewFactory f);
 

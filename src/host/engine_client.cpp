@@ -134,6 +134,15 @@ int showStateCommand(bool asJson) {
   return 0;
 }
 
+int showObjectsCommand(const std::string& kind, bool asJson) {
+  Reply r;
+  if (int rc = simple(("show " + kind).c_str(), engine_ops::ShowObjects, json{{"kind", kind}, {"json", asJson}}, r)) return rc;
+  const std::string text = r.body.value("text", "");
+  std::fputs(text.c_str(), stdout);
+  if (!text.empty() && text.back() != '\n') std::fputc('\n', stdout);
+  return 0;
+}
+
 int policyLoadCommand(const std::string& file) {
   std::error_code ec;
   const std::string path = std::filesystem::absolute(file, ec).string();

@@ -13,6 +13,7 @@ int driverLoadCommand(const std::string& file);
 int driverUnloadCommand(const std::string& name);
 int driverListCommand(bool json);
 int showStateCommand(bool json);
+int showObjectsCommand(const std::string& kind, bool json);
 int policyLoadCommand(const std::string& file);
 int policyUnloadCommand();
 

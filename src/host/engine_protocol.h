@@ -23,6 +23,7 @@ enum Op : uint32_t {
   WaitDevice = 7,    // {device, timeoutMs} -> {} once a process holds an IOCTL pended on it
   PolicyLoad = 8,    // {path} -> {rules, filters[]} (docs/policy.md)
   PolicyUnload = 9,  // {} -> {}
+  ShowObjects = 10,  // {kind: filters|callouts|providers|sublayers, json} -> {text}
 };
 
 inline std::vector<uint8_t> encode(const nlohmann::json& j) {

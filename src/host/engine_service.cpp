@@ -33,6 +33,7 @@
 #include "openwfp/host.h"
 #include "openwfp/openwfp.h"
 #include "openwfp/trace.h"
+#include "um/management_service.h"
 #include "verifier/verifier.h"
 
 namespace openwfp::host {
@@ -127,6 +128,7 @@ struct EngineServiceState {
   DriverHost drivers;
   std::map<std::string, std::string> driverPaths;
   std::unique_ptr<AttachedSessions> sessions;
+  std::unique_ptr<um::ManagementService> management;  // fwpmu.h calls (S14.4-S14.6)
   PolicyProxy policyProxy;  // the built-in proxy of `proxy =` rules, started with the first such rules
   bool policyProxyRunning = false;
 
@@ -254,6 +256,13 @@ struct EngineServiceState {
         return policyLoad(*in);
       case engine_ops::PolicyUnload:
         return policyUnload();
+      case engine_ops::ShowObjects: {
+        const std::string kind = in->value("kind", "");
+        const bool asJson = in->value("json", false);
+        std::string out = management->show(kind, asJson);
+        if (!asJson && out.rfind("openwfp: show: ", 0) == 0) return failure(EINVAL, out.substr(std::strlen("openwfp: ")));
+        return reply(0, json{{"text", out}});
+      }
       case engine_ops::ShowState: {
         json state = engineState(EngineStateInputs{socketPath, started, driverList(), sessions->list()});
         if (in->value("json", false)) return reply(0, state);
@@ -317,6 +326,20 @@ int runEngine(const EngineOptions& options) {
                    v.driver.empty() ? "?" : v.driver);
     });
   }
+  // Management (fwpmu.h) and persistent objects: restored before any driver loads.
+  const std::string stateDir = options.stateDir.empty() ? defaultStateDir() : options.stateDir;
+  {
+    std::error_code ec;
+    fs::create_directories(stateDir, ec);
+    if (ec) {
+      std::fprintf(stderr, "openwfp engine: cannot create the state directory %s: %s\n", stateDir.c_str(),
+                   ec.message().c_str());
+      return 1;
+    }
+    ::chmod(stateDir.c_str(), 0700);
+  }
+  st->management = std::make_unique<um::ManagementService>(um::ManagementOptions{::geteuid(), stateDir});
+  if (auto line = st->management->restore()) spdlog::error("openwfp engine: {}", *line);
   linux_backend::InterceptorOptions io;
   io.blockErrno = options.blockErrno;
   st->sessions = std::make_unique<AttachedSessions>(rt.classifier(), io);
@@ -330,9 +353,13 @@ int runEngine(const EngineOptions& options) {
   EngineServiceState* state = st.get();
   so.serviceHandler = [state](control::ServiceRequest& r) -> control::ServiceResult {
     if (r.service == control::kServiceEngine) return state->handleEngineOp(r);
+    if (r.service == control::kServiceManagement) return state->management->handle(r);
     return failure(EOPNOTSUPP, "unknown service " + std::to_string(r.service));
   };
-  so.connectionClosed = [sessions](uint64_t connection) { sessions->detach(connection); };
+  so.connectionClosed = [state](uint64_t connection) {
+    state->sessions->detach(connection);
+    state->management->connectionClosed(connection);  // its dynamic sessions' objects go
+  };
   control::ControlServer server(so);
   if (auto err = server.start()) {
     std::fprintf(stderr, "%s\n", err->c_str());
@@ -363,11 +390,12 @@ int runEngine(const EngineOptions& options) {
   server.setLookup(nullptr);
   st->sessions->stopAll();
   st->policyProxy.stop();
+  server.stop();               // no more calls; every client's handles and sessions closed
+  st->management.reset();
   {
     std::lock_guard lock(st->driversMu);
     for (const auto& l : st->drivers.unloadAll()) spdlog::warn("openwfp engine: {} leaked at unload: {}", l.driver, l.what);
   }
-  server.stop();
   spdlog::info("openwfp engine: stopped");
   return 0;
 }

@@ -88,6 +88,8 @@ void* packed(Fill&& fill) {
 }
 
 wchar_t* packString(Packer& p, const std::wstring& s);
+// Drops the callout/provider/sublayer enumeration handles of a session (fwpm_lookups.cpp).
+void dropObjectEnums(uint64_t session);
 // Writes an FWPM_FILTER0 describing f into the packer (pointers into the same block).
 void packFilter(Packer& p, FWPM_FILTER0* out, const engine::Filter& f);
 

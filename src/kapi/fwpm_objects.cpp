@@ -53,6 +53,7 @@ NTSTATUS NTAPI FwpmEngineClose0(HANDLE engineHandle) {
     for (auto it = g_enums.begin(); it != g_enums.end();)
       it = it->second.session == sessionOf(engineHandle) ? g_enums.erase(it) : std::next(it);
   }
+  dropObjectEnums(sessionOf(engineHandle));
   return nt(eng().closeSession(sessionOf(engineHandle)));
   OPENWFP_KAPI_GUARD_END(STATUS_UNSUCCESSFUL)
 }

@@ -19,6 +19,9 @@ std::vector<std::string> releaseWorkItemsOf(const DRIVER_OBJECT* driver);
 // Reports a kernel support misuse to the verifier, attributed to the current driver.
 void reportMisuse(std::string message);
 
+// Sets the calling thread's IRQL (km/sync.cpp; fast mutexes raise to APC_LEVEL and restore).
+void setCurrentIrql(KIRQL irql);
+
 // Whether the calling thread holds the spin lock (km/sync.cpp).
 bool spinLockHeldByCurrentThread(const KSPIN_LOCK* lock);
 
@@ -28,6 +31,15 @@ void signalDispatcherObject(DISPATCHER_HEADER* header);
 // DISPATCHER_HEADER.Type of the objects openwfp knows (the kernel's KOBJECTS numbering).
 inline constexpr UCHAR kEventNotificationObject = 0;
 inline constexpr UCHAR kEventSynchronizationObject = 1;
+inline constexpr UCHAR kMutantObject = 2;
 inline constexpr UCHAR kThreadObject = 6;
+inline constexpr UCHAR kTimerNotificationObject = 8;
+inline constexpr UCHAR kTimerSynchronizationObject = 9;
+// Sets the object's SignalState to 0 (KeSetTimer).
+void resetDispatcherObject(DISPATCHER_HEADER* header);
+
+// DPCs (km/dpcs.cpp): queues Dpc with the arguments in the name of driver; FALSE if it is
+// already queued.
+BOOLEAN queueDpc(PRKDPC Dpc, PVOID a1, PVOID a2, const std::string& driver);
 
 }  // namespace openwfp::km::internal

@@ -79,6 +79,7 @@ namespace internal {
 bool spinLockHeldByCurrentThread(const KSPIN_LOCK* lock) {
   return lock != nullptr && __atomic_load_n(lock, __ATOMIC_RELAXED) == selfToken();
 }
+void setCurrentIrql(KIRQL irql) { tlsIrql = irql; }
 }  // namespace internal
 
 IrqlScope::IrqlScope(uint8_t irql) : previous_(tlsIrql) { tlsIrql = irql; }

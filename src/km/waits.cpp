@@ -28,7 +28,10 @@ namespace {
 
 using openwfp::km::internal::kEventNotificationObject;
 using openwfp::km::internal::kEventSynchronizationObject;
+using openwfp::km::internal::kMutantObject;
 using openwfp::km::internal::kThreadObject;
+using openwfp::km::internal::kTimerNotificationObject;
+using openwfp::km::internal::kTimerSynchronizationObject;
 using openwfp::km::internal::reportMisuse;
 
 // 100-ns intervals between 1601-01-01 (the Windows epoch) and 1970-01-01 (the Unix epoch).
@@ -105,12 +108,29 @@ struct Deadline {
 };
 
 bool knownType(const DISPATCHER_HEADER* h) {
-  return h->Type == kEventNotificationObject || h->Type == kEventSynchronizationObject || h->Type == kThreadObject;
+  return h->Type == kEventNotificationObject || h->Type == kEventSynchronizationObject || h->Type == kThreadObject ||
+         h->Type == kMutantObject || h->Type == kTimerNotificationObject || h->Type == kTimerSynchronizationObject;
 }
 
-// Satisfies the wait for one object (Lot::mu held): a synchronization event is reset.
+// Whether a wait for the object is satisfied now (Lot::mu held): signaled, or a mutex the
+// calling thread owns (a KMUTEX is acquired recursively by its owner).
+bool satisfiable(const DISPATCHER_HEADER* h) {
+  if (h->Type == kMutantObject) {
+    const auto* m = reinterpret_cast<const KMUTANT*>(h);
+    return stateOf(h) > 0 || m->OwnerThread == KeGetCurrentThread();
+  }
+  return stateOf(h) > 0;
+}
+
+// Satisfies the wait for one object (Lot::mu held): a synchronization event or timer is reset,
+// a mutex is acquired (once more) by the calling thread.
 void consumeLocked(DISPATCHER_HEADER* h) {
-  if (h->Type == kEventSynchronizationObject) setState(h, 0);
+  if (h->Type == kEventSynchronizationObject || h->Type == kTimerSynchronizationObject) setState(h, 0);
+  if (h->Type == kMutantObject) {
+    auto* m = reinterpret_cast<KMUTANT*>(h);
+    setState(h, stateOf(h) - 1);
+    m->OwnerThread = KeGetCurrentThread();
+  }
 }
 
 // The common wait. Returns STATUS_WAIT_0 + index (any) / STATUS_SUCCESS (all) / STATUS_TIMEOUT.
@@ -144,7 +164,7 @@ NTSTATUS waitFor(const std::vector<DISPATCHER_HEADER*>& objects, bool all, const
   for (;;) {
     if (all) {
       bool every = true;
-      for (auto* h : objects) every = every && stateOf(h) > 0;
+      for (auto* h : objects) every = every && satisfiable(h);
       if (every) {
         for (auto* h : objects) consumeLocked(h);
         unregister();
@@ -152,7 +172,7 @@ NTSTATUS waitFor(const std::vector<DISPATCHER_HEADER*>& objects, bool all, const
       }
     } else {
       for (size_t i = 0; i < objects.size(); ++i) {
-        if (stateOf(objects[i]) > 0) {
+        if (satisfiable(objects[i])) {
           consumeLocked(objects[i]);
           unregister();
           return static_cast<NTSTATUS>(STATUS_WAIT_0 + static_cast<NTSTATUS>(i));
@@ -197,6 +217,11 @@ void signalDispatcherObject(DISPATCHER_HEADER* header) {
   std::lock_guard lock(lot().mu);
   setState(header, 1);
   wakeLocked(header);
+}
+
+void resetDispatcherObject(DISPATCHER_HEADER* header) {
+  std::lock_guard lock(lot().mu);
+  setState(header, 0);
 }
 
 }  // namespace openwfp::km::internal
@@ -328,6 +353,55 @@ NTSTATUS NTAPI KeDelayExecutionThread(KPROCESSOR_MODE WaitMode, BOOLEAN Alertabl
     std::this_thread::yield();
   }
   return STATUS_SUCCESS;
+}
+
+// ---- KMUTEX: SignalState 1 = free, 1 - n = held n times by OwnerThread ------------------------
+void NTAPI KeInitializeMutex(PRKMUTEX Mutex, ULONG Level) {
+  (void)Level;
+  if (Mutex == nullptr) {
+    reportMisuse("KeInitializeMutex(NULL)");
+    return;
+  }
+  std::lock_guard lock(lot().mu);
+  DISPATCHER_HEADER& h = Mutex->Header;
+  h.Lock = 0;
+  h.Type = kMutantObject;
+  h.Size = static_cast<UCHAR>(sizeof(KMUTANT) / sizeof(LONG));
+  setState(&h, 1);
+  InitializeListHead(&h.WaitListHead);
+  InitializeListHead(&Mutex->MutantListEntry);
+  Mutex->OwnerThread = nullptr;
+  Mutex->Abandoned = FALSE;
+  Mutex->ApcDisable = 1;
+}
+
+LONG NTAPI KeReleaseMutex(PRKMUTEX Mutex, BOOLEAN Wait) {
+  (void)Wait;
+  if (Mutex == nullptr || Mutex->Header.Type != kMutantObject) {
+    reportMisuse("KeReleaseMutex: not a mutex initialized by KeInitializeMutex");
+    return 0;
+  }
+  std::lock_guard lock(lot().mu);
+  const LONG previous = stateOf(&Mutex->Header);
+  if (previous > 0 || Mutex->OwnerThread != KeGetCurrentThread()) {
+    reportMisuse(fmt::format("KeReleaseMutex({}): the calling thread does not own the mutex; not released",
+                             static_cast<void*>(Mutex)));
+    return previous;
+  }
+  setState(&Mutex->Header, previous + 1);
+  if (previous + 1 == 1) {
+    Mutex->OwnerThread = nullptr;
+    wakeLocked(&Mutex->Header);
+  }
+  return previous;
+}
+
+LONG NTAPI KeReadStateMutex(PRKMUTEX Mutex) {
+  if (Mutex == nullptr) {
+    reportMisuse("KeReadStateMutex(NULL)");
+    return 0;
+  }
+  return stateOf(&Mutex->Header);
 }
 
 void NTAPI KeQueryTickCount(PLARGE_INTEGER CurrentCount) {

@@ -33,6 +33,8 @@ enum class Code {
                               // queued twice or freed while queued, unknown device object, ...
   RedirectNotApplied,         // a callout's redirect the engine did not apply (a local redirect
                               // without localRedirectTargetPID / localRedirectHandle, S5.5)
+  NotSupported,               // a WDK function declared for source compatibility that openwfp
+                              // does not support was called (packet injection, NBLs; S15.3)
 };
 const char* toString(Code code);
 

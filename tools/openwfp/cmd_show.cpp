@@ -1,5 +1,5 @@
-// `openwfp show state [--json]`: what the running engine service holds (SPEC S14.7), as
-// `netsh wfp show state` shows it on Windows.
+// `openwfp show state|filters|callouts|providers|sublayers [--json]`: what the running engine
+// service holds (SPEC S14.7), as `netsh wfp show state|filters` shows it on Windows.
 #include <memory>
 #include <string>
 
@@ -15,6 +15,11 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   auto* state = cmd->add_subcommand("state", "Drivers, callouts, sessions, devices, pended classifies, verdicts");
   state->add_flag("--json", *json, "JSON for tools");
   state->callback([json, &exitCode] { exitCode = openwfp::host::showStateCommand(*json); });
+  for (const char* kind : {"filters", "callouts", "providers", "sublayers"}) {
+    auto* sub = cmd->add_subcommand(kind, std::string("The engine's ") + kind + " (as netsh wfp show " + kind + ")");
+    sub->add_flag("--json", *json, "JSON for tools");
+    sub->callback([kind, json, &exitCode] { exitCode = openwfp::host::showObjectsCommand(kind, *json); });
+  }
 });
 
 }  // namespace

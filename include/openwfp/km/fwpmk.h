@@ -298,6 +298,8 @@ DEFINE_GUID(FWPM_PROVIDER_TCP_TEMPLATES,
 #define FWPM_CONDITION_LOCAL_TUNNEL_TYPE FWPM_CONDITION_TUNNEL_TYPE
 #define FWPM_CONDITION_LOCAL_INTERFACE_INDEX FWPM_CONDITION_INTERFACE_INDEX
 #define FWPM_CONDITION_ARRIVAL_SUB_INTERFACE_INDEX FWPM_CONDITION_SUB_INTERFACE_INDEX
+/* The conditions of the other builtin layers (MAC, vSwitch, IP forward, ICMP error, ...). */
+#include "fwpmconditions.h"
 #define FWPM_SUBLAYER_EDGE_TRAVERSAL FWPM_SUBLAYER_TEREDO
 
 /* ---- Weights (wfp-facts 1.7) ------------------------------------------------------------- */
@@ -354,6 +356,9 @@ typedef struct _SEC_WINNT_AUTH_IDENTITY_W {
 #endif
 
 /* ---- Functions (implemented by libopenwfp) ----------------------------------------------- */
+/* The user-mode header (include/openwfp/um/fwpmu.h) includes this one for its GUIDs, types and
+ * constants and declares its own, DWORD-returning, functions of the same names. */
+#ifndef OPENWFP_UM_FWPMU_H
 OPENWFP_BEGIN_DECLS
 
 _IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
@@ -428,9 +433,81 @@ FwpmGetAppIdFromFileName0(_In_ PCWSTR fileName, _Outptr_ FWP_BYTE_BLOB **appId);
 
 _IRQL_requires_max_(PASSIVE_LEVEL) void NTAPI FwpmFreeMemory0(_Inout_ void **p);
 
+/* Lookups and enumerations of callouts, providers and sublayers (SPEC S14.4, S14.7). */
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmCalloutGetById0(_In_ HANDLE engineHandle, _In_ UINT32 id, _Outptr_ FWPM_CALLOUT0 **callout);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmCalloutGetByKey0(_In_ HANDLE engineHandle, _In_ const GUID *key,
+                     _Outptr_ FWPM_CALLOUT0 **callout);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmCalloutCreateEnumHandle0(_In_ HANDLE engineHandle,
+                             _In_opt_ const FWPM_CALLOUT_ENUM_TEMPLATE0 *enumTemplate,
+                             _Out_ HANDLE *enumHandle);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmCalloutEnum0(_In_ HANDLE engineHandle, _In_ HANDLE enumHandle, _In_ UINT32 numEntriesRequested,
+                 _Outptr_result_buffer_(*numEntriesReturned) FWPM_CALLOUT0 ***entries,
+                 _Out_ UINT32 *numEntriesReturned);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmCalloutDestroyEnumHandle0(_In_ HANDLE engineHandle, _Inout_ HANDLE enumHandle);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmProviderGetByKey0(_In_ HANDLE engineHandle, _In_ const GUID *key,
+                      _Outptr_ FWPM_PROVIDER0 **provider);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmProviderCreateEnumHandle0(_In_ HANDLE engineHandle,
+                              _In_opt_ const FWPM_PROVIDER_ENUM_TEMPLATE0 *enumTemplate,
+                              _Out_ HANDLE *enumHandle);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmProviderEnum0(_In_ HANDLE engineHandle, _In_ HANDLE enumHandle, _In_ UINT32 numEntriesRequested,
+                  _Outptr_result_buffer_(*numEntriesReturned) FWPM_PROVIDER0 ***entries,
+                  _Out_ UINT32 *numEntriesReturned);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmProviderDestroyEnumHandle0(_In_ HANDLE engineHandle, _Inout_ HANDLE enumHandle);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmSubLayerGetByKey0(_In_ HANDLE engineHandle, _In_ const GUID *key,
+                      _Outptr_ FWPM_SUBLAYER0 **subLayer);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmSubLayerCreateEnumHandle0(_In_ HANDLE engineHandle,
+                              _In_opt_ const FWPM_SUBLAYER_ENUM_TEMPLATE0 *enumTemplate,
+                              _Out_ HANDLE *enumHandle);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmSubLayerEnum0(_In_ HANDLE engineHandle, _In_ HANDLE enumHandle, _In_ UINT32 numEntriesRequested,
+                  _Outptr_result_buffer_(*numEntriesReturned) FWPM_SUBLAYER0 ***entries,
+                  _Out_ UINT32 *numEntriesReturned);
+
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmSubLayerDestroyEnumHandle0(_In_ HANDLE engineHandle, _Inout_ HANDLE enumHandle);
+
 OPENWFP_END_DECLS
+#endif /* !OPENWFP_UM_FWPMU_H */
 
 #include "fwpvi.h"
+
+/* Base filtering engine state (SPEC S15.2). openwfp's filter engine runs for the whole life of
+ * the process: FwpmBfeStateGet0 returns FWPM_SERVICE_RUNNING and the state never changes, so a
+ * subscribed callback is not called (as on Windows while the BFE keeps running). */
+#ifndef OPENWFP_UM_FWPMU_H
+OPENWFP_BEGIN_DECLS
+_IRQL_requires_max_(DISPATCH_LEVEL) FWPM_SERVICE_STATE NTAPI FwpmBfeStateGet0(void);
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+FwpmBfeStateSubscribeChanges0(_Inout_ void *deviceObject, _In_ FWPM_SERVICE_STATE_CHANGE_CALLBACK0 callback,
+                              _In_opt_ void *context, _Out_ HANDLE *changeHandle);
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI FwpmBfeStateUnsubscribeChanges0(_Inout_ HANDLE changeHandle);
+OPENWFP_END_DECLS
+#define FwpmBfeStateGet FwpmBfeStateGet0
+#define FwpmBfeStateSubscribeChanges FwpmBfeStateSubscribeChanges0
+#define FwpmBfeStateUnsubscribeChanges FwpmBfeStateUnsubscribeChanges0
+#endif
 
 #include "fwplayout.h" /* S15.5: the Windows x64 layouts, checked here */
 

@@ -67,7 +67,89 @@ typedef enum FWPM_PROVIDER_CONTEXT_TYPE_ {
   FWPM_PROVIDER_CONTEXT_TYPE_MAX = 13
 } FWPM_PROVIDER_CONTEXT_TYPE;
 
-/* The union arms other than dataBuffer are kept as untyped pointers. */
+/* Classify options (provider context FWPM_CLASSIFY_OPTIONS_CONTEXT). */
+typedef enum FWP_CLASSIFY_OPTION_TYPE_ {
+  FWP_CLASSIFY_OPTION_MULTICAST_STATE = 0,
+  FWP_CLASSIFY_OPTION_LOOSE_SOURCE_MAPPING,
+  FWP_CLASSIFY_OPTION_UNICAST_LIFETIME,
+  FWP_CLASSIFY_OPTION_MCAST_BCAST_LIFETIME,
+  FWP_CLASSIFY_OPTION_SECURE_SOCKET_SECURITY_FLAGS,
+  FWP_CLASSIFY_OPTION_SECURE_SOCKET_AUTHIP_MM_POLICY_KEY,
+  FWP_CLASSIFY_OPTION_SECURE_SOCKET_AUTHIP_QM_POLICY_KEY,
+  FWP_CLASSIFY_OPTION_LOCAL_ONLY_MAPPING,
+  FWP_CLASSIFY_OPTION_MAX
+} FWP_CLASSIFY_OPTION_TYPE;
+#define FWP_OPTION_VALUE_ALLOW_MULTICAST_STATE (0x00000000)
+#define FWP_OPTION_VALUE_DENY_MULTICAST_STATE (0x00000001)
+#define FWP_OPTION_VALUE_ALLOW_GLOBAL_MULTICAST_STATE (0x00000002)
+#define FWP_OPTION_VALUE_DISABLE_LOOSE_SOURCE (0x00000000)
+#define FWP_OPTION_VALUE_ENABLE_LOOSE_SOURCE (0x00000001)
+#define FWP_OPTION_VALUE_DISABLE_LOCAL_ONLY_MAPPING (0x00000000)
+#define FWP_OPTION_VALUE_ENABLE_LOCAL_ONLY_MAPPING (0x00000001)
+
+typedef struct FWPM_CLASSIFY_OPTION0_ {
+  FWP_CLASSIFY_OPTION_TYPE type;
+  FWP_VALUE0 value;
+} FWPM_CLASSIFY_OPTION0;
+typedef struct FWPM_CLASSIFY_OPTIONS0_ {
+  UINT32 numOptions;
+  FWPM_CLASSIFY_OPTION0 *options;
+} FWPM_CLASSIFY_OPTIONS0;
+typedef FWPM_CLASSIFY_OPTION0 FWPM_CLASSIFY_OPTION;
+typedef FWPM_CLASSIFY_OPTIONS0 FWPM_CLASSIFY_OPTIONS;
+
+/* IPsec keying policy and DoS protection options (ipsectypes.h): the two provider-context arms
+ * whose members drivers copy. */
+typedef struct IPSEC_KEYING_POLICY0_ {
+  UINT32 numKeyMods;
+  GUID *keyModKeys;
+} IPSEC_KEYING_POLICY0;
+typedef struct IPSEC_KEYING_POLICY1_ {
+  UINT32 numKeyMods;
+  GUID *keyModKeys;
+  UINT32 flags;
+} IPSEC_KEYING_POLICY1;
+typedef IPSEC_KEYING_POLICY0 IPSEC_KEYING_POLICY;
+#define IPSEC_KEYING_POLICY_FLAG_TERMINATING_MATCH (0x00000001)
+
+typedef struct IPSEC_DOSP_OPTIONS0_ {
+  UINT32 stateIdleTimeoutSeconds;
+  UINT32 perIPRateLimitQueueIdleTimeoutSeconds;
+  UINT8 ipV6IPsecUnauthDscp;
+  UINT32 ipV6IPsecUnauthRateLimitBytesPerSec;
+  UINT32 ipV6IPsecUnauthPerIPRateLimitBytesPerSec;
+  UINT8 ipV6IPsecAuthDscp;
+  UINT32 ipV6IPsecAuthRateLimitBytesPerSec;
+  UINT8 icmpV6Dscp;
+  UINT32 icmpV6RateLimitBytesPerSec;
+  UINT8 ipV6FilterExemptDscp;
+  UINT32 ipV6FilterExemptRateLimitBytesPerSec;
+  UINT8 defBlockExemptDscp;
+  UINT32 defBlockExemptRateLimitBytesPerSec;
+  UINT32 maxStateEntries;
+  UINT32 maxPerIPRateLimitQueues;
+  UINT32 numPublicIFLuids;
+  UINT64 *publicIFLuids;
+  UINT32 numInternalIFLuids;
+  UINT64 *internalIFLuids;
+  FWP_V6_ADDR_AND_MASK publicV6AddrMask;
+  FWP_V6_ADDR_AND_MASK internalV6AddrMask;
+} IPSEC_DOSP_OPTIONS0;
+typedef IPSEC_DOSP_OPTIONS0 IPSEC_DOSP_OPTIONS;
+
+/* Base filtering engine state (FwpmBfeStateGet0). */
+typedef enum FWPM_SERVICE_STATE_ {
+  FWPM_SERVICE_STOPPED = 0,
+  FWPM_SERVICE_START_PENDING,
+  FWPM_SERVICE_STOP_PENDING,
+  FWPM_SERVICE_RUNNING,
+  FWPM_SERVICE_STATE_MAX
+} FWPM_SERVICE_STATE;
+typedef void(NTAPI *FWPM_SERVICE_STATE_CHANGE_CALLBACK0)(_Inout_ void *context,
+                                                          _In_ FWPM_SERVICE_STATE newState);
+
+/* The union arms other than keyingPolicy, dataBuffer, classifyOptions and idpOptions are kept
+ * as untyped pointers. */
 #define OPENWFP_PROVIDER_CONTEXT_MEMBERS \
   GUID providerContextKey;               \
   FWPM_DISPLAY_DATA0 displayData;        \
@@ -76,7 +158,7 @@ typedef enum FWPM_PROVIDER_CONTEXT_TYPE_ {
   FWP_BYTE_BLOB providerData;            \
   FWPM_PROVIDER_CONTEXT_TYPE type;       \
   union {                                \
-    void *keyingPolicy;                  \
+    IPSEC_KEYING_POLICY0 *keyingPolicy;  \
     void *ikeQmTransportPolicy;          \
     void *ikeQmTunnelPolicy;             \
     void *authipQmTransportPolicy;       \
@@ -84,11 +166,11 @@ typedef enum FWPM_PROVIDER_CONTEXT_TYPE_ {
     void *ikeMmPolicy;                   \
     void *authIpMmPolicy;                \
     FWP_BYTE_BLOB *dataBuffer;           \
-    void *classifyOptions;               \
+    FWPM_CLASSIFY_OPTIONS0 *classifyOptions; \
     void *ikeV2QmTunnelPolicy;           \
     void *ikeV2QmTransportPolicy;        \
     void *ikeV2MmPolicy;                 \
-    void *idpOptions;                    \
+    IPSEC_DOSP_OPTIONS0 *idpOptions;     \
   };                                     \
   UINT64 providerContextId;
 

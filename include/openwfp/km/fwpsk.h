@@ -19,6 +19,7 @@
 #include "fwptypes.h"
 #include "fwpmtypes.h"
 #include "fwpstypes.h"
+#include "mstcpip.h"
 
 /* ---- Run-time layer identifiers (FWPS_INCOMING_VALUES0.layerId) -------------------------- */
 typedef enum FWPS_BUILTIN_LAYERS_ {
@@ -509,6 +510,8 @@ typedef enum FWPS_FIELDS_ALE_FLOW_ESTABLISHED_V6_ {
   FWPS_FIELD_ALE_FLOW_ESTABLISHED_V6_RESERVED_3 = 23,
   FWPS_FIELD_ALE_FLOW_ESTABLISHED_V6_MAX = 24
 } FWPS_FIELDS_ALE_FLOW_ESTABLISHED_V6;
+/* The other builtin layers (generated from the WDK reference, scripts/gen-fwps-fields.py). */
+#include "fwpsfields.h"
 
 /* ---- Metadata presence bits (wfp-facts 5.1) ---------------------------------------------- */
 #define FWPS_METADATA_FIELD_DISCARD_REASON (0x00000001)
@@ -816,6 +819,8 @@ _IRQL_requires_max_(DISPATCH_LEVEL) _Check_return_ NTSTATUS NTAPI
 FwpsFlowRemoveContext0(_In_ UINT64 flowId, _In_ UINT16 layerId, _In_ UINT32 calloutId);
 
 OPENWFP_END_DECLS
+
+#include "fwpsinject.h" /* S15.3: stream, injection and NBL functions (not supported) */
 
 #include "fwpvi.h"
 

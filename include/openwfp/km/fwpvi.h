@@ -50,6 +50,7 @@
 #define FwpmCalloutAdd FwpmCalloutAdd0
 #define FwpmCalloutDeleteById FwpmCalloutDeleteById0
 #define FwpmCalloutDeleteByKey FwpmCalloutDeleteByKey0
+#define FwpmCalloutGetById FwpmCalloutGetById0 /* declared with the management API (include/openwfp/um) */
 #define FwpmFilterAdd FwpmFilterAdd0
 #define FwpmFilterDeleteById FwpmFilterDeleteById0
 #define FwpmFilterDeleteByKey FwpmFilterDeleteByKey0

@@ -162,6 +162,7 @@
 #define _Outptr_opt_
 #define _Outptr_result_maybenull_
 #define _Outptr_opt_result_maybenull_
+#define _Outptr_opt_result_buffer_maybenull_(x)
 #define _Outptr_result_buffer_(x)
 #define _Outptr_result_bytebuffer_(x)
 #define _Outptr_result_bytebuffer_maybenull_(x)

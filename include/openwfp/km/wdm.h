@@ -957,4 +957,262 @@ OPENWFP_INLINE PVOID InterlockedCompareExchangePointer(PVOID volatile *Destinati
   return Comparand;
 }
 
+
+/* ---- Checked build (DBG) ------------------------------------------------------------------ */
+/* openwfp runs drivers as a checked build: DBG is 1 unless the driver defines it (then, with
+ * DBG 0, ASSERT / NT_ASSERT compile to nothing, as in a WDK free build). */
+#ifndef DBG
+#define DBG 1
+#endif
+#if !DBG
+#undef ASSERT
+#undef ASSERTMSG
+#undef NT_ASSERT
+#undef NT_ASSERTMSG
+#undef NT_VERIFY
+#define ASSERT(exp) ((void)0)
+#define ASSERTMSG(msg, exp) ((void)0)
+#define NT_ASSERT(exp) ((void)0)
+#define NT_ASSERTMSG(msg, exp) ((void)0)
+#define NT_VERIFY(exp) ((void)(exp))
+#endif
+
+/* ---- Driver runtime (SPEC S15.2) --------------------------------------------------------- */
+/* ExInitializeDriverRuntime(DrvRtPoolNxOptIn) makes NonPagedPool allocations non-executable on
+ * Windows. openwfp's pool is ordinary heap memory, never executable, so there is nothing to
+ * change. */
+#define DrvRtPoolNxOptIn 0x00000001
+OPENWFP_INLINE void ExInitializeDriverRuntime(ULONG RuntimeFlags) { (void)RuntimeFlags; }
+
+/* ---- Memory descriptor lists (SPEC S15.2) ------------------------------------------------- */
+/* All memory is mapped in openwfp: an MDL describes a driver buffer, MappedSystemVa is that
+ * buffer, and MmGetSystemAddressForMdlSafe returns it. */
+typedef struct _MDL MDL, *PMDL;
+struct _MDL {
+  struct _MDL *Next;
+  CSHORT Size;
+  CSHORT MdlFlags;
+  struct _EPROCESS *Process;
+  PVOID MappedSystemVa;
+  PVOID StartVa;
+  ULONG ByteCount;
+  ULONG ByteOffset;
+};
+#define MDL_MAPPED_TO_SYSTEM_VA 0x0001
+#define MDL_PAGES_LOCKED 0x0002
+#define MDL_SOURCE_IS_NONPAGED_POOL 0x0004
+#define MDL_ALLOCATED_FIXED_SIZE 0x0008
+#define MDL_PARTIAL 0x0010
+typedef enum _MM_PAGE_PRIORITY { LowPagePriority = 0, NormalPagePriority = 16, HighPagePriority = 32 } MM_PAGE_PRIORITY;
+#define MdlMappingNoWrite 0x80000000
+#define MdlMappingNoExecute 0x40000000
+#define MmGetMdlByteCount(Mdl) ((Mdl)->ByteCount)
+#define MmGetMdlByteOffset(Mdl) ((Mdl)->ByteOffset)
+#define MmGetMdlVirtualAddress(Mdl) ((PVOID)((PCHAR)((Mdl)->StartVa) + (Mdl)->ByteOffset))
+#define MmGetSystemAddressForMdlSafe(Mdl, Priority) ((void)(Priority), (Mdl)->MappedSystemVa)
+#define MmGetSystemAddressForMdl(Mdl) ((Mdl)->MappedSystemVa)
+
+OPENWFP_BEGIN_DECLS
+_IRQL_requires_max_(DISPATCH_LEVEL) PMDL NTAPI
+IoAllocateMdl(_In_opt_ PVOID VirtualAddress, _In_ ULONG Length, _In_ BOOLEAN SecondaryBuffer,
+              _In_ BOOLEAN ChargeQuota, _Inout_opt_ PIRP Irp);
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI IoFreeMdl(PMDL Mdl);
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI MmBuildMdlForNonPagedPool(_Inout_ PMDL MemoryDescriptorList);
+OPENWFP_END_DECLS
+
+typedef ULONG_PTR KAFFINITY, *PKAFFINITY;
+
+/* ---- DPCs and timers (SPEC S15.2) --------------------------------------------------------- */
+/* A queued DPC runs on openwfp's DPC thread at DISPATCH_LEVEL (a threaded DPC at PASSIVE_LEVEL),
+ * in the name of the driver that queued it. A timer expires on openwfp's timer thread: it becomes
+ * signaled and queues its DPC; a periodic timer is set again for the next period. */
+struct _KDPC;
+typedef void KDEFERRED_ROUTINE(_In_ struct _KDPC *Dpc, _In_opt_ PVOID DeferredContext,
+                               _In_opt_ PVOID SystemArgument1, _In_opt_ PVOID SystemArgument2);
+typedef KDEFERRED_ROUTINE *PKDEFERRED_ROUTINE;
+
+typedef struct _KDPC {
+  union {
+    ULONG TargetInfoAsUlong;
+    struct {
+      UCHAR Type;
+      UCHAR Importance;
+      volatile USHORT Number;
+    };
+  };
+  SINGLE_LIST_ENTRY DpcListEntry;
+  KAFFINITY ProcessorHistory;
+  PKDEFERRED_ROUTINE DeferredRoutine;
+  PVOID DeferredContext;
+  PVOID SystemArgument1;
+  PVOID SystemArgument2;
+  volatile PVOID DpcData;
+} KDPC, *PKDPC, *PRKDPC;
+
+typedef enum _KDPC_IMPORTANCE { LowImportance, MediumImportance, HighImportance, MediumHighImportance } KDPC_IMPORTANCE;
+
+typedef struct _KTIMER {
+  DISPATCHER_HEADER Header;
+  ULARGE_INTEGER DueTime;
+  LIST_ENTRY TimerListEntry;
+  struct _KDPC *Dpc;
+  ULONG Processor;
+  ULONG Period;
+} KTIMER, *PKTIMER, *PRKTIMER;
+
+typedef enum _TIMER_TYPE { NotificationTimer, SynchronizationTimer } TIMER_TYPE;
+
+OPENWFP_BEGIN_DECLS
+void NTAPI KeInitializeDpc(_Out_ PRKDPC Dpc, _In_ PKDEFERRED_ROUTINE DeferredRoutine,
+                           _In_opt_ PVOID DeferredContext);
+void NTAPI KeInitializeThreadedDpc(_Out_ PRKDPC Dpc, _In_ PKDEFERRED_ROUTINE DeferredRoutine,
+                                   _In_opt_ PVOID DeferredContext);
+_IRQL_requires_max_(HIGH_LEVEL) BOOLEAN NTAPI KeInsertQueueDpc(_Inout_ PRKDPC Dpc, _In_opt_ PVOID SystemArgument1,
+                                                               _In_opt_ PVOID SystemArgument2);
+_IRQL_requires_max_(HIGH_LEVEL) BOOLEAN NTAPI KeRemoveQueueDpc(_Inout_ PRKDPC Dpc);
+_IRQL_requires_(PASSIVE_LEVEL) void NTAPI KeFlushQueuedDpcs(void);
+void NTAPI KeSetImportanceDpc(_Inout_ PRKDPC Dpc, _In_ KDPC_IMPORTANCE Importance);
+void NTAPI KeSetTargetProcessorDpc(_Inout_ PRKDPC Dpc, _In_ CCHAR Number);
+ULONG NTAPI KeGetCurrentProcessorNumber(void);
+ULONG NTAPI KeQueryActiveProcessorCount(_Out_opt_ PKAFFINITY ActiveProcessors);
+
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI KeInitializeTimer(_Out_ PKTIMER Timer);
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI KeInitializeTimerEx(_Out_ PKTIMER Timer, _In_ TIMER_TYPE Type);
+_IRQL_requires_max_(DISPATCH_LEVEL) BOOLEAN NTAPI KeSetTimer(_Inout_ PKTIMER Timer, _In_ LARGE_INTEGER DueTime,
+                                                             _In_opt_ PKDPC Dpc);
+_IRQL_requires_max_(DISPATCH_LEVEL) BOOLEAN NTAPI KeSetTimerEx(_Inout_ PKTIMER Timer, _In_ LARGE_INTEGER DueTime,
+                                                               _In_ LONG Period, _In_opt_ PKDPC Dpc);
+_IRQL_requires_max_(DISPATCH_LEVEL) BOOLEAN NTAPI KeCancelTimer(_Inout_ PKTIMER Timer);
+_IRQL_requires_max_(DISPATCH_LEVEL) BOOLEAN NTAPI KeReadStateTimer(_In_ PKTIMER Timer);
+OPENWFP_END_DECLS
+
+/* ---- Mutexes (SPEC S15.2) ----------------------------------------------------------------- */
+/* KMUTEX: a dispatcher object acquired by KeWaitForSingleObject, recursively by its owner,
+ * released by KeReleaseMutex. FAST_MUTEX (raises to APC_LEVEL) and the guarded mutex (same
+ * structure since Windows 8) are not recursive: acquiring one twice on a thread is reported. */
+typedef struct _KMUTANT {
+  DISPATCHER_HEADER Header;
+  LIST_ENTRY MutantListEntry;
+  struct _KTHREAD *OwnerThread;
+  BOOLEAN Abandoned;
+  UCHAR ApcDisable;
+} KMUTANT, *PKMUTANT, *PRKMUTANT, KMUTEX, *PKMUTEX, *PRKMUTEX;
+
+typedef struct _FAST_MUTEX {
+  volatile LONG Count;
+  PVOID Owner;
+  ULONG Contention;
+  KEVENT Event;
+  ULONG OldIrql;
+} FAST_MUTEX, *PFAST_MUTEX, KGUARDED_MUTEX, *PKGUARDED_MUTEX;
+
+OPENWFP_BEGIN_DECLS
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI KeInitializeMutex(_Out_ PRKMUTEX Mutex, _In_ ULONG Level);
+_IRQL_requires_max_(DISPATCH_LEVEL) LONG NTAPI KeReleaseMutex(_Inout_ PRKMUTEX Mutex, _In_ BOOLEAN Wait);
+_IRQL_requires_max_(DISPATCH_LEVEL) LONG NTAPI KeReadStateMutex(_In_ PRKMUTEX Mutex);
+
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI ExInitializeFastMutex(_Out_ PFAST_MUTEX FastMutex);
+_IRQL_requires_max_(APC_LEVEL) void FASTCALL ExAcquireFastMutex(_Inout_ PFAST_MUTEX FastMutex);
+_IRQL_requires_(APC_LEVEL) void FASTCALL ExReleaseFastMutex(_Inout_ PFAST_MUTEX FastMutex);
+_IRQL_requires_max_(APC_LEVEL) BOOLEAN FASTCALL ExTryToAcquireFastMutex(_Inout_ PFAST_MUTEX FastMutex);
+_IRQL_requires_(APC_LEVEL) void FASTCALL ExAcquireFastMutexUnsafe(_Inout_ PFAST_MUTEX FastMutex);
+_IRQL_requires_(APC_LEVEL) void FASTCALL ExReleaseFastMutexUnsafe(_Inout_ PFAST_MUTEX FastMutex);
+
+_IRQL_requires_max_(APC_LEVEL) void NTAPI KeInitializeGuardedMutex(_Out_ PKGUARDED_MUTEX Mutex);
+_IRQL_requires_max_(APC_LEVEL) void FASTCALL KeAcquireGuardedMutex(_Inout_ PKGUARDED_MUTEX Mutex);
+_IRQL_requires_max_(APC_LEVEL) void FASTCALL KeReleaseGuardedMutex(_Inout_ PKGUARDED_MUTEX Mutex);
+_IRQL_requires_max_(APC_LEVEL) BOOLEAN FASTCALL KeTryToAcquireGuardedMutex(_Inout_ PKGUARDED_MUTEX Mutex);
+_IRQL_requires_max_(APC_LEVEL) void FASTCALL KeAcquireGuardedMutexUnsafe(_Inout_ PKGUARDED_MUTEX Mutex);
+_IRQL_requires_max_(APC_LEVEL) void FASTCALL KeReleaseGuardedMutexUnsafe(_Inout_ PKGUARDED_MUTEX Mutex);
+
+_IRQL_requires_max_(APC_LEVEL) void NTAPI KeEnterCriticalRegion(void);
+_IRQL_requires_max_(APC_LEVEL) void NTAPI KeLeaveCriticalRegion(void);
+_IRQL_requires_max_(APC_LEVEL) void NTAPI KeEnterGuardedRegion(void);
+_IRQL_requires_max_(APC_LEVEL) void NTAPI KeLeaveGuardedRegion(void);
+OPENWFP_END_DECLS
+
+/* ---- Executive resources (SPEC S15.2) ----------------------------------------------------- */
+/* ERESOURCE: shared / exclusive, recursive for its owners; an exclusive owner may also acquire
+ * it shared. The structure is the WDK's size (104 bytes on x64); openwfp keeps its state in an
+ * allocation that ExInitializeResourceLite makes and ExDeleteResourceLite frees. */
+typedef ULONG_PTR ERESOURCE_THREAD, *PERESOURCE_THREAD;
+typedef struct _ERESOURCE {
+  PVOID OpenwfpState;
+  ULONG_PTR Reserved[12];
+} ERESOURCE, *PERESOURCE;
+
+OPENWFP_BEGIN_DECLS
+_IRQL_requires_max_(DISPATCH_LEVEL) NTSTATUS NTAPI ExInitializeResourceLite(_Out_ PERESOURCE Resource);
+_IRQL_requires_max_(DISPATCH_LEVEL) NTSTATUS NTAPI ExReinitializeResourceLite(_Inout_ PERESOURCE Resource);
+_IRQL_requires_max_(DISPATCH_LEVEL) NTSTATUS NTAPI ExDeleteResourceLite(_Inout_ PERESOURCE Resource);
+_IRQL_requires_max_(APC_LEVEL) BOOLEAN NTAPI ExAcquireResourceExclusiveLite(_Inout_ PERESOURCE Resource,
+                                                                            _In_ BOOLEAN Wait);
+_IRQL_requires_max_(APC_LEVEL) BOOLEAN NTAPI ExAcquireResourceSharedLite(_Inout_ PERESOURCE Resource,
+                                                                         _In_ BOOLEAN Wait);
+_IRQL_requires_max_(APC_LEVEL) BOOLEAN NTAPI ExAcquireSharedStarveExclusive(_Inout_ PERESOURCE Resource,
+                                                                            _In_ BOOLEAN Wait);
+_IRQL_requires_max_(DISPATCH_LEVEL) void FASTCALL ExReleaseResourceLite(_Inout_ PERESOURCE Resource);
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI ExReleaseResourceForThreadLite(_Inout_ PERESOURCE Resource,
+                                                                              _In_ ERESOURCE_THREAD ResourceThreadId);
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI ExConvertExclusiveToSharedLite(_Inout_ PERESOURCE Resource);
+_IRQL_requires_max_(DISPATCH_LEVEL) BOOLEAN NTAPI ExIsResourceAcquiredExclusiveLite(_In_ PERESOURCE Resource);
+_IRQL_requires_max_(DISPATCH_LEVEL) ULONG NTAPI ExIsResourceAcquiredSharedLite(_In_ PERESOURCE Resource);
+ERESOURCE_THREAD NTAPI ExGetCurrentResourceThread(void);
+_IRQL_requires_max_(APC_LEVEL) PVOID NTAPI ExEnterCriticalRegionAndAcquireResourceExclusive(_Inout_ PERESOURCE Resource);
+_IRQL_requires_max_(APC_LEVEL) PVOID NTAPI ExEnterCriticalRegionAndAcquireResourceShared(_Inout_ PERESOURCE Resource);
+_IRQL_requires_max_(APC_LEVEL) void FASTCALL ExReleaseResourceAndLeaveCriticalRegion(_Inout_ PERESOURCE Resource);
+OPENWFP_END_DECLS
+#define ExAcquireResourceExclusive ExAcquireResourceExclusiveLite
+#define ExAcquireResourceShared ExAcquireResourceSharedLite
+#define ExReleaseResource ExReleaseResourceLite
+#define ExIsResourceAcquiredExclusive ExIsResourceAcquiredExclusiveLite
+#define ExIsResourceAcquiredLite ExIsResourceAcquiredSharedLite
+
+/* ---- Rundown protection (SPEC S15.2) ------------------------------------------------------ */
+typedef struct _EX_RUNDOWN_REF {
+  union {
+    volatile ULONG_PTR Count;
+    volatile PVOID Ptr;
+  };
+} EX_RUNDOWN_REF, *PEX_RUNDOWN_REF;
+
+OPENWFP_BEGIN_DECLS
+void NTAPI ExInitializeRundownProtection(_Out_ PEX_RUNDOWN_REF RunRef);
+void NTAPI ExReInitializeRundownProtection(_Inout_ PEX_RUNDOWN_REF RunRef);
+_Must_inspect_result_ BOOLEAN FASTCALL ExAcquireRundownProtection(_Inout_ PEX_RUNDOWN_REF RunRef);
+_Must_inspect_result_ BOOLEAN FASTCALL ExAcquireRundownProtectionEx(_Inout_ PEX_RUNDOWN_REF RunRef, _In_ ULONG Count);
+void FASTCALL ExReleaseRundownProtection(_Inout_ PEX_RUNDOWN_REF RunRef);
+void FASTCALL ExReleaseRundownProtectionEx(_Inout_ PEX_RUNDOWN_REF RunRef, _In_ ULONG Count);
+_IRQL_requires_max_(APC_LEVEL) void FASTCALL ExWaitForRundownProtectionRelease(_Inout_ PEX_RUNDOWN_REF RunRef);
+void NTAPI ExRundownCompleted(_Out_ PEX_RUNDOWN_REF RunRef);
+OPENWFP_END_DECLS
+
+/* ---- Callback objects (SPEC S15.2) -------------------------------------------------------- */
+/* Named callback objects live as long as the process; \Callback\PowerState,
+ * \Callback\SetSystemTime and \Callback\ProcessorAdd exist from the start (openwfp never
+ * notifies them: no power or clock events are simulated). ExUnregisterCallback returns after
+ * the callback's running notifications have ended. */
+typedef struct _CALLBACK_OBJECT *PCALLBACK_OBJECT;
+typedef void CALLBACK_FUNCTION(_In_opt_ PVOID CallbackContext, _In_opt_ PVOID Argument1,
+                               _In_opt_ PVOID Argument2);
+typedef CALLBACK_FUNCTION *PCALLBACK_FUNCTION;
+#define PO_CB_SYSTEM_POWER_POLICY 0
+#define PO_CB_AC_STATUS 1
+#define PO_CB_BUTTON_COLLAPSED 2
+#define PO_CB_SYSTEM_STATE_LOCK 3
+#define PO_CB_LID_SWITCH_STATE 4
+#define PO_CB_PROCESSOR_POWER_POLICY 5
+
+OPENWFP_BEGIN_DECLS
+_IRQL_requires_max_(PASSIVE_LEVEL) NTSTATUS NTAPI
+ExCreateCallback(_Outptr_ PCALLBACK_OBJECT *CallbackObject, _In_ POBJECT_ATTRIBUTES ObjectAttributes,
+                 _In_ BOOLEAN Create, _In_ BOOLEAN AllowMultipleCallbacks);
+_IRQL_requires_max_(APC_LEVEL) PVOID NTAPI
+ExRegisterCallback(_Inout_ PCALLBACK_OBJECT CallbackObject, _In_ PCALLBACK_FUNCTION CallbackFunction,
+                   _In_opt_ PVOID CallbackContext);
+_IRQL_requires_max_(APC_LEVEL) void NTAPI ExUnregisterCallback(_Inout_ PVOID CallbackRegistration);
+_IRQL_requires_max_(DISPATCH_LEVEL) void NTAPI
+ExNotifyCallback(_In_ PVOID CallbackObject, _In_opt_ PVOID Argument1, _In_opt_ PVOID Argument2);
+OPENWFP_END_DECLS
+
 #endif /* OPENWFP_KM_WDM_H */

@@ -1,0 +1,37 @@
+/* ifdef.h - network interface identifiers (SPEC S15.2): interface indices, LUIDs and
+ * compartment identifiers as the WDK's shared ifdef.h declares them. */
+#ifndef OPENWFP_KM_IFDEF_H
+#define OPENWFP_KM_IFDEF_H
+#include "openwfp_km_base.h"
+
+typedef ULONG NET_IFINDEX, *PNET_IFINDEX;
+typedef NET_IFINDEX IF_INDEX, *PIF_INDEX;
+typedef UINT16 NET_IFTYPE, *PNET_IFTYPE;
+#define NET_IFINDEX_UNSPECIFIED ((NET_IFINDEX)0)
+#define IFI_UNSPECIFIED NET_IFINDEX_UNSPECIFIED
+
+typedef union _NET_LUID_LH {
+  ULONG64 Value;
+  struct {
+    ULONG64 Reserved : 24;
+    ULONG64 NetLuidIndex : 24;
+    ULONG64 IfType : 16;
+  } Info;
+} NET_LUID_LH, *PNET_LUID_LH;
+typedef NET_LUID_LH NET_LUID, *PNET_LUID;
+typedef NET_LUID IF_LUID, *PIF_LUID;
+
+typedef UINT32 NET_IF_COMPARTMENT_ID, *PNET_IF_COMPARTMENT_ID;
+#define NET_IF_COMPARTMENT_ID_UNSPECIFIED ((NET_IF_COMPARTMENT_ID)0)
+#define NET_IF_COMPARTMENT_ID_PRIMARY ((NET_IF_COMPARTMENT_ID)1)
+#define NET_IF_COMPARTMENT_ID_ALL ((NET_IF_COMPARTMENT_ID)-1)
+
+#ifndef OPENWFP_COMPARTMENT_ID_DEFINED
+#define OPENWFP_COMPARTMENT_ID_DEFINED
+typedef enum {
+  UNSPECIFIED_COMPARTMENT_ID = 0,
+  DEFAULT_COMPARTMENT_ID
+} COMPARTMENT_ID, *PCOMPARTMENT_ID;
+#endif
+
+#endif /* OPENWFP_KM_IFDEF_H */
