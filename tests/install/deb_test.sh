@@ -43,6 +43,7 @@ run)
   trap 'rm -rf "$root"' EXIT
   dpkg -x "$deb" "$root"
   grep -q 'ExecStart=/usr/bin/openwfp engine' "$root/usr/lib/systemd/user/openwfp-engine.service" || fail "unit ExecStart"
+  unshare -rm true 2>/dev/null || fail "this test hides the source tree in a user + mount namespace: unshare -rm is refused here"
   hide="$src"; case $build in "$src"/*) ;; *) hide="$src $build" ;; esac
   res=$(unshare -rm sh -c "for d in $hide; do mount -t tmpfs none \"\$d\" || exit 97; done
         ls \"$src\" | grep -q . && exit 98

@@ -14,6 +14,7 @@
 #           (a private mount namespace with an empty tmpfs over the source tree).
 set -eu  # no pipefail: `producer | grep -q` may end the producer with SIGPIPE
 src=$(cd "$1" && pwd); build=$(cd "$2" && pwd); case_=$3
+flags=${4:-}  # compiler flags of the consumers (the sanitizers, when libopenwfp has them)
 tmp=$(mktemp -d /tmp/openwfp-install.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -75,7 +76,8 @@ tree)
 consumer)
   export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
   cmake -S "$src/tests/install/consumer" -B "$tmp/cb" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF >"$tmp/cfg.log" 2>&1 \
+      -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_C_FLAGS="$flags" \
+      -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_MODULE_LINKER_FLAGS="$flags" >"$tmp/cfg.log" 2>&1 \
     || { cat "$tmp/cfg.log"; fail "consumer: configure"; }
   cmake --build "$tmp/cb" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; fail "consumer: build"; }
   if grep -rl -e "$build" -e "$src/include" "$tmp/cb/CMakeCache.txt" "$tmp/cb/build.ninja"; then
@@ -87,7 +89,7 @@ consumer)
   # The same test fails when the driver frees the engine-owned context.
   cc=$(pkg-config --variable=cc openwfp-km)
   # shellcheck disable=SC2046
-  $cc -shared -DMISTAKE $(pkg-config --cflags openwfp-km) "$src/tests/install/consumer/port80_driver.c" \
+  $cc $flags -shared -DMISTAKE $(pkg-config --cflags openwfp-km) "$src/tests/install/consumer/port80_driver.c" \
       -o "$tmp/port80_mistake.so" || fail "pkg-config openwfp-km: driver with the mistake"
   if PORT80_DRIVER=$tmp/port80_mistake.so "$tmp/cb/port80_driver_test" >"$tmp/m.log" 2>&1; then
     cat "$tmp/m.log"; fail "the test passed with a driver that frees the engine-owned context"
@@ -96,18 +98,19 @@ consumer)
   echo "consumer: the same test fails on the mistake (EngineOwnedContextFreed)"
   # A C proxy with pkg-config.
   # shellcheck disable=SC2046
-  gcc -Wall -Werror "$src/tests/install/consumer/proxy.c" $(pkg-config --cflags --libs openwfp) \
+  gcc $flags -Wall -Werror "$src/tests/install/consumer/proxy.c" $(pkg-config --cflags --libs openwfp) \
       -Wl,-rpath,"$(pkg-config --variable=libdir openwfp)" -o "$tmp/proxy" || fail "pkg-config openwfp: proxy"
   "$tmp/proxy" | grep -qx "proxy: ok $ver" || fail "the C proxy"
   echo "consumer (pkg-config openwfp): the C proxy runs"
   # The pkg-config driver under the installed CLI.
   # shellcheck disable=SC2046
-  $cc -shared $(pkg-config --cflags openwfp-km) "$src/tests/install/consumer/port80_driver.c" -o "$tmp/port80.so"
+  $cc $flags -shared $(pkg-config --cflags openwfp-km) "$src/tests/install/consumer/port80_driver.c" -o "$tmp/port80.so"
   out=$("$prefix/bin/openwfp" sim --driver "$tmp/port80.so" --connect 192.0.2.80:80 2>&1) || { echo "$out"; fail "installed openwfp sim"; }
   echo "$out" | grep -q "result: verdict PERMIT.*127.0.0.1:8080" || { echo "$out"; fail "openwfp sim: no redirect to 127.0.0.1:8080"; }
   echo "consumer (pkg-config openwfp-km, clang): the driver redirects under the installed openwfp sim"
   ;;
 demo)
+  unshare -rm true 2>/dev/null || fail "this test hides the source tree in a user + mount namespace: unshare -rm is refused here"
   # Hide the source tree (the build tree is inside it or named separately) and run the demo.
   hide="$src"; case $build in "$src"/*) ;; *) hide="$src $build" ;; esac
   out=$(unshare -rm sh -c "for d in $hide; do mount -t tmpfs none \"\$d\" || exit 97; done
