@@ -33,10 +33,18 @@ for path in sorted((root / "tests").rglob("*.cpp")):
                 tests.setdefault(cid, []).append(f"`{suite}.{name}` ({path.relative_to(root)})")
                 break
 
-# ctest entries declared directly in CMake (scripts, whole programs): add_test(NAME S10_1_...)
+# ctest entries declared directly in CMake (scripts, whole programs): add_test(NAME S10_1_...) or
+# add_test(NAME Group.S10_1_...), and the entries of a loop `foreach(case S14_2_... S14_3_...)`
+# whose add_test(NAME Group.${case}) names them.
 for path in sorted((root / "tests").rglob("CMakeLists.txt")):
-    for name in re.findall(r"add_test\(\s*NAME\s+(S\d+_\d+\w*)", path.read_text()):
-        m = re.match(r"S(\d+)_(\d+)", name)
+    text = path.read_text()
+    found = re.findall(r"add_test\(\s*NAME\s+((?:\w+\.)?S\d+_\d+\w*)", text)
+    for loop in re.finditer(r"foreach\(case\s+([^)]*)\)(.*?)endforeach\(\)", text, re.S):
+        prefix = re.search(r"add_test\(\s*NAME\s+(\w+\.)?\$\{case\}", loop.group(2))
+        if prefix:
+            found += [(prefix.group(1) or "") + c for c in re.findall(r"S\d+_\d+\w*", loop.group(1))]
+    for name in found:
+        m = re.search(r"S(\d+)_(\d+)", name)
         tests.setdefault(f"S{m.group(1)}.{m.group(2)}", []).append(f"`{name}` ({path.relative_to(root)}, ctest)")
 
 lines = [

@@ -275,7 +275,9 @@ static void NTAPI VpClassify(const FWPS_INCOMING_VALUES0* inFixedValues,
     return;
   }
   p->request.recordsSize = (uint32_t)bytes;
-  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL, "verify_proxy: pended id=%llu pid=%u records=%u bytes\n",
+  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL,
+             "verify_proxy: pended id=%llu pid=%u; FwpsQueryConnectionSioFormatRedirectRecords0: STATUS_SUCCESS, "
+             "records=%u bytes for the proxy\n",
              (unsigned long long)p->request.id, p->request.appPid, p->request.recordsSize);
 
   KeAcquireSpinLock(&gLock, &irql);

@@ -3,8 +3,9 @@
 //   NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath)  (extern "C")
 // or an in-process DriverEntry function (tests, the built-in demo driver).
 //
-// The driver runs against Runtime::current(); a shared-object driver must link the shared
-// libopenwfp (the `openwfp` target) that the host uses, so both see the same runtime.
+// The driver runs against Runtime::current(). A shared-object driver's WDK functions bind to the
+// host's libopenwfp when it is loaded; it need not link libopenwfp (openwfp_add_driver() does
+// not), and if it does, it must be the same libopenwfp the host uses.
 #pragma once
 
 #include <cstdint>

@@ -28,4 +28,10 @@ void Classify::addReason(std::string r) {
   record_.reasons.push_back(std::move(r));
 }
 
+void Classify::setFinalDestination(std::string destination) {
+  std::lock_guard lock(mu_);
+  finalDestination_ = destination;
+  record_.finalDestination = std::move(destination);
+}
+
 }  // namespace openwfp::engine

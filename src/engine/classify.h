@@ -100,6 +100,9 @@ class Classify {
   const std::vector<std::string>& reasons() const { return record_.reasons; }
   const trace::ClassifyRecord& record() const { return record_; }
   void addReason(std::string r);
+  // The trace's final destination when it is not where finalData() points (a redirect the
+  // engine did not apply: the connection goes to the original destination).
+  void setFinalDestination(std::string destination);
 
  private:
   friend class ClassifyRunner;
@@ -138,6 +141,7 @@ class Classify {
   // C ABI's abiState() factory runs.
   mutable std::mutex mu_;
   Phase phase_ = Phase::Running;
+  std::optional<std::string> finalDestination_;  // setFinalDestination()
   ClassifyValues values_;
   uint32_t round_ = 0;
   std::shared_ptr<const PolicySnapshot> policy_;

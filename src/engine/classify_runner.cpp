@@ -395,7 +395,9 @@ void ClassifyRunner::finish(const std::shared_ptr<Classify>& c) {
     auto& r = c->record_;
     if (c->tracing_) {
     r.verdict = c->permitted_ ? "PERMIT" : "BLOCK";
-    if (c->layer_->writable == WritableData::BindRequest) {
+    if (c->finalDestination_) {
+      r.finalDestination = *c->finalDestination_;
+    } else if (c->layer_->writable == WritableData::BindRequest) {
       r.finalDestination = c->current_.local.str();
     } else if (c->layer_->hasField(Field::RemoteAddress)) {
       r.finalDestination = c->current_.remote.str();

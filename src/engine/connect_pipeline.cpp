@@ -1,5 +1,6 @@
 #include "engine/connect_pipeline.h"
 
+#include "engine/diagnostics.h"
 #include "engine/engine.h"
 #include "redirect/history.h"
 #include "redirect/records.h"
@@ -111,8 +112,14 @@ void ConnectPipeline::runConnect(const ConnectRequest& request, ConnectDone done
                                   ? "localRedirectTargetPID and localRedirectHandle are"
                               : fd.localRedirectTargetPid == 0 ? "localRedirectTargetPID is"
                                                                : "localRedirectHandle is";
-        c.addReason("redirect to local address " + fd.remote.str() + " not applied: " + missing +
-                    " not set (S5.5)");
+        const std::string why = "redirect to local address " + fd.remote.str() + " not applied: " +
+                                missing + " not set (S5.5)";
+        c.addReason(why);
+        c.setFinalDestination(req.remote.str());  // where the connection really goes
+        const auto& mods = c.record().modifications;
+        reportViolation(engine.services(), verifier::Code::RedirectNotApplied,
+                        why + "; the connection goes to " + req.remote.str(),
+                        mods.empty() ? 0 : mods.back().filterId);
       } else {
         verdict.finalRemote = fd.remote;
         verdict.redirected = true;

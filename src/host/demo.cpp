@@ -392,7 +392,10 @@ pid_t spawn(const std::string& self, std::vector<std::string> args, int stdoutFd
   argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
-    if (stdoutFd >= 0) dup2(stdoutFd, 1);
+    if (stdoutFd >= 0) {  // the proxy's log lines are on its stderr (S16.4)
+      dup2(stdoutFd, 1);
+      dup2(stdoutFd, 2);
+    }
     execv(self.c_str(), argv.data());
     _exit(127);
   }

@@ -96,7 +96,7 @@ LoadResult DriverHost::start(std::unique_ptr<Driver> driver, DriverEntryFn entry
   }
   if (!ntSuccess(result.status)) {
     result.error = fmt::format("DriverEntry of {} failed: {}", displayName, describeNtStatus(result.status));
-    spdlog::error("{}", result.error);
+    spdlog::debug("{}", result.error);  // the caller says it, once (S16.4)
     result.leaks = stop(*driver, /*callUnload=*/false);  // as on Windows: no DriverUnload after a failed DriverEntry
     return result;
   }

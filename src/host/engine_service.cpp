@@ -166,7 +166,7 @@ struct EngineServiceState {
     std::lock_guard lock(driversMu);
     LoadResult r = drivers.load(path);
     if (!r) {
-      if (r.status == 0) spdlog::error("openwfp engine: driver load {}: {}", path, r.error);  // else DriverHost said it
+      spdlog::error("openwfp engine: driver load {}: {}", path, r.error);
       json body{{"error", r.error}, {"leaks", leaksJson(r.leaks)}};
       return reply(r.status != 0 ? EIO : EINVAL, body);
     }

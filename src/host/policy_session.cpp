@@ -1,6 +1,5 @@
 #include "host/policy_session.h"
 
-#include <dlfcn.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -8,10 +7,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 
 #include "engine/engine.h"
 #include "engine/layers.h"
+#include "host/shipped_drivers.h"
 #include "km/device_io.h"
 #include "openwfp/openwfp.h"
 #include "openwfp/policy_channel.h"
@@ -118,23 +117,7 @@ std::string actionText(const policy::Rule& r) {
 
 std::string policyDriverPath() {
   if (const char* env = std::getenv("OPENWFP_POLICY_DRIVER"); env != nullptr && *env) return env;
-  namespace fs = std::filesystem;
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&policyDriverPath), &info) != 0 && info.dli_fname != nullptr) {
-    fs::path lib = fs::weakly_canonical(fs::path(info.dli_fname)).parent_path();
-    for (const fs::path& dir : {lib, lib.parent_path()}) {  // build tree: src/libopenwfp.so, drivers/
-      std::error_code ec;
-      if (fs::exists(dir / "drivers" / "policy.so", ec)) return (dir / "drivers" / "policy.so").string();
-    }
-  }
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    fs::path dir = exe.parent_path();
-    for (const fs::path& d : {dir, dir.parent_path()})
-      if (fs::exists(d / "drivers" / "policy.so", ec)) return (d / "drivers" / "policy.so").string();
-  }
-  return "drivers/policy.so";
+  return shippedDriverPath("policy.so");
 }
 
 std::string loadPolicy(DriverHost& drivers, const policy::Policy& rules, const std::string& driverPath) {

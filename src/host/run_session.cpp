@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 
@@ -35,7 +37,7 @@ int runCommand(const RunOptions& options) {
     return 1;
   }
   RuntimeOptions ro;
-  ro.verifier = options.verifier;
+  ro.verifier = options.verifier || options.failOnViolation;
   ro.pendDeadline = std::chrono::milliseconds(static_cast<long long>(options.pendTimeoutSeconds * 1000));
   Runtime::reset(ro);
   Runtime& rt = Runtime::current();
@@ -45,7 +47,8 @@ int runCommand(const RunOptions& options) {
   if (!options.traceFile.empty()) {
     trace.open(options.traceFile, std::ios::out | std::ios::trunc);
     if (!trace) {
-      std::fprintf(stderr, "openwfp run: cannot write trace file %s\n", options.traceFile.c_str());
+      std::fprintf(stderr, "openwfp run: cannot write trace file %s: %s\n", options.traceFile.c_str(),
+                   std::strerror(errno));
       return 1;
     }
     rt.tracer().addSink([&](const trace::ClassifyRecord& r) {
@@ -54,12 +57,7 @@ int runCommand(const RunOptions& options) {
       trace.flush();
     });
   }
-  if (options.verifier) {
-    rt.verifier().addListener([](const verifier::Violation& v) {
-      std::fprintf(stderr, "openwfp verifier: %s: %s (driver %s)\n", verifier::toString(v.code), v.message.c_str(),
-                   v.driver.empty() ? "?" : v.driver.c_str());
-    });
-  }
+  // Each violation is one line on stderr, the verifier's own log line (S16.3).
 
   // The control channel: proxies (in the supervised tree, or given OPENWFP_SOCKET) reach the
   // engine's socket controls and the drivers' devices through it. Processes inside the supervised
@@ -118,8 +116,13 @@ int runCommand(const RunOptions& options) {
     server.setLookup(nullptr);
   }
   policyProxy.stop();
-  drivers.unloadAll();
+  drivers.unloadAll();  // leaks count as violations too
   server.stop();
+  if (options.failOnViolation && status == 0 && !rt.verifier().violations().empty()) {
+    std::fprintf(stderr, "openwfp run: %zu verifier violation(s): exit 3 (--fail-on-violation)\n",
+                 rt.verifier().violations().size());
+    return 3;
+  }
   return status;
 }
 

@@ -11,6 +11,7 @@ struct RunOptions {
   std::vector<std::string> drivers;    // shared objects to load, in order
   std::string policyFile;              // rules file (docs/policy.md), "" = none
   bool verifier = false;               // print verifier violations on stderr
+  bool failOnViolation = false;        // exit 3 when COMMAND exited 0 but a violation was reported
   std::string traceFile;               // JSON lines, one per classify ("" = none)
   double pendTimeoutSeconds = 30;      // S6.4
   int blockErrno = 111;                // ECONNREFUSED (S13.3)
@@ -23,7 +24,7 @@ struct RunOptions {
 };
 
 // Runs the command to completion; returns its exit status (or 127 not found, 1 for openwfp's
-// own failures, with one clear line on stderr).
+// own failures, with one clear line on stderr; 3 with failOnViolation, S16.2).
 int runCommand(const RunOptions& options);
 
 }  // namespace openwfp::host

@@ -441,9 +441,9 @@ void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err) {
   }
   if (err != 0) {
     char line[256];
-    std::snprintf(line, sizeof line, "proxy: id=%llu pid=%u upstream %s: %s in %.2f ms (records %u bytes) -> BLOCK",
-                  static_cast<unsigned long long>(a.id), a.appPid, a.original.c_str(), std::strerror(err), ms,
-                  a.recordsSize);
+    std::snprintf(line, sizeof line, "proxy: id=%llu pid=%u upstream %s (SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, %u bytes): %s in %.2f ms -> BLOCK",
+                  static_cast<unsigned long long>(a.id), a.appPid, a.original.c_str(), a.recordsSize,
+                  std::strerror(err), ms);
     logLine(line);
   }
 }
@@ -491,9 +491,9 @@ void VerifyProxy::acceptLoop(int listenFd) {
       auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
       char line[384];
       std::snprintf(line, sizeof line,
-                    "proxy: id=%llu pid=%u upstream %s: connected in %.2f ms (records %u bytes) -> PERMIT; "
+                    "proxy: id=%llu pid=%u upstream %s (SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, %u bytes): connected in %.2f ms -> PERMIT; "
                     "closed: %llu bytes up, %llu bytes down, %.1f ms%s%s",
-                    static_cast<unsigned long long>(id), up.appPid, up.original.c_str(), up.connectMs, up.recordsSize,
+                    static_cast<unsigned long long>(id), up.appPid, up.original.c_str(), up.recordsSize, up.connectMs,
                     static_cast<unsigned long long>(s.clientToUpstream),
                     static_cast<unsigned long long>(s.upstreamToClient), ms, s.error ? ", error: " : "",
                     s.error ? std::strerror(s.error) : "");

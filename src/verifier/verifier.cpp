@@ -27,6 +27,7 @@ const char* toString(Code code) {
     case Code::PoolFreeUnknown: return "PoolFreeUnknown";
     case Code::DriverAssertFailed: return "DriverAssertFailed";
     case Code::KernelApiMisuse: return "KernelApiMisuse";
+    case Code::RedirectNotApplied: return "RedirectNotApplied";
     case Code::NotSupported: return "NotSupported";
   }
   return "Unknown";

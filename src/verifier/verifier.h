@@ -31,6 +31,8 @@ enum class Code {
   DriverAssertFailed,         // a driver's ASSERT/NT_ASSERT failed (RtlAssert)
   KernelApiMisuse,            // kernel support misuse: spin lock released by non-owner, work item
                               // queued twice or freed while queued, unknown device object, ...
+  RedirectNotApplied,         // a callout's redirect the engine did not apply (a local redirect
+                              // without localRedirectTargetPID / localRedirectHandle, S5.5)
   NotSupported,               // a WDK function declared for source compatibility that openwfp
                               // does not support was called (packet injection, NBLs; S15.3)
 };

@@ -235,11 +235,13 @@ TEST_F(S5, S5_5_LocalRedirectNeedsTargetPidAndRedirectHandle) {
   EXPECT_EQ(v.finalRemote, Endpoint::v4(kDst, 80));
   EXPECT_NE(v.reason.find("not applied"), std::string::npos) << v.reason;
   EXPECT_NE(v.reason.find("localRedirectTargetPID and localRedirectHandle"), std::string::npos);
+  EXPECT_EQ(take(Code::RedirectNotApplied), 1u);  // S16.2: a verifier finding too
 
   r.targetPid = 555;  // handle still missing
   v = connect(request(kDst, 80));
   EXPECT_FALSE(v.redirected);
   EXPECT_NE(v.reason.find("localRedirectHandle is not set"), std::string::npos) << v.reason;
+  EXPECT_EQ(take(Code::RedirectNotApplied), 1u);
 
   r.handle = rh;
   v = connect(request(kDst, 80));

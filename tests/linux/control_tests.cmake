@@ -8,7 +8,7 @@ target_link_libraries(openwfp_control_test_proxy PRIVATE openwfp)
 add_executable(openwfp_control_real_tests ${CMAKE_CURRENT_LIST_DIR}/control_real_tests.cpp)
 target_include_directories(openwfp_control_real_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include)
 target_compile_options(openwfp_control_real_tests PRIVATE ${OPENWFP_WARNINGS})
-target_link_libraries(openwfp_control_real_tests PRIVATE openwfp GTest::gtest GTest::gtest_main)
+target_link_libraries(openwfp_control_real_tests PRIVATE openwfp_internal GTest::gtest GTest::gtest_main)
 target_compile_definitions(openwfp_control_real_tests PRIVATE
   OPENWFP_CONTROL_PROXY_BIN="$<TARGET_FILE:openwfp_control_test_proxy>"
   OPENWFP_VERIFY_PROXY_SO="$<TARGET_FILE:verify_proxy>")

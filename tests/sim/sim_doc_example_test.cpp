@@ -147,6 +147,7 @@ static NTSTATUS ExampleDriverEntry(PDRIVER_OBJECT driverObject, PUNICODE_STRING 
 
 #include <vector>
 
+#include "openwfp/gtest_verifier.h"  // VerifiedTest: the test fails on any verifier violation
 #include "openwfp/host.h"     // DriverHost: DriverEntry / DriverUnload + leak report
 #include "openwfp/openwfp.h"  // Runtime
 #include "openwfp/sim.h"      // the simulated stack
@@ -158,10 +159,10 @@ using openwfp::Endpoint;
 using openwfp::IpVersion;
 using openwfp::Protocol;
 
-class ExampleDriverTest : public ::testing::Test {
+class ExampleDriverTest : public openwfp::verify::VerifiedTest {
  protected:
   void SetUp() override {
-    openwfp::Runtime::reset();  // a fresh engine (verifier on) for every test
+    VerifiedTest::SetUp();  // a fresh engine (Runtime::reset(), verifier on) for every test
     gProxyPid = 777;
     gProxyPort = 8080;
     auto loaded = host.load(&ExampleDriverEntry, "example");
@@ -171,6 +172,10 @@ class ExampleDriverTest : public ::testing::Test {
     // Unload and fail on anything the driver left behind (pool, handles, devices).
     const auto leaks = host.unloadAll();
     for (const auto& leak : leaks) ADD_FAILURE() << leak.what;
+    // Fail on every verifier violation of the test, unload included: a freed engine-owned
+    // context, a pend with the write right set, a misaligned records buffer, a classify handle
+    // never released, a redirect not applied (no localRedirectTargetPID), ...
+    VerifiedTest::TearDown();
   }
 
   openwfp::host::DriverHost host;

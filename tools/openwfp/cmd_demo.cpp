@@ -9,16 +9,13 @@
 
 #include "commands.h"
 #include "host/demo.h"
+#include "host/shipped_drivers.h"
 
 namespace {
 
 using openwfp::cli::selfPath;
 
-std::string defaultDriver(const std::string& self) {
-  auto slash = self.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : self.substr(0, slash);
-  return dir + "/drivers/verify_proxy.so";
-}
+std::string defaultDriver() { return openwfp::host::shippedDriverPath("verify_proxy.so"); }
 
 }  // namespace
 
@@ -35,11 +32,11 @@ namespace {
 openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   auto options = std::make_shared<openwfp::host::DemoOptions>();
   auto* cmd = app.add_subcommand("demo", "Show the verify-before-accept proxy on real processes (no arguments needed)");
-  cmd->add_option("--driver", options->driver, "verify_proxy driver (default: drivers/verify_proxy.so next to openwfp)");
+  cmd->add_option("--driver", options->driver, "verify_proxy driver (default: the installed one, or drivers/verify_proxy.so next to openwfp)");
   cmd->add_flag("--verbose", options->verbose, "Also print every classify trace record");
   cmd->callback([options, &exitCode] {
     options->self = selfPath();
-    if (options->driver.empty()) options->driver = defaultDriver(options->self);
+    if (options->driver.empty()) options->driver = defaultDriver();
     exitCode = openwfp::host::runDemo(*options);
   });
 

@@ -73,12 +73,11 @@ int runProxy(const openwfp::proxy::VerifyProxyOptions& base) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // threads started below inherit the mask
   openwfp::proxy::VerifyProxyOptions options = base;
+  // Its log lines go to stderr (S16.4): a supervised application's stdout may be the proxy's too.
   options.log = [](const std::string& line) {
-    std::printf("%s\n", openwfp::host::stampLine(line).c_str());
-    std::fflush(stdout);
+    std::fprintf(stderr, "%s\n", openwfp::host::stampLine(line).c_str());
   };
-  std::printf("%s\n", openwfp::host::stampLine("proxy (pid " + std::to_string(getpid()) + "): starting").c_str());
-  std::fflush(stdout);
+  std::fprintf(stderr, "%s\n", openwfp::host::stampLine("proxy (pid " + std::to_string(getpid()) + "): starting").c_str());
   openwfp::proxy::VerifyProxy proxy(options);
   std::string error = proxy.start();
   if (!error.empty()) {
@@ -89,7 +88,7 @@ int runProxy(const openwfp::proxy::VerifyProxyOptions& base) {
   sigwait(&set, &sig);
   proxy.stop();
   auto s = proxy.stats();
-  std::printf("%s\n", openwfp::host::stampLine("proxy: stopped: " + std::to_string(s.requests) + " requests, " +
+  std::fprintf(stderr, "%s\n", openwfp::host::stampLine("proxy: stopped: " + std::to_string(s.requests) + " requests, " +
                                                std::to_string(s.upstreamOk) + " upstream ok, " +
                                                std::to_string(s.upstreamFailed) + " failed, " +
                                                std::to_string(s.accepted) + " accepted, " +

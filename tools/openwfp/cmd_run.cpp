@@ -27,10 +27,12 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   cmd->add_option("--policy", opts->policyFile, "Rules file (TOML, docs/policy.md) enforced by the built-in policy driver")
       ->check(CLI::ExistingFile);
   cmd->add_flag("--verifier", opts->verifier, "Report driver API misuse (S11) on stderr");
+  cmd->add_flag("--fail-on-violation", opts->failOnViolation,
+                "With --verifier: exit 3 when COMMAND exited 0 but a violation was reported");
   cmd->add_option("--trace", opts->traceFile, "Write one JSON line per classify to FILE");
   cmd->add_option("--pend-timeout", opts->pendTimeoutSeconds, "Seconds before a pended classify is blocked (0 = never)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--block-errno", *blockErrno, "errno a blocked connect fails with: " + openwfp::cli::errnoNames() + " or a number")
       ->capture_default_str();
   auto standalone = std::make_shared<bool>(false);
@@ -60,6 +62,11 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
     }
     if (!*standalone && !opts->attach && openwfp::host::attachByDefault() && opts->drivers.empty() &&
         opts->policyFile.empty()) opts->attach = true;
+    if (opts->attach && opts->failOnViolation) {
+      std::fprintf(stderr, "openwfp run: --fail-on-violation needs --standalone (attached, the engine's verifier reports)\n");
+      exitCode = 2;
+      return;
+    }
     if (opts->attach) {
       exitCode = openwfp::host::runAttached(*opts);
       return;

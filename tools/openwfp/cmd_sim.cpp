@@ -28,6 +28,7 @@ struct SimArgs {
   uint32_t uid = 1000;
   bool json = false;
   double pendTimeout = 5;
+  bool failOnViolation = false;
 };
 
 int fail(const std::string& message) {
@@ -42,7 +43,8 @@ int runSim(const SimArgs& a) {
   const std::string& text = a.connect.empty() ? a.bind : a.connect;
   auto target = Endpoint::parse(text);
   if (!target) return fail("'" + text + "' is not ADDR:PORT (e.g. 127.0.0.2:80 or [::1]:80)");
-  if (a.pendTimeout < 0) return fail("--pend-timeout must be >= 0");
+  if (!(a.pendTimeout >= 0 && a.pendTimeout <= 86400))
+    return fail("--pend-timeout must be between 0 and 86400 seconds, not " + std::to_string(a.pendTimeout));
 
   RuntimeOptions opts;
   opts.verifier = true;
@@ -127,7 +129,7 @@ int runSim(const SimArgs& a) {
                   x.callout.c_str());
     if (violations.empty()) std::printf("verifier: no violations\n");
   }
-  return 0;
+  return a.failOnViolation && !violations.empty() ? 3 : 0;  // S16.2
 }
 
 openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
@@ -143,6 +145,7 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   cmd->add_option("--pend-timeout", args->pendTimeout, "Seconds before a pended classify is blocked (0 = never)")
       ->capture_default_str();
   cmd->add_flag("--json", args->json, "JSON lines instead of text");
+  cmd->add_flag("--fail-on-violation", args->failOnViolation, "Exit 3 when the verifier reported a violation");
   cmd->callback([args, &exitCode] { exitCode = runSim(*args); });
 });
 
