@@ -162,7 +162,8 @@ int policyUnloadCommand() {
 
 int runAttached(const RunOptions& options) {
   const char* who = "run --attach";
-  if (!options.drivers.empty() || options.verifier || !options.traceFile.empty() || !options.policyFile.empty()) {
+  if (!options.drivers.empty() || options.verifier || !options.traceFile.empty() || !options.traceTextFile.empty() ||
+      !options.policyFile.empty()) {
     std::fprintf(stderr,
                  "openwfp run --attach: --driver, --policy, --verifier and --trace belong to the engine "
                  "(`openwfp driver load`, `openwfp policy load`, `openwfp engine --verifier --trace FILE`)\n");

@@ -57,6 +57,20 @@ int runCommand(const RunOptions& options) {
       trace.flush();
     });
   }
+  std::ofstream traceText;
+  if (!options.traceTextFile.empty()) {
+    traceText.open(options.traceTextFile, std::ios::out | std::ios::trunc);
+    if (!traceText) {
+      std::fprintf(stderr, "openwfp run: cannot write trace file %s: %s\n", options.traceTextFile.c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+    rt.tracer().addSink([&](const trace::ClassifyRecord& r) {
+      std::lock_guard lk(traceMu);
+      traceText << r.toText() << '\n';
+      traceText.flush();
+    });
+  }
   // Each violation is one line on stderr, the verifier's own log line (S16.3).
 
   // The control channel: proxies (in the supervised tree, or given OPENWFP_SOCKET) reach the

@@ -13,6 +13,7 @@ struct RunOptions {
   bool verifier = false;               // print verifier violations on stderr
   bool failOnViolation = false;        // exit 3 when COMMAND exited 0 but a violation was reported
   std::string traceFile;               // JSON lines, one per classify ("" = none)
+  std::string traceTextFile;           // the same records for people (as sim and demo print them)
   double pendTimeoutSeconds = 30;      // S6.4
   int blockErrno = 111;                // ECONNREFUSED (S13.3)
   std::vector<std::string> command;    // COMMAND ARGS

@@ -38,6 +38,14 @@ S16_4_BadInputIsNamedInOneLine)
   grep -qx "openwfp run: cannot write trace file /nonexistent-dir/trace.json: No such file or directory" "$tmp/e" || fail "$(cat "$tmp/e")"
   LEAKY_DRIVER_FAIL=1 "$openwfp" sim --driver "$leaky" --connect 127.0.0.2:80 >/dev/null 2>"$tmp/e"
   [ "$(grep -c 'DriverEntry of .* failed' "$tmp/e")" -eq 1 ] || { cat "$tmp/e"; fail "DriverEntry failure not said once"; }
+  # --block-errno: any name the system knows, in any case; a bad one lists them in one line.
+  "$openwfp" run --block-errno enotconn --standalone -- true 2>"$tmp/e"; rc=$?
+  [ $rc -eq 0 ] || fail "--block-errno enotconn (lower case, not in the short list): exit $rc: $(cat "$tmp/e")"
+  "$openwfp" run --block-errno ENOSUCH -- true 2>"$tmp/e"; rc=$?
+  [ $rc -eq 2 ] || fail "--block-errno ENOSUCH: exit $rc"
+  one_line "$tmp/e"
+  grep -q "unknown errno 'ENOSUCH' (a name the system knows, any case: EPERM ENOENT .* ECONNREFUSED .*; or a number 1..4095)" "$tmp/e" \
+    || fail "$(cat "$tmp/e")"
   OPENWFP_LOG=loud "$openwfp" version 2>"$tmp/e"; rc=$?
   [ $rc -eq 2 ] || fail "OPENWFP_LOG=loud: exit $rc"
   grep -q "OPENWFP_LOG='loud': expected error, warn, info, debug or trace" "$tmp/e" || fail "$(cat "$tmp/e")"
@@ -84,6 +92,12 @@ cr = [r for r in recs if r.get("layer") == "ALE_CONNECT_REDIRECT_V4"]
 assert cr, recs
 assert cr[0]["finalDestination"] == "127.0.0.2:80", cr[0]
 PY
+  # --trace-text: the same records for people.
+  "$openwfp" run --trace-text "$tmp/trace.txt" --driver "$notarget" -- python3 -c "$connect_py" >/dev/null 2>&1 \
+    || fail "run --trace-text failed"
+  grep -q "ALE_CONNECT_REDIRECT_V4" "$tmp/trace.txt" || fail "trace text: $(cat "$tmp/trace.txt")"
+  grep -q "127.0.0.2:80" "$tmp/trace.txt" || fail "trace text has no destination: $(cat "$tmp/trace.txt")"
+  grep -q '^{' "$tmp/trace.txt" && fail "trace text is JSON"
   ;;
 *) fail "unknown case $case_" ;;
 esac

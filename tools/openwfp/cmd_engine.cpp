@@ -28,8 +28,8 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   cmd->callback([opts, blockErrno, &exitCode] {
     int e = openwfp::cli::parseErrno(*blockErrno);
     if (e < 0) {
-      std::fprintf(stderr, "openwfp engine: --block-errno: unknown errno '%s' (one of %s, or a number)\n",
-                   blockErrno->c_str(), openwfp::cli::errnoNames().c_str());
+      std::fprintf(stderr, "openwfp engine: --block-errno: unknown errno '%s' (a name the system knows, any case: %s; or a number 1..4095)\n",
+                   blockErrno->c_str(), openwfp::cli::allErrnoNames().c_str());
       exitCode = 2;
       return;
     }

@@ -1,4 +1,4 @@
-// `openwfp run [--driver D.so ...] [--policy FILE] [--verifier] [--trace FILE] [--pend-timeout S]
+// `openwfp run [--driver D.so ...] [--policy FILE] [--verifier] [--trace FILE] [--trace-text FILE] [--pend-timeout S]
 //              [--block-errno E] -- COMMAND ARGS`
 // Runs COMMAND (and its threads and descendants) with every IPv4/IPv6 connect() and bind()
 // classified by the loaded callout drivers (SPEC S13). Exit status is COMMAND's.
@@ -30,6 +30,7 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   cmd->add_flag("--fail-on-violation", opts->failOnViolation,
                 "With --verifier: exit 3 when COMMAND exited 0 but a violation was reported");
   cmd->add_option("--trace", opts->traceFile, "Write one JSON line per classify to FILE");
+  cmd->add_option("--trace-text", opts->traceTextFile, "Write each classify to FILE for people (as sim and demo show it)");
   cmd->add_option("--pend-timeout", opts->pendTimeoutSeconds, "Seconds before a pended classify is blocked (0 = never)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
@@ -49,8 +50,8 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   cmd->callback([opts, blockErrno, standalone, &exitCode] {
     int e = openwfp::cli::parseErrno(*blockErrno);
     if (e < 0) {
-      std::fprintf(stderr, "openwfp run: --block-errno: unknown errno '%s' (one of %s, or a number)\n",
-                   blockErrno->c_str(), openwfp::cli::errnoNames().c_str());
+      std::fprintf(stderr, "openwfp run: --block-errno: unknown errno '%s' (a name the system knows, any case: %s; or a number 1..4095)\n",
+                   blockErrno->c_str(), openwfp::cli::allErrnoNames().c_str());
       exitCode = 2;
       return;
     }

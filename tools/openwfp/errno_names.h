@@ -1,41 +1,44 @@
-// tools/openwfp/errno_names.h - errno names the CLI accepts (--block-errno).
+// tools/openwfp/errno_names.h - errno values the CLI accepts (--block-errno): any name the
+// system knows (strerrorname_np, glibc >= 2.32), in any case, or a number 1..4095.
 #pragma once
 
-#include <cerrno>
+#include <string.h>
+
 #include <cstdlib>
 #include <string>
-#include <utility>
 
 namespace openwfp::cli {
 
-inline const std::pair<const char*, int>* errnoTable(size_t& n) {
-  static const std::pair<const char*, int> names[] = {
-      {"ECONNREFUSED", ECONNREFUSED}, {"EACCES", EACCES},           {"EPERM", EPERM},
-      {"ENETUNREACH", ENETUNREACH},   {"EHOSTUNREACH", EHOSTUNREACH}, {"ETIMEDOUT", ETIMEDOUT},
-      {"ECONNRESET", ECONNRESET}};
-  n = sizeof names / sizeof names[0];
-  return names;
+inline std::string upperCase(std::string s) {
+  for (char& c : s) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+  return s;
 }
 
-// A name above (any case) or a number 1..4095; -1 otherwise.
+// -1 when text is neither a known name nor a number in range.
 inline int parseErrno(const std::string& text) {
-  size_t n = 0;
-  const auto* names = errnoTable(n);
-  std::string upper = text;
-  for (char& c : upper) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
-  for (size_t i = 0; i < n; ++i)
-    if (upper == names[i].first) return names[i].second;
+  const std::string upper = upperCase(text);
+  for (int e = 1; e < 4096; ++e) {
+    const char* name = ::strerrorname_np(e);
+    if (name != nullptr && upper == name) return e;
+  }
   char* end = nullptr;
   long v = std::strtol(text.c_str(), &end, 10);
   if (!text.empty() && end && *end == '\0' && v > 0 && v < 4096) return static_cast<int>(v);
   return -1;
 }
 
-inline std::string errnoNames() {
-  size_t n = 0;
-  const auto* names = errnoTable(n);
+// The names most used for a refused connect, for --help.
+inline std::string errnoNames() { return "ECONNREFUSED, EACCES, EPERM, ENETUNREACH, EHOSTUNREACH, ETIMEDOUT, ECONNRESET"; }
+
+// Every name the system knows, for the error message of a bad value.
+inline std::string allErrnoNames() {
   std::string out;
-  for (size_t i = 0; i < n; ++i) out += (i ? ", " : "") + std::string(names[i].first);
+  for (int e = 1; e < 4096; ++e) {
+    const char* name = ::strerrorname_np(e);
+    if (name == nullptr) continue;
+    if (!out.empty()) out += ' ';
+    out += name;
+  }
   return out;
 }
 
