@@ -60,10 +60,17 @@ tree)
   [ -z "$bad" ] || fail "exported C++ symbols outside the public API: $(echo "$bad" | head -5)"
   grep -q '^openwfp_cli_main$' "$tmp/exports" || fail "openwfp_cli_main not exported"
   grep -q '^openwfp_verifier_get$' "$tmp/exports" || fail "openwfp_verifier_get not exported"
-  # What the shipped drivers call is exported (the rest is libc's).
+  # What the shipped drivers call resolves in the installed openwfp process: libopenwfp's
+  # exports, or those of a library the binary loads (libc, libstdc++, and in the asan build the
+  # sanitizer runtimes).
+  cp "$tmp/exports" "$tmp/resolvable"
+  for lib in $(ldd "$prefix/bin/openwfp" | awk '$3 ~ /^\// {print $3}'); do
+    nm -D --defined-only "$lib" | awk '{sub(/@.*/, "", $3); print $3}' >>"$tmp/resolvable"
+  done
+  sort -u -o "$tmp/resolvable" "$tmp/resolvable"
   for d in "$prefix"/lib/openwfp/drivers/*.so; do
-    for s in $(nm -u "$d" | awk '{print $2}' | grep -v '@' | grep -Ev '^(_ITM_|__gmon_start__|__cxa_finalize)'); do
-      grep -qx "$s" "$tmp/exports" || fail "$d needs $s, which libopenwfp does not export"
+    for s in $(nm -u "$d" | awk '{sub(/@.*/, "", $2); print $2}' | grep -Ev '^(_ITM_.*|__gmon_start__|__cxa_finalize)$'); do
+      grep -qx "$s" "$tmp/resolvable" || fail "$d needs $s, which neither libopenwfp nor a library it loads exports"
     done
   done
   # Moved elsewhere, the tree still works (nothing absolute inside).
