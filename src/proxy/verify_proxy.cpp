@@ -492,8 +492,10 @@ void VerifyProxy::acceptLoop(int listenFd) {
       char line[384];
       std::snprintf(line, sizeof line,
                     "proxy: id=%llu pid=%u upstream %s (SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, %u bytes): connected in %.2f ms -> PERMIT; "
+                    "the app's connection paired by SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT (%zu bytes); "
                     "closed: %llu bytes up, %llu bytes down, %.1f ms%s%s",
                     static_cast<unsigned long long>(id), up.appPid, up.original.c_str(), up.recordsSize, up.connectMs,
+                    sizeof(VP_CONTEXT),
                     static_cast<unsigned long long>(s.clientToUpstream),
                     static_cast<unsigned long long>(s.upstreamToClient), ms, s.error ? ", error: " : "",
                     s.error ? std::strerror(s.error) : "");

@@ -130,6 +130,8 @@ demo)
     || fail "the timeline does not name FwpsQueryConnectionSioFormatRedirectRecords0"
   echo "$out" | grep -q "proxy .*(SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, [0-9]* bytes): connected" \
     || fail "the timeline does not name SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS"
+  echo "$out" | grep -q "proxy .*paired by SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT ([0-9]* bytes)" \
+    || fail "the timeline does not name SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT"
   ;;
 *) fail "unknown case $case_" ;;
 esac
