@@ -140,11 +140,11 @@ done
 
 # Every proxied path must really have gone through its proxy: a silent bypass would look fast.
 need=$((rounds * (conns + 1)))
-proxied() { local n; n=$(grep -c "$2" "$1" 2>/dev/null || true); [ "${n:-0}" -ge "$3" ] ||
+proxied() { local n; n=$(grep -c -e "$2" "$1" 2>/dev/null || true); [ "${n:-0}" -ge "$3" ] ||
   { echo "proxy_paths: $1 shows ${n:-0} proxied connections, expected at least $3" >&2; exit 1; }; }
 proxied "$tmp/microsocks.log" "connected to 127.0.0.2:" $((2 * need))   # proxychains4 + policy
-proxied "$tmp/proxy.log" "PERMIT; closed" "$need"                         # vp-engine
-for r in $(seq "$rounds"); do proxied "$tmp/vp-session.$r.proxy" "PERMIT; closed" $((conns + 1)); done
+proxied "$tmp/proxy.log" "-> PERMIT; " "$need"                         # vp-engine
+for r in $(seq "$rounds"); do proxied "$tmp/vp-session.$r.proxy" "-> PERMIT; " $((conns + 1)); done
 
 python3 - "$tmp" "$rounds" "$conns" "$mib" "${paths[@]}" <<'PY'
 import re, statistics, sys
