@@ -21,6 +21,30 @@ std::string ConnectionTable::tupleKey(const Endpoint& local, const Endpoint& rem
   return key;
 }
 
+std::string ConnectionTable::remoteKey(const Endpoint& remote) {
+  std::string key;
+  key.reserve(19);
+  key.push_back(static_cast<char>(remote.version));
+  key.append(reinterpret_cast<const char*>(remote.addr.data()), remote.addr.size());
+  key.push_back(static_cast<char>(remote.port >> 8));
+  key.push_back(static_cast<char>(remote.port & 0xff));
+  return key;
+}
+
+void ConnectionTable::countUnresolvedLocked(const Entry& e, int delta) {
+  if (e.info.tupleKnown) return;
+  const std::string key = remoteKey(e.info.remote);
+  if (delta > 0) {
+    ++unresolved_;
+    ++unresolvedByRemote_[key];
+    return;
+  }
+  if (unresolved_ > 0) --unresolved_;
+  auto it = unresolvedByRemote_.find(key);
+  if (it != unresolvedByRemote_.end() && --it->second == 0) unresolvedByRemote_.erase(it);
+  resolved_.notify_all();
+}
+
 unsigned ConnectionTable::maskBit(const ConnectionInfo& info) {
   unsigned bit = info.local.version == IpVersion::V6 ? 1u : 0u;
   if (info.protocol == Protocol::Udp) bit += 2;
@@ -43,11 +67,13 @@ ConnectionTable::HistoryPtr ConnectionTable::add(const ConnectionInfo& info, Clo
   auto it = byCookie_.find(info.socketCookie);
   if (it != byCookie_.end()) {
     unindexLocked(it->second);
+    countUnresolvedLocked(it->second, -1);
     replaced = std::move(it->second.info.history);
     byCookie_.erase(it);
   }
   Entry e{info, now, 0};
   indexLocked(e);
+  countUnresolvedLocked(e, +1);
   byCookie_.emplace(info.socketCookie, std::move(e));
   return replaced;
 }
@@ -57,6 +83,7 @@ void ConnectionTable::resolve(uint64_t cookie, const Endpoint& local, const Endp
   auto it = byCookie_.find(cookie);
   if (it == byCookie_.end()) return;
   unindexLocked(it->second);
+  countUnresolvedLocked(it->second, -1);
   it->second.info.local = local;
   it->second.info.remote = remote;
   it->second.info.tupleKnown = true;
@@ -68,6 +95,7 @@ ConnectionTable::HistoryPtr ConnectionTable::remove(uint64_t cookie) {
   auto it = byCookie_.find(cookie);
   if (it == byCookie_.end()) return nullptr;
   unindexLocked(it->second);
+  countUnresolvedLocked(it->second, -1);
   HistoryPtr h = std::move(it->second.info.history);
   byCookie_.erase(it);
   return h;
@@ -90,12 +118,21 @@ std::optional<ConnectionInfo> ConnectionTable::findByCookie(uint64_t cookie) con
   return it->second.info;
 }
 
+bool ConnectionTable::waitResolved(const Endpoint& local, const Endpoint& remote,
+                                   Clock::time_point until) const {
+  const std::string tuple = tupleKey(local, remote);
+  const std::string key = remoteKey(remote);
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (byTuple_.count(tuple) != 0) return true;
+    if (unresolvedByRemote_.count(key) == 0) return false;
+    if (resolved_.wait_until(lock, until) == std::cv_status::timeout) return byTuple_.count(tuple) != 0;
+  }
+}
+
 bool ConnectionTable::hasUnresolved() const {
   std::lock_guard lock(mu_);
-  for (const auto& [cookie, e] : byCookie_) {
-    if (!e.info.tupleKnown) return true;
-  }
-  return false;
+  return unresolved_ != 0;
 }
 
 bool ConnectionTable::empty() const {
@@ -137,6 +174,7 @@ std::vector<ConnectionTable::HistoryPtr> ConnectionTable::applyScan(
       }
       if (!ended && !e.info.tupleKnown && (e.info.protocol == Protocol::Udp ||
                                            d.state != TCP_CLOSE)) {
+        countUnresolvedLocked(e, -1);
         e.info.local = d.local;
         e.info.remote = d.remote;
         e.info.tupleKnown = true;
@@ -145,6 +183,7 @@ std::vector<ConnectionTable::HistoryPtr> ConnectionTable::applyScan(
     }
     if (ended && now - e.added >= kGrace) {
       unindexLocked(e);
+      countUnresolvedLocked(e, -1);
       if (e.info.history) closed.push_back(std::move(e.info.history));
       it = byCookie_.erase(it);
     } else {
@@ -168,6 +207,9 @@ std::vector<ConnectionTable::HistoryPtr> ConnectionTable::takeAll() {
   byCookie_.clear();
   byTuple_.clear();
   attachments_.clear();
+  unresolved_ = 0;
+  unresolvedByRemote_.clear();
+  resolved_.notify_all();
   return all;
 }
 

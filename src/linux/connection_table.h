@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -36,6 +37,11 @@ class ConnectionTable {
   HistoryPtr remove(uint64_t cookie);
 
   std::optional<ConnectionInfo> find(const Endpoint& local, const Endpoint& remote) const;
+  // For a lookup that comes a moment before the connect that makes the tuple known has returned
+  // (a proxy accepts and asks at once): while an entry going to `remote` has no tuple yet, waits
+  // (until `until`) for it to get one. True when (local, remote) is known now; false at once when
+  // no entry going to `remote` is unresolved, so other lookups never wait.
+  bool waitResolved(const Endpoint& local, const Endpoint& remote, Clock::time_point until) const;
   std::optional<ConnectionInfo> findByCookie(uint64_t cookie) const;
   bool hasUnresolved() const;
   bool empty() const;
@@ -66,8 +72,14 @@ class ConnectionTable {
   static unsigned maskBit(const ConnectionInfo& info);
   void indexLocked(const Entry& e);
   void unindexLocked(const Entry& e);
+  static std::string remoteKey(const Endpoint& remote);
+  // Counts (delta +1) or uncounts (-1) an entry without a tuple; wakes waitResolved on -1.
+  void countUnresolvedLocked(const Entry& e, int delta);
 
   mutable std::mutex mu_;                              // guards everything below
+  mutable std::condition_variable resolved_;           // an unresolved entry was resolved or went
+  size_t unresolved_ = 0;                              // entries without a tuple
+  std::unordered_map<std::string, size_t> unresolvedByRemote_;  // remoteKey -> how many
   std::unordered_map<uint64_t, Entry> byCookie_;
   std::map<std::string, uint64_t> byTuple_;            // tupleKey -> cookie (known tuples)
   struct Attachment {

@@ -55,6 +55,11 @@ void Reaper::scan() {
 
 std::optional<ConnectionInfo> Reaper::find(const Endpoint& local, const Endpoint& remote) {
   if (auto hit = table_.find(local, remote)) return hit;
+  // A connect the supervisor is performing to `remote` gets its tuple the moment its connect()
+  // returns: wait for that rather than scan (a sock_diag dump walks every socket of the host).
+  if (table_.waitResolved(local, remote, std::chrono::steady_clock::now() + kResolveWait)) {
+    if (auto hit = table_.find(local, remote)) return hit;
+  }
   if (table_.hasUnresolved()) {  // a continued connect's tuple is known after a sock_diag scan
     bool scanNow;
     {

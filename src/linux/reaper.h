@@ -32,9 +32,11 @@ class Reaper {
   // Scans now: applies a sock_diag listing of the families/protocols in use to the table, and
   // drops the UDP flows of sockets that are gone.
   void scan();
-  // ConnectionTable::find, resolving continued connects by a scan (at most one per 2 ms) when
-  // the tuple is not known yet.
+  // ConnectionTable::find; when the tuple is not known yet, waits (at most kResolveWait) for a
+  // connect being performed to `remote` to return, then resolves continued connects by a scan
+  // (at most one per 2 ms).
   std::optional<ConnectionInfo> find(const Endpoint& local, const Endpoint& remote);
+  static constexpr auto kResolveWait = std::chrono::milliseconds(50);
 
   // Reports ended connections (null histories are skipped), from any thread.
   void reportClosed(const std::vector<std::shared_ptr<redirect::History>>& histories);

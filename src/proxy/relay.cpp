@@ -36,7 +36,6 @@ struct Relay::Pair {
   int fd[2] = {-1, -1};  // 0 = client, 1 = upstream
   Direction dir[2];      // 0 = client -> upstream, 1 = upstream -> client
   RelayStats stats;             // written by the loop thread only
-  std::atomic<int> setupError{0};  // set by add() when the second fd could not be registered
   Finished onFinished;
 };
 
@@ -96,50 +95,35 @@ bool Relay::add(int client, int upstream, Finished onFinished) {
   }
   setNonBlocking(client);
   setNonBlocking(upstream);
-  uint64_t id;
   Pair* raw = p.get();
   {
     std::lock_guard lk(mu_);
-    id = nextId_++;
-    raw->id = id;
-    pairs_.emplace(id, std::move(p));
+    raw->id = nextId_++;
   }
+  const uint64_t id = raw->id;
+  // Both sides are registered before the loop can see the pair (it skips events of ids it does
+  // not know). Published after side 0 alone, a pair could be served from side 0's event to its
+  // end, and freed, before side 1 was added.
+  epoll_event ev[2]{};
   for (int side = 0; side < 2; ++side) {
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.u64 = (id << 1) | static_cast<uint64_t>(side);
-    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, raw->fd[side], &ev) != 0) {
-      if (side == 0) {  // not yet seen by the loop: undo here
-        std::unique_ptr<Pair> undo;
-        {
-          std::lock_guard lk(mu_);
-          auto it = pairs_.find(id);
-          undo = std::move(it->second);
-          pairs_.erase(it);
-        }
-        for (auto& d : undo->dir) {
-          close(d.pipe[0]);
-          close(d.pipe[1]);
-        }
-        close(client);
-        close(upstream);
-        return false;
+    ev[side].events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev[side].data.u64 = (id << 1) | static_cast<uint64_t>(side);
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, raw->fd[side], &ev[side]) != 0) {
+      if (side == 1) epoll_ctl(epfd_, EPOLL_CTL_DEL, raw->fd[0], nullptr);
+      for (auto& d : raw->dir) {
+        close(d.pipe[0]);
+        close(d.pipe[1]);
       }
-      // The loop may already serve side 0: hand it the error and raise an event so that it ends
-      // the pair (closing both fds, running onFinished). Under mu_ the pair cannot be freed:
-      // the loop erases pairs only in finish(), which takes mu_ first.
-      const int err = errno;
-      std::lock_guard lk(mu_);
-      if (pairs_.count(id) != 0) {
-        raw->setupError.store(err);
-        epoll_event again{};
-        again.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-        again.data.u64 = id << 1;
-        epoll_ctl(epfd_, EPOLL_CTL_MOD, raw->fd[0], &again);
-      }
+      close(client);
+      close(upstream);
       return false;
     }
   }
+  // Events that came before the pair was published were skipped: re-arming reports the sides'
+  // readiness again. Under mu_, so the loop cannot have finished the pair (and closed its fds).
+  std::lock_guard lk(mu_);
+  pairs_.emplace(id, std::move(p));
+  for (int side = 0; side < 2; ++side) epoll_ctl(epfd_, EPOLL_CTL_MOD, raw->fd[side], &ev[side]);
   return true;
 }
 
@@ -223,7 +207,6 @@ void Relay::loop() {
         if (it == pairs_.end()) continue;
         p = it->second.get();
       }
-      if (int e = p->setupError.load(); e != 0 && p->stats.error == 0) p->stats.error = e;
       pump(*p, p->dir[0]);
       pump(*p, p->dir[1]);
       if (p->stats.error == 0 && (events[i].events & EPOLLERR)) {

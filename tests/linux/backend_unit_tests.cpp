@@ -310,6 +310,41 @@ TEST(BackendTable, S13_3_ResolveIndexesAConnectRecordedBeforeItWasMade) {
   EXPECT_FALSE(t.hasUnresolved());
 }
 
+// A proxy that accepts and asks for the redirect context at once can be a moment ahead of the
+// supervisor's connect() returning: the lookup waits for the tuple instead of scanning every
+// socket of the host, and a lookup for a destination nothing is connecting to never waits.
+TEST(BackendTable, S13_3_LookupWaitsForAConnectBeingPerformedToThatRemote) {
+  ConnectionTable t;
+  t.add(info(20, "0.0.0.0:0", "127.0.0.1:8080", false));
+  const auto far = ConnectionTable::Clock::now() + std::chrono::seconds(10);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(t.waitResolved(ep("127.0.0.1:40010"), ep("127.0.0.1:9999"), far));  // nothing going there
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1)) << "waited without a reason";
+  std::thread performer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    t.resolve(20, ep("127.0.0.1:40010"), ep("127.0.0.1:8080"));
+  });
+  EXPECT_TRUE(t.waitResolved(ep("127.0.0.1:40010"), ep("127.0.0.1:8080"), far));
+  performer.join();
+  EXPECT_TRUE(t.find(ep("127.0.0.1:40010"), ep("127.0.0.1:8080")).has_value());
+  EXPECT_FALSE(t.hasUnresolved());
+  // Resolved to another tuple, or removed (its connect failed): the wait ends, with false.
+  t.add(info(21, "0.0.0.0:0", "127.0.0.1:8080", false));
+  std::thread other([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    t.remove(21);
+  });
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(t.waitResolved(ep("127.0.0.1:40011"), ep("127.0.0.1:8080"), far));
+  other.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << "the removal did not end the wait";
+  // Bounded: nobody resolves it.
+  t.add(info(22, "0.0.0.0:0", "127.0.0.1:8080", false));
+  EXPECT_FALSE(t.waitResolved(ep("127.0.0.1:40012"), ep("127.0.0.1:8080"),
+                              ConnectionTable::Clock::now() + std::chrono::milliseconds(20)));
+  EXPECT_TRUE(t.hasUnresolved());
+}
+
 TEST(BackendTable, S13_2_ScanResolvesContinuedConnects) {
   ConnectionTable t;
   auto now = ConnectionTable::Clock::now();

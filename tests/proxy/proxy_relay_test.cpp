@@ -125,3 +125,43 @@ TEST(S10_2, RelayEndsBothSidesWhenUpstreamResets) {
   EXPECT_LE(n, 0);
   close(client);
 }
+
+// A pair whose whole exchange is already waiting when it is added (the request written and
+// half-closed by the client, the answer written and half-closed by the upstream) can be served
+// to its end from the first side's event alone. The relay used to publish the pair after
+// registering side 0 only, so the loop could finish and free it while add() still registered
+// side 1 (a use after free: epoll_ctl on a stale fd). Every pair must be relayed and counted,
+// each exactly once, under ASan too.
+TEST(S10_2, RelayPairServedToItsEndBeforeAddReturnsIsSafe) {
+  constexpr int kPairs = 300;
+  Waiter w;
+  proxy::Relay relay;
+  std::vector<int> clients, upstreams;
+  for (int i = 0; i < kPairs; ++i) {
+    auto [c, in] = tcpPair();
+    auto [out, up] = tcpPair();
+    ASSERT_GE(c, 0);
+    ASSERT_GE(up, 0);
+    ASSERT_TRUE(writeAll(c, "request", 7));
+    shutdown(c, SHUT_WR);
+    ASSERT_TRUE(writeAll(up, "answer!", 7));
+    shutdown(up, SHUT_WR);
+    ASSERT_TRUE(relay.add(in, out, w.cb())) << "pair " << i;
+    clients.push_back(c);
+    upstreams.push_back(up);
+  }
+  ASSERT_TRUE(w.waitFor(kPairs)) << "only " << w.done.size() << " of " << kPairs << " pairs finished in 20 s";
+  for (const auto& s : w.done) {
+    EXPECT_EQ(s.clientToUpstream, 7u);
+    EXPECT_EQ(s.upstreamToClient, 7u);
+    EXPECT_EQ(s.error, 0);
+  }
+  EXPECT_EQ(w.done.size(), static_cast<size_t>(kPairs));
+  for (int i = 0; i < kPairs; ++i) {
+    EXPECT_EQ(readAll(clients[i]), "answer!");
+    EXPECT_EQ(readAll(upstreams[i]), "request");
+    close(clients[i]);
+    close(upstreams[i]);
+  }
+  EXPECT_EQ(relay.active(), 0u);
+}
