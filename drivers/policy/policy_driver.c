@@ -897,7 +897,30 @@ static NTSTATUS NTAPI PdDispatchDeviceControl(PDEVICE_OBJECT device, PIRP irp) {
   if (code == IOCTL_POLICY_CLEAR) return PdCompleteIrp(irp, PdLoad(NULL, 0), 0);
   if (code == IOCTL_POLICY_CLAIM) return PdCompleteIrp(irp, PdClaim(stack, (const VP_ENDPOINT*)buffer, inLen), 0);
   if (code == IOCTL_VP_REGISTER) return PdCompleteIrp(irp, PdRegister(stack, (const VP_REGISTER*)buffer, inLen), 0);
-  if (code == IOCTL_VP_NEXT) {
+  if (code == IOCTL_VP_OUTCOME || code == IOCTL_VP_OUTCOME_NEXT) {
+    const VP_OUTCOME* outcome = (const VP_OUTCOME*)buffer;
+    PD_PENDING* found = NULL;
+    PLIST_ENTRY e;
+    if (inLen < sizeof(VP_OUTCOME)) return PdCompleteIrp(irp, STATUS_INVALID_PARAMETER, 0);
+    /* OUTCOME_NEXT: checked before the outcome is applied, so a failure means nothing was. */
+    if (code == IOCTL_VP_OUTCOME_NEXT && outLen < sizeof(POLICY_PROXY_REQUEST)) return PdCompleteIrp(irp, STATUS_BUFFER_TOO_SMALL, 0);
+    KeAcquireSpinLock(&gLock, &irql);
+    for (e = gPending.Flink; e != &gPending; e = e->Flink) {
+      PD_PENDING* p = CONTAINING_RECORD(e, PD_PENDING, link);
+      if (p->request.request.id == outcome->id && p->delivered) {
+        RemoveEntryList(&p->link);
+        found = p;
+        break;
+      }
+    }
+    KeReleaseSpinLock(&gLock, irql);
+    if (found == NULL) return PdCompleteIrp(irp, STATUS_NOT_FOUND, 0);
+    /* The upstream's errno, or ECONNREFUSED for a value out of range. */
+    PdComplete(found, outcome->error == 0 ? 0 : (outcome->error > 0 && outcome->error < 4096 ? outcome->error : PD_ECONNREFUSED));
+    if (code == IOCTL_VP_OUTCOME) return PdCompleteIrp(irp, STATUS_SUCCESS, 0);
+    /* OUTCOME_NEXT: now waits as a NEXT (its buffer becomes the request's). */
+  }
+  if (code == IOCTL_VP_NEXT || code == IOCTL_VP_OUTCOME_NEXT) {
     if (outLen < sizeof(POLICY_PROXY_REQUEST)) return PdCompleteIrp(irp, STATUS_BUFFER_TOO_SMALL, 0);
     KeAcquireSpinLock(&gLock, &irql);
     if (stack->FileObject->FsContext2 == &gCleanedUp) {
@@ -915,26 +938,6 @@ static NTSTATUS NTAPI PdDispatchDeviceControl(PDEVICE_OBJECT device, PIRP irp) {
     KeReleaseSpinLock(&gLock, irql);
     PdDeliver();
     return STATUS_PENDING;
-  }
-  if (code == IOCTL_VP_OUTCOME) {
-    const VP_OUTCOME* outcome = (const VP_OUTCOME*)buffer;
-    PD_PENDING* found = NULL;
-    PLIST_ENTRY e;
-    if (inLen < sizeof(VP_OUTCOME)) return PdCompleteIrp(irp, STATUS_INVALID_PARAMETER, 0);
-    KeAcquireSpinLock(&gLock, &irql);
-    for (e = gPending.Flink; e != &gPending; e = e->Flink) {
-      PD_PENDING* p = CONTAINING_RECORD(e, PD_PENDING, link);
-      if (p->request.request.id == outcome->id && p->delivered) {
-        RemoveEntryList(&p->link);
-        found = p;
-        break;
-      }
-    }
-    KeReleaseSpinLock(&gLock, irql);
-    if (found == NULL) return PdCompleteIrp(irp, STATUS_NOT_FOUND, 0);
-    /* The upstream's errno, or ECONNREFUSED for a value out of range. */
-    PdComplete(found, outcome->error == 0 ? 0 : (outcome->error > 0 && outcome->error < 4096 ? outcome->error : PD_ECONNREFUSED));
-    return PdCompleteIrp(irp, STATUS_SUCCESS, 0);
   }
   return PdCompleteIrp(irp, STATUS_INVALID_DEVICE_REQUEST, 0);
 }

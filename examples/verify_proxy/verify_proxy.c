@@ -409,7 +409,29 @@ static NTSTATUS NTAPI VpDispatchDeviceControl(PDEVICE_OBJECT device, PIRP irp) {
                (unsigned)(ULONG_PTR)PsGetCurrentProcessId());
     return VpCompleteIrp(irp, STATUS_SUCCESS, 0);
   }
-  if (code == IOCTL_VP_NEXT) {
+  if (code == IOCTL_VP_OUTCOME || code == IOCTL_VP_OUTCOME_NEXT) {
+    const VP_OUTCOME* outcome = (const VP_OUTCOME*)buffer;
+    VP_PENDING* found = NULL;
+    PLIST_ENTRY e;
+    if (inLen < sizeof(VP_OUTCOME)) return VpCompleteIrp(irp, STATUS_INVALID_PARAMETER, 0);
+    /* OUTCOME_NEXT: checked before the outcome is applied, so a failure means nothing was. */
+    if (code == IOCTL_VP_OUTCOME_NEXT && outLen < sizeof(VP_REQUEST)) return VpCompleteIrp(irp, STATUS_BUFFER_TOO_SMALL, 0);
+    KeAcquireSpinLock(&gLock, &irql);
+    for (e = gPending.Flink; e != &gPending; e = e->Flink) {
+      VP_PENDING* p = CONTAINING_RECORD(e, VP_PENDING, link);
+      if (p->request.id == outcome->id && p->delivered) {
+        RemoveEntryList(&p->link);
+        found = p;
+        break;
+      }
+    }
+    KeReleaseSpinLock(&gLock, irql);
+    if (found == NULL) return VpCompleteIrp(irp, STATUS_NOT_FOUND, 0);
+    VpComplete(found, outcome->error == 0);
+    if (code == IOCTL_VP_OUTCOME) return VpCompleteIrp(irp, STATUS_SUCCESS, 0);
+    /* OUTCOME_NEXT: now waits as a NEXT (its buffer becomes the request's). */
+  }
+  if (code == IOCTL_VP_NEXT || code == IOCTL_VP_OUTCOME_NEXT) {
     if (outLen < sizeof(VP_REQUEST)) return VpCompleteIrp(irp, STATUS_BUFFER_TOO_SMALL, 0);
     KeAcquireSpinLock(&gLock, &irql);
     if (stack->FileObject->FsContext2 == &gCleanedUp) {
@@ -429,25 +451,6 @@ static NTSTATUS NTAPI VpDispatchDeviceControl(PDEVICE_OBJECT device, PIRP irp) {
     KeReleaseSpinLock(&gLock, irql);
     VpDeliver();
     return STATUS_PENDING;
-  }
-  if (code == IOCTL_VP_OUTCOME) {
-    const VP_OUTCOME* outcome = (const VP_OUTCOME*)buffer;
-    VP_PENDING* found = NULL;
-    PLIST_ENTRY e;
-    if (inLen < sizeof(VP_OUTCOME)) return VpCompleteIrp(irp, STATUS_INVALID_PARAMETER, 0);
-    KeAcquireSpinLock(&gLock, &irql);
-    for (e = gPending.Flink; e != &gPending; e = e->Flink) {
-      VP_PENDING* p = CONTAINING_RECORD(e, VP_PENDING, link);
-      if (p->request.id == outcome->id && p->delivered) {
-        RemoveEntryList(&p->link);
-        found = p;
-        break;
-      }
-    }
-    KeReleaseSpinLock(&gLock, irql);
-    if (found == NULL) return VpCompleteIrp(irp, STATUS_NOT_FOUND, 0);
-    VpComplete(found, outcome->error == 0);
-    return VpCompleteIrp(irp, STATUS_SUCCESS, 0);
   }
   return VpCompleteIrp(irp, STATUS_INVALID_DEVICE_REQUEST, 0);
 }

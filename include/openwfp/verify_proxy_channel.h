@@ -13,6 +13,11 @@
  *                                      connection: id, original destination, SIO-format records.
  *   OUTCOME   in:  VP_OUTCOME         The proxy's upstream connect result for request `id`; the
  *                                      driver completes the pended connect PERMIT (0) or BLOCK.
+ *   OUTCOME_NEXT  in: VP_OUTCOME, out: VP_REQUEST   Both in one request (one crossing of the
+ *                                      channel instead of two): the outcome is applied, then the
+ *                                      request waits as a NEXT. An outcome that finds nothing
+ *                                      completes it at once with STATUS_NOT_FOUND (ENOENT) and no
+ *                                      request; any other failure means the outcome was applied.
  *
  * While no proxy is registered, the driver BLOCKs the connects it would redirect (fail closed,
  * SPEC S14.8) and says so in one line per episode. A pended connect is completed BLOCK by the
@@ -41,6 +46,7 @@
 #define IOCTL_VP_REGISTER VP_CTL(0)
 #define IOCTL_VP_NEXT VP_CTL(1)
 #define IOCTL_VP_OUTCOME VP_CTL(2)
+#define IOCTL_VP_OUTCOME_NEXT VP_CTL(4)
 /* CTL_CODE(FILE_DEVICE_NETWORK, 0x803, METHOD_BUFFERED, FILE_WRITE_ACCESS (2)): the device's
  * descriptor grants write only to SY (the engine's uid) and BA (root), not to RC (supervised
  * processes), so nothing inside a session can turn the fail-closed default off. */

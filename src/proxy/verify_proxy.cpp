@@ -203,15 +203,35 @@ void VerifyProxy::workerLoop() {
   POLICY_PROXY_REQUEST preq;
   VP_REQUEST& req = preq.request;
   const size_t want = options_.policyRequests ? sizeof(POLICY_PROXY_REQUEST) : sizeof(VP_REQUEST);
+  Deferred deferred;  // the last request's outcome, sent with the next NEXT
   while (!stopping_) {
     size_t returned = 0;
-    if (openwfp_device_ioctl(handle, IOCTL_VP_NEXT, nullptr, 0, &preq, want, &returned) != 0) {
+    if (deferred.pending) {
+      deferred.pending = false;
+      VP_OUTCOME outcome{deferred.attempt.id, deferred.err};
+      const int e = openwfp_device_ioctl(handle, IOCTL_VP_OUTCOME_NEXT, &outcome, sizeof outcome, &preq, want,
+                                         &returned) == 0 ? 0 : errno;
+      if (e == ENOTTY) {  // a driver without it: OUTCOME and NEXT apart from now on
+        combined_ = false;
+        const int oe = openwfp_device_ioctl(handle, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0,
+                                            &returned) == 0 ? 0 : errno;
+        outcomeDone(deferred.attempt, deferred.err, deferred.ms, oe);
+        continue;
+      }
+      // ENOENT: the outcome found nothing (and no request came); any other result: it was applied.
+      outcomeDone(deferred.attempt, deferred.err, deferred.ms, e == ENOENT ? ENOENT : 0);
+      if (e == ENOENT) continue;
+      if (e != 0) {
+        if (!stopping_) logLine(std::string("proxy: NEXT failed: ") + std::strerror(e));
+        break;
+      }
+    } else if (openwfp_device_ioctl(handle, IOCTL_VP_NEXT, nullptr, 0, &preq, want, &returned) != 0) {
       if (!stopping_) logLine(std::string("proxy: NEXT failed: ") + std::strerror(errno));
       break;
     }
     if (returned < want || req.recordsSize > sizeof req.records) continue;
     if (!options_.policyRequests) {
-      handleRequest(req, handle, options_.upstream);
+      handleRequest(req, handle, options_.upstream, &deferred);
       continue;
     }
     policy::Upstream up;
@@ -224,7 +244,14 @@ void VerifyProxy::workerLoop() {
     up.server.port = u.server.port;
     up.user.assign(u.user, strnlen(u.user, sizeof u.user));
     up.password.assign(u.password, strnlen(u.password, sizeof u.password));
-    handleRequest(req, handle, up);
+    handleRequest(req, handle, up, &deferred);
+  }
+  if (deferred.pending) {  // stopping: still tell the driver (it may block the connect anyway)
+    VP_OUTCOME outcome{deferred.attempt.id, deferred.err};
+    size_t returned = 0;
+    const int oe = openwfp_device_ioctl(handle, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0, &returned) == 0
+                       ? 0 : errno;
+    outcomeDone(deferred.attempt, deferred.err, deferred.ms, oe);
   }
   {
     std::lock_guard lk(mu_);
@@ -233,7 +260,8 @@ void VerifyProxy::workerLoop() {
   if (!shared) openwfp_device_close(handle);
 }
 
-void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle, const policy::Upstream& upstream) {
+void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle, const policy::Upstream& upstream,
+                                Deferred* defer) {
   {
     std::lock_guard lk(mu_);
     ++stats_.requests;
@@ -262,7 +290,7 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle, const policy:
   int family = req.originalDestination.family == 4 ? AF_INET : AF_INET6;
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    finishAttempt(a, handle, -1, errno);
+    finishAttempt(a, handle, -1, errno, defer);
     return;
   }
   if (req.recordsSize > 0 && options_.setRecords) {
@@ -278,7 +306,7 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle, const policy:
   int err = connect(fd, reinterpret_cast<const sockaddr*>(&ss), len) == 0 ? 0 : errno;
   if (err == EINPROGRESS) err = connectResultNow(fd);
   if (err != EINPROGRESS) {
-    finishAttempt(a, handle, fd, err);
+    finishAttempt(a, handle, fd, err, defer);
     return;
   }
   // Still connecting: the waiter reports the outcome; this worker goes back to NEXT. Registered
@@ -395,7 +423,7 @@ void VerifyProxy::waiterLoop() {
 
 // Records the outcome, tells the driver (which completes the app's connect), then logs: the
 // log line of a PERMIT waits for the end of its relay.
-void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err) {
+void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err, Deferred* defer) {
   const double ms = msSince(a.started);
   if (err == 0) {
     std::lock_guard lk(mu_);
@@ -416,10 +444,19 @@ void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err) {
             ": not connected by the request's deadline, abandoned (the driver blocked it)");
     return;
   }
+  if (defer != nullptr && combined_) {
+    *defer = Deferred{true, a, err, ms};
+    return;
+  }
   VP_OUTCOME outcome{a.id, err};
   size_t returned = 0;
-  if (openwfp_device_ioctl(handle, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0, &returned) != 0) {
-    const int outcomeErr = errno;
+  const int outcomeErr =
+      openwfp_device_ioctl(handle, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0, &returned) == 0 ? 0 : errno;
+  outcomeDone(a, err, ms, outcomeErr);
+}
+
+void VerifyProxy::outcomeDone(const Attempt& a, int err, double ms, int outcomeErr) {
+  if (outcomeErr != 0) {
     {
       std::lock_guard lk(mu_);
       auto it = waiting_.find(a.id);

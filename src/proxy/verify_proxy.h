@@ -115,14 +115,26 @@ class VerifyProxy {
     std::chrono::steady_clock::time_point started;
     uint64_t deadline = 0;  // VP_REQUEST.deadline
   };
+  // An outcome a worker sends with its next NEXT (IOCTL_VP_OUTCOME_NEXT: one crossing).
+  struct Deferred {
+    bool pending = false;
+    Attempt attempt;
+    int err = 0;
+    double ms = 0;
+  };
   void workerLoop();
   void waiterLoop();
-  void handleRequest(const ::VP_REQUEST& request, int handle, const policy::Upstream& upstream);
+  void handleRequest(const ::VP_REQUEST& request, int handle, const policy::Upstream& upstream,
+                     Deferred* defer = nullptr);
   // A socks5 / http upstream: connect and handshake on a thread of its own (bounded by the
   // request's deadline and upstreamTimeout), then the outcome.
   void startUpstream(const Attempt& a, const ::VP_REQUEST& request, const policy::Upstream& upstream);
   void reapUpstreams(bool all);
-  void finishAttempt(const Attempt& a, int handle, int fd, int err);  // OUTCOME on handle
+  // Records the attempt's result, then sends its OUTCOME on handle, or leaves it in *defer for
+  // the worker's next OUTCOME_NEXT.
+  void finishAttempt(const Attempt& a, int handle, int fd, int err, Deferred* defer = nullptr);
+  // After the driver took the outcome (outcomeErr 0) or refused it.
+  void outcomeDone(const Attempt& a, int err, double ms, int outcomeErr);
   void acceptLoop(int listenFd);
   void logLine(const std::string& line);
 
@@ -133,6 +145,7 @@ class VerifyProxy {
   int epfd_ = -1;    // connect waiter: upstream sockets still connecting
   int wakefd_ = -1;  // eventfd: a new socket to wait for, or stop
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> combined_{true};  // the driver knows IOCTL_VP_OUTCOME_NEXT (until ENOTTY)
   std::unique_ptr<Relay> relay_;
   mutable std::mutex mu_;  // guards waiting_, stats_, connecting_, channels_
   std::map<uint64_t, Upstream> waiting_;  // request id -> connected upstream, until accepted

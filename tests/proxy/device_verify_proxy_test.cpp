@@ -204,6 +204,80 @@ TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
   EXPECT_FALSE(direct.redirected);
 }
 
+// OUTCOME_NEXT: the outcome and the next NEXT in one request (one crossing of the channel). The
+// outcome completes the pended connect at once; the same request then waits as a NEXT and is
+// completed with the next connection. An outcome that finds nothing fails at once with ENOENT
+// and leaves no NEXT behind; a too-small output buffer is refused before the outcome is applied.
+TEST_F(VerifyProxyDevice, S10_2_OutcomeAndNextInOneRequest) {
+  sim::Stack stack;
+  auto& proxy = stack.process(kProxyPid, "/usr/bin/proxy", 0);
+  auto& app = stack.process(kAppPid, "/usr/bin/curl", 1000);
+  auto& server = stack.remoteHost("192.0.2.80");
+  int serverListener = server.socket(IpVersion::V4, Protocol::Tcp);
+  ASSERT_EQ(server.bind(serverListener, *Endpoint::parse("192.0.2.80:80")), 0);
+  ASSERT_EQ(server.listen(serverListener), 0);
+  int listener = proxy.socket(IpVersion::V4, Protocol::Tcp);
+  ASSERT_EQ(proxy.bind(listener, *Endpoint::parse("127.0.0.1:8080")), 0);
+  ASSERT_EQ(proxy.listen(listener), 0);
+  int h = device::open(VP_USER_PATH, kProxyPid);
+  ASSERT_GE(h, 0) << std::strerror(errno);
+  VP_REGISTER reg{8080, 0, 0};
+  ASSERT_EQ(device::ioctl(h, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, nullptr, kProxyPid), 0);
+  auto pendingNext = next(h);
+  Closer closer{{h}};
+  int s1 = app.socket(IpVersion::V4, Protocol::Tcp);
+  sim::PendingConnect first = app.connectAsync(s1, *Endpoint::parse("192.0.2.80:80"));
+  ASSERT_EQ(pendingNext.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  auto [err, req] = pendingNext.get();
+  ASSERT_EQ(err, 0);
+
+  // Too small an output buffer: refused, and the first connect is still pended.
+  VP_OUTCOME ok{req.id, 0};
+  VP_REQUEST small{};
+  EXPECT_EQ(device::ioctl(h, IOCTL_VP_OUTCOME_NEXT, &ok, sizeof ok, &small, 8, nullptr, kProxyPid), -1);
+  EXPECT_EQ(errno, ENOBUFS);
+  EXPECT_FALSE(first.ready()) << "a refused OUTCOME_NEXT applied its outcome";
+
+  // PERMIT + wait for the next one, on another thread (it blocks until the second connect).
+  const size_t before = km::device::pendedIrps();
+  auto combined = std::async(std::launch::async, [h, ok] {
+    VP_REQUEST r{};
+    size_t returned = 0;
+    int rc = device::ioctl(h, IOCTL_VP_OUTCOME_NEXT, &ok, sizeof ok, &r, sizeof r, &returned, kProxyPid);
+    if (rc == 0 && returned != sizeof r) rc = -2;
+    return std::make_pair(rc == 0 ? 0 : errno, r);
+  });
+  auto firstResult = first.waitFor(std::chrono::seconds(5));
+  ASSERT_TRUE(firstResult.has_value()) << "the outcome did not complete the pended connect";
+  EXPECT_EQ(firstResult->error, 0);
+  EXPECT_EQ(firstResult->remote, *Endpoint::parse("127.0.0.1:8080"));
+  ASSERT_TRUE(queued(before, 1)) << "the combined request does not wait as a NEXT";
+  EXPECT_NE(combined.wait_for(std::chrono::milliseconds(50)), std::future_status::ready)
+      << "completed without a connection to verify";
+  int s2 = app.socket(IpVersion::V4, Protocol::Tcp);
+  sim::PendingConnect second = app.connectAsync(s2, *Endpoint::parse("192.0.2.80:81"));
+  ASSERT_EQ(combined.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  auto [err2, req2] = combined.get();
+  ASSERT_EQ(err2, 0);
+  EXPECT_NE(req2.id, req.id);
+  EXPECT_EQ(req2.originalDestination.port, 81);
+
+  // BLOCK for the second one, with an OUTCOME_NEXT whose id is unknown first: ENOENT at once,
+  // nothing applied, no NEXT left waiting.
+  VP_OUTCOME unknown{999999, 0};
+  VP_REQUEST r3{};
+  const size_t pendedNow = km::device::pendedIrps();
+  EXPECT_EQ(device::ioctl(h, IOCTL_VP_OUTCOME_NEXT, &unknown, sizeof unknown, &r3, sizeof r3, nullptr, kProxyPid), -1);
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_EQ(km::device::pendedIrps(), pendedNow);
+  EXPECT_FALSE(second.ready());
+  VP_OUTCOME refused{req2.id, ECONNREFUSED};
+  ASSERT_EQ(device::ioctl(h, IOCTL_VP_OUTCOME, &refused, sizeof refused, nullptr, 0, nullptr, kProxyPid), 0);
+  auto secondResult = second.waitFor(std::chrono::seconds(5));
+  ASSERT_TRUE(secondResult.has_value());
+  EXPECT_EQ(secondResult->error, ECONNREFUSED);
+}
+
 // A proxy with two handles (say one for REGISTER/OUTCOME, one for NEXT, or a helper that opens
 // and closes its own): IRP_MJ_CLEANUP is per handle. Closing the handle it did not register with
 // cancels only the NEXT sent on that handle; the proxy stays registered, its NEXT on the
