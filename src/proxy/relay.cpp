@@ -15,6 +15,10 @@ namespace {
 constexpr size_t kPipeBytes = 1 << 20;   // requested pipe capacity per direction
 constexpr size_t kSpliceChunk = 1 << 20;  // bytes asked for per splice call
 constexpr uint64_t kWakeKey = ~uint64_t{0};
+// Readable, peer closed; EPOLLOUT is added only while a pipe holds bytes for that socket, so
+// that the ACKs of a flowing connection do not wake the loop.
+constexpr uint32_t kBaseEvents = EPOLLIN | EPOLLRDHUP | EPOLLET;
+constexpr size_t kSparePipes = 64;  // drained pipes kept for the next pairs
 
 void setNonBlocking(int fd) {
   int fl = fcntl(fd, F_GETFL);
@@ -33,6 +37,7 @@ struct Relay::Direction {
 
 struct Relay::Pair {
   uint64_t id = 0;
+  bool writeInterest[2] = {false, false};  // fd[side] registered with EPOLLOUT (loop thread)
   int fd[2] = {-1, -1};  // 0 = client, 1 = upstream
   Direction dir[2];      // 0 = client -> upstream, 1 = upstream -> client
   RelayStats stats;             // written by the loop thread only
@@ -68,6 +73,10 @@ Relay::~Relay() {
     close(p->fd[0]);
     close(p->fd[1]);
   }
+  for (auto& sp : spare_) {
+    close(sp[0]);
+    close(sp[1]);
+  }
   close(epfd_);
   close(wakefd_);
 }
@@ -79,36 +88,34 @@ bool Relay::add(int client, int upstream, Finished onFinished) {
   p->onFinished = std::move(onFinished);
   for (int i = 0; i < 2; ++i) {
     Direction& d = p->dir[i];
-    if (pipe2(d.pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
-      for (int j = 0; j <= i; ++j) {
-        if (p->dir[j].pipe[0] >= 0) close(p->dir[j].pipe[0]);
-        if (p->dir[j].pipe[1] >= 0) close(p->dir[j].pipe[1]);
+    if (!takePipe(d.pipe)) {
+      for (int j = 0; j < i; ++j) {
+        close(p->dir[j].pipe[0]);
+        close(p->dir[j].pipe[1]);
       }
       close(client);
       close(upstream);
       return false;
     }
-    fcntl(d.pipe[1], F_SETPIPE_SZ, static_cast<int>(kPipeBytes));  // best effort
     d.from = p->fd[i];
     d.to = p->fd[1 - i];
     d.counter = i == 0 ? &p->stats.clientToUpstream : &p->stats.upstreamToClient;
   }
   setNonBlocking(client);
   setNonBlocking(upstream);
+  // Published and registered under mu_: the loop, which looks a pair up under mu_, sees it only
+  // with both sides registered (a pair served to its end from side 0's event alone was freed
+  // while side 1 was still being added), and no event of it is lost.
+  std::lock_guard lk(mu_);
+  const uint64_t id = nextId_++;
   Pair* raw = p.get();
-  {
-    std::lock_guard lk(mu_);
-    raw->id = nextId_++;
-  }
-  const uint64_t id = raw->id;
-  // Both sides are registered before the loop can see the pair (it skips events of ids it does
-  // not know). Published after side 0 alone, a pair could be served from side 0's event to its
-  // end, and freed, before side 1 was added.
-  epoll_event ev[2]{};
+  raw->id = id;
+  pairs_.emplace(id, std::move(p));
   for (int side = 0; side < 2; ++side) {
-    ev[side].events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev[side].data.u64 = (id << 1) | static_cast<uint64_t>(side);
-    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, raw->fd[side], &ev[side]) != 0) {
+    epoll_event ev{};
+    ev.events = kBaseEvents;  // EPOLLOUT only while bytes wait for this side (setWriteInterest)
+    ev.data.u64 = (id << 1) | static_cast<uint64_t>(side);
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, raw->fd[side], &ev) != 0) {
       if (side == 1) epoll_ctl(epfd_, EPOLL_CTL_DEL, raw->fd[0], nullptr);
       for (auto& d : raw->dir) {
         close(d.pipe[0]);
@@ -116,15 +123,54 @@ bool Relay::add(int client, int upstream, Finished onFinished) {
       }
       close(client);
       close(upstream);
+      pairs_.erase(id);
       return false;
     }
   }
-  // Events that came before the pair was published were skipped: re-arming reports the sides'
-  // readiness again. Under mu_, so the loop cannot have finished the pair (and closed its fds).
-  std::lock_guard lk(mu_);
-  pairs_.emplace(id, std::move(p));
-  for (int side = 0; side < 2; ++side) epoll_ctl(epfd_, EPOLL_CTL_MOD, raw->fd[side], &ev[side]);
   return true;
+}
+
+bool Relay::takePipe(int (&pipe)[2]) {
+  {
+    std::lock_guard lk(spareMu_);
+    if (!spare_.empty()) {
+      pipe[0] = spare_.back()[0];
+      pipe[1] = spare_.back()[1];
+      spare_.pop_back();
+      return true;
+    }
+  }
+  if (pipe2(pipe, O_NONBLOCK | O_CLOEXEC) != 0) return false;
+  fcntl(pipe[1], F_SETPIPE_SZ, static_cast<int>(kPipeBytes));  // best effort
+  return true;
+}
+
+void Relay::givePipe(int (&pipe)[2], bool empty) {
+  if (empty) {
+    std::lock_guard lk(spareMu_);
+    if (spare_.size() < kSparePipes) {
+      spare_.push_back({pipe[0], pipe[1]});
+      return;
+    }
+  }
+  close(pipe[0]);
+  close(pipe[1]);
+}
+
+void Relay::setWriteInterest(Pair& p) {
+  for (int side = 0; side < 2; ++side) {
+    // dir[0] writes to fd[1], dir[1] to fd[0].
+    const bool want = p.stats.error == 0 && p.dir[1 - side].inPipe > 0;
+    if (want == p.writeInterest[side]) continue;
+    epoll_event ev{};
+    ev.events = kBaseEvents | (want ? EPOLLOUT : 0u);
+    ev.data.u64 = (p.id << 1) | static_cast<uint64_t>(side);
+    if (epoll_ctl(epfd_, EPOLL_CTL_MOD, p.fd[side], &ev) == 0) {
+      p.writeInterest[side] = want;
+    } else {
+      p.stats.error = errno;
+    }
+  }
 }
 
 size_t Relay::active() const {
@@ -178,10 +224,7 @@ void Relay::finish(uint64_t id, int error) {
     pairs_.erase(it);
   }
   for (int side = 0; side < 2; ++side) epoll_ctl(epfd_, EPOLL_CTL_DEL, p->fd[side], nullptr);
-  for (auto& d : p->dir) {
-    close(d.pipe[0]);
-    close(d.pipe[1]);
-  }
+  for (auto& d : p->dir) givePipe(d.pipe, d.inPipe == 0);  // a drained pipe serves the next pair
   close(p->fd[0]);
   close(p->fd[1]);
   if (error != 0 && p->stats.error == 0) p->stats.error = error;
@@ -215,6 +258,7 @@ void Relay::loop() {
         getsockopt(p->fd[key & 1], SOL_SOCKET, SO_ERROR, &err, &len);
         if (err != 0) p->stats.error = err;
       }
+      if (p->stats.error == 0 && !(p->dir[0].done && p->dir[1].done)) setWriteInterest(*p);
       if (p->stats.error != 0 || (p->dir[0].done && p->dir[1].done)) finish(id, p->stats.error);
     }
   }

@@ -7,6 +7,7 @@
 // fails (then both are closed at once).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -14,6 +15,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 namespace openwfp::proxy {
 
@@ -34,8 +36,7 @@ class Relay {
 
   // Takes ownership of both fds (made non-blocking). onFinished runs on the relay thread once
   // the pair has ended and both fds are closed. Returns false if the pair cannot be set up
-  // (pipe or epoll failure): the fds are closed, at once or, when the loop may already serve the
-  // first one, by the loop, which then runs onFinished with the error.
+  // (pipe or epoll failure): the fds are closed, and onFinished does not run.
   bool add(int client, int upstream, Finished onFinished = {});
   size_t active() const;
 
@@ -45,6 +46,9 @@ class Relay {
   void loop();
   void pump(Pair& p, Direction& d);
   void finish(uint64_t id, int error);
+  bool takePipe(int (&pipe)[2]);              // a spare drained pipe, or a new one
+  void givePipe(int (&pipe)[2], bool empty);  // kept for reuse when empty, else closed
+  void setWriteInterest(Pair& p);             // EPOLLOUT on a side only while bytes wait for it
 
   int epfd_ = -1;
   int wakefd_ = -1;  // eventfd to stop the loop
@@ -52,6 +56,8 @@ class Relay {
   mutable std::mutex mu_;  // guards pairs_ and nextId_
   std::unordered_map<uint64_t, std::unique_ptr<Pair>> pairs_;
   uint64_t nextId_ = 1;
+  std::mutex spareMu_;  // guards spare_
+  std::vector<std::array<int, 2>> spare_;
   std::thread thread_;
 };
 

@@ -524,7 +524,7 @@ void VerifyProxy::acceptLoop(int listenFd) {
     }
     uint64_t id = ctx.id;
     auto started = std::chrono::steady_clock::now();
-    relay_->add(client, up.fd, [this, id, up, started](const RelayStats& s) {
+    const bool relayed = relay_->add(client, up.fd, [this, id, up, started](const RelayStats& s) {
       auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
       char line[384];
       std::snprintf(line, sizeof line,
@@ -542,6 +542,9 @@ void VerifyProxy::acceptLoop(int listenFd) {
       }
       logLine(line);
     });
+    if (!relayed)  // both sockets are closed: the application sees its connection end
+      logLine("proxy: id=" + std::to_string(id) + " pid=" + std::to_string(up.appPid) + " upstream " + up.original +
+              ": relay could not be set up (" + std::strerror(errno) + "), both connections closed");
   }
 }
 
