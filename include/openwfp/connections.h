@@ -7,6 +7,7 @@
 // backend's ConnectionLookup (linux_backend::connectionLookup) into the control server.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -42,6 +43,15 @@ class ConnectionLookup {
   // Records attached with SIO_SET to the not yet connected socket with this cookie: its connect
   // is classified with them.
   virtual void attachRecords(uint64_t socketCookie, std::shared_ptr<redirect::History> records) = 0;
+  // openwfp extension, SIO_OPENWFP_HAND_OFF_WITH_RECORDS (docs/performance.md, "Hand-off"): the
+  // socket fd (the callee keeps a duplicate if it accepts; the caller still owns fd) is to
+  // replace the application's socket of the connection `records` describe once its redirected
+  // connect is permitted. 0, or an errno (EOPNOTSUPP: this backend cannot hand sockets over).
+  virtual int offerHandOff(std::shared_ptr<redirect::History> records, int fd) {
+    (void)records;
+    (void)fd;
+    return EOPNOTSUPP;
+  }
 };
 
 }  // namespace openwfp

@@ -129,6 +129,9 @@ class Interceptor {
 // control server (ControlServer::setLookup). The interceptor must outlive every use: clear the
 // server's lookup with setLookup(nullptr) before destroying it.
 std::shared_ptr<ConnectionLookup> connectionLookup(Interceptor& interceptor);
+// ConnectionLookup::offerHandOff for every Interceptor of this process: a duplicate of fd is
+// kept until the connection of `records` completes (src/linux/hand_off.h). 0 or an errno.
+int offerHandOff(std::shared_ptr<redirect::History> records, int fd);
 
 // Result of starting COMMAND.
 struct StartResult {

@@ -64,6 +64,17 @@ extern "C" {
 #define SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS 0x980000DEu
 #endif
 
+/* openwfp extension, not in the SDK: SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, and an offer to
+ * hand this socket to the application once the proxy reported the connection verified (the
+ * redirected connect completed PERMIT). The application's socket is then replaced by this one
+ * (its descriptor number, O_NONBLOCK, FD_CLOEXEC and the common socket options kept) and no
+ * relay runs; the proxy closes its copy after the OUTCOME. Same input and errors as SIO_SET;
+ * EOPNOTSUPP where sockets cannot be handed over (simulated stack, no supervisor). Opt-in:
+ * `openwfp proxy --hand-off`; see docs/performance.md, "Hand-off". */
+#ifndef SIO_OPENWFP_HAND_OFF_WITH_RECORDS
+#define SIO_OPENWFP_HAND_OFF_WITH_RECORDS 0x980007F0u /* _WSAIOW(IOC_VENDOR, 2032) */
+#endif
+
 /* ---- Linux style ------------------------------------------------------------------------- */
 
 /* Runs control `code` on socket `fd`. `in`/`in_len` is the input buffer (SIO_SET: the records

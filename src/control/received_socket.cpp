@@ -152,4 +152,10 @@ int ReceivedSocket::attachRecords(int fd, std::shared_ptr<redirect::History> his
   return 0;
 }
 
+int ReceivedSocket::offerHandOff(int fd, std::shared_ptr<redirect::History> history) {
+  if (fd != fd_) return EBADF;
+  if (!lookup_) return EOPNOTSUPP;
+  return lookup_->offerHandOff(std::move(history), fd);
+}
+
 }  // namespace openwfp::control

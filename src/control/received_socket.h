@@ -36,6 +36,7 @@ class ReceivedSocket final : public winsock::SocketBackend {
   bool owns(int fd) const override { return fd == fd_; }
   int describe(int fd, winsock::SocketFacts& facts) const override;
   int attachRecords(int fd, std::shared_ptr<redirect::History> history) override;
+  int offerHandOff(int fd, std::shared_ptr<redirect::History> history) override;
 
  private:
   std::optional<ConnectionInfo> findConnection() const;

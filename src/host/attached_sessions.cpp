@@ -42,6 +42,10 @@ class AttachedSessions::Lookup : public ConnectionLookup {
     std::shared_lock lock(owner_.mu_);
     for (auto& s : owner_.sessions_) s->interceptor->attachRecords(socketCookie, records);
   }
+  // One table for the engine process: the connection may be any session's.
+  int offerHandOff(std::shared_ptr<redirect::History> records, int fd) override {
+    return linux_backend::offerHandOff(std::move(records), fd);
+  }
 
  private:
   AttachedSessions& owner_;

@@ -154,6 +154,7 @@ std::optional<DecodedCall> CallDecoder::decode(const seccomp_notif& n) {
     getIntOpt(sock.get(), SOL_SOCKET, SO_COOKIE, f.cookie);
   }
   f.sock = std::move(sock);
+  f.fdNumber = fd;
   d.request.process = task->process;
   d.request.protocol = f.protocol;
   d.request.socketId = f.cookie;

@@ -17,6 +17,9 @@ class InterceptorLookup final : public ConnectionLookup {
   void attachRecords(uint64_t cookie, std::shared_ptr<redirect::History> records) override {
     interceptor_.attachRecords(cookie, std::move(records));
   }
+  int offerHandOff(std::shared_ptr<redirect::History> records, int fd) override {
+    return linux_backend::offerHandOff(std::move(records), fd);
+  }
 
  private:
   Interceptor& interceptor_;

@@ -1,6 +1,7 @@
 // linux/notification_loop.cpp - receiving notified calls on a pool of workers, answering them.
 #include "linux/notification_loop.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -59,6 +60,18 @@ bool NotificationLoop::respond(uint64_t id, int error, bool cont, int64_t val) {
   }
   if (cont) counters_.continued.fetch_add(1, std::memory_order_relaxed);
   return true;
+}
+
+int NotificationLoop::addFd(uint64_t id, int srcFd, int targetFd, bool cloexec) {
+  seccomp_notif_addfd add{};
+  add.id = id;
+  add.flags = SECCOMP_ADDFD_FLAG_SETFD;
+  add.srcfd = static_cast<uint32_t>(srcFd);
+  add.newfd = static_cast<uint32_t>(targetFd);
+  add.newfd_flags = cloexec ? O_CLOEXEC : 0;
+  std::shared_lock lock(listenerMu_);
+  if (!listener_) return ENOENT;
+  return ::ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0 ? 0 : errno;
 }
 
 void NotificationLoop::failClosed(uint64_t id, int error, const char* what, pid_t tid, int cause) {

@@ -47,6 +47,9 @@ class NotificationLoop {
   // (or a closed listener) counts as stale. true when the answer reached the waiting call.
   bool respond(uint64_t id, int error, bool cont, int64_t val = 0);
   bool respondContinue(uint64_t id) { return respond(id, 0, true); }
+  // Installs srcFd in the calling task's table as number targetFd (replacing what is there),
+  // before the call is answered. Returns 0 or an errno (ENOENT: the call is gone).
+  int addFd(uint64_t id, int srcFd, int targetFd, bool cloexec);
   bool respondValue(uint64_t id, int64_t val) { return respond(id, 0, false, val); }
   // A call that cannot be inspected: logged (at most one line a second), counted as failed and
   // failed with `error`.

@@ -1,6 +1,8 @@
 // linux/performer.cpp - performing and answering a classified call (see performer.h).
 #include "linux/performer.h"
 
+#include "linux/hand_off.h"
+
 #include <fcntl.h>
 #include <poll.h>
 
@@ -129,6 +131,10 @@ void Performer::performBind(Call& call, const sockaddr* sa, socklen_t len, int c
 void Performer::finishConnect(Call& call, const ConnectVerdict& v) {
   if (!call.claim()) return;
   countPended(call);
+  // A proxy's offer to hand its upstream socket over (hand_off.h): taken whatever the verdict,
+  // so that a BLOCK closes it at once.
+  net::UniqueFd offered = v.history ? HandOffs::instance().take(v.history.get()) : net::UniqueFd{};
+  if (offered && v.action != Action::Block && v.redirected && handOff(call, v, std::move(offered))) return;
   if (v.action == Action::Block) {
     counters_.blocked.fetch_add(1, std::memory_order_relaxed);
     loop_.respond(call.id, v.timedOut ? ETIMEDOUT : v.blockErrno != 0 ? v.blockErrno : options_.blockErrno, false);

@@ -51,6 +51,7 @@ struct CallFacts {
   pid_t tid = 0;    // the calling thread
   CallOp op = CallOp::Connect;
   net::UniqueFd sock;  // the process's socket (a pidfd_getfd duplicate)
+  int fdNumber = -1;   // its number in the process (the call's first argument)
   int domain = AF_INET;  // of the socket (0: not an IP socket)
   int type = 0;          // SO_TYPE
   Protocol protocol = Protocol::Tcp;
@@ -114,6 +115,10 @@ class Performer {
 
  private:
   void finishConnect(Call& call, const ConnectVerdict& verdict);
+  // A permitted redirect whose proxy offered its verified upstream socket (hand_off.h): that
+  // socket replaces the application's (SECCOMP_IOCTL_NOTIF_ADDFD) and the connect returns 0.
+  // False when it cannot be (the caller then performs the redirect as usual).
+  bool handOff(Call& call, const ConnectVerdict& verdict, net::UniqueFd upstream);
   void finishBind(Call& call, const BindVerdict& verdict);
   void finishSend(Call& call, const ConnectVerdict& verdict);
   void countPended(const Call& call);

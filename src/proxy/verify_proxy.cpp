@@ -208,19 +208,22 @@ void VerifyProxy::workerLoop() {
     size_t returned = 0;
     if (deferred.pending) {
       deferred.pending = false;
+      announce(deferred.attempt, deferred.err, deferred.ms);
       VP_OUTCOME outcome{deferred.attempt.id, deferred.err};
       const int e = openwfp_device_ioctl(handle, IOCTL_VP_OUTCOME_NEXT, &outcome, sizeof outcome, &preq, want,
                                          &returned) == 0 ? 0 : errno;
       if (e == ENOTTY) {  // a driver without it: OUTCOME and NEXT apart from now on
         combined_ = false;
-        const int oe = openwfp_device_ioctl(handle, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0,
-                                            &returned) == 0 ? 0 : errno;
-        outcomeDone(deferred.attempt, deferred.err, deferred.ms, oe);
+        if (openwfp_device_ioctl(handle, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0, &returned) != 0)
+          outcomeRejected(deferred.attempt, deferred.err, errno);
         continue;
       }
-      // ENOENT: the outcome found nothing (and no request came); any other result: it was applied.
-      outcomeDone(deferred.attempt, deferred.err, deferred.ms, e == ENOENT ? ENOENT : 0);
-      if (e == ENOENT) continue;
+      // ENOENT: the outcome found nothing (and no request came); any other result: it was applied
+      // (and announced before it was sent: a success is only known with the next request).
+      if (e == ENOENT) {
+        outcomeRejected(deferred.attempt, deferred.err, ENOENT);
+        continue;
+      }
       if (e != 0) {
         if (!stopping_) logLine(std::string("proxy: NEXT failed: ") + std::strerror(e));
         break;
@@ -295,7 +298,18 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle, const policy:
   }
   if (req.recordsSize > 0 && options_.setRecords) {
     size_t returned = 0;
-    if (openwfp_ioctl(fd, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, req.records, req.recordsSize, nullptr, 0,
+    if (options_.handOff && handOffWorks_) {
+      if (openwfp_ioctl(fd, SIO_OPENWFP_HAND_OFF_WITH_RECORDS, req.records, req.recordsSize, nullptr, 0, &returned) ==
+          0) {
+        a.handedOff = true;
+      } else if (errno == EOPNOTSUPP) {
+        handOffWorks_ = false;  // nothing behind the channel can hand sockets over: relay from now on
+        logLine("proxy: hand-off is not available here (SIO_OPENWFP_HAND_OFF_WITH_RECORDS: " +
+                std::string(std::strerror(errno)) + "): relaying instead");
+      }
+    }
+    if (!a.handedOff &&
+        openwfp_ioctl(fd, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, req.records, req.recordsSize, nullptr, 0,
                       &returned) != 0) {
       logLine("proxy: id=" + std::to_string(req.id) + " SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS failed: " +
               std::strerror(errno) + " (continuing: the connection may be redirected again)");
@@ -425,7 +439,11 @@ void VerifyProxy::waiterLoop() {
 // log line of a PERMIT waits for the end of its relay.
 void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err, Deferred* defer) {
   const double ms = msSince(a.started);
-  if (err == 0) {
+  if (err == 0 && a.handedOff) {
+    close(fd);  // the engine keeps the socket for the application: this copy must not keep it open
+    std::lock_guard lk(mu_);
+    ++stats_.upstreamOk;
+  } else if (err == 0) {
     std::lock_guard lk(mu_);
     ++stats_.upstreamOk;
     waiting_[a.id] = Upstream{fd, a.original, a.appPid, a.recordsSize, ms};
@@ -457,30 +475,50 @@ void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err, D
 
 void VerifyProxy::outcomeDone(const Attempt& a, int err, double ms, int outcomeErr) {
   if (outcomeErr != 0) {
-    {
-      std::lock_guard lk(mu_);
-      auto it = waiting_.find(a.id);
-      if (it != waiting_.end()) {
-        close(it->second.fd);
-        waiting_.erase(it);
-      }
-    }
-    if (outcomeErr == ENOENT && requestExpired(a.deadline, std::chrono::steady_clock::now())) {
-      std::lock_guard lk(mu_);
-      ++stats_.expired;  // answered just after the driver's deadline: it BLOCKed the connect
-      return;
-    }
-    if (!stopping_)
-      logLine("proxy: id=" + std::to_string(a.id) + " pid=" + std::to_string(a.appPid) + " upstream " + a.original +
-              ": " + (err == 0 ? "connected" : std::strerror(err)) + ", OUTCOME not accepted: " +
-              std::strerror(outcomeErr));
+    outcomeRejected(a, err, outcomeErr);
     return;
   }
+  announce(a, err, ms);
+}
+
+void VerifyProxy::outcomeRejected(const Attempt& a, int err, int outcomeErr) {
+  {
+    std::lock_guard lk(mu_);
+    auto it = waiting_.find(a.id);
+    if (it != waiting_.end()) {
+      close(it->second.fd);
+      waiting_.erase(it);
+    }
+  }
+  if (outcomeErr == ENOENT && requestExpired(a.deadline, std::chrono::steady_clock::now())) {
+    std::lock_guard lk(mu_);
+    ++stats_.expired;  // answered just after the driver's deadline: it BLOCKed the connect
+    return;
+  }
+  if (!stopping_)
+    logLine("proxy: id=" + std::to_string(a.id) + " pid=" + std::to_string(a.appPid) + " upstream " + a.original +
+            ": " + (err == 0 ? "connected" : std::strerror(err)) + ", OUTCOME not accepted: " +
+            std::strerror(outcomeErr));
+}
+
+void VerifyProxy::announce(const Attempt& a, int err, double ms) {
+  const char* control = a.handedOff ? "SIO_OPENWFP_HAND_OFF_WITH_RECORDS" : "SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS";
   if (err != 0) {
     char line[256];
-    std::snprintf(line, sizeof line, "proxy: id=%llu pid=%u upstream %s (SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, %u bytes): %s in %.2f ms -> BLOCK",
-                  static_cast<unsigned long long>(a.id), a.appPid, a.original.c_str(), a.recordsSize,
+    std::snprintf(line, sizeof line, "proxy: id=%llu pid=%u upstream %s (%s, %u bytes): %s in %.2f ms -> BLOCK",
+                  static_cast<unsigned long long>(a.id), a.appPid, a.original.c_str(), control, a.recordsSize,
                   std::strerror(err), ms);
+    logLine(line);
+  } else if (a.handedOff) {
+    {
+      std::lock_guard lk(mu_);
+      ++stats_.handedOff;
+    }
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "proxy: id=%llu pid=%u upstream %s (%s, %u bytes): connected in %.2f ms -> PERMIT; socket handed to "
+                  "the application",
+                  static_cast<unsigned long long>(a.id), a.appPid, a.original.c_str(), control, a.recordsSize, ms);
     logLine(line);
   }
 }

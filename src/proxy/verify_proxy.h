@@ -64,6 +64,11 @@ struct VerifyProxyOptions {
   // it as its own (S10.3). A proxy outside the supervised tree (the one `run --policy` starts in
   // the openwfp process) has no classified connects and turns it off.
   bool setRecords = true;
+  // Opt-in (docs/performance.md, "Hand-off"): the records go on the upstream socket with
+  // SIO_OPENWFP_HAND_OFF_WITH_RECORDS, so that once the connect is verified the application
+  // gets the upstream socket itself and no relay runs. Direct upstreams only; where the engine
+  // refuses the offer (no supervisor behind the channel) the proxy relays as without it.
+  bool handOff = false;
   // Receives every log line (without newline). Default: stdout.
   std::function<void(const std::string&)> log;
 };
@@ -76,6 +81,7 @@ struct VerifyProxyStats {
   uint64_t unpaired = 0;         // accepted connections without a matching upstream (closed)
   uint64_t relaysFinished = 0;
   uint64_t expired = 0;          // requests past their deadline: skipped, or their connect abandoned
+  uint64_t handedOff = 0;        // upstream sockets handed to the application (no relay)
 };
 
 // True when a request whose VP_REQUEST.deadline is `deadline` (KeQueryInterruptTime units, 100 ns
@@ -114,6 +120,7 @@ class VerifyProxy {
     std::string original;
     std::chrono::steady_clock::time_point started;
     uint64_t deadline = 0;  // VP_REQUEST.deadline
+    bool handedOff = false;  // the upstream socket was offered to the application (no relay)
   };
   // An outcome a worker sends with its next NEXT (IOCTL_VP_OUTCOME_NEXT: one crossing).
   struct Deferred {
@@ -133,8 +140,10 @@ class VerifyProxy {
   // Records the attempt's result, then sends its OUTCOME on handle, or leaves it in *defer for
   // the worker's next OUTCOME_NEXT.
   void finishAttempt(const Attempt& a, int handle, int fd, int err, Deferred* defer = nullptr);
-  // After the driver took the outcome (outcomeErr 0) or refused it.
+  // After the driver took the outcome (outcomeErr 0: announce) or refused it (outcomeRejected).
   void outcomeDone(const Attempt& a, int err, double ms, int outcomeErr);
+  void outcomeRejected(const Attempt& a, int err, int outcomeErr);  // cleans up, says why
+  void announce(const Attempt& a, int err, double ms);  // the BLOCK / handed-off line
   void acceptLoop(int listenFd);
   void logLine(const std::string& line);
 
@@ -146,6 +155,7 @@ class VerifyProxy {
   int wakefd_ = -1;  // eventfd: a new socket to wait for, or stop
   std::atomic<bool> stopping_{false};
   std::atomic<bool> combined_{true};  // the driver knows IOCTL_VP_OUTCOME_NEXT (until ENOTTY)
+  std::atomic<bool> handOffWorks_{true};  // the engine takes hand-off offers (until EOPNOTSUPP)
   std::unique_ptr<Relay> relay_;
   mutable std::mutex mu_;  // guards waiting_, stats_, connecting_, channels_
   std::map<uint64_t, Upstream> waiting_;  // request id -> connected upstream, until accepted

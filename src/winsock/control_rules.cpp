@@ -59,7 +59,7 @@ int queryContext(SocketBackend& backend, int fd, const ControlCall& call) {
 }
 
 int setRecords(SocketBackend& backend, int fd, const ControlCall& call,
-               const redirect::RecordsSealer& sealer) {
+               const redirect::RecordsSealer& sealer, bool handOff) {
   SocketFacts facts;
   if (int err = backend.describe(fd, facts); err != 0) return err == EBADF ? ENOTSOCK : err;
   if (call.outLen != 0) return EINVAL;
@@ -83,8 +83,14 @@ int setRecords(SocketBackend& backend, int fd, const ControlCall& call,
   if (facts.callerPid == 0 || history->newestTargetPid() == 0 || history->newestTargetPid() != facts.callerPid) {
     return EACCES;
   }
+  std::shared_ptr<redirect::History> offered = handOff ? history : nullptr;
   if (int err = backend.attachRecords(fd, std::move(history)); err != 0) {
     return err == EBADF ? ENOTSOCK : err;
+  }
+  // The records are attached as with SIO_SET either way; a refused offer is this call's error
+  // (the proxy then relays as usual).
+  if (offered) {
+    if (int err = backend.offerHandOff(fd, std::move(offered)); err != 0) return err == EBADF ? ENOTSOCK : err;
   }
   setReturned(call, 0);
   return 0;
@@ -101,7 +107,9 @@ int applyControlRules(SocketBackend& backend, int fd, const ControlCall& call,
       case SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT:
         return queryContext(backend, fd, call);
       case SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS:
-        return setRecords(backend, fd, call, sealer);
+        return setRecords(backend, fd, call, sealer, false);
+      case SIO_OPENWFP_HAND_OFF_WITH_RECORDS:
+        return setRecords(backend, fd, call, sealer, true);
       default:
         return EOPNOTSUPP;
     }

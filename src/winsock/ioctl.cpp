@@ -66,7 +66,7 @@ extern "C" int openwfp_ioctl(int fd, unsigned code, const void* in, size_t in_le
   call.outLen = out == nullptr ? 0 : out_len;
   call.returned = returned;
   // SIO_SET takes no output: a nonzero length is an error even with a NULL buffer (S9.4).
-  if (code == SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS) call.outLen = out_len;
+  if (code == SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS || code == SIO_OPENWFP_HAND_OFF_WITH_RECORDS) call.outLen = out_len;
   const int err = runControl(fd, call);
   if (err != 0) {
     errno = err;

@@ -89,6 +89,15 @@ class SocketBackend {
   // EINVAL when it is listening, ENOTSOCK/EBADF as describe().
   virtual int attachRecords(int fd, std::shared_ptr<redirect::History> history) = 0;
 
+  // SIO_OPENWFP_HAND_OFF_WITH_RECORDS, after attachRecords succeeded: offers fd to replace the
+  // application's socket of that connection (ConnectionLookup::offerHandOff). EOPNOTSUPP by
+  // default (the simulated stack and plain OS sockets cannot).
+  virtual int offerHandOff(int fd, std::shared_ptr<redirect::History> history) {
+    (void)fd;
+    (void)history;
+    return EOPNOTSUPP;
+  }
+
   // Runs one control call on fd and returns 0 or an errno value (and sets *call.returned).
   // The default applies applyControlRules() with Runtime::current().sealer(). A backend whose
   // sockets are described by another process overrides this to forward the call there.

@@ -92,6 +92,7 @@ int runProxy(const openwfp::proxy::VerifyProxyOptions& base) {
                                                std::to_string(s.upstreamOk) + " upstream ok, " +
                                                std::to_string(s.upstreamFailed) + " failed, " +
                                                std::to_string(s.accepted) + " accepted, " +
+                                               std::to_string(s.handedOff) + " handed off, " +
                                                std::to_string(s.expired) + " past their deadline")
                           .c_str());
   return 0;
@@ -117,6 +118,9 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
       ->capture_default_str();
   cmd->add_flag("--policy", *policyMode,
                 "Serve the policy driver (\\\\.\\OpenwfpPolicy): each request names its rule's upstream");
+  cmd->add_flag("--hand-off", options->handOff,
+                "Give each verified upstream socket to the application instead of relaying (openwfp extension, "
+                "direct upstreams; see docs/performance.md)");
   cmd->add_option("--workers", options->workers, "Workers, each keeping a NEXT request outstanding")
       ->check(CLI::Range(1u, 256u))
       ->capture_default_str();

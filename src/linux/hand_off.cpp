@@ -1,0 +1,186 @@
+// linux/hand_off.cpp - see hand_off.h; Performer::handOff.
+#include "linux/hand_off.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "linux/performer.h"
+#include "net/sockaddr_codec.h"
+
+namespace openwfp::linux_backend {
+
+HandOffs& HandOffs::instance() {
+  static HandOffs table;
+  return table;
+}
+
+void HandOffs::offer(std::shared_ptr<redirect::History> records, net::UniqueFd fd) {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<net::UniqueFd> dropped;  // closed outside the lock
+  std::lock_guard lock(mu_);
+  for (auto it = offers_.begin(); it != offers_.end();) {
+    if (now - it->second.at >= kLifetime) {
+      dropped.push_back(std::move(it->second.fd));
+      it = offers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  const redirect::History* key = records.get();
+  offers_[key] = Offer{std::move(records), std::move(fd), now};
+}
+
+net::UniqueFd HandOffs::take(const redirect::History* history) {
+  std::lock_guard lock(mu_);
+  auto it = offers_.find(history);
+  if (it == offers_.end()) return {};
+  net::UniqueFd fd = std::move(it->second.fd);
+  offers_.erase(it);
+  return fd;
+}
+
+size_t HandOffs::size() const {
+  std::lock_guard lock(mu_);
+  return offers_.size();
+}
+
+int offerHandOff(std::shared_ptr<redirect::History> records, int fd) {
+  if (!records) return EINVAL;
+  net::UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!dup) return errno;
+  HandOffs::instance().offer(std::move(records), std::move(dup));
+  return 0;
+}
+
+namespace {
+
+int intOption(int fd, int level, int name, int fallback) {
+  int v = 0;
+  socklen_t len = sizeof v;
+  return ::getsockopt(fd, level, name, &v, &len) == 0 ? v : fallback;
+}
+
+// The application's FD_CLOEXEC on its own descriptor number (a pidfd_getfd duplicate does not
+// carry it): the "flags:" line of /proc/PID/fdinfo/FD, in octal.
+bool closeOnExec(uint64_t pid, int fdNumber) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%llu/fdinfo/%d", static_cast<unsigned long long>(pid), fdNumber);
+  FILE* f = std::fopen(path, "re");
+  if (f == nullptr) return false;
+  char line[128];
+  unsigned long flags = 0;
+  bool found = false;
+  while (!found && std::fgets(line, sizeof line, f) != nullptr) {
+    found = std::sscanf(line, "flags: %lo", &flags) == 1;
+  }
+  std::fclose(f);
+  return found && (flags & O_CLOEXEC) != 0;
+}
+
+// Options the application may have set on its socket before connect(), carried over to the
+// socket that replaces it. Buffer sizes only when the application changed them (the kernel
+// reports twice what was set: a fresh socket of the same kind tells the default).
+void carryOptions(int from, int to, int domain) {
+  struct Opt {
+    int level, name;
+  };
+  static constexpr Opt kInts[] = {
+      {SOL_SOCKET, SO_KEEPALIVE}, {SOL_SOCKET, SO_OOBINLINE}, {SOL_SOCKET, SO_PRIORITY},
+      {IPPROTO_TCP, TCP_NODELAY}, {IPPROTO_TCP, TCP_KEEPIDLE}, {IPPROTO_TCP, TCP_KEEPINTVL},
+      {IPPROTO_TCP, TCP_KEEPCNT}, {IPPROTO_TCP, TCP_USER_TIMEOUT}, {IPPROTO_TCP, TCP_CORK},
+  };
+  for (const Opt& o : kInts) {
+    int v = 0;
+    socklen_t len = sizeof v;
+    if (::getsockopt(from, o.level, o.name, &v, &len) == 0) ::setsockopt(to, o.level, o.name, &v, len);
+  }
+  const int tosLevel = domain == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+  const int tosName = domain == AF_INET6 ? IPV6_TCLASS : IP_TOS;
+  if (int v = intOption(from, tosLevel, tosName, -1); v >= 0) ::setsockopt(to, tosLevel, tosName, &v, sizeof v);
+  for (int name : {SO_RCVTIMEO, SO_SNDTIMEO}) {
+    timeval tv{};
+    socklen_t len = sizeof tv;
+    if (::getsockopt(from, SOL_SOCKET, name, &tv, &len) == 0) ::setsockopt(to, SOL_SOCKET, name, &tv, len);
+  }
+  linger lg{};
+  socklen_t lgLen = sizeof lg;
+  if (::getsockopt(from, SOL_SOCKET, SO_LINGER, &lg, &lgLen) == 0 && lg.l_onoff != 0) {
+    ::setsockopt(to, SOL_SOCKET, SO_LINGER, &lg, lgLen);
+  }
+  net::UniqueFd fresh(::socket(domain, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  for (int name : {SO_RCVBUF, SO_SNDBUF}) {
+    const int app = intOption(from, SOL_SOCKET, name, -1);
+    if (fresh && app > 0 && app != intOption(fresh.get(), SOL_SOCKET, name, app)) {
+      const int set = app / 2;
+      ::setsockopt(to, SOL_SOCKET, name, &set, sizeof set);
+    }
+  }
+}
+
+}  // namespace
+
+bool Performer::handOff(Call& call, const ConnectVerdict& v, net::UniqueFd up) {
+  const int fd = up.get();
+  std::string why;
+  sockaddr_storage peer{}, self{};
+  socklen_t peerLen = sizeof peer, selfLen = sizeof self;
+  if (call.protocol != Protocol::Tcp || call.fdNumber < 0) {
+    why = "not a TCP connect";
+  } else if (intOption(fd, SOL_SOCKET, SO_DOMAIN, -1) != call.domain) {
+    why = "the upstream socket's family differs from the application's";
+  } else if (intOption(fd, SOL_SOCKET, SO_TYPE, -1) != SOCK_STREAM) {
+    why = "the upstream socket is not a stream socket";
+  } else if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peerLen) != 0 ||
+             ::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &selfLen) != 0) {
+    why = "the upstream socket is not connected";
+  }
+  if (why.empty()) {
+    // The application's file status flags (O_NONBLOCK) live in its open file, which the
+    // duplicate shares; FD_CLOEXEC is its descriptor's.
+    const int appFlags = ::fcntl(call.sock.get(), F_GETFL);
+    const int upFlags = ::fcntl(fd, F_GETFL);
+    if (appFlags >= 0 && upFlags >= 0) ::fcntl(fd, F_SETFL, (upFlags & ~O_NONBLOCK) | (appFlags & O_NONBLOCK));
+    carryOptions(call.sock.get(), fd, call.domain);
+    if (int err = loop_.addFd(call.id, fd, call.fdNumber, closeOnExec(call.pid, call.fdNumber)); err != 0) {
+      why = std::string("SECCOMP_IOCTL_NOTIF_ADDFD: ") + std::strerror(err);
+    }
+  }
+  if (!why.empty()) {
+    spdlog::warn("openwfp: pid {}: the proxy's socket cannot replace the application's ({}): the connect is "
+                 "redirected to the proxy as without hand-off",
+                 call.pid, why);
+    return false;
+  }
+  // The connection is the upstream socket's now: remembered under its cookie and tuple.
+  ConnectionInfo info;
+  uint64_t cookie = 0;
+  socklen_t cookieLen = sizeof cookie;
+  ::getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &cookieLen);
+  info.socketCookie = cookie;
+  info.pid = call.pid;
+  info.protocol = call.protocol;
+  info.originalRemote = call.requested;
+  if (auto local = net::endpointFromSockaddr(self, selfLen)) info.local = *local;
+  if (auto remote = net::endpointFromSockaddr(peer, peerLen)) info.remote = *remote;
+  info.tupleKnown = true;
+  info.redirected = v.redirected;
+  info.redirectTargetPid = v.redirectTargetPid;
+  info.history = v.history;
+  reaper_.reportClosed(table_.add(info));
+  counters_.redirected.fetch_add(1, std::memory_order_relaxed);
+  counters_.handedOff.fetch_add(1, std::memory_order_relaxed);
+  loop_.respond(call.id, 0, false);
+  return true;
+}
+
+}  // namespace openwfp::linux_backend
