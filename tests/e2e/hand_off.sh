@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Hand-off (openwfp extension, docs/performance.md "Hand-off"): `openwfp proxy --hand-off` attaches
+# the records with SIO_OPENWFP_HAND_OFF_WITH_RECORDS; once the connect is verified the application
+# holds the proxy's upstream socket itself (SECCOMP_IOCTL_NOTIF_ADDFD) and no relay runs.
+# Loopback only (127.0.0.0/8). Usage: hand_off.sh OPENWFP VERIFY_PROXY_SO CASE
+# Every wait is bounded (wait_for: 10 s; commands under `timeout`); a failure prints the logs.
+set -u
+OPENWFP=$1
+VP=$2
+CASE=$3
+work=$(mktemp -d)
+export OPENWFP_ENGINE="$work/run/engine.sock"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  for f in "$work"/*.log; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
+  exit 1
+}
+wait_for() {
+  local what=$1; shift
+  for _ in $(seq 200); do "$@" && return 0; sleep 0.05; done
+  fail "timed out (10 s) waiting for: $what"
+}
+
+# The upstream: answers "hello" with "world", then reports (on stdout, one line per connection)
+# its peer and how long after the application's close the EOF reached it.
+cat > "$work/upstream.py" <<'PY'
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.2", 0)); s.listen(16)
+print("port", s.getsockname()[1], flush=True)
+while True:
+    c, peer = s.accept()
+    c.settimeout(10)
+    try:
+        data = c.recv(5)
+        c.sendall(b"world")
+        c.recv(1)  # the application sends "c" just before it closes
+        t = time.time()
+        rest = c.recv(1)  # b"": the EOF
+        print("peer %s:%d eof=%s after=%.2f" % (peer[0], peer[1], rest == b"", time.time() - t), flush=True)
+    except OSError as e:
+        print("peer %s:%d error %s" % (peer[0], peer[1], e), flush=True)
+    c.close()
+PY
+# The application: options set before connect(), then what it sees after.
+cat > "$work/app.py" <<'PY'
+import fcntl, os, select, socket, sys
+port = int(sys.argv[1])
+s = socket.socket()
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 77)
+fd = s.fileno()
+s.connect(("127.0.0.2", port))
+print("peer", "%s:%d" % s.getpeername())
+print("same-fd", s.fileno() == fd)
+print("nodelay", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0)
+print("keepalive", s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0)
+print("keepidle", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE))
+print("cloexec", bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC))
+s.sendall(b"hello"); print("reply", s.recv(5).decode())
+s.sendall(b"c"); s.close()
+# Non-blocking: connect_ex says EINPROGRESS or 0, the socket stays non-blocking and connects.
+n = socket.socket(); n.setblocking(False)
+rc = n.connect_ex(("127.0.0.2", port))
+select.select([], [n], [], 5)
+print("nonblocking", rc in (0, 115), bool(fcntl.fcntl(n.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK),
+      n.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0)
+n.setblocking(True); n.sendall(b"hello"); n.recv(5); n.sendall(b"c"); n.close()
+# Unreachable: refused at connect(), as without hand-off.
+r = socket.socket()
+try:
+    r.connect(("127.0.0.3", port)); print("unreachable connected")
+except OSError as e:
+    print("unreachable", e.errno)
+PY
+
+check_app() {  # the application's view and the upstream's
+  local out=$work/app.log
+  grep -qx "peer 127.0.0.2:$port" "$out" || fail "the application's peer is not the original destination (no hand-off)"
+  grep -qx "same-fd True" "$out" || fail "the descriptor number changed"
+  grep -qx "nodelay True" "$out" || fail "TCP_NODELAY was not carried over"
+  grep -qx "keepalive True" "$out" || fail "SO_KEEPALIVE was not carried over"
+  grep -qx "keepidle 77" "$out" || fail "TCP_KEEPIDLE was not carried over"
+  grep -qx "cloexec True" "$out" || fail "FD_CLOEXEC was lost"
+  grep -qx "reply world" "$out" || fail "no reply from the upstream"
+  grep -qx "nonblocking True True True" "$out" || fail "the non-blocking connect"
+  grep -qx "unreachable 111" "$out" || fail "an unreachable destination was not refused with ECONNREFUSED"
+  wait_for "the upstream to report two connections" test "$(grep -c '^peer ' "$work/upstream.log")" -ge 2
+  # The EOF reaches the upstream at once: nobody else (proxy, engine) keeps the socket open.
+  if grep '^peer ' "$work/upstream.log" | grep -v 'eof=True after=0\.[0-4]'; then
+    fail "the upstream saw the application's close late, or not at all"
+  fi
+  grep -q "socket handed to the application" "$work/proxy.log" || fail "the proxy did not hand off"
+  if grep -q "paired by SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT" "$work/proxy.log"; then
+    fail "a connection was relayed"
+  fi
+}
+
+python3 "$work/upstream.py" > "$work/upstream.log" 2>&1 &
+pids+=("$!")
+wait_for "the upstream server" grep -q "^port " "$work/upstream.log"
+port=$(awk '/^port /{print $2}' "$work/upstream.log")
+
+case "$CASE" in
+S10_2_HandOffGivesTheApplicationTheVerifiedUpstreamSocket)
+  mkdir -p "$work/run"
+  "$OPENWFP" engine > "$work/engine.log" 2>&1 &
+  pids+=("$!")
+  wait_for "the engine's socket" test -S "$OPENWFP_ENGINE"
+  timeout 10 "$OPENWFP" driver load "$VP" > "$work/load.log" 2>&1 || fail "driver load failed"
+  "$OPENWFP" proxy --hand-off > "$work/proxy.log" 2>&1 &
+  proxy=$!
+  pids+=("$proxy")
+  wait_for "the proxy to register" grep -q "registered with" "$work/proxy.log"
+  timeout 30 "$OPENWFP" run --attach --wait-for-device OpenwfpVerifyProxy --wait-timeout 10 -- \
+    python3 "$work/app.py" "$port" > "$work/app.log" 2>&1 || fail "the application failed"
+  check_app
+  kill -TERM "$proxy"
+  wait_for "the proxy to stop" grep -q "stopped:" "$work/proxy.log"
+  grep -q "stopped: .* 0 accepted, 2 handed off" "$work/proxy.log" || fail "the proxy's counts"
+  ;;
+S10_2_HandOffWithTheProxyInsideTheSession)
+  # The proxy's own connect is classified too (records: not redirected again), then handed off.
+  timeout 30 "$OPENWFP" run --driver "$VP" -- /bin/sh -c '
+    "$0" proxy --hand-off > "$1/proxy.log" 2>&1 & p=$!
+    i=0; until grep -q "registered with" "$1/proxy.log"; do i=$((i+1)); [ $i -gt 200 ] && exit 97; sleep 0.05; done
+    python3 "$1/app.py" "$2" > "$1/app.log" 2>&1; rc=$?
+    kill $p; wait $p; exit $rc' "$OPENWFP" "$work" "$port" > "$work/run.log" 2>&1 || fail "the session failed"
+  check_app
+  ;;
+*) fail "unknown case $CASE" ;;
+esac
+echo PASS
