@@ -14,6 +14,8 @@
 #   vp-session    openwfp run --driver verify_proxy.so, `openwfp proxy` inside the session
 #   vp-engine     openwfp engine + driver load verify_proxy.so + `openwfp proxy` outside any
 #                 session + openwfp run --attach
+#   vp-handoff    the same with `openwfp proxy --hand-off`: the application gets the verified
+#                 upstream socket itself, no relay (a second engine)
 # Every round runs every path once (alternating the cases); the table gives the median over the
 # rounds of each round's median setup time, and the median of the rounds' bulk MB/s. Loopback only:
 # the server listens on 127.0.0.2, microsocks on 127.0.0.1. Every process started here is ended by
@@ -113,6 +115,20 @@ env "$export_engine" "$ow" proxy >"$tmp/proxy.log" 2>&1 &
 pids+=($!)
 wait_for "$tmp/proxy.log" "proxy: listening" 10
 
+# A second engine whose proxy hands each verified upstream socket to the application
+# (`openwfp proxy --hand-off`, no relay), for the vp-handoff path.
+export_engine2="OPENWFP_ENGINE=$tmp/engine2/engine.sock"
+mkdir -m 700 "$tmp/engine2"
+env "$export_engine2" "$ow" engine >"$tmp/engine2.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -S "$tmp/engine2/engine.sock" ] && break; sleep 0.1; done
+[ -S "$tmp/engine2/engine.sock" ] || { echo "proxy_paths: the second engine did not start:" >&2; cat "$tmp/engine2.log" >&2; exit 1; }
+env "$export_engine2" timeout 20 "$ow" driver load "$driver" >"$tmp/driver2.log" 2>&1 ||
+  { echo "proxy_paths: driver load (second engine) failed:" >&2; cat "$tmp/driver2.log" >&2; exit 1; }
+env "$export_engine2" "$ow" proxy --hand-off >"$tmp/proxy2.log" 2>&1 &
+pids+=($!)
+wait_for "$tmp/proxy2.log" "proxy: listening" 10
+
 client=("$tool" client 127.0.0.2 "$sport" "$bport" "$conns" "$bytes")
 # Each path runs the client once per round; the run's output is in $tmp/PATH.ROUND.
 run_path() {
@@ -130,10 +146,13 @@ run_path() {
     vp-engine)
       timeout 300 env "$export_engine" "$ow" run --attach --wait-for-device OpenwfpVerifyProxy --wait-timeout 10 \
         -- "${client[@]}" ;;
+    vp-handoff)
+      timeout 300 env "$export_engine2" "$ow" run --attach --wait-for-device OpenwfpVerifyProxy --wait-timeout 10 \
+        -- "${client[@]}" ;;
   esac >"$out" 2>&1 || { echo "proxy_paths: path $path failed; its output:" >&2; cat "$out" >&2; exit 1; }
 }
 
-paths=(direct proxychains4 policy vp-session vp-engine)
+paths=(direct proxychains4 policy vp-session vp-engine vp-handoff)
 for r in $(seq "$rounds"); do
   for p in "${paths[@]}"; do run_path "$p" "$tmp/$p.$r"; done
 done
@@ -144,6 +163,7 @@ proxied() { local n; n=$(grep -c -e "$2" "$1" 2>/dev/null || true); [ "${n:-0}" 
   { echo "proxy_paths: $1 shows ${n:-0} proxied connections, expected at least $3" >&2; exit 1; }; }
 proxied "$tmp/microsocks.log" "connected to 127.0.0.2:" $((2 * need))   # proxychains4 + policy
 proxied "$tmp/proxy.log" "-> PERMIT; " "$need"                         # vp-engine
+proxied "$tmp/proxy2.log" "socket handed to the application" "$need"    # vp-handoff
 for r in $(seq "$rounds"); do proxied "$tmp/vp-session.$r.proxy" "-> PERMIT; " $((conns + 1)); done
 
 python3 - "$tmp" "$rounds" "$conns" "$mib" "${paths[@]}" <<'PY'

@@ -14,6 +14,7 @@ namespace openwfp::control {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr size_t kQuickRead = 4096;  // bytes a payload read takes without waiting first
 
 // The reads of one frame: its descriptors and credentials, and its deadline once it started.
 class FrameReader {
@@ -24,7 +25,7 @@ class FrameReader {
   // Waits until the socket is readable (until the deadline once the frame started) and returns
   // how many bytes it holds (at least 1: a read then reports EOF or the error), or nullopt when
   // the deadline passed.
-  std::optional<size_t> waitReadable() {
+  std::optional<size_t> waitReadable(bool needSize = true) {
     for (;;) {
       int timeout = -1;
       if (started_ && limit_.count() > 0) {
@@ -36,6 +37,7 @@ class FrameReader {
       const int n = ::poll(&p, 1, timeout);
       if (n < 0 && errno == EINTR) continue;
       if (n == 0) continue;  // the deadline is checked again above
+      if (!needSize) return 1;
       int avail = 0;
       if (n < 0 || ::ioctl(sock_, FIONREAD, &avail) != 0 || avail <= 0) return 1;
       return static_cast<size_t>(avail);
@@ -43,12 +45,17 @@ class FrameReader {
   }
 
   // One read into buf (which waitReadable sized). Returns the bytes read (0: EOF), or the status
-  // that ends the frame.
-  std::optional<ReadStatus> readSome(std::span<uint8_t> buf, size_t& got) {
+  // that ends the frame. With dontWait, a socket with nothing to read sets *wouldBlock instead.
+  std::optional<ReadStatus> readSome(std::span<uint8_t> buf, size_t& got, bool* wouldBlock = nullptr) {
     net::Ancillary anc;
     // Room for one descriptor more than the frame may still carry, so an excess shows.
     const size_t room = kMaxFdsPerFrame - frame_.fds.size() + 1;
-    const ssize_t n = net::receiveWithFds(sock_, buf, room, anc);
+    const ssize_t n = net::receiveWithFds(sock_, buf, room, anc, wouldBlock != nullptr ? MSG_DONTWAIT : 0);
+    if (n < 0 && wouldBlock != nullptr && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      *wouldBlock = true;
+      got = 0;
+      return std::nullopt;
+    }
     if (n < 0) return fail(ReadStatus::IoError);
     for (auto& fd : anc.fds) frame_.fds.push_back(std::move(fd));
     if (anc.truncated || frame_.fds.size() > kMaxFdsPerFrame) {
@@ -74,9 +81,18 @@ class FrameReader {
   std::optional<ReadStatus> readExactly(std::span<uint8_t> buf, ReadStatus partial) {
     size_t have = 0;
     while (have < buf.size()) {
-      if (!waitReadable()) return fail(ReadStatus::TimedOut);
+      // A new frame is waited for with poll (no FIONREAD: the header's size is fixed); the rest
+      // of a frame already started is read without waiting first (it comes in one write).
       size_t n = 0;
-      if (auto st = readSome(buf.subspan(have), n)) return st;
+      bool wouldBlock = true;
+      if (started_ || have != 0) {
+        wouldBlock = false;
+        if (auto st = readSome(buf.subspan(have), n, &wouldBlock)) return st;
+      }
+      if (wouldBlock) {
+        if (!waitReadable(false)) return fail(ReadStatus::TimedOut);
+        if (auto st = readSome(buf.subspan(have), n)) return st;
+      }
       if (n == 0) return fail(have == 0 ? partial : ReadStatus::IoError);
       have += n;
     }
@@ -87,7 +103,24 @@ class FrameReader {
   // kReadChunk a read).
   std::optional<ReadStatus> readPayload(size_t size, std::vector<uint8_t>& payload) {
     payload.clear();
+    bool quick = true;  // the first read: a small payload is usually all there
     while (payload.size() < size) {
+      // Without waiting first, through a small buffer (nothing is allocated for bytes the peer
+      // has not sent). A large payload goes on with reads sized by what the socket holds.
+      if (quick) {
+        quick = false;
+        uint8_t chunk[kQuickRead];
+        bool wouldBlock = false;
+        size_t got = 0;
+        if (auto st = readSome(std::span(chunk, std::min(sizeof chunk, size - payload.size())), got, &wouldBlock)) {
+          return st;
+        }
+        if (!wouldBlock) {
+          if (got == 0) return fail(ReadStatus::IoError);
+          payload.insert(payload.end(), chunk, chunk + got);
+          continue;
+        }
+      }
       const auto avail = waitReadable();
       if (!avail) return fail(ReadStatus::TimedOut);
       const size_t have = payload.size();

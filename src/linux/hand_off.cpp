@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -75,55 +77,75 @@ int intOption(int fd, int level, int name, int fallback) {
 bool closeOnExec(uint64_t pid, int fdNumber) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%llu/fdinfo/%d", static_cast<unsigned long long>(pid), fdNumber);
-  FILE* f = std::fopen(path, "re");
-  if (f == nullptr) return false;
-  char line[128];
+  net::UniqueFd f(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!f) return false;
+  char buf[256];
+  const ssize_t n = ::read(f.get(), buf, sizeof buf - 1);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* line = std::strstr(buf, "flags:");
   unsigned long flags = 0;
-  bool found = false;
-  while (!found && std::fgets(line, sizeof line, f) != nullptr) {
-    found = std::sscanf(line, "flags: %lo", &flags) == 1;
-  }
-  std::fclose(f);
-  return found && (flags & O_CLOEXEC) != 0;
+  return line != nullptr && std::sscanf(line, "flags: %lo", &flags) == 1 && (flags & O_CLOEXEC) != 0;
 }
 
 // Options the application may have set on its socket before connect(), carried over to the
-// socket that replaces it. Buffer sizes only when the application changed them (the kernel
-// reports twice what was set: a fresh socket of the same kind tells the default).
+// socket that replaces it: those whose value differs from a fresh socket's (the defaults, read
+// once per family). Buffer sizes are reported as twice what was set, hence the halving.
+struct IntOption {
+  int level, name;
+  bool doubled;  // SO_RCVBUF / SO_SNDBUF
+};
+constexpr IntOption kIntOptions[] = {
+    {SOL_SOCKET, SO_KEEPALIVE, false},     {SOL_SOCKET, SO_OOBINLINE, false},
+    {SOL_SOCKET, SO_PRIORITY, false},      {SOL_SOCKET, SO_RCVBUF, true},
+    {SOL_SOCKET, SO_SNDBUF, true},         {IPPROTO_TCP, TCP_NODELAY, false},
+    {IPPROTO_TCP, TCP_KEEPIDLE, false},    {IPPROTO_TCP, TCP_KEEPINTVL, false},
+    {IPPROTO_TCP, TCP_KEEPCNT, false},     {IPPROTO_TCP, TCP_USER_TIMEOUT, false},
+    {IPPROTO_TCP, TCP_CORK, false},        {IPPROTO_IP, IP_TOS, false},
+};
+constexpr size_t kIntCount = sizeof kIntOptions / sizeof kIntOptions[0];
+
+struct Defaults {
+  int ints[kIntCount];
+};
+
+const Defaults& defaultsFor(int domain) {
+  static std::once_flag once;
+  static Defaults v4{}, v6{};
+  std::call_once(once, [] {
+    for (auto [family, out] : {std::pair{AF_INET, &v4}, std::pair{AF_INET6, &v6}}) {
+      net::UniqueFd fresh(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      for (size_t i = 0; i < kIntCount; ++i) {
+        IntOption o = kIntOptions[i];
+        if (family == AF_INET6 && o.level == IPPROTO_IP) o = {IPPROTO_IPV6, IPV6_TCLASS, false};
+        out->ints[i] = fresh ? intOption(fresh.get(), o.level, o.name, -1) : -1;
+      }
+    }
+  });
+  return domain == AF_INET6 ? v6 : v4;
+}
+
 void carryOptions(int from, int to, int domain) {
-  struct Opt {
-    int level, name;
-  };
-  static constexpr Opt kInts[] = {
-      {SOL_SOCKET, SO_KEEPALIVE}, {SOL_SOCKET, SO_OOBINLINE}, {SOL_SOCKET, SO_PRIORITY},
-      {IPPROTO_TCP, TCP_NODELAY}, {IPPROTO_TCP, TCP_KEEPIDLE}, {IPPROTO_TCP, TCP_KEEPINTVL},
-      {IPPROTO_TCP, TCP_KEEPCNT}, {IPPROTO_TCP, TCP_USER_TIMEOUT}, {IPPROTO_TCP, TCP_CORK},
-  };
-  for (const Opt& o : kInts) {
-    int v = 0;
-    socklen_t len = sizeof v;
-    if (::getsockopt(from, o.level, o.name, &v, &len) == 0) ::setsockopt(to, o.level, o.name, &v, len);
+  const Defaults& d = defaultsFor(domain);
+  for (size_t i = 0; i < kIntCount; ++i) {
+    IntOption o = kIntOptions[i];
+    if (domain == AF_INET6 && o.level == IPPROTO_IP) o = {IPPROTO_IPV6, IPV6_TCLASS, false};
+    const int v = intOption(from, o.level, o.name, d.ints[i]);
+    if (v == d.ints[i]) continue;
+    const int set = o.doubled ? v / 2 : v;
+    ::setsockopt(to, o.level, o.name, &set, sizeof set);
   }
-  const int tosLevel = domain == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
-  const int tosName = domain == AF_INET6 ? IPV6_TCLASS : IP_TOS;
-  if (int v = intOption(from, tosLevel, tosName, -1); v >= 0) ::setsockopt(to, tosLevel, tosName, &v, sizeof v);
   for (int name : {SO_RCVTIMEO, SO_SNDTIMEO}) {
     timeval tv{};
     socklen_t len = sizeof tv;
-    if (::getsockopt(from, SOL_SOCKET, name, &tv, &len) == 0) ::setsockopt(to, SOL_SOCKET, name, &tv, len);
+    if (::getsockopt(from, SOL_SOCKET, name, &tv, &len) == 0 && (tv.tv_sec != 0 || tv.tv_usec != 0)) {
+      ::setsockopt(to, SOL_SOCKET, name, &tv, len);
+    }
   }
   linger lg{};
   socklen_t lgLen = sizeof lg;
   if (::getsockopt(from, SOL_SOCKET, SO_LINGER, &lg, &lgLen) == 0 && lg.l_onoff != 0) {
     ::setsockopt(to, SOL_SOCKET, SO_LINGER, &lg, lgLen);
-  }
-  net::UniqueFd fresh(::socket(domain, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  for (int name : {SO_RCVBUF, SO_SNDBUF}) {
-    const int app = intOption(from, SOL_SOCKET, name, -1);
-    if (fresh && app > 0 && app != intOption(fresh.get(), SOL_SOCKET, name, app)) {
-      const int set = app / 2;
-      ::setsockopt(to, SOL_SOCKET, name, &set, sizeof set);
-    }
   }
 }
 

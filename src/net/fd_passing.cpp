@@ -28,7 +28,7 @@ ssize_t sendWithFd(int sock, std::span<const uint8_t> bytes, int fd) {
   return n;
 }
 
-ssize_t receiveWithFds(int sock, std::span<uint8_t> buf, size_t maxFds, Ancillary& anc) {
+ssize_t receiveWithFds(int sock, std::span<uint8_t> buf, size_t maxFds, Ancillary& anc, int flags) {
   constexpr size_t kRoom = kMaxFdsPerReceive;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kRoom) + CMSG_SPACE(sizeof(ucred))];
   if (maxFds > kRoom) maxFds = kRoom;
@@ -40,7 +40,7 @@ ssize_t receiveWithFds(int sock, std::span<uint8_t> buf, size_t maxFds, Ancillar
   msg.msg_controllen = CMSG_SPACE(sizeof(int) * maxFds) + CMSG_SPACE(sizeof(ucred));
   ssize_t n;
   do {
-    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return n;
   if ((msg.msg_flags & MSG_CTRUNC) != 0) anc.truncated = true;

@@ -33,6 +33,6 @@ inline constexpr size_t kMaxFdsPerReceive = 8;
 // descriptors and one ucred.
 // Returns what recvmsg returned; received fds are appended to anc.fds (and so closed with it),
 // anc.credentials is set when this read carried them, anc.truncated on MSG_CTRUNC.
-ssize_t receiveWithFds(int sock, std::span<uint8_t> buf, size_t maxFds, Ancillary& anc);
+ssize_t receiveWithFds(int sock, std::span<uint8_t> buf, size_t maxFds, Ancillary& anc, int flags = 0);
 
 }  // namespace openwfp::net
