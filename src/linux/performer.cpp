@@ -204,7 +204,7 @@ void Performer::performConnect(Call& call, const sockaddr* sa, socklen_t len, co
     sockaddr_storage peer{};
     socklen_t peerLen = sizeof peer;
     if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peerLen) == 0) {
-      finishPerformed(call, 0);
+      finishPerformed(call, 0, true);
       return;
     }
     pollfd p{fd, POLLOUT, 0};
@@ -221,11 +221,13 @@ void Performer::performConnect(Call& call, const sockaddr* sa, socklen_t len, co
   finishPerformed(call, err);
 }
 
-void Performer::finishPerformed(Call& call, int err) {
+void Performer::finishPerformed(Call& call, int err, bool established) {
   if (call.settle) {
-    // Non-blocking for this call only, as in performConnect; its result is not the answer.
+    // Its result is not the answer. Established (getpeername said so), a blocking connect()
+    // returns at once; otherwise it is made non-blocking for this call only, as in
+    // performConnect (the handshake may still be going on when a deadline answered the call).
     const int fd = call.sock.get();
-    const int flags = ::fcntl(fd, F_GETFL);
+    const int flags = established ? -1 : ::fcntl(fd, F_GETFL);
     if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     [[maybe_unused]] int rc = ::connect(fd, call.target.addr(), call.target.len);
     if (flags >= 0) ::fcntl(fd, F_SETFL, flags);
