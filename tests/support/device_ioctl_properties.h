@@ -21,7 +21,9 @@
 //    handle -> DEVICE_BUSY (S14.8), else success with pendTimeoutMs when the input holds it and
 //    it is not 0, else VP_DEFAULT_PEND_TIMEOUT_MS; NEXT: output shorter than VP_REQUEST ->
 //    BUFFER_TOO_SMALL; OUTCOME: input shorter than VP_OUTCOME -> INVALID_PARAMETER, an id not
-//    handed out, already answered or whose connect passed its deadline -> NOT_FOUND; other codes
+//    handed out, already answered or whose connect passed its deadline -> NOT_FOUND; OUTCOME_NEXT:
+//    the OUTCOME rules, output shorter than VP_REQUEST -> BUFFER_TOO_SMALL before anything is
+//    applied, then the outcome applied and the request served as a NEXT; other codes
 //    -> INVALID_DEVICE_REQUEST; lengths above km::device::kMaxBuffer -> INVALID_PARAMETER, then
 //    CTL_CODE access bits beyond the handle's granted rights -> ACCESS_DENIED, then a closed
 //    handle -> INVALID_HANDLE);
@@ -399,7 +401,7 @@ class Runner {
       const uint8_t t = in.u8();  // pendTimeoutMs: 0 (default), 1..30 ms, a minute or more, any
       putLe(b, t % 4 == 0 ? 0 : t % 4 == 1 ? 1 + (t >> 2) % 30 : t % 4 == 2 ? 60000 + in.u16() : in.u32(), 4);
       b.resize(kLens[lenSel % 8], 0);
-    } else if (code == IOCTL_VP_OUTCOME) {
+    } else if (code == IOCTL_VP_OUTCOME || code == IOCTL_VP_OUTCOME_NEXT) {
       uint64_t id = in.u64();
       if ((lenSel & 0x20) && !m_.delivered.empty()) id = m_.connects[m_.delivered[id % m_.delivered.size()]]->id;
       else if ((lenSel & 0x10) && !m_.connects.empty()) id = m_.connects[id % m_.connects.size()]->id;
@@ -436,14 +438,14 @@ class Runner {
 
   static uint32_t codeFor(FuzzInput& in) {
     const uint8_t sel = in.u8();
-    const uint32_t known[] = {IOCTL_VP_REGISTER, IOCTL_VP_NEXT, IOCTL_VP_OUTCOME};
+    const uint32_t known[] = {IOCTL_VP_REGISTER, IOCTL_VP_NEXT, IOCTL_VP_OUTCOME, IOCTL_VP_OUTCOME_NEXT};
     switch (sel % 6) {
       case 0:
       case 1:
       case 2:
-        return known[sel % 6];
+        return known[sel % 4];
       case 3:  // a known code with another transfer method or access
-        return known[(sel >> 3) % 3] ^ (in.u8() & 0xC003u);
+        return known[(sel >> 3) % 4] ^ (in.u8() & 0xC003u);
       case 4:
         return VP_CTL(in.u8() % 8);
       default:
@@ -537,6 +539,40 @@ class Runner {
             m_.delivered.erase(std::find(m_.delivered.begin(), m_.delivered.end(), c));
             m_.connects[c]->want = error == 0 ? Connect::Want::Redirected : Connect::Want::Refused;
           };
+        }
+      }
+    } else if (code == IOCTL_VP_OUTCOME_NEXT) {
+      uint64_t id = 0;
+      int32_t error = 0;
+      if (input.size() >= sizeof(VP_OUTCOME)) {
+        std::memcpy(&id, input.data(), 8);
+        std::memcpy(&error, input.data() + 8, 4);
+      }
+      auto it = std::find_if(m_.delivered.begin(), m_.delivered.end(),
+                             [&](size_t c) { return m_.connects[c]->id == id; });
+      if (input.size() < sizeof(VP_OUTCOME)) {
+        want = kd::kStatusInvalidParameter;
+      } else if (outLen < sizeof(VP_REQUEST)) {
+        want = kStatusBufferTooSmall;  // refused before the outcome is applied
+      } else if (it == m_.delivered.end()) {
+        want = kStatusNotFound;
+      } else {
+        const size_t c = *it;
+        // The driver applies the outcome at once (whichever handle sent it), then serves the
+        // request as a NEXT: completed with the oldest connect not handed out yet, or waiting.
+        m_.delivered.erase(it);
+        m_.connects[c]->want = error == 0 ? Connect::Want::Redirected : Connect::Want::Refused;
+        if (!m_.undelivered.empty()) {
+          const size_t next = m_.undelivered.front();
+          want = kd::kStatusSuccess;
+          apply = [this, next, index](int32_t st) {
+            if (st != kd::kStatusSuccess) return;
+            m_.undelivered.pop_front();
+            m_.delivered.push_back(next);
+            deliveredTo_[index] = next;
+          };
+        } else {
+          m_.waitingNexts.push_back(index);
         }
       }
     } else {
