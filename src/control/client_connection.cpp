@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -165,14 +166,44 @@ class DirectConnection final : public ControlClient {
       broken_ = true;
       return ECONNRESET;
     }
+    return collect(id, reply);
+  }
+  int post(const Message& request, int fd, uint64_t* id) override {
+    if (broken_) return EIO;
+    *id = nextRequest_++;
+    std::vector<uint8_t> frame;
+    try {
+      frame = encode(*id, request);
+    } catch (...) {
+      return EINVAL;
+    }
+    if (!writeFrame(fd_, frame, fd)) {
+      if (fd >= 0 && errno == EBADF) return EBADF;
+      broken_ = true;
+      return ECONNRESET;
+    }
+    posted_[*id];  // its reply is kept when it comes during another call
+    return 0;
+  }
+  int collect(uint64_t id, Message& reply) override {
+    if (auto it = posted_.find(id); it != posted_.end() && it->second) {
+      reply = std::move(*it->second);
+      posted_.erase(it);
+      return 0;
+    }
+    if (broken_) return EIO;
     ReceivedFrame got;
     for (;;) {
       if (readFrame(fd_, got) != ReadStatus::Ok) {
         broken_ = true;
+        posted_.clear();
         return EIO;
       }
-      if (got.header.request == id) break;  // anything else is a reply to nothing of ours
+      if (got.header.request == id) break;
+      // A posted request's reply is kept; anything else is a reply to nothing of ours.
+      if (auto it = posted_.find(got.header.request); it != posted_.end()) it->second = std::move(got.message);
     }
+    posted_.erase(id);
     reply = std::move(got.message);
     return 0;
   }
@@ -184,7 +215,8 @@ class DirectConnection final : public ControlClient {
   int fd_;
   int owner_;
   uint64_t nextRequest_ = 1;
-  bool broken_ = false;  // only the owning thread reads and writes it
+  bool broken_ = false;  // only the owning thread reads and writes it (so is posted_)
+  std::map<uint64_t, std::optional<Message>> posted_;  // posted requests -> their reply once read
 };
 
 }  // namespace

@@ -15,7 +15,9 @@
 //   * the device API of openwfp/device.h (remote handles).
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -38,6 +40,20 @@ class ControlClient {
   // the engine, so sending it on a new connection is safe); EBADF when fd could not be passed
   // (closed meanwhile; nothing was sent); EIO when the connection broke while waiting.
   virtual int call(const Message& request, int fd, Message& reply) = 0;
+  // Pipelining (a thread's own connection only): post() sends request and returns at once with
+  // its id in *id; its reply is kept when a later call() reads it, and collect(id) returns it
+  // (reading until it arrives). EOPNOTSUPP on the process connection (send with call() then).
+  virtual int post(const Message& request, int fd, uint64_t* id) {
+    (void)request;
+    (void)fd;
+    (void)id;
+    return EOPNOTSUPP;
+  }
+  virtual int collect(uint64_t id, Message& reply) {
+    (void)id;
+    (void)reply;
+    return EOPNOTSUPP;
+  }
   // The process that made the connection (a forked child must not use it).
   virtual int ownerPid() const = 0;
 };
@@ -70,5 +86,23 @@ class ThreadConnection {
 // passed), or EIO (the channel is unusable; logged once).
 int callFresh(const Message& request, int fd, Message& reply,
               std::shared_ptr<ControlClient>* used = nullptr);
+
+// A socket control sent without waiting for its reply (the thread's own connection), so that
+// the next request can follow it at once; collectSocketControl gives its result. postSocketControl
+// returns 0, or EOPNOTSUPP when the calling thread has no connection of its own (use
+// openwfp_ioctl), or the error that kept it from being sent.
+struct PostedControl {
+  std::shared_ptr<ControlClient> client;
+  uint64_t id = 0;
+};
+int postSocketControl(int fd, uint32_t code, const void* in, size_t inLen, PostedControl& posted);
+int collectSocketControl(PostedControl& posted);  // the control's result: 0 or an errno
+// openwfp_device_ioctl on a remote handle of the same connection as `first`, written right
+// behind it: then first's result is collected and given to firstDone (before this IOCTL's
+// reply, which may wait long: an IOCTL the driver pends), then this IOCTL's reply is waited for.
+// Returns as openwfp_device_ioctl; EOPNOTSUPP (nothing sent) when the handle is not remote on
+// that connection, and then first is still to be collected.
+int deviceIoctlAfter(PostedControl& first, const std::function<void(int)>& firstDone, int handle, uint32_t code,
+                     const void* in, size_t inLen, void* out, size_t outLen, size_t* returned);
 
 }  // namespace openwfp::control

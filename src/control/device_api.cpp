@@ -137,6 +137,39 @@ int ioctlImpl(int handle, uint32_t code, const void* in, size_t inLen, void* out
   return deliver(r->status, r->out, out, outLen, returned);
 }
 
+}  // namespace
+
+int openwfp::control::deviceIoctlAfter(PostedControl& first, const std::function<void(int)>& firstDone, int handle,
+                                       uint32_t code, const void* in, size_t inLen, void* out, size_t outLen,
+                                       size_t* returned) {
+  if (returned != nullptr) *returned = 0;
+  auto h = findHandle(handle);
+  if (!h || !h->remote || h->remote != first.client || h->remote->ownerPid() != ::getpid()) {
+    errno = EOPNOTSUPP;
+    return -1;
+  }
+  if ((in == nullptr && inLen != 0) || (out == nullptr && outLen != 0)) {
+    return failWith(kdev::kStatusInvalidUserBuffer, EFAULT);
+  }
+  if (inLen > kdev::kMaxBuffer || outLen > kdev::kMaxBuffer) return failWith(kdev::kStatusInvalidParameter, EINVAL);
+  ctl::DeviceIoctlRequest req;
+  req.handle = h->remoteHandle;
+  req.code = code;
+  req.outLen = static_cast<uint32_t>(outLen);
+  req.in.assign(static_cast<const uint8_t*>(in), static_cast<const uint8_t*>(in) + inLen);
+  uint64_t id = 0;
+  const int posted = h->remote->post(req, -1, &id);
+  firstDone(collectSocketControl(first));  // the engine answered it before it read this request
+  if (posted != 0) return failWith(kdev::kStatusUnsuccessful, EIO);
+  ctl::Message reply;
+  if (h->remote->collect(id, reply) != 0) return failWith(kdev::kStatusUnsuccessful, EIO);
+  auto* r = std::get_if<ctl::DeviceIoctlReply>(&reply);
+  if (r == nullptr) return failWith(kdev::kStatusUnsuccessful, EIO);
+  return deliver(r->status, r->out, out, outLen, returned);
+}
+
+namespace {
+
 int closeImpl(int handle, std::optional<uint64_t> pid) {
   std::shared_ptr<DeviceHandle> h;
   {

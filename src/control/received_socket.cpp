@@ -111,7 +111,9 @@ std::optional<ConnectionInfo> ReceivedSocket::findConnectionOnce() const {
   return std::nullopt;
 }
 
-int ReceivedSocket::describe(int fd, winsock::SocketFacts& facts) const {
+int ReceivedSocket::describe(int fd, winsock::SocketFacts& facts) const { return describeImpl(fd, facts, true); }
+
+int ReceivedSocket::describeImpl(int fd, winsock::SocketFacts& facts, bool withHistory) const {
   if (fd != fd_) return EBADF;
   int err = 0;
   if (!isSocket(fd, err)) return err;
@@ -123,6 +125,7 @@ int ReceivedSocket::describe(int fd, winsock::SocketFacts& facts) const {
     facts.state = winsock::SocketState::Listening;
   } else if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peerLen) == 0) {
     facts.state = winsock::SocketState::Connected;
+    if (!withHistory) return 0;
     if (auto info = findConnection()) {
       facts.history = info->history;
       facts.redirectTargetPid = info->redirectTargetPid;

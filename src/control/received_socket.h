@@ -35,11 +35,13 @@ class ReceivedSocket final : public winsock::SocketBackend {
 
   bool owns(int fd) const override { return fd == fd_; }
   int describe(int fd, winsock::SocketFacts& facts) const override;
+  int describeState(int fd, winsock::SocketFacts& facts) const override { return describeImpl(fd, facts, false); }
   int attachRecords(int fd, std::shared_ptr<redirect::History> history) override;
   int offerHandOff(int fd, std::shared_ptr<redirect::History> history) override;
 
  private:
   std::optional<ConnectionInfo> findConnection() const;
+  int describeImpl(int fd, winsock::SocketFacts& facts, bool withHistory) const;
   std::optional<ConnectionInfo> findConnectionOnce() const;
 
   int fd_;

@@ -52,6 +52,38 @@ class ChannelSocketBackend final : public SocketBackend {
   }
 };
 
+}  // namespace
+
+int postSocketControl(int fd, uint32_t code, const void* in, size_t inLen, PostedControl& posted) {
+  if (in == nullptr && inLen != 0) return EFAULT;
+  if (inLen > kMaxBuffer) return EINVAL;
+  int err = 0;
+  auto client = ControlClient::forProcess(err);
+  if (!client) return err != 0 ? err : EIO;
+  SocketControlRequest req;
+  req.code = code;
+  req.outLen = 0;
+  if (inLen > 0) req.in.assign(static_cast<const uint8_t*>(in), static_cast<const uint8_t*>(in) + inLen);
+  uint64_t id = 0;
+  if (int rc = client->post(req, fd, &id); rc != 0) return rc;
+  posted.client = std::move(client);
+  posted.id = id;
+  return 0;
+}
+
+int collectSocketControl(PostedControl& posted) {
+  if (!posted.client) return EINVAL;
+  Message reply;
+  const int rc = posted.client->collect(posted.id, reply);
+  posted.client.reset();
+  if (rc != 0) return rc;
+  if (auto* r = std::get_if<SocketControlReply>(&reply)) return r->err;
+  if (auto* e = std::get_if<ErrorReply>(&reply)) return e->err != 0 ? e->err : EIO;
+  return EIO;
+}
+
+namespace {
+
 // Registered at load: owns fds only while OPENWFP_SOCKET is set (checked per call).
 struct ChannelRegistration {
   ChannelRegistration() {

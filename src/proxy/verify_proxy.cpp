@@ -109,6 +109,22 @@ bool requestExpired(uint64_t deadline, std::chrono::steady_clock::time_point now
 
 VerifyProxy::VerifyProxy(VerifyProxyOptions options) : options_(std::move(options)) {}
 
+namespace {
+// Under a seccomp filter (a supervised tree, or a service's system-call filter), a connect of
+// this process may be classified: records must be on a socket before it connects.
+bool underSeccompFilter() {
+  FILE* f = std::fopen("/proc/self/status", "re");
+  if (f == nullptr) return true;
+  char line[256];
+  int mode = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "Seccomp: %d", &mode) == 1) break;
+  }
+  std::fclose(f);
+  return mode != 0;
+}
+}  // namespace
+
 VerifyProxy::~VerifyProxy() { stop(); }
 
 void VerifyProxy::logLine(const std::string& line) {
@@ -121,6 +137,7 @@ void VerifyProxy::logLine(const std::string& line) {
 }
 
 std::string VerifyProxy::start() {
+  supervised_ = underSeccompFilter();
   listenV4_ = listenOn(AF_INET, options_.listenPortV4, &portV4_);
   if (listenV4_ < 0) return std::string("proxy: cannot listen on 127.0.0.1: ") + std::strerror(errno);
   if (options_.listenV6) listenV6_ = listenOn(AF_INET6, 0, &portV6_);  // optional: no ::1 is fine
@@ -210,8 +227,28 @@ void VerifyProxy::workerLoop() {
       deferred.pending = false;
       announce(deferred.attempt, deferred.err, deferred.ms);
       VP_OUTCOME outcome{deferred.attempt.id, deferred.err};
-      const int e = openwfp_device_ioctl(handle, IOCTL_VP_OUTCOME_NEXT, &outcome, sizeof outcome, &preq, want,
-                                         &returned) == 0 ? 0 : errno;
+      int e = -1;
+      if (deferred.offerFd >= 0) {
+        // The hand-off offer and the outcome written back to back: the engine takes the offer
+        // before it reads the outcome; its answer is read before the NEXT's (handOffAnswered).
+        control::PostedControl offer;
+        const int pe = control::postSocketControl(deferred.offerFd, SIO_OPENWFP_HAND_OFF_WITH_RECORDS,
+                                                  deferred.records.data(), deferred.records.size(), offer);
+        if (pe == 0) {
+          e = control::deviceIoctlAfter(offer, [&](int r) { handOffAnswered(deferred, r); }, handle,
+                                        IOCTL_VP_OUTCOME_NEXT, &outcome, sizeof outcome, &preq, want, &returned) == 0
+                  ? 0 : errno;
+          if (offer.client) handOffAnswered(deferred, control::collectSocketControl(offer));  // not sent behind it
+          if (e == EOPNOTSUPP) e = -1;
+        } else {
+          handOffAnswered(deferred, pe);
+        }
+        deferred.offerFd = -1;
+      }
+      if (e == -1) {
+        e = openwfp_device_ioctl(handle, IOCTL_VP_OUTCOME_NEXT, &outcome, sizeof outcome, &preq, want, &returned) == 0
+                ? 0 : errno;
+      }
       if (e == ENOTTY) {  // a driver without it: OUTCOME and NEXT apart from now on
         combined_ = false;
         if (openwfp_device_ioctl(handle, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0, &returned) != 0)
@@ -296,7 +333,11 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle, const policy:
     finishAttempt(a, handle, -1, errno, defer);
     return;
   }
-  if (req.recordsSize > 0 && options_.setRecords) {
+  // Unsupervised, a proxy's connects are classified by nobody: the hand-off offer can go after
+  // the connect, written together with the outcome (one crossing fewer); see workerLoop.
+  const bool lateOffer = options_.handOff && handOffWorks_ && !supervised_ && defer != nullptr && combined_ &&
+                         options_.setRecords && req.recordsSize > 0;
+  if (req.recordsSize > 0 && options_.setRecords && !lateOffer) {
     size_t returned = 0;
     if (options_.handOff && handOffWorks_) {
       if (openwfp_ioctl(fd, SIO_OPENWFP_HAND_OFF_WITH_RECORDS, req.records, req.recordsSize, nullptr, 0, &returned) ==
@@ -321,6 +362,10 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle, const policy:
   if (err == EINPROGRESS) err = connectResultNow(fd);
   if (err != EINPROGRESS) {
     finishAttempt(a, handle, fd, err, defer);
+    if (lateOffer && err == 0 && defer->pending) {
+      defer->offerFd = fd;  // also in waiting_: the relay's, should the engine refuse the offer
+      defer->records.assign(req.records, req.records + req.recordsSize);
+    }
     return;
   }
   // Still connecting: the waiter reports the outcome; this worker goes back to NEXT. Registered
@@ -463,7 +508,7 @@ void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err, D
     return;
   }
   if (defer != nullptr && combined_) {
-    *defer = Deferred{true, a, err, ms};
+    *defer = Deferred{true, a, err, ms, -1, {}};
     return;
   }
   VP_OUTCOME outcome{a.id, err};
@@ -479,6 +524,37 @@ void VerifyProxy::outcomeDone(const Attempt& a, int err, double ms, int outcomeE
     return;
   }
   announce(a, err, ms);
+}
+
+// The engine's answer to a hand-off offer made behind the connect (Deferred::offerFd): taken ->
+// the proxy's copy is closed and nothing is relayed; refused -> the socket stays for the relay.
+void VerifyProxy::handOffAnswered(const Deferred& d, int err) {
+  const Attempt& a = d.attempt;
+  if (err == 0) {
+    {
+      std::lock_guard lk(mu_);
+      auto it = waiting_.find(a.id);
+      if (it != waiting_.end()) {
+        close(it->second.fd);  // the engine keeps the socket for the application
+        waiting_.erase(it);
+      }
+      ++stats_.handedOff;
+    }
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "proxy: id=%llu pid=%u upstream %s (SIO_OPENWFP_HAND_OFF_WITH_RECORDS, %zu bytes): connected in %.2f ms "
+                  "-> PERMIT; socket handed to the application",
+                  static_cast<unsigned long long>(a.id), a.appPid, a.original.c_str(), d.records.size(), d.ms);
+    logLine(line);
+    return;
+  }
+  if (err == EOPNOTSUPP || err == ENOENT) {  // no engine behind the channel, or none that hands over
+    if (handOffWorks_.exchange(false))
+      logLine("proxy: hand-off is not available here (SIO_OPENWFP_HAND_OFF_WITH_RECORDS: " +
+              std::string(std::strerror(err)) + "): relaying instead");
+    return;
+  }
+  logLine("proxy: id=" + std::to_string(a.id) + " hand-off refused (" + std::strerror(err) + "): relaying it");
 }
 
 void VerifyProxy::outcomeRejected(const Attempt& a, int err, int outcomeErr) {

@@ -128,6 +128,8 @@ class VerifyProxy {
     Attempt attempt;
     int err = 0;
     double ms = 0;
+    int offerFd = -1;               // the upstream socket to offer with the outcome (hand-off)
+    std::vector<uint8_t> records;   // its records
   };
   void workerLoop();
   void waiterLoop();
@@ -143,6 +145,7 @@ class VerifyProxy {
   // After the driver took the outcome (outcomeErr 0: announce) or refused it (outcomeRejected).
   void outcomeDone(const Attempt& a, int err, double ms, int outcomeErr);
   void outcomeRejected(const Attempt& a, int err, int outcomeErr);  // cleans up, says why
+  void handOffAnswered(const Deferred& d, int err);
   void announce(const Attempt& a, int err, double ms);  // the BLOCK / handed-off line
   void acceptLoop(int listenFd);
   void logLine(const std::string& line);
@@ -156,6 +159,7 @@ class VerifyProxy {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> combined_{true};  // the driver knows IOCTL_VP_OUTCOME_NEXT (until ENOTTY)
   std::atomic<bool> handOffWorks_{true};  // the engine takes hand-off offers (until EOPNOTSUPP)
+  bool supervised_ = true;  // under a seccomp filter (set by start()): offers go before connect
   std::unique_ptr<Relay> relay_;
   mutable std::mutex mu_;  // guards waiting_, stats_, connecting_, channels_
   std::map<uint64_t, Upstream> waiting_;  // request id -> connected upstream, until accepted

@@ -61,13 +61,19 @@ int queryContext(SocketBackend& backend, int fd, const ControlCall& call) {
 int setRecords(SocketBackend& backend, int fd, const ControlCall& call,
                const redirect::RecordsSealer& sealer, bool handOff) {
   SocketFacts facts;
-  if (int err = backend.describe(fd, facts); err != 0) return err == EBADF ? ENOTSOCK : err;
+  if (int err = backend.describeState(fd, facts); err != 0) return err == EBADF ? ENOTSOCK : err;
   if (call.outLen != 0) return EINVAL;
+  // SIO_OPENWFP_HAND_OFF_WITH_RECORDS also takes a connected socket (a proxy whose own connects
+  // nobody classifies needs no records on it first): only the offer is made then.
+  bool attach = true;
   switch (facts.state) {
     case SocketState::Unconnected:
       break;
-    case SocketState::Connecting:
     case SocketState::Connected:
+      if (!handOff) return EISCONN;
+      attach = false;
+      break;
+    case SocketState::Connecting:
       return EISCONN;
     case SocketState::Listening:
       return EINVAL;
@@ -84,8 +90,8 @@ int setRecords(SocketBackend& backend, int fd, const ControlCall& call,
     return EACCES;
   }
   std::shared_ptr<redirect::History> offered = handOff ? history : nullptr;
-  if (int err = backend.attachRecords(fd, std::move(history)); err != 0) {
-    return err == EBADF ? ENOTSOCK : err;
+  if (attach) {
+    if (int err = backend.attachRecords(fd, std::move(history)); err != 0) return err == EBADF ? ENOTSOCK : err;
   }
   // The records are attached as with SIO_SET either way; a refused offer is this call's error
   // (the proxy then relays as usual).

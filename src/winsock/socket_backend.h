@@ -82,6 +82,9 @@ class SocketBackend {
   // Fills facts for fd. Returns 0, or an errno value: ENOTSOCK when fd is not a socket, EBADF
   // when fd is not open (any other value is passed to the caller unchanged).
   virtual int describe(int fd, SocketFacts& facts) const = 0;
+  // describe() without the connection's history and redirect target (what SIO_SET needs: the
+  // state and the caller). By default describe().
+  virtual int describeState(int fd, SocketFacts& facts) const { return describe(fd, facts); }
 
   // Attaches history to fd so its next connect is classified with proxiedRecords = history
   // (replacing records attached earlier). Must re-check the state atomically with the attach:

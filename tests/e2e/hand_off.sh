@@ -74,6 +74,11 @@ select.select([], [n], [], 5)
 print("nonblocking", rc in (0, 115), bool(fcntl.fcntl(n.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK),
       n.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0)
 n.setblocking(True); n.sendall(b"hello"); n.recv(5); n.sendall(b"c"); n.close()
+# An AF_INET6 socket to the v4-mapped address: handed a socket of its own family.
+m = socket.socket(socket.AF_INET6)
+m.connect(("::ffff:127.0.0.2", port))
+print("mapped", m.family == socket.AF_INET6, m.getpeername()[0], m.getpeername()[1] == port)
+m.sendall(b"hello"); m.recv(5); m.sendall(b"c"); m.close()
 # Unreachable: refused at connect(), as without hand-off.
 r = socket.socket()
 try:
@@ -92,8 +97,9 @@ check_app() {  # the application's view and the upstream's
   grep -qx "cloexec True" "$out" || fail "FD_CLOEXEC was lost"
   grep -qx "reply world" "$out" || fail "no reply from the upstream"
   grep -qx "nonblocking True True True" "$out" || fail "the non-blocking connect"
+  grep -qx "mapped True ::ffff:127.0.0.2 True" "$out" || fail "the v4-mapped AF_INET6 connect"
   grep -qx "unreachable 111" "$out" || fail "an unreachable destination was not refused with ECONNREFUSED"
-  wait_for "the upstream to report two connections" test "$(grep -c '^peer ' "$work/upstream.log")" -ge 2
+  wait_for "the upstream to report three connections" test "$(grep -c '^peer ' "$work/upstream.log")" -ge 3
   # The EOF reaches the upstream at once: nobody else (proxy, engine) keeps the socket open.
   if grep '^peer ' "$work/upstream.log" | grep -v 'eof=True after=0\.[0-4]'; then
     fail "the upstream saw the application's close late, or not at all"
@@ -125,7 +131,7 @@ S10_2_HandOffGivesTheApplicationTheVerifiedUpstreamSocket)
   check_app
   kill -TERM "$proxy"
   wait_for "the proxy to stop" grep -q "stopped:" "$work/proxy.log"
-  grep -q "stopped: .* 0 accepted, 2 handed off" "$work/proxy.log" || fail "the proxy's counts"
+  grep -q "stopped: .* 0 accepted, 3 handed off" "$work/proxy.log" || fail "the proxy's counts"
   ;;
 S10_2_HandOffWithTheProxyInsideTheSession)
   # The proxy's own connect is classified too (records: not redirected again), then handed off.
