@@ -88,6 +88,7 @@ static BOOLEAN gSaidNoProxy;
 static PD_CLAIM gClaims[PD_MAX_CLAIMS];
 static BOOLEAN gStopping;
 static KEVENT gWake;
+static ULONGLONG gArmed; /* the deadline the expiry thread sleeps until, 0: none (under gLock) */
 static PVOID gExpiryThread;
 static char gCleanedUp;
 static KEVENT gLoadLock;        /* one LOAD/CLEAR at a time: a synchronization event, signaled = free */
@@ -300,6 +301,7 @@ static void PdProxy(const FWPS_INCOMING_METADATA_VALUES0* inMetaValues, const vo
   SIZE_T bytes = 0;
   NTSTATUS status;
   KIRQL irql;
+  BOOLEAN wake;
   DWORD proxyPid;
   UINT16 port;
   VP_ENDPOINT proxyEp;
@@ -382,8 +384,11 @@ static void PdProxy(const FWPS_INCOMING_METADATA_VALUES0* inMetaValues, const vo
   p->request.request.recordsSize = (uint32_t)bytes;
   KeAcquireSpinLock(&gLock, &irql);
   InsertTailList(&gPending, &p->link);
+  /* The expiry thread is woken only when this deadline comes before the one it sleeps until
+   * (a later one is found when it wakes then): not once per connection. */
+  wake = gArmed == 0 || p->deadline < gArmed;
   KeReleaseSpinLock(&gLock, irql);
-  KeSetEvent(&gWake, IO_NO_INCREMENT, FALSE);
+  if (wake) KeSetEvent(&gWake, IO_NO_INCREMENT, FALSE);
   PdDeliver();
   classifyOut->actionType = FWP_ACTION_BLOCK; /* pended: the decision comes with completion */
   classifyOut->rights &= ~FWPS_RIGHT_ACTION_WRITE;
@@ -966,6 +971,7 @@ static void NTAPI PdExpiryThread(PVOID context) {
         earliest = p->deadline;
       }
     }
+    gArmed = earliest;
     KeReleaseSpinLock(&gLock, irql);
     while (!IsListEmpty(&expired)) {
       PD_PENDING* p = CONTAINING_RECORD(RemoveHeadList(&expired), PD_PENDING, link);
@@ -1092,6 +1098,7 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT driverObject, PUNICODE_STRING registryPath) 
   gPendTimeout = (ULONGLONG)VP_DEFAULT_PEND_TIMEOUT_MS * 10000;
   /* Nothing left from an earlier load of the same image (tests load it again). */
   gStopping = FALSE;
+  gArmed = 0;
   gSaidNoProxy = FALSE;
   gExpiryThread = NULL;
   gProxyPid = 0;

@@ -65,7 +65,8 @@ static ULONGLONG gPendTimeout;    /* in 100 ns units */
 static BOOLEAN gSaidNoProxy;      /* logged the current no-proxy episode */
 static ULONG gWithoutProxy;       /* VP_WITHOUT_PROXY_BLOCK (default) or _PERMIT */
 static BOOLEAN gStopping;         /* the expiry thread ends */
-static KEVENT gWake;              /* wakes the expiry thread: new pending work, or stop */
+static KEVENT gWake;
+static ULONGLONG gArmed; /* the deadline the expiry thread sleeps until, 0: none (under gLock) */              /* wakes the expiry thread: new pending work, or stop */
 static PVOID gExpiryThread;       /* its thread object (referenced) */
 static char gCleanedUp;           /* FsContext2 of a file object after its IRP_MJ_CLEANUP */
 
@@ -188,6 +189,7 @@ static void NTAPI VpClassify(const FWPS_INCOMING_VALUES0* inFixedValues,
   SIZE_T bytes = 0;
   NTSTATUS status;
   KIRQL irql;
+  BOOLEAN wake;
   DWORD proxyPid;
   ULONG withoutProxy;
   UNREFERENCED_PARAMETER(inFixedValues);
@@ -282,8 +284,11 @@ static void NTAPI VpClassify(const FWPS_INCOMING_VALUES0* inFixedValues,
 
   KeAcquireSpinLock(&gLock, &irql);
   InsertTailList(&gPending, &p->link);
+  /* The expiry thread is woken only when this deadline comes before the one it sleeps until
+   * (a later one is found when it wakes then): not once per connection. */
+  wake = gArmed == 0 || p->deadline < gArmed;
   KeReleaseSpinLock(&gLock, irql);
-  KeSetEvent(&gWake, IO_NO_INCREMENT, FALSE); /* the expiry thread learns its deadline */
+  if (wake) KeSetEvent(&gWake, IO_NO_INCREMENT, FALSE);
   VpDeliver();
 
   classifyOut->actionType = FWP_ACTION_BLOCK; /* pended: the decision comes with completion */
@@ -481,6 +486,7 @@ static void NTAPI VpExpiryThread(PVOID context) {
         earliest = p->deadline;
       }
     }
+    gArmed = earliest;
     KeReleaseSpinLock(&gLock, irql);
     while (!IsListEmpty(&expired)) {
       VP_PENDING* p = CONTAINING_RECORD(RemoveHeadList(&expired), VP_PENDING, link);
@@ -624,6 +630,7 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT driverObject, PUNICODE_STRING registryPath) 
   /* Not left from an earlier load of the same image (a driver linked into a test or fuzz target
    * is loaded again without being reloaded from disk): the expiry thread would stop at once. */
   gStopping = FALSE;
+  gArmed = 0;
   gSaidNoProxy = FALSE;
   gWithoutProxy = VP_WITHOUT_PROXY_BLOCK;
   gExpiryThread = NULL;
