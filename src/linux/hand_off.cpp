@@ -90,19 +90,19 @@ bool closeOnExec(uint64_t pid, int fdNumber) {
 
 // Options the application may have set on its socket before connect(), carried over to the
 // socket that replaces it: those whose value differs from a fresh socket's (the defaults, read
-// once per family). Buffer sizes are reported as twice what was set, hence the halving.
+// once per family). Buffer sizes are reported as twice what was set, hence the halving. The
+// list is the common ones (docs/performance.md, "Hand-off"); each costs a syscall per connect.
 struct IntOption {
   int level, name;
   bool doubled;  // SO_RCVBUF / SO_SNDBUF
 };
 constexpr IntOption kIntOptions[] = {
-    {SOL_SOCKET, SO_KEEPALIVE, false},     {SOL_SOCKET, SO_OOBINLINE, false},
-    {SOL_SOCKET, SO_PRIORITY, false},      {SOL_SOCKET, SO_RCVBUF, true},
-    {SOL_SOCKET, SO_SNDBUF, true},         {IPPROTO_TCP, TCP_NODELAY, false},
-    {IPPROTO_TCP, TCP_KEEPIDLE, false},    {IPPROTO_TCP, TCP_KEEPINTVL, false},
-    {IPPROTO_TCP, TCP_KEEPCNT, false},     {IPPROTO_TCP, TCP_USER_TIMEOUT, false},
-    {IPPROTO_TCP, TCP_CORK, false},        {IPPROTO_IP, IP_TOS, false},
+    {SOL_SOCKET, SO_KEEPALIVE, false}, {SOL_SOCKET, SO_RCVBUF, true}, {SOL_SOCKET, SO_SNDBUF, true},
+    {IPPROTO_TCP, TCP_NODELAY, false}, {IPPROTO_IP, IP_TOS, false},
+    // Read only when SO_KEEPALIVE is on (index >= kKeepaliveFirst).
+    {IPPROTO_TCP, TCP_KEEPIDLE, false}, {IPPROTO_TCP, TCP_KEEPINTVL, false}, {IPPROTO_TCP, TCP_KEEPCNT, false},
 };
+constexpr size_t kKeepaliveFirst = 5;
 constexpr size_t kIntCount = sizeof kIntOptions / sizeof kIntOptions[0];
 
 struct Defaults {
@@ -127,10 +127,13 @@ const Defaults& defaultsFor(int domain) {
 
 void carryOptions(int from, int to, int domain) {
   const Defaults& d = defaultsFor(domain);
+  bool keepalive = false;
   for (size_t i = 0; i < kIntCount; ++i) {
+    if (i >= kKeepaliveFirst && !keepalive) break;
     IntOption o = kIntOptions[i];
     if (domain == AF_INET6 && o.level == IPPROTO_IP) o = {IPPROTO_IPV6, IPV6_TCLASS, false};
     const int v = intOption(from, o.level, o.name, d.ints[i]);
+    if (o.level == SOL_SOCKET && o.name == SO_KEEPALIVE) keepalive = v != 0;
     if (v == d.ints[i]) continue;
     const int set = o.doubled ? v / 2 : v;
     ::setsockopt(to, o.level, o.name, &set, sizeof set);
@@ -162,8 +165,7 @@ bool Performer::handOff(Call& call, const ConnectVerdict& v, net::UniqueFd up) {
     why = "the upstream socket's family differs from the application's";
   } else if (intOption(fd, SOL_SOCKET, SO_TYPE, -1) != SOCK_STREAM) {
     why = "the upstream socket is not a stream socket";
-  } else if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peerLen) != 0 ||
-             ::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &selfLen) != 0) {
+  } else if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peerLen) != 0) {
     why = "the upstream socket is not connected";
   }
   if (why.empty()) {
@@ -183,7 +185,9 @@ bool Performer::handOff(Call& call, const ConnectVerdict& v, net::UniqueFd up) {
                  call.pid, why);
     return false;
   }
-  // The connection is the upstream socket's now: remembered under its cookie and tuple.
+  // The application goes on; then the connection is remembered as the upstream socket's (its
+  // cookie and tuple): nobody can look it up before (the proxy does not accept it).
+  loop_.respond(call.id, 0, false);
   ConnectionInfo info;
   uint64_t cookie = 0;
   socklen_t cookieLen = sizeof cookie;
@@ -192,6 +196,7 @@ bool Performer::handOff(Call& call, const ConnectVerdict& v, net::UniqueFd up) {
   info.pid = call.pid;
   info.protocol = call.protocol;
   info.originalRemote = call.requested;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &selfLen) != 0) selfLen = 0;
   if (auto local = net::endpointFromSockaddr(self, selfLen)) info.local = *local;
   if (auto remote = net::endpointFromSockaddr(peer, peerLen)) info.remote = *remote;
   info.tupleKnown = true;
@@ -201,7 +206,6 @@ bool Performer::handOff(Call& call, const ConnectVerdict& v, net::UniqueFd up) {
   reaper_.reportClosed(table_.add(info));
   counters_.redirected.fetch_add(1, std::memory_order_relaxed);
   counters_.handedOff.fetch_add(1, std::memory_order_relaxed);
-  loop_.respond(call.id, 0, false);
   return true;
 }
 
