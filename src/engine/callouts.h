@@ -50,6 +50,14 @@ class CalloutFunctions {
   // Returns an NTSTATUS; only called when the driver supplied a notifyFn.
   virtual int32_t notify(NotifyType type, const Filter& filter) = 0;
   virtual bool hasNotify() const = 0;
+  // flowDeleteFn (FWPS_CALLOUT_FLOW_DELETE_NOTIFY_FN0): a flow that carries a context of this
+  // callout ended, or the context was removed. Only called when hasFlowDelete().
+  virtual void flowDelete(uint16_t layerId, uint32_t calloutId, uint64_t flowContext) {
+    (void)layerId;
+    (void)calloutId;
+    (void)flowContext;
+  }
+  virtual bool hasFlowDelete() const { return false; }
 };
 
 struct Registration {

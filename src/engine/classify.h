@@ -51,6 +51,7 @@ struct ClassifyMetadata {
   uint32_t localRedirectTargetPid = 0;
   std::optional<Endpoint> originalDestination;
   uint64_t redirectRecords = 0;  // records handle (connect-redirect), 0 = not present
+  uint64_t flowHandle = 0;       // the connection's flow id (FlowContexts), 0 = not present
 };
 
 struct ClassifyRequest {
@@ -79,6 +80,9 @@ class Classify {
   uint32_t round() const { return round_; }
   // The classifyContext pointer handed to callouts (identifies this classify).
   const void* context() const { return this; }
+  // FWPS_METADATA_FIELD_COMPLETION_HANDLE for FwpsPendOperation0 (pended_operations.h); 0 at a
+  // layer that does not allow it. Set before the first callout runs, constant after.
+  uint64_t completionHandle() const { return completionHandle_; }
 
   // Opaque per-classify state of the C ABI (incoming values, metadata and writable-data structs
   // it built). Created on first use with `make`, under the classify's lock.
@@ -107,6 +111,7 @@ class Classify {
  private:
   friend class ClassifyRunner;
   friend class ClassifyHandles;
+  friend class PendedOperations;
   Classify(const ContextPool& contexts, uint64_t id, ClassifyRequest request, Done done);
 
   enum class Phase : uint8_t { Running, InCallout, Pended, Finished };
@@ -122,7 +127,8 @@ class Classify {
     CalloutSlot* slot = nullptr;
     uint32_t rightsIn = 0;
     bool acquired = false;       // writable data acquired for this filter
-    bool pendRequested = false;  // FwpsPendClassify0 called
+    bool pendRequested = false;  // FwpsPendClassify0 or FwpsPendOperation0 called
+    bool operation = false;      // ... it was FwpsPendOperation0 (completion re-authorizes)
     uint64_t pendHandle = 0;
     bool completed = false;      // FwpsCompleteClassify0 arrived while still in classifyFn
     std::optional<ClassifyOut> completion;  // nullopt + completed = re-authorize
@@ -151,6 +157,8 @@ class Classify {
   Arbiter arbiter_;
   Invocation inv_;
   uint64_t pendGeneration_ = 0;
+  uint64_t completionHandle_ = 0;   // written once by ClassifyRunner::start, before any callout
+  uint64_t completionContext_ = 0;  // of the FwpsPendOperation0 of this round, 0 = none
   bool pendConsumed_ = false;  // a pend was completed (by the driver or the deadline)
   bool timedOut_ = false;
   int blockErrno_ = 0;

@@ -6,6 +6,7 @@
 #include "engine/context_pool.h"
 #include "engine/diagnostics.h"
 #include "engine/object_store.h"
+#include "engine/pended_operations.h"
 #include "redirect/history.h"
 #include "verifier/verifier.h"
 
@@ -23,8 +24,12 @@ constexpr uint32_t kActionContinue = static_cast<uint32_t>(ActionType::Continue)
 }  // namespace
 
 ClassifyRunner::ClassifyRunner(const EngineServices& services, const ObjectStore& store,
-                               ClassifyHandles& handles, const ContextPool& contexts)
-    : services_(services), store_(store), handles_(handles), contexts_(contexts) {}
+                               ClassifyHandles& handles, PendedOperations& operations,
+                               const ContextPool& contexts)
+    : services_(services), store_(store), handles_(handles), operations_(operations),
+      contexts_(contexts) {}
+
+Classify* ClassifyRunner::inCallout() { return tlsInCallout; }
 
 // ---- start / drive -----------------------------------------------------------------------------
 
@@ -53,6 +58,8 @@ std::shared_ptr<Classify> ClassifyRunner::start(ClassifyRequest request, Classif
     c->snap_ = c->policy_->layers[static_cast<size_t>(c->layer_->id)].get();
     c->snap_->match(c->values_, c->matched_);
   }
+  // S15.4: the completion handle of FwpsPendOperation0, before any callout sees the metadata.
+  if (canPendOperation(*c->layer_)) c->completionHandle_ = operations_.open(c);
   drive(c);
   return c;
 }
@@ -266,7 +273,11 @@ bool ClassifyRunner::invokeCallout(const std::shared_ptr<Classify>& c, const Sna
     std::unique_lock lock(c->mu_);
     c->phase_ = Classify::Phase::Running;
     if (c->inv_.pendRequested) {
-      pendWithoutBlock = out.actionType != kActionBlock || (out.rights & kRightActionWrite);
+      // FwpsPendClassify0: BLOCK with the write right cleared; FwpsPendOperation0: BLOCK with
+      // FWPS_CLASSIFY_OUT_FLAG_ABSORB (documented).
+      pendWithoutBlock = out.actionType != kActionBlock ||
+                         (c->inv_.operation ? !(out.flags & kClassifyOutFlagAbsorb)
+                                            : (out.rights & kRightActionWrite) != 0);
       if (c->inv_.completed) {
         // Completed from inside classifyFn (or by another thread before classifyFn returned).
         c->inv_.completed = false;
@@ -279,12 +290,21 @@ bool ClassifyRunner::invokeCallout(const std::shared_ptr<Classify>& c, const Sna
       } else {
         c->phase_ = Classify::Phase::Pended;
         if (c->tracing_) {
-          c->record_.filters[c->inv_.stepIndex].result = "PENDED";
+          c->record_.filters[c->inv_.stepIndex].result =
+              c->inv_.operation ? "PENDED (FwpsPendOperation0)" : "PENDED";
           c->record_.pendNs = nowNs();
         }
         uint64_t gen = ++c->pendGeneration_;
+        const bool operation = c->inv_.operation;
         lock.unlock();
-        if (pendWithoutBlock)
+        if (pendWithoutBlock && operation)
+          reportViolation(services_, verifier::Code::PendWithoutBlock,
+                          "operation pended with FwpsPendOperation0 but classifyFn returned " +
+                              actionName(out.actionType) +
+                              (out.flags & kClassifyOutFlagAbsorb ? "" : " without FWPS_CLASSIFY_OUT_FLAG_ABSORB") +
+                              " (must return BLOCK with FWPS_CLASSIFY_OUT_FLAG_ABSORB)",
+                          f.id);
+        else if (pendWithoutBlock)
           reportViolation(services_, verifier::Code::PendWithoutBlock,
                           "classify pended but classifyFn returned " + actionName(out.actionType) +
                               (out.rights & kRightActionWrite ? " with the write right still set"
@@ -416,6 +436,7 @@ void ClassifyRunner::finish(const std::shared_ptr<Classify>& c) {
   if (c->registered_) {
     handles_.removeLive(*c);
   }
+  if (c->completionHandle_) operations_.close(*c);
   if (done) done(*c);
   emitTrace(*c);
 }
@@ -465,7 +486,7 @@ void ClassifyRunner::expire(const std::weak_ptr<Classify>& weak, uint64_t genera
                           pendedFilter ? pendedFilter->id : 0};
     services_.verifier->report(std::move(v));
   }
-  handles_.dropRef(handle);
+  if (handle) handles_.dropRef(handle);  // 0: pended with FwpsPendOperation0 (no classify handle)
   if (slot) slot->leave();
   drive(c);
 }
@@ -479,7 +500,9 @@ void ClassifyRunner::shutdown() {
 size_t ClassifyRunner::blockPended(const std::string& reason) {
   // Pended classifies end as BLOCK so that every done() runs exactly once.
   size_t n = 0;
-  for (auto& c : handles_.classifiesHeld()) {
+  auto held = handles_.classifiesHeld();
+  for (auto& c : operations_.pended()) held.push_back(std::move(c));
+  for (auto& c : held) {
     bool resume = false;
     {
       std::lock_guard lock(c->mu_);

@@ -24,11 +24,12 @@ namespace openwfp::engine {
 class ClassifyHandles;
 class ContextPool;
 class ObjectStore;
+class PendedOperations;
 
 class ClassifyRunner {
  public:
   ClassifyRunner(const EngineServices& services, const ObjectStore& store, ClassifyHandles& handles,
-                 const ContextPool& contexts);
+                 PendedOperations& operations, const ContextPool& contexts);
   ClassifyRunner(const ClassifyRunner&) = delete;
   ClassifyRunner& operator=(const ClassifyRunner&) = delete;
 
@@ -43,6 +44,8 @@ class ClassifyRunner {
   // Adds `note` to the trace record's redirectState of the classify whose classifyFn is running
   // on this thread; no-op outside.
   void noteRedirectState(const std::string& note);
+  // The classify whose classifyFn is running on this thread (nullptr outside).
+  static Classify* inCallout();
 
   // For ClassifyHandles::complete. c.mu_ held: interprets what the pended callout returned.
   static void applyCalloutResult(Classify& c, const ClassifyOut& out);
@@ -69,6 +72,7 @@ class ClassifyRunner {
   const EngineServices& services_;
   const ObjectStore& store_;
   ClassifyHandles& handles_;
+  PendedOperations& operations_;
   const ContextPool& contexts_;
   std::atomic<uint64_t> nextClassifyId_{1};
   PendTimer timer_;  // deadlines of pended classifies; its own mutex (PendTimer::mu_)

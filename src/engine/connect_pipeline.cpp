@@ -79,6 +79,7 @@ void ConnectPipeline::runConnect(const ConnectRequest& request, ConnectDone done
   cr.metadata.processId = request.process.pid;
   st->recordsHandle = engine_.recordsHandles().open(st->history);
   cr.metadata.redirectRecords = st->recordsHandle;
+  cr.metadata.flowHandle = st->history->id();  // S15.4: the connection is the flow
   cr.data.local = request.local;
   cr.data.remote = request.remote;
   cr.history = st->history;
@@ -144,6 +145,7 @@ void ConnectPipeline::runConnect(const ConnectRequest& request, ConnectDone done
       ar.metadata.originalDestination = req.remote;
     }
     ar.metadata.processId = req.process.pid;
+    ar.metadata.flowHandle = st->history->id();
     ar.data.local = req.local;
     ar.data.remote = verdict.finalRemote;
     ar.history = st->history;

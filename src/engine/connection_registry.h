@@ -33,6 +33,7 @@ class ConnectionRegistry {
 
   RecordsHandles& recordsHandles() { return records_; }
   FlowContexts& flowContexts() { return flows_; }
+  const FlowContexts& flowContexts() const { return flows_; }
 
  private:
   mutable std::mutex mu_;  // guards connections_; a leaf (nothing is taken under it)

@@ -12,6 +12,7 @@
 //   ClassifyRunner      match, arbitration, callout invocation, pend parking,
 //                       re-authorization, deadlines, finish and trace           classify_runner.h
 //   ClassifyHandles     classify handles, writable layer data, pend/complete   classify_handles.h
+//   PendedOperations    FwpsPendOperation0 / FwpsCompleteOperation0 (S15.4)  pended_operations.h
 //   ConnectionRegistry  live connection histories, records handles, flow
 //                       contexts                                                connection_registry.h
 //   ContextPool         frees engine-owned redirect contexts (S5.6)             context_pool.h
@@ -23,8 +24,8 @@
 //   Classify::mu_ -> ContextPool link mutex -> verifier::PoolTracker (and the History's lock)
 //   ClassifyHandles::mu_ -> ContextPool link mutex (only when teardown drops the last reference
 //   to a classify with orphan contexts)
-//   ClassifyHandles::liveMu_, ConnectionRegistry::mu_, RecordsHandles::mu_ and PendTimer::mu_
-//   are leaves. Beyond these orders only the verifier's lock is taken under an engine lock; no
+//   ClassifyHandles::liveMu_, ConnectionRegistry::mu_, RecordsHandles::mu_, PendTimer::mu_ and
+//   PendedOperations::mu_ are leaves. Beyond these orders only the verifier's lock is taken under an engine lock; no
 //   engine lock is held while a driver's classifyFn or DELETE_FILTER notifyFn runs.
 #pragma once
 
@@ -47,6 +48,7 @@
 #include "engine/guid.h"
 #include "engine/object_store.h"
 #include "engine/objects.h"
+#include "engine/pended_operations.h"
 #include "engine/records_handles.h"
 #include "engine/status.h"
 #include "openwfp/stack.h"
@@ -126,10 +128,10 @@ class Engine {
   // Callouts `owner` (a driver name) registered and never unregistered, unregistered now (see
   // CalloutSlot::forceUnregister); for DriverHost after DriverUnload or a failed DriverEntry.
   using ForcedUnregister = CalloutSlots::ForcedUnregister;
+  // Flow contexts of those callouts are dropped (their flowDeleteFn is not called: the driver
+  // is gone) and reported as leaks.
   std::vector<ForcedUnregister> forceUnregisterOwnedBy(const std::string& owner,
-                                                       std::chrono::milliseconds wait) {
-    return slots_.forceUnregisterOwnedBy(owner, wait);
-  }
+                                                       std::chrono::milliseconds wait);
   std::shared_ptr<CalloutSlot> slotByKey(const Guid& key, bool create) { return slots_.byKey(key, create); }
   std::vector<std::shared_ptr<const Registration>> registeredCallouts() const { return slots_.registered(); }
   std::shared_ptr<CalloutSlot> slotById(uint32_t id) const { return slots_.byId(id); }
@@ -165,6 +167,12 @@ class Engine {
   Status pend(uint64_t handle, uint64_t filterId, uint32_t flags) {  // S6.1
     return handles_.pend(handle, filterId, flags);
   }
+  // FwpsPendOperation0 / FwpsCompleteOperation0 (S15.4, pended_operations.h).
+  Status pendOperation(uint64_t completionHandle, uint64_t* completionContext) {
+    return operations_.pend(completionHandle, ClassifyRunner::inCallout(), completionContext);
+  }
+  void completeOperation(uint64_t completionContext) { operations_.complete(completionContext, runner_); }
+
   // Adds `note` to the trace record's redirectState of the classify whose classifyFn is running
   // on this thread (e.g. what FwpsQueryConnectionRedirectState0 answered, S4.5); no-op outside.
   void noteRedirectState(const std::string& note) { runner_.noteRedirectState(note); }
@@ -188,7 +196,11 @@ class Engine {
 
   // Live connection histories (runtime/records_api.h isLive): registered by the Classifier.
   void trackConnection(const std::shared_ptr<redirect::History>& h) { connections_.track(h); }
-  void untrackConnection(uint64_t historyId) { connections_.untrack(historyId); }
+  // The connection (flow) ended or was blocked: flowDeleteFn runs for each flow context (S15.4).
+  void untrackConnection(uint64_t historyId) {
+    connections_.untrack(historyId);
+    connections_.flowContexts().endFlow(historyId);
+  }
   bool connectionLive(uint64_t historyId) const { return connections_.live(historyId); }
   // Reports classify handles still held for classifies of this connection (flow end).
   void reportHandlesOfConnection(uint64_t historyId) { handles_.reportHandlesOfConnection(historyId); }
@@ -200,6 +212,7 @@ class Engine {
   Status removeFlowContext(uint64_t flowId, uint16_t layerId, uint32_t calloutId) {
     return connections_.flowContexts().remove(flowId, layerId, calloutId);
   }
+  size_t flowContextCount() const { return connections_.flowContexts().count(); }
 
   // Emits the classify's trace record once (S4.5); finish() does it after the Done callback,
   // the Classifier earlier so that records appear in layer order.
@@ -216,6 +229,7 @@ class Engine {
   ObjectStore store_;
   ConnectionRegistry connections_;
   ClassifyHandles handles_;
+  PendedOperations operations_;
   ClassifyRunner runner_;
   std::unique_ptr<ConnectPipeline> pipeline_;
 };

@@ -59,6 +59,12 @@ struct LayerInfo {
   int16_t index(Field f) const { return fieldIndex[static_cast<size_t>(f)]; }
 };
 
+// FwpsPendOperation0 is allowed (the metadata carries FWPS_METADATA_FIELD_COMPLETION_HANDLE):
+// of openwfp's layers only ALE_AUTH_CONNECT; the redirect layers pend with FwpsPendClassify0.
+inline bool canPendOperation(const LayerInfo& l) {
+  return l.id == LayerId::AuthConnectV4 || l.id == LayerId::AuthConnectV6;
+}
+
 const LayerInfo& layerInfo(LayerId id);
 const std::array<LayerInfo, kLayerCount>& allLayers();
 const LayerInfo* findLayer(const Guid& key);

@@ -7,6 +7,8 @@ const char* toString(Status s) {
   switch (s) {
     case Status::Success: return "STATUS_SUCCESS";
     case Status::Pending: return "STATUS_PENDING";
+    case Status::ObjectNameExists: return "STATUS_OBJECT_NAME_EXISTS";
+    case Status::Unsuccessful: return "STATUS_UNSUCCESSFUL";
     case Status::DeviceBusy: return "STATUS_DEVICE_BUSY";
     case Status::InvalidHandle: return "STATUS_INVALID_HANDLE";
     case Status::InvalidParameter: return "STATUS_INVALID_PARAMETER";

@@ -9,6 +9,8 @@ namespace openwfp::engine {
 enum class Status : int32_t {
   Success = 0,
   Pending = 0x00000103,
+  ObjectNameExists = 0x40000000,  // STATUS_OBJECT_NAME_EXISTS: a success code
+  Unsuccessful = static_cast<int32_t>(0xC0000001),
   DeviceBusy = static_cast<int32_t>(0x80000011),
   InvalidHandle = static_cast<int32_t>(0xC0000008),
   InvalidParameter = static_cast<int32_t>(0xC000000D),

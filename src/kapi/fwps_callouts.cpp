@@ -82,6 +82,14 @@ void buildClassifyAbi(engine::Classify& c, ClassifyAbi& abi) {
     m.currentMetadataValues |= FWPS_METADATA_FIELD_REDIRECT_RECORD_HANDLE;
     m.redirectRecords = toHandle(md.redirectRecords);
   }
+  if (md.flowHandle) {  // S15.4: the connection is the flow (FwpsFlowAssociateContext0)
+    m.currentMetadataValues |= FWPS_METADATA_FIELD_FLOW_HANDLE;
+    m.flowHandle = md.flowHandle;
+  }
+  if (c.completionHandle()) {  // S15.4: FwpsPendOperation0 (ALE_AUTH_CONNECT)
+    m.currentMetadataValues |= FWPS_METADATA_FIELD_COMPLETION_HANDLE;
+    m.completionHandle = toHandle(c.completionHandle());
+  }
   if (md.hasLocalRedirectTargetPid) {
     m.currentMetadataValues |= FWPS_METADATA_FIELD_LOCAL_REDIRECT_TARGET_PID;
     m.localRedirectTargetPID = md.localRedirectTargetPid;
@@ -116,9 +124,10 @@ void fromAbi(const FWPS_CLASSIFY_OUT0& c, engine::ClassifyOut& o) {
 // The driver functions of one registration (all four FWPS_CALLOUTn have the same layout).
 class DriverCallout final : public engine::CalloutFunctions {
  public:
-  DriverCallout(int version, void* classifyFn, void* notifyFn, std::string owner)
+  DriverCallout(int version, void* classifyFn, void* notifyFn,
+                FWPS_CALLOUT_FLOW_DELETE_NOTIFY_FN0 flowDeleteFn, std::string owner)
       : version_(version), classifyFn_(classifyFn), notifyFn_(notifyFn),
-        owner_(std::move(owner)) {}
+        flowDeleteFn_(flowDeleteFn), owner_(std::move(owner)) {}
 
   void classify(engine::Classify& c, const engine::Filter& f, engine::ClassifyOut& out) override {
     auto abi = abiOf(c);
@@ -178,10 +187,18 @@ class DriverCallout final : public engine::CalloutFunctions {
 
   bool hasNotify() const override { return notifyFn_ != nullptr; }
 
+  void flowDelete(uint16_t layerId, uint32_t calloutId, uint64_t flowContext) override {
+    verifier::CurrentDriverScope scope(owner_);
+    km::IrqlScope irql(kDispatchLevel);  // flowDeleteFn runs at IRQL <= DISPATCH_LEVEL
+    flowDeleteFn_(layerId, calloutId, flowContext);
+  }
+  bool hasFlowDelete() const override { return flowDeleteFn_ != nullptr; }
+
  private:
   int version_;
   void* classifyFn_;
   void* notifyFn_;
+  FWPS_CALLOUT_FLOW_DELETE_NOTIFY_FN0 flowDeleteFn_;
   std::string owner_;
 };
 
@@ -196,7 +213,7 @@ NTSTATUS registerCallout(int version, void* deviceObject, const CalloutT* callou
   reg.owner = verifier::currentDriver();
   reg.functions = std::make_shared<DriverCallout>(
       version, reinterpret_cast<void*>(callout->classifyFn),
-      reinterpret_cast<void*>(callout->notifyFn), reg.owner);
+      reinterpret_cast<void*>(callout->notifyFn), callout->flowDeleteFn, reg.owner);
   uint32_t id = 0;
   Status s = eng().registerCallout(std::move(reg), &id);
   if (s == Status::Success && calloutId) *calloutId = id;

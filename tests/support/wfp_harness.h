@@ -62,11 +62,24 @@ using ClassifyBody =
                        const void* classifyContext, const FWPS_FILTER3*, FWPS_CLASSIFY_OUT0*)>;
 using NotifyBody = std::function<NTSTATUS(FWPS_CALLOUT_NOTIFY_TYPE, const GUID*, FWPS_FILTER3*)>;
 
+// A flowDeleteFn call (S15.4).
+struct FlowDeleted {
+  UINT16 layerId = 0;
+  UINT32 calloutId = 0;
+  UINT64 flowContext = 0;
+};
+
 struct Script {
   ClassifyBody classify;
   NotifyBody notify;
   std::atomic<int> calls{0};
   std::atomic<int> notifies{0};
+  std::mutex flowMu;  // guards flowDeletes
+  std::vector<FlowDeleted> flowDeletes;
+  std::vector<FlowDeleted> flowDeleted() {
+    std::lock_guard lock(flowMu);
+    return flowDeletes;
+  }
 };
 
 // Static state of the scripted callouts, keyed by run-time callout id.
@@ -90,6 +103,7 @@ void NTAPI scriptedClassify1(const FWPS_INCOMING_VALUES0*, const FWPS_INCOMING_M
                              void*, const void*, const FWPS_FILTER1*, UINT64, FWPS_CLASSIFY_OUT0*);
 void NTAPI scriptedClassify3(const FWPS_INCOMING_VALUES0*, const FWPS_INCOMING_METADATA_VALUES0*,
                              void*, const void*, const FWPS_FILTER3*, UINT64, FWPS_CLASSIFY_OUT0*);
+void NTAPI scriptedFlowDelete(UINT16 layerId, UINT32 calloutId, UINT64 flowContext);
 NTSTATUS NTAPI scriptedNotify0(FWPS_CALLOUT_NOTIFY_TYPE, const GUID*, FWPS_FILTER0*);
 NTSTATUS NTAPI scriptedNotify1(FWPS_CALLOUT_NOTIFY_TYPE, const GUID*, FWPS_FILTER1*);
 NTSTATUS NTAPI scriptedNotify3(FWPS_CALLOUT_NOTIFY_TYPE, const GUID*, FWPS_FILTER3*);
@@ -326,6 +340,12 @@ inline NTSTATUS runNotify(FWPS_CALLOUT_NOTIFY_TYPE t, const GUID* key, FWPS_FILT
   if (!s) return STATUS_SUCCESS;
   ++s->notifies;
   return s->notify ? s->notify(t, key, f) : STATUS_SUCCESS;
+}
+inline void NTAPI scriptedFlowDelete(UINT16 layerId, UINT32 calloutId, UINT64 flowContext) {
+  auto s = scriptFor(calloutId);
+  if (!s) return;
+  std::lock_guard lock(s->flowMu);
+  s->flowDeletes.push_back({layerId, calloutId, flowContext});
 }
 inline NTSTATUS NTAPI scriptedNotify0(FWPS_CALLOUT_NOTIFY_TYPE t, const GUID* k, FWPS_FILTER0* f) {
   return runNotify(t, k, reinterpret_cast<FWPS_FILTER3*>(f));
@@ -570,18 +590,21 @@ inline UINT32 Harness::registerCallout(const GUID& key, ClassifyBody body, int v
     c.calloutKey = key;
     c.classifyFn = scriptedClassify0;
     c.notifyFn = scriptedNotify0;
+    c.flowDeleteFn = scriptedFlowDelete;
     st = FwpsCalloutRegister0(device, &c, &id);
   } else if (version == 1) {
     FWPS_CALLOUT1 c{};
     c.calloutKey = key;
     c.classifyFn = scriptedClassify1;
     c.notifyFn = scriptedNotify1;
+    c.flowDeleteFn = scriptedFlowDelete;
     st = FwpsCalloutRegister1(device, &c, &id);
   } else {
     FWPS_CALLOUT3 c{};
     c.calloutKey = key;
     c.classifyFn = scriptedClassify3;
     c.notifyFn = scriptedNotify3;
+    c.flowDeleteFn = scriptedFlowDelete;
     st = FwpsCalloutRegister3(device, &c, &id);
   }
   EXPECT_EQ(st, STATUS_SUCCESS);
