@@ -91,9 +91,6 @@ int connectResultNow(int fd) {
   return err;
 }
 
-double msSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
 
 }  // namespace
 
@@ -477,125 +474,6 @@ void VerifyProxy::waiterLoop() {
       epoll_ctl(epfd_, EPOLL_CTL_DEL, r.first, nullptr);
       finishAttempt(c.attempt, handle_, r.first, r.second);
     }
-  }
-}
-
-// Records the outcome, tells the driver (which completes the app's connect), then logs: the
-// log line of a PERMIT waits for the end of its relay.
-void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err, Deferred* defer) {
-  const double ms = msSince(a.started);
-  if (err == 0 && a.handedOff) {
-    close(fd);  // the engine keeps the socket for the application: this copy must not keep it open
-    std::lock_guard lk(mu_);
-    ++stats_.upstreamOk;
-  } else if (err == 0) {
-    std::lock_guard lk(mu_);
-    ++stats_.upstreamOk;
-    waiting_[a.id] = Upstream{fd, a.original, a.appPid, a.recordsSize, ms};
-  } else {
-    if (fd >= 0) close(fd);
-    std::lock_guard lk(mu_);
-    ++stats_.upstreamFailed;
-  }
-  if (err == ETIMEDOUT && requestExpired(a.deadline, std::chrono::steady_clock::now())) {
-    // Abandoned at the request's deadline: the driver BLOCKed it; no OUTCOME to send.
-    {
-      std::lock_guard lk(mu_);
-      ++stats_.expired;
-    }
-    logLine("proxy: id=" + std::to_string(a.id) + " pid=" + std::to_string(a.appPid) + " upstream " + a.original +
-            ": not connected by the request's deadline, abandoned (the driver blocked it)");
-    return;
-  }
-  if (defer != nullptr && combined_) {
-    *defer = Deferred{true, a, err, ms, -1, {}};
-    return;
-  }
-  VP_OUTCOME outcome{a.id, err};
-  size_t returned = 0;
-  const int outcomeErr =
-      openwfp_device_ioctl(handle, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0, &returned) == 0 ? 0 : errno;
-  outcomeDone(a, err, ms, outcomeErr);
-}
-
-void VerifyProxy::outcomeDone(const Attempt& a, int err, double ms, int outcomeErr) {
-  if (outcomeErr != 0) {
-    outcomeRejected(a, err, outcomeErr);
-    return;
-  }
-  announce(a, err, ms);
-}
-
-// The engine's answer to a hand-off offer made behind the connect (Deferred::offerFd): taken ->
-// the proxy's copy is closed and nothing is relayed; refused -> the socket stays for the relay.
-void VerifyProxy::handOffAnswered(const Deferred& d, int err) {
-  const Attempt& a = d.attempt;
-  if (err == 0) {
-    {
-      std::lock_guard lk(mu_);
-      auto it = waiting_.find(a.id);
-      if (it != waiting_.end()) {
-        close(it->second.fd);  // the engine keeps the socket for the application
-        waiting_.erase(it);
-      }
-      ++stats_.handedOff;
-    }
-    char line[256];
-    std::snprintf(line, sizeof line,
-                  "proxy: id=%llu pid=%u upstream %s (SIO_OPENWFP_HAND_OFF_WITH_RECORDS, %zu bytes): connected in %.2f ms "
-                  "-> PERMIT; socket handed to the application",
-                  static_cast<unsigned long long>(a.id), a.appPid, a.original.c_str(), d.records.size(), d.ms);
-    logLine(line);
-    return;
-  }
-  if (err == EOPNOTSUPP || err == ENOENT) {  // no engine behind the channel, or none that hands over
-    if (handOffWorks_.exchange(false))
-      logLine("proxy: hand-off is not available here (SIO_OPENWFP_HAND_OFF_WITH_RECORDS: " +
-              std::string(std::strerror(err)) + "): relaying instead");
-    return;
-  }
-  logLine("proxy: id=" + std::to_string(a.id) + " hand-off refused (" + std::strerror(err) + "): relaying it");
-}
-
-void VerifyProxy::outcomeRejected(const Attempt& a, int err, int outcomeErr) {
-  {
-    std::lock_guard lk(mu_);
-    auto it = waiting_.find(a.id);
-    if (it != waiting_.end()) {
-      close(it->second.fd);
-      waiting_.erase(it);
-    }
-  }
-  if (outcomeErr == ENOENT && requestExpired(a.deadline, std::chrono::steady_clock::now())) {
-    std::lock_guard lk(mu_);
-    ++stats_.expired;  // answered just after the driver's deadline: it BLOCKed the connect
-    return;
-  }
-  if (!stopping_)
-    logLine("proxy: id=" + std::to_string(a.id) + " pid=" + std::to_string(a.appPid) + " upstream " + a.original +
-            ": " + (err == 0 ? "connected" : std::strerror(err)) + ", OUTCOME not accepted: " +
-            std::strerror(outcomeErr));
-}
-
-void VerifyProxy::announce(const Attempt& a, int err, double ms) {
-  const char* control = a.handedOff ? "SIO_OPENWFP_HAND_OFF_WITH_RECORDS" : "SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS";
-  if (err != 0) {
-    char line[256];
-    std::snprintf(line, sizeof line, "proxy: id=%llu pid=%u upstream %s (%s, %u bytes): %s in %.2f ms -> BLOCK",
-                  static_cast<unsigned long long>(a.id), a.appPid, a.original.c_str(), control, a.recordsSize,
-                  std::strerror(err), ms);
-    logLine(line);
-  } else if (a.handedOff) {
-    {
-      std::lock_guard lk(mu_);
-      ++stats_.handedOff;
-    }
-    char line[256];
-    std::snprintf(line, sizeof line,
-                  "proxy: id=%llu pid=%u upstream %s (%s, %u bytes): connected in %.2f ms -> PERMIT; socket handed to "
-                  "the application",
-                  static_cast<unsigned long long>(a.id), a.appPid, a.original.c_str(), control, a.recordsSize, ms);
-    logLine(line);
   }
 }
 
