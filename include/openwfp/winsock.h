@@ -68,9 +68,11 @@ extern "C" {
  * hand this socket to the application once the proxy reported the connection verified (the
  * redirected connect completed PERMIT). The application's socket is then replaced by this one
  * (its descriptor number, O_NONBLOCK, FD_CLOEXEC and the common socket options kept) and no
- * relay runs; the proxy closes its copy after the OUTCOME. Same input and errors as SIO_SET;
- * EOPNOTSUPP where sockets cannot be handed over (simulated stack, no supervisor). Opt-in:
- * `openwfp proxy --hand-off`; see docs/performance.md, "Hand-off". */
+ * relay runs; the proxy closes its copy once the offer is taken. Same input and errors as
+ * SIO_SET, except that a connected socket is accepted too (then only the offer is made: for a
+ * proxy whose connects nobody classifies); EOPNOTSUPP where sockets cannot be handed over
+ * (simulated stack, no supervisor). Opt-in: `openwfp proxy --hand-off`; see
+ * docs/performance.md, "Hand-off". */
 #ifndef SIO_OPENWFP_HAND_OFF_WITH_RECORDS
 #define SIO_OPENWFP_HAND_OFF_WITH_RECORDS 0x980007F0u /* _WSAIOW(IOC_VENDOR, 2032) */
 #endif

@@ -180,10 +180,14 @@ bool Performer::handOff(Call& call, const ConnectVerdict& v, net::UniqueFd up) {
     }
   }
   if (!why.empty()) {
-    spdlog::warn("openwfp: pid {}: the proxy's socket cannot replace the application's ({}): the connect is "
-                 "redirected to the proxy as without hand-off",
+    // The proxy gave its socket away with the offer: there is nothing to relay to. The connect
+    // fails (closed, never a connection to nowhere or past the proxy).
+    spdlog::warn("openwfp: pid {}: the proxy's socket cannot replace the application's ({}): the connect "
+                 "fails with ECONNREFUSED",
                  call.pid, why);
-    return false;
+    counters_.blocked.fetch_add(1, std::memory_order_relaxed);
+    loop_.respond(call.id, ECONNREFUSED, false);
+    return true;
   }
   // The application goes on; then the connection is remembered as the upstream socket's (its
   // cookie and tuple): nobody can look it up before (the proxy does not accept it).

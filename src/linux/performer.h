@@ -116,8 +116,9 @@ class Performer {
  private:
   void finishConnect(Call& call, const ConnectVerdict& verdict);
   // A permitted redirect whose proxy offered its verified upstream socket (hand_off.h): that
-  // socket replaces the application's (SECCOMP_IOCTL_NOTIF_ADDFD) and the connect returns 0.
-  // False when it cannot be (the caller then performs the redirect as usual).
+  // socket replaces the application's (SECCOMP_IOCTL_NOTIF_ADDFD) and the connect returns 0;
+  // when it cannot (another family, not connected, the call gone), the connect fails with
+  // ECONNREFUSED and one line says why. Always answers the call (returns true).
   bool handOff(Call& call, const ConnectVerdict& verdict, net::UniqueFd upstream);
   void finishBind(Call& call, const BindVerdict& verdict);
   void finishSend(Call& call, const ConnectVerdict& verdict);
