@@ -22,28 +22,37 @@
 namespace openwfp::linux_backend {
 
 HandOffs& HandOffs::instance() {
-  static HandOffs table;
-  return table;
+  // Never destroyed: an offer still held at exit must not end its History during static
+  // destruction (the runtime it belongs to may be gone by then).
+  static HandOffs* table = new HandOffs;
+  return *table;
 }
 
-void HandOffs::offer(std::shared_ptr<redirect::History> records, net::UniqueFd fd) {
-  const auto now = std::chrono::steady_clock::now();
-  std::vector<net::UniqueFd> dropped;  // closed outside the lock
-  std::lock_guard lock(mu_);
+void HandOffs::dropExpiredLocked(std::chrono::steady_clock::time_point now, std::vector<Offer>& dropped) {
   for (auto it = offers_.begin(); it != offers_.end();) {
     if (now - it->second.at >= kLifetime) {
-      dropped.push_back(std::move(it->second.fd));
+      dropped.push_back(std::move(it->second));
       it = offers_.erase(it);
     } else {
       ++it;
     }
   }
+}
+
+void HandOffs::offer(std::shared_ptr<redirect::History> records, net::UniqueFd fd) {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<Offer> dropped;  // closed outside the lock
+  std::lock_guard lock(mu_);
+  dropExpiredLocked(now, dropped);
   const redirect::History* key = records.get();
   offers_[key] = Offer{std::move(records), std::move(fd), now};
 }
 
 net::UniqueFd HandOffs::take(const redirect::History* history) {
+  std::vector<Offer> dropped;
   std::lock_guard lock(mu_);
+  if (offers_.empty()) return {};
+  dropExpiredLocked(std::chrono::steady_clock::now(), dropped);  // offers whose connect never completed
   auto it = offers_.find(history);
   if (it == offers_.end()) return {};
   net::UniqueFd fd = std::move(it->second.fd);

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "net/unique_fd.h"
 #include "openwfp/stack.h"  // redirect::History (opaque here)
@@ -30,7 +31,7 @@ class HandOffs {
   // Keeps fd (owned from now on) for the connection `records` describe; replaces an earlier
   // offer. Offers older than kLifetime are dropped on the way.
   void offer(std::shared_ptr<redirect::History> records, net::UniqueFd fd);
-  // The offer for this connection, if any (removed).
+  // The offer for this connection, if any (removed). Offers older than kLifetime go on the way.
   net::UniqueFd take(const redirect::History* history);
   size_t size() const;
 
@@ -42,6 +43,7 @@ class HandOffs {
     net::UniqueFd fd;
     std::chrono::steady_clock::time_point at;
   };
+  void dropExpiredLocked(std::chrono::steady_clock::time_point now, std::vector<Offer>& dropped);
   mutable std::mutex mu_;
   std::unordered_map<const redirect::History*, Offer> offers_;
 };
