@@ -171,12 +171,12 @@ std::vector<std::string> describePolicyFilters(const policy::Policy& rules) {
 }
 
 std::string startPolicy(DriverHost& drivers, const std::string& file, const std::string& controlSocket,
-                        PolicyProxy& proxy) {
+                        PolicyProxy& proxy, bool handOff) {
   auto parsed = policy::parseFile(file);
   if (!parsed) return parsed.error;
   if (auto err = loadPolicy(drivers, *parsed.policy); !err.empty()) return err;
   if (!parsed.policy->hasProxyRules()) return "";
-  if (auto err = proxy.start(controlSocket); !err.empty()) return file + ": the built-in proxy: " + err;
+  if (auto err = proxy.start(controlSocket, handOff); !err.empty()) return file + ": the built-in proxy: " + err;
   return "";
 }
 
@@ -187,7 +187,7 @@ struct PolicyProxy::Impl {
 PolicyProxy::PolicyProxy() : impl_(std::make_unique<Impl>()) {}
 PolicyProxy::~PolicyProxy() { stop(); }
 
-std::string PolicyProxy::start(const std::string& controlSocket) {
+std::string PolicyProxy::start(const std::string& controlSocket, bool handOff) {
   // The proxy's socket controls (the accepted connection's redirect context) and its device
   // calls go through the session's control channel, as for a proxy started outside the tree.
   setenv("OPENWFP_SOCKET", controlSocket.c_str(), 1);
@@ -195,6 +195,7 @@ std::string PolicyProxy::start(const std::string& controlSocket) {
   o.device = POLICY_USER_PATH;
   o.policyRequests = true;
   o.setRecords = false;  // this process is not supervised: its connects are not classified
+  o.handOff = handOff;
   o.log = [](const std::string& line) {
     if (line.find("-> PERMIT") != std::string::npos || line.find("listening on") != std::string::npos) {
       spdlog::debug("{}", line);

@@ -41,7 +41,9 @@ class PolicyProxy {
  public:
   PolicyProxy();
   ~PolicyProxy();
-  std::string start(const std::string& controlSocket);  // "" or one line
+  // "" or one line. handOff: `proxy =` connections get the upstream socket itself (after the
+  // SOCKS5 / CONNECT handshake), no relay (VerifyProxyOptions::handOff).
+  std::string start(const std::string& controlSocket, bool handOff = false);
   void stop();
 
  private:
@@ -51,6 +53,6 @@ class PolicyProxy {
 
 // `run --policy FILE`: loadPolicy() and, when the file has proxy rules, proxy.start().
 std::string startPolicy(DriverHost& drivers, const std::string& file, const std::string& controlSocket,
-                        PolicyProxy& proxy);
+                        PolicyProxy& proxy, bool handOff = false);
 
 }  // namespace openwfp::host

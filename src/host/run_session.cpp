@@ -98,7 +98,9 @@ int runCommand(const RunOptions& options) {
   PolicyProxy policyProxy;
   if (!options.policyFile.empty()) {
     const std::string env = server.envEntry();
-    if (auto err = startPolicy(drivers, options.policyFile, env.substr(env.find('=') + 1), policyProxy); !err.empty()) {
+    if (auto err = startPolicy(drivers, options.policyFile, env.substr(env.find('=') + 1), policyProxy,
+                               options.handOff);
+        !err.empty()) {
       std::fprintf(stderr, "openwfp run: %s\n", err.c_str());
       return 1;
     }

@@ -10,6 +10,7 @@ namespace openwfp::host {
 struct RunOptions {
   std::vector<std::string> drivers;    // shared objects to load, in order
   std::string policyFile;              // rules file (docs/policy.md), "" = none
+  bool handOff = false;                // `proxy =` rules hand the upstream socket over (no relay)
   bool verifier = false;               // print verifier violations on stderr
   bool failOnViolation = false;        // exit 3 when COMMAND exited 0 but a violation was reported
   std::string traceFile;               // JSON lines, one per classify ("" = none)

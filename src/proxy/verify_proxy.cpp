@@ -21,6 +21,7 @@
 #include "openwfp/verify_proxy_channel.h"
 #include "openwfp/winsock.h"
 #include "control/client_connection.h"
+#include "proxy/task_pool.h"
 #include "proxy/upstream.h"
 
 namespace openwfp::proxy {
@@ -154,6 +155,7 @@ std::string VerifyProxy::start() {
   ev.data.fd = wakefd_;
   epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev);
   relay_ = std::make_unique<Relay>();
+  upstreamPool_ = std::make_unique<TaskPool>(64);
   loops_.emplace_back([this] { waiterLoop(); });
   for (unsigned i = 0; i < std::max(1u, options_.workers); ++i) loops_.emplace_back([this] { workerLoop(); });
   loops_.emplace_back([this] { acceptLoop(listenV4_); });
@@ -181,7 +183,7 @@ void VerifyProxy::stop() {
     if (fd >= 0) shutdown(fd, SHUT_RDWR);
   for (auto& t : loops_) t.join();
   loops_.clear();
-  reapUpstreams(true);
+  if (upstreamPool_) upstreamPool_->stop();  // the handshakes in progress end by their deadlines
   relay_.reset();
   for (int fd : {listenV4_, listenV6_, epfd_, wakefd_})
     if (fd >= 0) close(fd);
@@ -391,39 +393,38 @@ void VerifyProxy::startUpstream(const Attempt& a, const VP_REQUEST& req, const p
   auto until = a.started + options_.upstreamTimeout;
   if (a.deadline != 0) until = std::min(until, deadlineTime(a.deadline));
   const Endpoint target = endpointOf(req.originalDestination);
-  reapUpstreams(false);
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  std::lock_guard lk(upstreamMu_);
-  upstreams_.push_back({std::thread([this, a, until, target, upstream, done] {
-                          std::string detail;
-                          int fd = connectThroughUpstream(upstream, target, until, &detail);
-                          int err = fd >= 0 ? 0 : -fd;
-                          if (err == ETIMEDOUT && a.deadline != 0 &&
-                              requestExpired(a.deadline, std::chrono::steady_clock::now()))
-                            detail.clear();  // finishAttempt says it
-                          if (err != 0 && !detail.empty())
-                            logLine("proxy: id=" + std::to_string(a.id) + " pid=" + std::to_string(a.appPid) +
-                                    " upstream " + a.original + " via " + upstream.str() + ": " + detail);
-                          finishAttempt(a, handle_, fd >= 0 ? fd : -1, err);
-                          done->store(true);
-                        }),
-                        done});
+  // Hand-off through an upstream proxy: the application gets the socket to it, the handshake done.
+  std::vector<uint8_t> records;
+  if (options_.handOff && handOffWorks_ && req.recordsSize > 0) records.assign(req.records, req.records + req.recordsSize);
+  upstreamPool_->post([this, a, until, target, upstream, records] {
+    std::string detail;
+    int fd = connectThroughUpstream(upstream, target, until, &detail);
+    int err = fd >= 0 ? 0 : -fd;
+    Attempt b = a;
+    if (fd >= 0 && !records.empty()) b.handedOff = offerConnected(a.id, fd, records);
+    if (err == ETIMEDOUT && a.deadline != 0 && requestExpired(a.deadline, std::chrono::steady_clock::now()))
+      detail.clear();  // finishAttempt says it
+    if (err != 0 && !detail.empty())
+      logLine("proxy: id=" + std::to_string(a.id) + " pid=" + std::to_string(a.appPid) + " upstream " + a.original +
+              " via " + upstream.str() + ": " + detail);
+    finishAttempt(b, handle_, fd >= 0 ? fd : -1, err);
+  });
 }
 
-void VerifyProxy::reapUpstreams(bool all) {
-  std::vector<std::thread> finished;
-  {
-    std::lock_guard lk(upstreamMu_);
-    for (auto it = upstreams_.begin(); it != upstreams_.end();) {
-      if (all || it->done->load()) {
-        finished.push_back(std::move(it->thread));
-        it = upstreams_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+// SIO_OPENWFP_HAND_OFF_WITH_RECORDS on a connected socket (an offer only). True when taken.
+bool VerifyProxy::offerConnected(uint64_t id, int fd, const std::vector<uint8_t>& records) {
+  size_t returned = 0;
+  if (openwfp_ioctl(fd, SIO_OPENWFP_HAND_OFF_WITH_RECORDS, records.data(), records.size(), nullptr, 0, &returned) == 0)
+    return true;
+  const int err = errno;
+  if (err == EOPNOTSUPP || err == ENOENT) {
+    if (handOffWorks_.exchange(false))
+      logLine("proxy: hand-off is not available here (SIO_OPENWFP_HAND_OFF_WITH_RECORDS: " +
+              std::string(std::strerror(err)) + "): relaying instead");
+  } else {
+    logLine("proxy: id=" + std::to_string(id) + " hand-off refused (" + std::strerror(err) + "): relaying it");
   }
-  for (auto& t : finished) t.join();
+  return false;
 }
 
 // Upstream connects that did not end at once: each reported when it ends or its deadline passes.

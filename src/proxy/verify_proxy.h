@@ -47,6 +47,8 @@ class ThreadConnection;
 
 namespace openwfp::proxy {
 
+class TaskPool;
+
 struct VerifyProxyOptions {
   std::string device = "\\\\.\\OpenwfpVerifyProxy";
   uint16_t listenPortV4 = 0;  // 0: ephemeral
@@ -138,7 +140,7 @@ class VerifyProxy {
   // A socks5 / http upstream: connect and handshake on a thread of its own (bounded by the
   // request's deadline and upstreamTimeout), then the outcome.
   void startUpstream(const Attempt& a, const ::VP_REQUEST& request, const policy::Upstream& upstream);
-  void reapUpstreams(bool all);
+  bool offerConnected(uint64_t id, int fd, const std::vector<uint8_t>& records);
   // Records the attempt's result, then sends its OUTCOME on handle, or leaves it in *defer for
   // the worker's next OUTCOME_NEXT.
   void finishAttempt(const Attempt& a, int handle, int fd, int err, Deferred* defer = nullptr);
@@ -171,12 +173,7 @@ class VerifyProxy {
   std::map<int, Connecting> connecting_;  // fd -> connect in progress (the waiter's)
   std::vector<control::ThreadConnection*> channels_;  // the workers' own connections (under mu_)
   std::vector<std::thread> loops_;
-  struct UpstreamThread {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;
-  };
-  std::mutex upstreamMu_;
-  std::vector<UpstreamThread> upstreams_;  // handshakes in progress (joined when done / at stop)
+  std::unique_ptr<TaskPool> upstreamPool_;  // socks5 / http handshakes (threads kept, at most 64)
 };
 
 }  // namespace openwfp::proxy

@@ -397,6 +397,43 @@ TEST_F(PolicyRun, S17_1_RuleThatDoesNotMatchLetsTheConnectionPass) {
   EXPECT_TRUE(server.sawPeer("127.0.0.1")) << "directly, unchanged";
 }
 
+// run --policy --hand-off: the application's socket is the proxy's, connected to microsocks with
+// the SOCKS5 handshake done (its peer is microsocks, not an openwfp listener), and its bytes
+// reach the server through microsocks; an unreachable destination still fails at connect().
+TEST_F(PolicyRun, S17_2_HandOffGivesTheApplicationTheSocketToTheSocks5Proxy) {
+  Microsocks socks;
+  ASSERT_TRUE(socks.ready()) << "microsocks did not accept within 5 s";
+  PeerServer server;
+  ClosedPort closed;
+  auto file = policy("[[rule]]\nremote = \"127.0.0.1\"\nproxy = \"socks5://127.0.0.1:" + std::to_string(socks.port()) +
+                     "\"\n");
+  std::ofstream(dir.file("peer.py")) << R"(import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 10)
+print("peer %s:%d" % s.getpeername())
+s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+data = b""
+while True:
+    b = s.recv(4096)
+    if not b:
+        break
+    data += b
+sys.stdout.write(data.decode(errors="replace"))
+try:
+    socket.create_connection(("127.0.0.1", int(sys.argv[2])), 10)
+    print("unreachable connected")
+except OSError as e:
+    print("unreachable errno", e.errno)
+)";
+  RunResult r = runBounded(dir, {kOpenwfp, "run", "--policy", file, "--hand-off", "--", kPython, dir.file("peer.py"),
+                                 std::to_string(server.port()), std::to_string(closed.port())});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_NE(r.out.find("peer 127.0.0.1:" + std::to_string(socks.port())), std::string::npos)
+      << "the application holds the socket to microsocks: " << describe(r);
+  EXPECT_NE(r.out.find(server.body()), std::string::npos) << describe(r);
+  EXPECT_TRUE(server.sawPeer(kSocksOut)) << "the server was reached through microsocks";
+  EXPECT_NE(r.out.find("unreachable errno " + std::to_string(ECONNREFUSED)), std::string::npos) << describe(r);
+}
+
 TEST_F(PolicyRun, S17_2_UnreachableDestinationBehindSocks5FailsAtConnect) {
   Microsocks socks;
   ASSERT_TRUE(socks.ready()) << "microsocks did not accept within 5 s";

@@ -26,6 +26,8 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--policy", opts->policyFile, "Rules file (TOML, docs/policy.md) enforced by the built-in policy driver")
       ->check(CLI::ExistingFile);
+  cmd->add_flag("--hand-off", opts->handOff,
+                "With --policy: a `proxy =` connection gets the upstream socket itself, no relay (docs/policy.md)");
   cmd->add_flag("--verifier", opts->verifier, "Report driver API misuse (S11) on stderr");
   cmd->add_flag("--fail-on-violation", opts->failOnViolation,
                 "With --verifier: exit 3 when COMMAND exited 0 but a violation was reported");
