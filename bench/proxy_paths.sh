@@ -11,6 +11,7 @@
 #   direct        the client alone
 #   proxychains4  proxychains4 (LD_PRELOAD) -> microsocks (SOCKS5)
 #   policy        openwfp run --policy: a socks5 rule to the same microsocks
+#   policy-handoff the same with --hand-off: the application gets the socket to microsocks
 #   vp-session    openwfp run --driver verify_proxy.so, `openwfp proxy` inside the session
 #   vp-engine     openwfp engine + driver load verify_proxy.so + `openwfp proxy` outside any
 #                 session + openwfp run --attach
@@ -137,6 +138,7 @@ run_path() {
     direct) timeout 300 "${client[@]}" ;;
     proxychains4) timeout 300 proxychains4 -q -f "$tmp/proxychains.conf" "${client[@]}" ;;
     policy) timeout 300 "$ow" run --policy "$tmp/policy.toml" -- "${client[@]}" ;;
+    policy-handoff) timeout 300 "$ow" run --policy "$tmp/policy.toml" --hand-off -- "${client[@]}" ;;
     vp-session)
       # The proxy inside the session; the client retries its first request until the proxy
       # registered (verify_proxy blocks while none is, fail closed).
@@ -152,7 +154,7 @@ run_path() {
   esac >"$out" 2>&1 || { echo "proxy_paths: path $path failed; its output:" >&2; cat "$out" >&2; exit 1; }
 }
 
-paths=(direct proxychains4 policy vp-session vp-engine vp-handoff)
+paths=(direct proxychains4 policy policy-handoff vp-session vp-engine vp-handoff)
 for r in $(seq "$rounds"); do
   for p in "${paths[@]}"; do run_path "$p" "$tmp/$p.$r"; done
 done
@@ -161,7 +163,7 @@ done
 need=$((rounds * (conns + 1)))
 proxied() { local n; n=$(grep -c -e "$2" "$1" 2>/dev/null || true); [ "${n:-0}" -ge "$3" ] ||
   { echo "proxy_paths: $1 shows ${n:-0} proxied connections, expected at least $3" >&2; exit 1; }; }
-proxied "$tmp/microsocks.log" "connected to 127.0.0.2:" $((2 * need))   # proxychains4 + policy
+proxied "$tmp/microsocks.log" "connected to 127.0.0.2:" $((3 * need))   # proxychains4 + policy (x2)
 proxied "$tmp/proxy.log" "-> PERMIT; " "$need"                         # vp-engine
 proxied "$tmp/proxy2.log" "socket handed to the application" "$need"    # vp-handoff
 for r in $(seq "$rounds"); do proxied "$tmp/vp-session.$r.proxy" "-> PERMIT; " $((conns + 1)); done
