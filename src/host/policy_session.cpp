@@ -196,6 +196,7 @@ std::string PolicyProxy::start(const std::string& controlSocket, bool handOff) {
   o.policyRequests = true;
   o.setRecords = false;  // this process is not supervised: its connects are not classified
   o.handOff = handOff;
+  o.localDevice = true;  // the policy driver is in this process
   o.log = [](const std::string& line) {
     if (line.find("-> PERMIT") != std::string::npos || line.find("listening on") != std::string::npos) {
       spdlog::debug("{}", line);

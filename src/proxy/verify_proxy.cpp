@@ -139,7 +139,10 @@ std::string VerifyProxy::start() {
   listenV4_ = listenOn(AF_INET, options_.listenPortV4, &portV4_);
   if (listenV4_ < 0) return std::string("proxy: cannot listen on 127.0.0.1: ") + std::strerror(errno);
   if (options_.listenV6) listenV6_ = listenOn(AF_INET6, 0, &portV6_);  // optional: no ::1 is fine
-  handle_ = openwfp_device_open(options_.device.c_str());
+  // A proxy in the driver's own process may open the device there (no control channel crossing
+  // per NEXT / OUTCOME); its socket controls still go through the channel when one is set.
+  handle_ = options_.localDevice ? device::open(options_.device.c_str(), static_cast<uint64_t>(::getpid()))
+                                 : openwfp_device_open(options_.device.c_str());
   if (handle_ < 0)
     return "proxy: cannot open device " + options_.device + ": " + std::strerror(errno) +
            " (is the verify_proxy driver loaded and OPENWFP_SOCKET set?)";
@@ -206,7 +209,7 @@ void VerifyProxy::workerLoop() {
   control::ThreadConnection own;
   // Without the channel the driver is in this process and every call is direct: share handle_
   // (closing it in stop() cancels every worker's NEXT).
-  const bool shared = control::controlSocketPath().empty();
+  const bool shared = options_.localDevice || control::controlSocketPath().empty();
   int handle = shared ? handle_ : openwfp_device_open(options_.device.c_str());
   if (handle < 0) {
     if (!stopping_) logLine("proxy: worker cannot open device " + options_.device + ": " + std::strerror(errno));

@@ -71,6 +71,9 @@ struct VerifyProxyOptions {
   // gets the upstream socket itself and no relay runs. Direct upstreams only; where the engine
   // refuses the offer (no supervisor behind the channel) the proxy relays as without it.
   bool handOff = false;
+  // The driver is loaded in this process: open its device here even when a control channel is
+  // set (the built-in policy proxy of `run --policy` and of the engine).
+  bool localDevice = false;
   // Receives every log line (without newline). Default: stdout.
   std::function<void(const std::string&)> log;
 };
