@@ -23,6 +23,7 @@ struct DriverHost::Driver {
   std::string fileName;         // for messages: "foo.so", or the name of an in-process driver
   void* library = nullptr;      // dlopen handle, nullptr for in-process drivers
   void* driverObject = nullptr; // PDRIVER_OBJECT
+  const void* imageBase = nullptr;  // where the library is mapped (dladdr), nullptr in-process
 };
 
 namespace {
@@ -32,6 +33,20 @@ bool ntSuccess(int32_t status) { return status >= 0; }
 void reportLeak(verifier::Code code, const std::string& driver, const std::string& what, std::vector<Leak>& out) {
   out.push_back({driver, what});
   Runtime::current().verifier().report({code, fmt::format("{} leaked at unload: {}", driver, what), driver, "", 0});
+}
+
+// Whether p lies in the driver's image or in one of its live pool allocations.
+bool ownedBy(const void* imageBase, const std::string& name, Runtime& runtime, const void* p) {
+  if (p == nullptr) return false;
+  if (imageBase != nullptr) {
+    if (Dl_info info{}; dladdr(p, &info) != 0 && info.dli_fbase == imageBase) return true;
+  }
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  for (const auto& a : runtime.pool().liveFor(name)) {
+    const auto base = reinterpret_cast<uintptr_t>(a.ptr);
+    if (at >= base && at < base + a.size) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -65,6 +80,7 @@ LoadResult DriverHost::load(const std::string& path) {
     return result;
   }
   auto entry = reinterpret_cast<DriverEntryFn>(symbol);
+  if (Dl_info info{}; dladdr(symbol, &info) != 0) driver->imageBase = info.dli_fbase;
   std::string fileName = driver->fileName;
   return start(std::move(driver), entry, fileName);
 }
@@ -116,6 +132,12 @@ std::vector<Leak> DriverHost::stop(Driver& driver, bool callUnload) {
 
   std::vector<Leak> leaks;
   auto& runtime = Runtime::current();
+  // Timers still set and DPCs still queued would run the driver's code after its image is gone
+  // (Windows: bugcheck 0xCE): cancelled and reported; a routine running now is waited for.
+  const km::PendingRelease pending = km::cancelTimersAndDpcsOf(
+      driver.name, [&](const void* p) { return ownedBy(driver.imageBase, driver.name, runtime, p); }, std::chrono::seconds(5));
+  for (const auto& what : pending.leaks) reportLeak(verifier::Code::HandleLeak, driver.name, what, leaks);
+  km::waitForWorkItems(driver.driverObject);  // a DPC that ran may have queued one
   for (const auto& a : runtime.pool().liveFor(driver.name)) {
     reportLeak(verifier::Code::PoolLeak, driver.name,
                fmt::format("pool allocation tag '{}' (0x{:08X}), {} bytes at {}", verifier::tagToString(a.tag), a.tag,
@@ -150,9 +172,9 @@ std::vector<Leak> DriverHost::stop(Driver& driver, bool callUnload) {
   }
   km::destroyDriverObject(driver.driverObject);
   driver.driverObject = nullptr;
-  if (driver.library != nullptr && threads.running > 0) {
-    spdlog::warn("driver {}: {} not unloaded from memory: {} system thread(s) still running its code", driver.name,
-                 driver.fileName, threads.running);
+  if (driver.library != nullptr && (threads.running > 0 || pending.stillRunning)) {
+    spdlog::warn("driver {}: {} not unloaded from memory: {} system thread(s){} still running its code", driver.name,
+                 driver.fileName, threads.running, pending.stillRunning ? " and a DPC routine" : "");
     driver.library = nullptr;  // deliberately left loaded
   } else if (driver.library != nullptr) {
     dlclose(driver.library);

@@ -10,15 +10,20 @@
 // Locking: Queue::mu guards the queue, the driver names and DpcData of every KDPC; it is never
 // held while a deferred routine runs.
 #include <fmt/format.h>
+#include <dlfcn.h>
 #include <sched.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include "km/internal.h"
 #include "km/support.h"
@@ -39,7 +44,13 @@ struct Queue {
   std::deque<KDPC*> items;
   std::unordered_map<KDPC*, std::string> drivers;  // queued DPC -> driver that queued it
   bool running = false;                            // a routine is running now
+  uint64_t runSeq = 0;                             // counts the routines started
+  std::string runningDriver;                       // of the running routine
+  const void* runningRoutine = nullptr;
+  const void* runningDpc = nullptr;
+  const void* runningContext = nullptr;
   std::thread thread;
+  std::thread::id threadId;  // of the DPC thread (thread is detached)
 };
 
 void runLoop(Queue& q);
@@ -49,6 +60,7 @@ Queue& queue() {
   static Queue* q = [] {
     auto* created = new Queue;
     created->thread = std::thread([created] { runLoop(*created); });
+    created->threadId = created->thread.get_id();
     created->thread.detach();
     return created;
   }();
@@ -74,6 +86,11 @@ void runLoop(Queue& q) {
       a2 = dpc->SystemArgument2;
       dpc->DpcData = nullptr;  // from here on the routine may queue it again
       q.running = true;
+      ++q.runSeq;
+      q.runningDriver = driver;
+      q.runningRoutine = reinterpret_cast<const void*>(dpc->DeferredRoutine);
+      q.runningDpc = dpc;
+      q.runningContext = dpc->DeferredContext;
     }
     {
       openwfp::verifier::CurrentDriverScope scope(driver);
@@ -87,7 +104,7 @@ void runLoop(Queue& q) {
     {
       std::lock_guard lock(q.mu);
       q.running = false;
-      if (q.items.empty()) q.idleCv.notify_all();
+      q.idleCv.notify_all();  // KeFlushQueuedDpcs and unload waits check their own condition
     }
   }
 }
@@ -125,7 +142,76 @@ BOOLEAN queueDpc(PRKDPC Dpc, PVOID a1, PVOID a2, const std::string& driver) {
   return TRUE;
 }
 
+std::string describeCode(const void* address) {
+  Dl_info info{};
+  if (address == nullptr || dladdr(address, &info) == 0 || info.dli_fname == nullptr) {
+    return fmt::format("{}", address);
+  }
+  std::string file = info.dli_fname;
+  if (auto slash = file.rfind('/'); slash != std::string::npos) file.erase(0, slash + 1);
+  const auto offset = reinterpret_cast<uintptr_t>(address) - reinterpret_cast<uintptr_t>(info.dli_fbase);
+  if (info.dli_sname != nullptr && info.dli_saddr == address) return fmt::format("{} ({}+0x{:x})", info.dli_sname, file, offset);
+  return fmt::format("{} ({}+0x{:x})", address, file, offset);
+}
+
 }  // namespace openwfp::km::internal
+
+namespace openwfp::km {
+
+PendingRelease cancelTimersAndDpcsOf(const std::string& driverName, const std::function<bool(const void*)>& owns,
+                                     std::chrono::milliseconds timeout) {
+  PendingRelease out;
+  Queue& q = queue();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  uint64_t reportedRun = 0;
+  for (;;) {
+    std::vector<const KDPC*> timerDpcs;
+    std::vector<std::string> found = internal::cancelTimersOf(driverName, owns, timerDpcs);
+    std::unique_lock lock(q.mu);
+    for (auto it = q.items.begin(); it != q.items.end();) {
+      KDPC* dpc = *it;
+      auto named = q.drivers.find(dpc);
+      const bool ofTimer = std::find(timerDpcs.begin(), timerDpcs.end(), dpc) != timerDpcs.end();
+      if (!ofTimer && !(named != q.drivers.end() && named->second == driverName) && !owns(dpc) &&
+          !owns(reinterpret_cast<const void*>(dpc->DeferredRoutine)) && !owns(dpc->DeferredContext)) {
+        ++it;
+        continue;
+      }
+      if (!ofTimer) {
+        found.push_back(fmt::format("DPC {} routine {} still queued: KeRemoveQueueDpc / KeFlushQueuedDpcs not called "
+                                    "before DriverUnload returned (Windows: bugcheck 0xCE); removed from the queue",
+                                    static_cast<void*>(dpc),
+                                    internal::describeCode(reinterpret_cast<const void*>(dpc->DeferredRoutine))));
+      }
+      if (named != q.drivers.end()) q.drivers.erase(named);
+      dpc->DpcData = nullptr;
+      it = q.items.erase(it);
+    }
+    const bool runningMine = q.running && (q.runningDriver == driverName || owns(q.runningDpc) ||
+                                           owns(q.runningRoutine) || owns(q.runningContext));
+    if (runningMine && q.runSeq != reportedRun) {
+      reportedRun = q.runSeq;
+      found.push_back(fmt::format("DPC {} routine {} running when DriverUnload returned (KeFlushQueuedDpcs not "
+                                  "called): waited for it to return",
+                                  q.runningDpc, internal::describeCode(q.runningRoutine)));
+    }
+    for (auto& w : found) out.leaks.push_back(std::move(w));
+    if (!runningMine) {
+      if (found.empty()) return out;
+      continue;  // a routine that ran meanwhile may have set a timer again
+    }
+    if (q.threadId == std::this_thread::get_id()) return out;  // unloaded from a DPC: cannot wait for itself
+    const uint64_t seq = q.runSeq;
+    if (!q.idleCv.wait_until(lock, deadline, [&] { return !q.running || q.runSeq != seq; })) {
+      out.stillRunning = true;
+      out.leaks.push_back(fmt::format("DPC routine {} still running after {} ms; the driver's library is not unloaded",
+                                      internal::describeCode(q.runningRoutine), timeout.count()));
+      return out;
+    }
+  }
+}
+
+}  // namespace openwfp::km
 
 extern "C" {
 
@@ -173,7 +259,7 @@ void NTAPI KeFlushQueuedDpcs(void) {
   }
   Queue& q = queue();
   std::unique_lock lock(q.mu);
-  if (q.running && q.thread.get_id() == std::this_thread::get_id()) return;
+  if (q.running && q.threadId == std::this_thread::get_id()) return;
   q.idleCv.wait(lock, [&] { return q.items.empty() && !q.running; });
 }
 

@@ -4,6 +4,7 @@
 
 #include <wdm.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,5 +42,14 @@ void resetDispatcherObject(DISPATCHER_HEADER* header);
 // DPCs (km/dpcs.cpp): queues Dpc with the arguments in the name of driver; FALSE if it is
 // already queued.
 BOOLEAN queueDpc(PRKDPC Dpc, PVOID a1, PVOID a2, const std::string& driver);
+// "name (file+0xoffset)" of a code address, as dladdr knows it (for unload reports).
+std::string describeCode(const void* address);
+
+// Timers (km/timers.cpp) at driver unload: cancels every set timer that was set in the name of
+// driver, or whose KTIMER, KDPC, DPC routine or DeferredContext owns() says is the driver's;
+// one description each. Adds the KDPCs of those timers to timerDpcs (a queued expiry of such
+// a timer is part of the timer's report).
+std::vector<std::string> cancelTimersOf(const std::string& driver, const std::function<bool(const void*)>& owns,
+                                        std::vector<const KDPC*>& timerDpcs);
 
 }  // namespace openwfp::km::internal

@@ -3,6 +3,7 @@
 // No WDK header here (callers may be Linux code): driver/device objects are passed as void*.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -50,6 +51,19 @@ class IrqlScope {
 // ---- Work items ------------------------------------------------------------------------------
 // Blocks until every work item queued for devices of driverObject has run (nullptr: all items).
 void waitForWorkItems(const void* driverObject = nullptr);
+
+// ---- Timers and DPCs at unload (S11.2) ---------------------------------------------------------
+struct PendingRelease {
+  std::vector<std::string> leaks;  // one description per timer still set / DPC still queued or running
+  bool stillRunning = false;       // a DPC routine of the driver did not return within the timeout
+};
+// After DriverUnload (Windows: bugcheck 0xCE, DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS):
+// cancels every timer and removes every queued DPC of the driver (set or queued in its name, or
+// whose object, routine or context owns() says is the driver's: its image or its pool), and
+// waits up to timeout for a routine of the driver that runs on the DPC thread now; repeated
+// until none is left, since a running routine may set a timer or queue a DPC again.
+PendingRelease cancelTimersAndDpcsOf(const std::string& driverName, const std::function<bool(const void*)>& owns,
+                                     std::chrono::milliseconds timeout);
 
 // ---- System threads (PsCreateSystemThread) ----------------------------------------------------
 struct ThreadRelease {

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "km/internal.h"
 #include "km/support.h"
@@ -129,6 +130,40 @@ Clock::time_point dueFrom(LARGE_INTEGER dueTime) {
 }
 
 }  // namespace
+
+namespace openwfp::km::internal {
+
+std::vector<std::string> cancelTimersOf(const std::string& driver, const std::function<bool(const void*)>& owns,
+                                        std::vector<const KDPC*>& timerDpcs) {
+  std::vector<std::string> leaks;
+  Timers& t = timers();
+  std::lock_guard lock(t.mu);
+  std::vector<KTIMER*> mine;
+  for (const auto& [timer, entry] : t.set) {
+    const KDPC* dpc = timer->Dpc;
+    if (entry.driver == driver || owns(timer) ||
+        (dpc != nullptr && (owns(dpc) || owns(reinterpret_cast<const void*>(dpc->DeferredRoutine)) ||
+                            owns(dpc->DeferredContext)))) {
+      mine.push_back(timer);
+    }
+  }
+  for (KTIMER* timer : mine) {
+    const KDPC* dpc = timer->Dpc;
+    const std::string kind = timer->Period > 0 ? fmt::format("periodic timer ({} ms)", timer->Period) : "timer";
+    leaks.push_back(fmt::format("{} {} still set{}: KeCancelTimer not called before DriverUnload returned (Windows: "
+                                "bugcheck 0xCE); cancelled",
+                                kind, static_cast<void*>(timer),
+                                dpc == nullptr ? std::string()
+                                               : fmt::format(", DPC {} routine {}", static_cast<const void*>(dpc),
+                                                             describeCode(reinterpret_cast<const void*>(
+                                                                 dpc->DeferredRoutine)))));
+    if (dpc != nullptr) timerDpcs.push_back(dpc);
+    unqueueLocked(t, timer);
+  }
+  return leaks;
+}
+
+}  // namespace openwfp::km::internal
 
 extern "C" {
 
