@@ -103,32 +103,29 @@ protocol = "tcp"
 proxy = "socks5://127.0.0.1:$msport"
 TOML
 
-# The engine service, its driver and its proxy outside any session, for the vp-engine path.
+# start_engine NAME [PROXY ARGS]: an engine service on $tmp/NAME/engine.sock with verify_proxy
+# loaded and `openwfp proxy` outside any session (logs $tmp/NAME.log, $tmp/NAME.driver.log,
+# $tmp/NAME.proxy.log).
+start_engine() {
+  local name=$1 sock=$tmp/$1/engine.sock
+  shift
+  mkdir -m 700 "$tmp/$name"
+  env OPENWFP_ENGINE="$sock" "$ow" engine >"$tmp/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+  [ -S "$sock" ] || { echo "proxy_paths: the engine $name did not start:" >&2; cat "$tmp/$name.log" >&2; exit 1; }
+  env OPENWFP_ENGINE="$sock" timeout 20 "$ow" driver load "$driver" >"$tmp/$name.driver.log" 2>&1 ||
+    { echo "proxy_paths: driver load ($name) failed:" >&2; cat "$tmp/$name.driver.log" >&2; exit 1; }
+  env OPENWFP_ENGINE="$sock" "$ow" proxy "$@" >"$tmp/$name.proxy.log" 2>&1 &
+  pids+=($!)
+  wait_for "$tmp/$name.proxy.log" "proxy: listening" 10
+}
+# vp-engine: the proxy relays; vp-handoff: it hands each verified upstream socket to the
+# application (`openwfp proxy --hand-off`, no relay).
+start_engine engine
+start_engine engine2 --hand-off
 export_engine="OPENWFP_ENGINE=$tmp/engine/engine.sock"
-mkdir -m 700 "$tmp/engine"
-env "$export_engine" "$ow" engine >"$tmp/engine.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -S "$tmp/engine/engine.sock" ] && break; sleep 0.1; done
-[ -S "$tmp/engine/engine.sock" ] || { echo "proxy_paths: the engine did not start:" >&2; cat "$tmp/engine.log" >&2; exit 1; }
-env "$export_engine" timeout 20 "$ow" driver load "$driver" >"$tmp/driver.log" 2>&1 ||
-  { echo "proxy_paths: driver load failed:" >&2; cat "$tmp/driver.log" >&2; exit 1; }
-env "$export_engine" "$ow" proxy >"$tmp/proxy.log" 2>&1 &
-pids+=($!)
-wait_for "$tmp/proxy.log" "proxy: listening" 10
-
-# A second engine whose proxy hands each verified upstream socket to the application
-# (`openwfp proxy --hand-off`, no relay), for the vp-handoff path.
 export_engine2="OPENWFP_ENGINE=$tmp/engine2/engine.sock"
-mkdir -m 700 "$tmp/engine2"
-env "$export_engine2" "$ow" engine >"$tmp/engine2.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -S "$tmp/engine2/engine.sock" ] && break; sleep 0.1; done
-[ -S "$tmp/engine2/engine.sock" ] || { echo "proxy_paths: the second engine did not start:" >&2; cat "$tmp/engine2.log" >&2; exit 1; }
-env "$export_engine2" timeout 20 "$ow" driver load "$driver" >"$tmp/driver2.log" 2>&1 ||
-  { echo "proxy_paths: driver load (second engine) failed:" >&2; cat "$tmp/driver2.log" >&2; exit 1; }
-env "$export_engine2" "$ow" proxy --hand-off >"$tmp/proxy2.log" 2>&1 &
-pids+=($!)
-wait_for "$tmp/proxy2.log" "proxy: listening" 10
 
 client=("$tool" client 127.0.0.2 "$sport" "$bport" "$conns" "$bytes")
 # Each path runs the client once per round; the run's output is in $tmp/PATH.ROUND.
@@ -164,8 +161,8 @@ need=$((rounds * (conns + 1)))
 proxied() { local n; n=$(grep -c -e "$2" "$1" 2>/dev/null || true); [ "${n:-0}" -ge "$3" ] ||
   { echo "proxy_paths: $1 shows ${n:-0} proxied connections, expected at least $3" >&2; exit 1; }; }
 proxied "$tmp/microsocks.log" "connected to 127.0.0.2:" $((3 * need))   # proxychains4 + policy (x2)
-proxied "$tmp/proxy.log" "-> PERMIT; " "$need"                         # vp-engine
-proxied "$tmp/proxy2.log" "socket handed to the application" "$need"    # vp-handoff
+proxied "$tmp/engine.proxy.log" "-> PERMIT; " "$need"                         # vp-engine
+proxied "$tmp/engine2.proxy.log" "socket handed to the application" "$need"    # vp-handoff
 for r in $(seq "$rounds"); do proxied "$tmp/vp-session.$r.proxy" "-> PERMIT; " $((conns + 1)); done
 
 python3 - "$tmp" "$rounds" "$conns" "$mib" "${paths[@]}" <<'PY'

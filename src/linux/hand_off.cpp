@@ -46,17 +46,21 @@ void HandOffs::offer(std::shared_ptr<redirect::History> records, net::UniqueFd f
   dropExpiredLocked(now, dropped);
   const redirect::History* key = records.get();
   offers_[key] = Offer{std::move(records), std::move(fd), now};
+  count_.store(offers_.size(), std::memory_order_release);
 }
 
 net::UniqueFd HandOffs::take(const redirect::History* history) {
+  // Every permitted connect of every session asks: without an offer anywhere, no lock.
+  if (count_.load(std::memory_order_acquire) == 0) return {};
   std::vector<Offer> dropped;
   std::lock_guard lock(mu_);
-  if (offers_.empty()) return {};
   dropExpiredLocked(std::chrono::steady_clock::now(), dropped);  // offers whose connect never completed
-  auto it = offers_.find(history);
-  if (it == offers_.end()) return {};
-  net::UniqueFd fd = std::move(it->second.fd);
-  offers_.erase(it);
+  net::UniqueFd fd;
+  if (auto it = offers_.find(history); it != offers_.end()) {
+    fd = std::move(it->second.fd);
+    offers_.erase(it);
+  }
+  count_.store(offers_.size(), std::memory_order_release);
   return fd;
 }
 

@@ -13,6 +13,7 @@
 // one connection's, whichever session made it. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,7 @@ class HandOffs {
   void dropExpiredLocked(std::chrono::steady_clock::time_point now, std::vector<Offer>& dropped);
   mutable std::mutex mu_;
   std::unordered_map<const redirect::History*, Offer> offers_;
+  std::atomic<size_t> count_{0};  // offers_.size(), read without mu_ by take()
 };
 
 }  // namespace openwfp::linux_backend

@@ -341,16 +341,7 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle, const policy:
                          options_.setRecords && req.recordsSize > 0;
   if (req.recordsSize > 0 && options_.setRecords && !lateOffer) {
     size_t returned = 0;
-    if (options_.handOff && handOffWorks_) {
-      if (openwfp_ioctl(fd, SIO_OPENWFP_HAND_OFF_WITH_RECORDS, req.records, req.recordsSize, nullptr, 0, &returned) ==
-          0) {
-        a.handedOff = true;
-      } else if (errno == EOPNOTSUPP) {
-        handOffWorks_ = false;  // nothing behind the channel can hand sockets over: relay from now on
-        logLine("proxy: hand-off is not available here (SIO_OPENWFP_HAND_OFF_WITH_RECORDS: " +
-                std::string(std::strerror(errno)) + "): relaying instead");
-      }
-    }
+    if (options_.handOff && handOffWorks_) a.handedOff = offer(req.id, fd, req.records, req.recordsSize);
     if (!a.handedOff &&
         openwfp_ioctl(fd, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, req.records, req.recordsSize, nullptr, 0,
                       &returned) != 0) {
@@ -404,7 +395,7 @@ void VerifyProxy::startUpstream(const Attempt& a, const VP_REQUEST& req, const p
     int fd = connectThroughUpstream(upstream, target, until, &detail);
     int err = fd >= 0 ? 0 : -fd;
     Attempt b = a;
-    if (fd >= 0 && !records.empty()) b.handedOff = offerConnected(a.id, fd, records);
+    if (fd >= 0 && !records.empty()) b.handedOff = offer(a.id, fd, records.data(), records.size());
     if (err == ETIMEDOUT && a.deadline != 0 && requestExpired(a.deadline, std::chrono::steady_clock::now()))
       detail.clear();  // finishAttempt says it
     if (err != 0 && !detail.empty())
@@ -414,19 +405,12 @@ void VerifyProxy::startUpstream(const Attempt& a, const VP_REQUEST& req, const p
   });
 }
 
-// SIO_OPENWFP_HAND_OFF_WITH_RECORDS on a connected socket (an offer only). True when taken.
-bool VerifyProxy::offerConnected(uint64_t id, int fd, const std::vector<uint8_t>& records) {
+// SIO_OPENWFP_HAND_OFF_WITH_RECORDS (before connect: records and offer; connected: the offer
+// only). True when taken.
+bool VerifyProxy::offer(uint64_t id, int fd, const void* records, size_t size) {
   size_t returned = 0;
-  if (openwfp_ioctl(fd, SIO_OPENWFP_HAND_OFF_WITH_RECORDS, records.data(), records.size(), nullptr, 0, &returned) == 0)
-    return true;
-  const int err = errno;
-  if (err == EOPNOTSUPP || err == ENOENT) {
-    if (handOffWorks_.exchange(false))
-      logLine("proxy: hand-off is not available here (SIO_OPENWFP_HAND_OFF_WITH_RECORDS: " +
-              std::string(std::strerror(err)) + "): relaying instead");
-  } else {
-    logLine("proxy: id=" + std::to_string(id) + " hand-off refused (" + std::strerror(err) + "): relaying it");
-  }
+  if (openwfp_ioctl(fd, SIO_OPENWFP_HAND_OFF_WITH_RECORDS, records, size, nullptr, 0, &returned) == 0) return true;
+  offerRefused(id, errno);
   return false;
 }
 

@@ -143,7 +143,8 @@ class VerifyProxy {
   // A socks5 / http upstream: connect and handshake on a thread of its own (bounded by the
   // request's deadline and upstreamTimeout), then the outcome.
   void startUpstream(const Attempt& a, const ::VP_REQUEST& request, const policy::Upstream& upstream);
-  bool offerConnected(uint64_t id, int fd, const std::vector<uint8_t>& records);
+  bool offer(uint64_t id, int fd, const void* records, size_t size);
+  void offerRefused(uint64_t id, int err);
   // Records the attempt's result, then sends its OUTCOME on handle, or leaves it in *defer for
   // the worker's next OUTCOME_NEXT.
   void finishAttempt(const Attempt& a, int handle, int fd, int err, Deferred* defer = nullptr);

@@ -68,32 +68,33 @@ void VerifyProxy::outcomeDone(const Attempt& a, int err, double ms, int outcomeE
 // The engine's answer to a hand-off offer made behind the connect (Deferred::offerFd): taken ->
 // the proxy's copy is closed and nothing is relayed; refused -> the socket stays for the relay.
 void VerifyProxy::handOffAnswered(const Deferred& d, int err) {
-  const Attempt& a = d.attempt;
-  if (err == 0) {
-    {
-      std::lock_guard lk(mu_);
-      auto it = waiting_.find(a.id);
-      if (it != waiting_.end()) {
-        close(it->second.fd);  // the engine keeps the socket for the application
-        waiting_.erase(it);
-      }
-      ++stats_.handedOff;
-    }
-    char line[256];
-    std::snprintf(line, sizeof line,
-                  "proxy: id=%llu pid=%u upstream %s (SIO_OPENWFP_HAND_OFF_WITH_RECORDS, %zu bytes): connected in %.2f ms "
-                  "-> PERMIT; socket handed to the application",
-                  static_cast<unsigned long long>(a.id), a.appPid, a.original.c_str(), d.records.size(), d.ms);
-    logLine(line);
+  if (err != 0) {
+    offerRefused(d.attempt.id, err);
     return;
   }
-  if (err == EOPNOTSUPP || err == ENOENT) {  // no engine behind the channel, or none that hands over
+  {
+    std::lock_guard lk(mu_);
+    auto it = waiting_.find(d.attempt.id);
+    if (it != waiting_.end()) {
+      close(it->second.fd);  // the engine keeps the socket for the application
+      waiting_.erase(it);
+    }
+  }
+  Attempt handed = d.attempt;
+  handed.handedOff = true;
+  announce(handed, 0, d.ms);
+}
+
+// An offer the engine did not take: the proxy relays that connection; when nothing behind the
+// channel can hand sockets over, it stops offering (one line).
+void VerifyProxy::offerRefused(uint64_t id, int err) {
+  if (err == EOPNOTSUPP || err == ENOENT) {
     if (handOffWorks_.exchange(false))
       logLine("proxy: hand-off is not available here (SIO_OPENWFP_HAND_OFF_WITH_RECORDS: " +
               std::string(std::strerror(err)) + "): relaying instead");
     return;
   }
-  logLine("proxy: id=" + std::to_string(a.id) + " hand-off refused (" + std::strerror(err) + "): relaying it");
+  logLine("proxy: id=" + std::to_string(id) + " hand-off refused (" + std::strerror(err) + "): relaying it");
 }
 
 void VerifyProxy::outcomeRejected(const Attempt& a, int err, int outcomeErr) {
