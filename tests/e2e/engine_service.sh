@@ -12,24 +12,7 @@ CASE=$4
 work=$(mktemp -d)
 chmod 0755 "$work"
 export OPENWFP_ENGINE="$work/run/engine.sock"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done  # reaped quietly
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  for f in "$work"/*.log; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
-  exit 1
-}
-# wait_for DESCRIPTION COMMAND...: up to 10 s.
-wait_for() {
-  local what=$1; shift
-  for _ in $(seq 200); do "$@" && return 0; sleep 0.05; done
-  fail "timed out (10 s) waiting for: $what"
-}
+. "$(dirname "$0")/lib.sh"  # pids, cleanup at exit, fail, wait_for
 free_port() { python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' "$1"; }
 
 start_engine() {  # extra engine arguments

@@ -10,23 +10,7 @@ VP=$2
 CASE=$3
 work=$(mktemp -d)
 export OPENWFP_ENGINE="$work/run/engine.sock"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  for f in "$work"/*.log; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
-  exit 1
-}
-wait_for() {
-  local what=$1; shift
-  for _ in $(seq 200); do "$@" && return 0; sleep 0.05; done
-  fail "timed out (10 s) waiting for: $what"
-}
+. "$(dirname "$0")/lib.sh"  # pids, cleanup at exit, fail, wait_for
 
 # The upstream: answers "hello" with "world", then reports (on stdout, one line per connection)
 # its peer and how long after the application's close the EOF reached it.
