@@ -176,14 +176,26 @@ void Performer::performConnect(Call& call, const sockaddr* sa, socklen_t len, co
   const int flags = ::fcntl(fd, F_GETFL);
   const bool appNonBlocking = flags >= 0 && (flags & O_NONBLOCK) != 0;
   // Never block a thread for a handshake: a blocking socket is non-blocking for this call only.
-  if (!appNonBlocking && flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  const bool toggled = !appNonBlocking && flags >= 0;
+  if (toggled) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   int rc = ::connect(fd, sa, len);
   int err = rc == 0 ? 0 : errno;
-  if (!appNonBlocking && flags >= 0) ::fcntl(fd, F_SETFL, flags);
+  // A blocking call's answer is the handshake's end. On loopback it is usually over by now:
+  // connect() again, still non-blocking, says so in one call (0: connected, and the socket is in
+  // the state a blocking connect leaves; EALREADY: still going on; else the handshake's error,
+  // which it also clears, as a blocking connect does).
+  bool over = false;
+  int result = err;
+  if (toggled && err == EINPROGRESS) {
+    int again = ::connect(fd, sa, len);
+    result = again == 0 ? 0 : errno;
+    over = result != EALREADY;
+  }
+  if (toggled) ::fcntl(fd, F_SETFL, flags);
 
   if (err == EISCONN && final != nullptr && takeUndelivered(call.cookie) &&
       connectedTo(fd, *final, call.domain)) {
-    err = 0;  // the call was restarted after we had connected it and our answer was lost
+    err = result = 0;  // the call was restarted after we had connected it and our answer was lost
   }
   if (final != nullptr && (err == 0 || err == EINPROGRESS || err == EALREADY)) {
     sockaddr_storage ss{};
@@ -196,38 +208,27 @@ void Performer::performConnect(Call& call, const sockaddr* sa, socklen_t len, co
     finishPerformed(call, EINPROGRESS);  // as a Fast Open send without a cookie: nothing sent yet
     return;
   }
+  if (over) {
+    finishPerformed(call, result);
+    return;
+  }
   if ((err == EINPROGRESS || err == EALREADY) && !appNonBlocking) {
     call.settle = true;
     call.target.len = std::min<socklen_t>(len, sizeof call.target.bytes);
     std::memcpy(call.target.bytes.data(), sa, call.target.len);
-    // On loopback the handshake is usually over already: a peer address means connected.
-    sockaddr_storage peer{};
-    socklen_t peerLen = sizeof peer;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peerLen) == 0) {
-      finishPerformed(call, 0, true);
-      return;
-    }
-    pollfd p{fd, POLLOUT, 0};
-    if (::poll(&p, 1, 0) == 1) {
-      int soError = 0;
-      socklen_t soLen = sizeof soError;
-      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &soLen);
-      finishPerformed(call, soError);
-      return;
-    }
     waitForConnect(call);  // without holding this thread
     return;
   }
   finishPerformed(call, err);
 }
 
-void Performer::finishPerformed(Call& call, int err, bool established) {
+void Performer::finishPerformed(Call& call, int err) {
   if (call.settle) {
-    // Its result is not the answer. Established (getpeername said so), a blocking connect()
-    // returns at once; otherwise it is made non-blocking for this call only, as in
-    // performConnect (the handshake may still be going on when a deadline answered the call).
+    // Its result is not the answer: connect() again so that the socket is in the state a
+    // blocking connect leaves, non-blocking for this call only as in performConnect (the
+    // handshake may still be going on when a deadline answered the call).
     const int fd = call.sock.get();
-    const int flags = established ? -1 : ::fcntl(fd, F_GETFL);
+    const int flags = ::fcntl(fd, F_GETFL);
     if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     [[maybe_unused]] int rc = ::connect(fd, call.target.addr(), call.target.len);
     if (flags >= 0) ::fcntl(fd, F_SETFL, flags);
@@ -238,6 +239,11 @@ void Performer::finishPerformed(Call& call, int err, bool established) {
     return;
   }
   if (err != 0 && err != EINPROGRESS && call.remembered) reaper_.reportClosed(table_.remove(call.cookie));
+  // The duplicate goes before the answer: while the call waits, the application's descriptor
+  // holds the socket, so this close is only a reference dropped. After the answer it could be the
+  // last reference (the application closes at once), and this thread would run the socket's
+  // close (TCP's FIN and its processing) before it receives the next call.
+  call.sock.reset();
   const bool delivered = loop_.respond(call.id, err, false);
   if (!delivered && (err == 0 || err == EINPROGRESS) && call.op == CallOp::Connect) {
     rememberUndelivered(call.cookie);

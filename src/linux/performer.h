@@ -128,8 +128,7 @@ class Performer {
   void performBind(Call& call, const sockaddr* sa, socklen_t len, int checkPort);
   void performSend(Call& call);
   // The answer to a connect the supervisor performed; a failed connection is reported closed.
-  // established: the connect is known to be over (a peer address), see the settle in the .cpp.
-  void finishPerformed(Call& call, int err, bool established = false);
+  void finishPerformed(Call& call, int err);
   // Hands a connect still in progress on a blocking socket to the waiter.
   void waitForConnect(Call& call);
   // A Fast Open connect has completed: its data is sent and the byte count answered.
