@@ -19,8 +19,8 @@ constexpr size_t kQuickRead = 4096;  // bytes a payload read takes without waiti
 // The reads of one frame: its descriptors and credentials, and its deadline once it started.
 class FrameReader {
  public:
-  FrameReader(int sock, ReceivedFrame& frame, std::chrono::milliseconds limit)
-      : sock_(sock), frame_(frame), limit_(limit) {}
+  FrameReader(int sock, ReceivedFrame& frame, const ReadLimits& limits)
+      : sock_(sock), frame_(frame), limit_(limits.frameDeadline), beforeWait_(limits.beforeWait) {}
 
   // Waits until the socket is readable (until the deadline once the frame started) and returns
   // how many bytes it holds (at least 1: a read then reports EOF or the error), or nullopt when
@@ -82,14 +82,18 @@ class FrameReader {
     size_t have = 0;
     while (have < buf.size()) {
       // A new frame is waited for with poll (no FIONREAD: the header's size is fixed); the rest
-      // of a frame already started is read without waiting first (it comes in one write).
+      // of a frame already started is read without waiting first (it comes in one write). With
+      // a beforeWait hook a new frame is also read first without waiting: the hook runs only
+      // when there is nothing to read.
       size_t n = 0;
       bool wouldBlock = true;
-      if (started_ || have != 0) {
+      const bool fresh = !started_ && have == 0;
+      if (!fresh || beforeWait_) {
         wouldBlock = false;
         if (auto st = readSome(buf.subspan(have), n, &wouldBlock)) return st;
       }
       if (wouldBlock) {
+        if (fresh && beforeWait_) beforeWait_();
         if (!waitReadable(false)) return fail(ReadStatus::TimedOut);
         if (auto st = readSome(buf.subspan(have), n)) return st;
       }
@@ -142,6 +146,7 @@ class FrameReader {
   int sock_;
   ReceivedFrame& frame_;
   std::chrono::milliseconds limit_;
+  const std::function<void()>& beforeWait_;
   bool started_ = false;
   Clock::time_point deadline_{};
 };
@@ -150,7 +155,7 @@ class FrameReader {
 
 ReadStatus readFrame(int sock, ReceivedFrame& frame, const ReadLimits& limits) {
   frame = ReceivedFrame{};
-  FrameReader reader(sock, frame, limits.frameDeadline);
+  FrameReader reader(sock, frame, limits);
   uint8_t header[kHeaderSize];
   if (auto st = reader.readExactly(header, ReadStatus::Eof)) return *st;
   frame.error = parseHeader(header, frame.header);

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -44,6 +45,9 @@ struct ReceivedFrame {
 struct ReadLimits {
   // 0: none. Else the whole frame must have arrived this long after its first byte did.
   std::chrono::milliseconds frameDeadline{0};
+  // Called when no byte of a new frame is there yet, before waiting for one (a server writes the
+  // replies it held back while more requests were already waiting, see server.cpp).
+  std::function<void()> beforeWait;
 };
 
 enum class ReadStatus {

@@ -71,6 +71,14 @@ struct Client {
   std::map<uint32_t, Handle> handles;
   uint32_t nextHandle = 1;
 
+  // Replies the connection's reader thread writes while the client's next request is already
+  // waiting are held back and written together when the reader would wait (flushHeld): a
+  // client that sends requests back to back (a proxy's hand-off offer and its outcome) is woken
+  // once, after the last one took effect, not in between while the work it asked for is still
+  // being done. Replies from other threads (a driver completing an IRP) are written at once.
+  std::thread::id reader;     // guarded by writeMu; set by clientLoop before it reads
+  std::vector<uint8_t> held;  // guarded by writeMu
+
   // Writes a reply unless the connection is closed. Never throws.
   void send(uint64_t request, const Message& m) {
     std::vector<uint8_t> frame;
@@ -81,7 +89,18 @@ struct Client {
     }
     std::lock_guard lock(writeMu);
     if (closed) return;
+    if (std::this_thread::get_id() == reader) {
+      held.insert(held.end(), frame.begin(), frame.end());
+      return;
+    }
     if (!writeFrame(sock.get(), frame)) ::shutdown(sock.get(), SHUT_RDWR);  // the reader sees EOF
+  }
+
+  void flushHeld() {
+    std::lock_guard lock(writeMu);
+    if (held.empty()) return;
+    if (!closed && !writeFrame(sock.get(), held)) ::shutdown(sock.get(), SHUT_RDWR);
+    held.clear();
   }
 };
 
@@ -276,7 +295,11 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
 
   void clientLoop(const std::shared_ptr<Client>& client, uint64_t id) {
     ReceivedFrame frame;
-    const ReadLimits limits{options.frameDeadline};
+    {
+      std::lock_guard lock(client->writeMu);
+      client->reader = std::this_thread::get_id();
+    }
+    const ReadLimits limits{options.frameDeadline, [&client] { client->flushHeld(); }};
     for (;;) {
       ReadStatus st = readFrame(client->sock.get(), frame, limits);
       if (st == ReadStatus::Eof || st == ReadStatus::IoError) break;
@@ -298,6 +321,8 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
         client->send(frame.header.request, ErrorReply{EOPNOTSUPP});
         continue;
       }
+      // A service call may take long or wait on what the client does with an earlier reply.
+      if (std::holds_alternative<ServiceCallRequest>(frame.message)) client->flushHeld();
       if (!serve(client, frame)) {
         counters.malformed.fetch_add(1);
         spdlog::warn("openwfp: control client pid {}: unexpected message; connection closed", client->peerPid);
@@ -305,6 +330,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
       }
       counters.requests.fetch_add(1);
     }
+    client->flushHeld();  // answers to what was served before a malformed frame or a timeout
     {
       std::lock_guard lock(client->writeMu);
       client->closed = true;

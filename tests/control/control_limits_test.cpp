@@ -403,6 +403,53 @@ TEST(ControlLimits, S14_9_FrameDeadlineBoundsTheFrameNotTheIdleTimeBetweenFrames
   for (int fd : {idle, half, trickle}) close(fd);
 }
 
+// Replies the server's reader writes while the client's next request is already arriving are
+// held back and written together once the reader would wait (server.cpp): a pipelining client
+// (a proxy's hand-off offer, then its outcome) is woken once. A held reply waits at most for the
+// request behind it, bounded by the frame deadline: it is written before the connection is cut.
+TEST(ControlLimits, S14_9_ReplyHeldBehindAnArrivingRequestIsWrittenWithinTheFrameDeadline) {
+  ctl::ControlServerOptions options;
+  options.frameDeadline = 300ms;
+  ctl::ControlServer server(options);
+  auto err = server.start();
+  ASSERT_FALSE(err.has_value()) << *err;
+  const auto first = ctl::encode(11, ctl::DeviceCloseRequest{99});
+  const auto second = ctl::encode(12, ctl::DeviceCloseRequest{98});
+  std::vector<uint8_t> both(first);
+  both.insert(both.end(), second.begin(), second.begin() + 10);  // the first request, and part of the next
+
+  const int client = rawConnect(server.path());
+  ASSERT_GE(client, 0);
+  ASSERT_EQ(send(client, both.data(), both.size(), MSG_NOSIGNAL), static_cast<ssize_t>(both.size()));
+  pollfd p{client, POLLIN, 0};
+  EXPECT_EQ(poll(&p, 1, 100), 0) << "the first reply came while the next request was arriving";
+  ASSERT_EQ(send(client, second.data() + 10, second.size() - 10, MSG_NOSIGNAL),
+            static_cast<ssize_t>(second.size() - 10));
+  setRecvTimeout(client, 5000);
+  for (uint64_t id : {11u, 12u}) {
+    ctl::ReceivedFrame reply;
+    ASSERT_EQ(ctl::readFrame(client, reply), ctl::ReadStatus::Ok) << "no reply " << id << " within 5 s";
+    EXPECT_EQ(reply.header.request, id) << "replies out of order";
+    auto* r = std::get_if<ctl::DeviceCloseReply>(&reply.message);
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(r->status, kStatusInvalidHandle);
+  }
+  EXPECT_TRUE(answered(client, 13)) << "a request alone is answered at once";
+
+  // The request behind never completes: the held reply comes before the connection is cut.
+  const int stalled = rawConnect(server.path());
+  ASSERT_GE(stalled, 0);
+  ASSERT_EQ(send(stalled, both.data(), both.size(), MSG_NOSIGNAL), static_cast<ssize_t>(both.size()));
+  setRecvTimeout(stalled, 5000);
+  const auto start = Clock::now();
+  ctl::ReceivedFrame reply;
+  ASSERT_EQ(ctl::readFrame(stalled, reply), ctl::ReadStatus::Ok) << "the held reply never came (5 s)";
+  EXPECT_EQ(reply.header.request, 11u);
+  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_TRUE(waitClosed(stalled, 5000)) << "the unfinished request was not cut at the deadline";
+  for (int fd : {client, stalled}) close(fd);
+}
+
 TEST(ControlLimits, S14_9_DescriptorsAreCountedAcrossTheChunksOfAFrame) {
   ctl::ControlServerOptions options;
   options.frameDeadline = 0ms;  // only the descriptor count may end this connection
