@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include <cerrno>
@@ -21,6 +22,9 @@ namespace openwfp::linux_backend {
 namespace {
 
 constexpr size_t kMaxEntries = 8192;
+// Entries in all the caches of the process (each holds a pidfd): an engine serving many sessions,
+// or a bench running several supervisors, shares one budget instead of one each.
+std::atomic<size_t> gCached{0};
 constexpr auto kExecNoCache = std::chrono::seconds(2);
 
 bool pidfdAlive(int pidfd) {
@@ -43,6 +47,13 @@ size_t entryBound() {
 
 TaskCache::TaskCache() : exits_(::epoll_create1(EPOLL_CLOEXEC)), maxEntries_(entryBound()) {}
 
+TaskCache::~TaskCache() {
+  std::lock_guard lock(mu_);
+  gCached.fetch_sub(byTid_.size(), std::memory_order_relaxed);
+}
+
+size_t TaskCache::cachedInProcess() { return gCached.load(std::memory_order_relaxed); }
+
 void TaskCache::insertLocked(pid_t tid, std::shared_ptr<const TaskEntry> entry) {
   auto old = byTid_.find(tid);
   if (old != byTid_.end()) eraseLocked(old);
@@ -54,11 +65,13 @@ void TaskCache::insertLocked(pid_t tid, std::shared_ptr<const TaskEntry> entry) 
     if (::epoll_ctl(exits_.get(), EPOLL_CTL_ADD, entry->pidfd.get(), &ev) != 0) return;
   }
   byTid_.emplace(tid, std::move(entry));
+  gCached.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::unordered_map<pid_t, std::shared_ptr<const TaskEntry>>::iterator TaskCache::eraseLocked(
     std::unordered_map<pid_t, std::shared_ptr<const TaskEntry>>::iterator it) {
   if (exits_) ::epoll_ctl(exits_.get(), EPOLL_CTL_DEL, it->second->pidfd.get(), nullptr);
+  gCached.fetch_sub(1, std::memory_order_relaxed);
   return byTid_.erase(it);
 }
 
@@ -183,11 +196,13 @@ std::shared_ptr<const TaskEntry> TaskCache::get(pid_t tid, int& err, bool& fresh
     if (std::chrono::steady_clock::now() < nc->second) return entry;
     noCacheUntil_.erase(nc);
   }
-  if (byTid_.size() >= maxEntries_) {
+  const auto full = [this] { return byTid_.size() >= maxEntries_ || gCached.load(std::memory_order_relaxed) >= maxEntries_; };
+  if (full()) {
     for (auto it = byTid_.begin(); it != byTid_.end();) {
       it = pidfdAlive(it->second->pidfd.get()) ? std::next(it) : eraseLocked(it);
     }
-    while (byTid_.size() >= maxEntries_) eraseLocked(byTid_.begin());
+    while (!byTid_.empty() && full()) eraseLocked(byTid_.begin());
+    if (full()) return entry;  // the other caches hold the budget: used once, not cached
   }
   insertLocked(tid, entry);
   return entry;

@@ -47,6 +47,12 @@ class TaskCache {
   size_t size() const;
 
   TaskCache();
+  ~TaskCache();
+  TaskCache(const TaskCache&) = delete;
+  TaskCache& operator=(const TaskCache&) = delete;
+  // Entries cached by every TaskCache of this process (one per supervised tree): their pidfds
+  // count against one descriptor budget, RLIMIT_NOFILE / 4 (at most 8192) in all.
+  static size_t cachedInProcess();
   // An epoll fd readable while a cached task has exited; -1 if epoll is unavailable (then
   // exited tasks are dropped on access and when the cache is full).
   int exitFd() const { return exits_.get(); }
@@ -66,7 +72,7 @@ class TaskCache {
   std::unordered_map<pid_t, std::chrono::steady_clock::time_point> noCacheUntil_;  // by tgid
   bool threadPidfds_ = true;  // PIDFD_THREAD works (cleared on the first EINVAL)
   net::UniqueFd exits_;       // epoll set over the cached pidfds (data: tid, pidfd)
-  size_t maxEntries_;         // immutable after construction
+  size_t maxEntries_;         // immutable after construction: the process-wide budget
 };
 
 // Reads "Tgid:", the effective uid and, when capEff is not null, the effective capability set

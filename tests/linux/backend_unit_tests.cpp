@@ -2,6 +2,10 @@
 // untrusted bytes (S12.4, S13.2), sockaddr encoding for redirects (S13.3), and the connection
 // table (lookups for the control channel, closed connections for S5.6).
 #include <arpa/inet.h>
+#include <sys/resource.h>
+#include <condition_variable>
+#include <optional>
+#include <algorithm>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -439,6 +443,66 @@ TEST(BackendTaskCache, S13_9_AnExitedTaskIsEvictedByItsExitEvent) {
   tasks.evictExited();
   EXPECT_EQ(tasks.size(), 0u);
   EXPECT_EQ(::poll(&p, 1, 0), 0) << "nothing left to report";
+}
+
+// The caches of all supervisors in one process (an engine serving several sessions) share one
+// pidfd budget (RLIMIT_NOFILE / 4, at least 16): without it each took its own and together they
+// could use up the process's descriptors.
+TEST(BackendTaskCache, S13_9_AllCachesOfAProcessShareOneDescriptorBudget) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  std::optional<TaskCache> a, b;
+  {
+    rlimit low = saved;
+    low.rlim_cur = 64;  // a budget of 16 entries, read when a cache is made
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    a.emplace();
+    b.emplace();
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  }
+  const size_t before = TaskCache::cachedInProcess();
+  // 40 live tasks of this process to look up.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<pid_t> tids(40, 0);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < tids.size(); ++i) {
+    threads.emplace_back([&, i] {
+      std::unique_lock lock(mu);
+      tids[i] = static_cast<pid_t>(::gettid());
+      cv.notify_all();
+      cv.wait_for(lock, std::chrono::seconds(10), [&] { return release; });
+    });
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(5), [&] {
+      return std::all_of(tids.begin(), tids.end(), [](pid_t t) { return t != 0; });
+    })) << "the threads did not start within 5 s";
+  }
+  for (size_t i = 0; i < tids.size(); ++i) {
+    int err = 0;
+    bool fresh = false;
+    TaskCache& c = i % 2 == 0 ? *a : *b;
+    auto e = c.get(tids[i], err, fresh);
+    ASSERT_NE(e, nullptr) << "task " << tids[i] << ": " << std::strerror(err);
+    EXPECT_TRUE(fresh);
+    EXPECT_EQ(e->process.pid, static_cast<uint64_t>(::getpid()));
+  }
+  EXPECT_LE(TaskCache::cachedInProcess() - before, 16u) << "cache a: " << a->size() << ", cache b: " << b->size();
+  EXPECT_EQ(a->size() + b->size(), TaskCache::cachedInProcess() - before);
+  EXPECT_GT(a->size(), 0u);
+  EXPECT_GT(b->size(), 0u);
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  for (auto& t : threads) t.join();
+  a.reset();
+  b.reset();
+  EXPECT_EQ(TaskCache::cachedInProcess(), before) << "a destroyed cache gives its entries back";
 }
 
 TEST(BackendDeadlines, S13_10_DeadlinesExpireInTimeOrderAndNotAfterStop) {
