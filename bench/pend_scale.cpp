@@ -30,7 +30,7 @@
 // listener; holding N calls costs O(N^2) kernel time in all (seconds at N = 10,000), seen as
 // the system time of the interceptor's threads. `openwfp run` has one listener per command, and
 // so has this benchmark by default; `pend_scale 10000 4` spreads the clients over 4 (it needs
-// about 2 file descriptors per connect in the supervisor, see runRealPhase).
+// about 1.5 file descriptors per connect in the supervisor, see runRealPhase).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -70,8 +70,8 @@ constexpr int kDefaultN = 10000;
 // notifications on every receive, ID_VALID and send, so with K calls held on one listener each
 // costs O(K), and holding N on one listener O(N^2) in all (at N = 10,000 on the 2-core dev
 // machine 5-34 s of hold, mostly kernel time of the interceptor's threads); more listeners
-// divide that, but each interceptor caches a pidfd per client thread (up to kTaskCacheEntries),
-// so N = 10,000 over 2 or more listeners needs more than 20,000 descriptors in the supervisor.
+// divide that. The interceptors' task caches share one pidfd budget (RLIMIT_NOFILE / 4, at most
+// kTaskCacheEntries), so N = 10,000 pended fits in 20,000 descriptors with any number of listeners.
 constexpr int kDefaultListeners = 1;
 constexpr size_t kClientStack = 64 * 1024;
 constexpr uint16_t kOrigPort = 9;  // 127.0.0.2:9: nobody listens there, only a redirect gets through
@@ -440,11 +440,11 @@ struct SupervisedClient {
 int runRealPhase(bool pend, int n, int listeners, const std::string& self) {
   const char* name = pend ? "real/pended" : "real/inline";
   // Per pended connect the supervisor holds a duplicate of the client's socket until it is
-  // completed, and per client thread a cached pidfd (each interceptor's task cache holds up to
-  // kTaskCacheEntries).
-  const long perListener = (n + listeners - 1) / listeners;
-  const long need = (pend ? n : 0) + listeners * std::min<long>(perListener, kTaskCacheEntries) + 256;
+  // completed, and per client thread a cached pidfd: the task caches of all its interceptors
+  // share one budget of RLIMIT_NOFILE / 4 entries, at most kTaskCacheEntries (task_cache.cpp).
+  long need = (pend ? n : 0) + std::min<long>(n, kTaskCacheEntries) + 256;
   const long fdLimit = raiseFdLimit(need);
+  if (fdLimit < need) need = (pend ? n : 0) + std::min<long>({n, kTaskCacheEntries, fdLimit / 4}) + 256;
   if (fdLimit < need) {
     std::fprintf(stderr,
                  "pend_scale %s: the supervisor needs about %ld file descriptors for %d connects, "
