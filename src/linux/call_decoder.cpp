@@ -1,8 +1,9 @@
 // linux/call_decoder.cpp - from a notified call to its classify request (see call_decoder.h).
 //
 // Per notification:
-//   process facts (TaskCache) -> the process's socket (pidfd_getfd) -> what it is -> the
-//   sockaddr / message heads (process_vm_readv) -> the task was alive throughout?
+//   a connect's or bind's sockaddr (process_vm_readv) -> process facts (TaskCache) -> the
+//   process's socket (pidfd_getfd) -> what it is -> a send's message heads (process_vm_readv)
+//   -> the task was alive throughout?
 #include "linux/call_decoder.h"
 
 #include <netinet/in.h>
@@ -91,6 +92,14 @@ std::optional<DecodedCall> CallDecoder::decode(const seccomp_notif& n) {
     return std::nullopt;
   }
 
+  // A connect's or bind's sockaddr is read first, before the socket is taken: a later successful
+  // pidfd_getfd on a cached pidfd then proves that its task, the one that holds this thread id
+  // while it lives, was alive after the read (see the end). Its failure is answered only once the
+  // fd is known to be open: the kernel checks the fd first (EBADF before EFAULT).
+  RawSockaddr raw;
+  int readErr = 0;
+  if (addressCall) readErr = readName(tid, n.data.args[1], static_cast<uint32_t>(n.data.args[2]), raw);
+
   // The process's socket, through its (cached) pidfd.
   const int fd = static_cast<int>(n.data.args[0]);
   std::shared_ptr<const TaskEntry> task;
@@ -131,14 +140,26 @@ std::optional<DecodedCall> CallDecoder::decode(const seccomp_notif& n) {
   sockaddr_storage ss{};
   socklen_t ssLen = sizeof ss;
   Endpoint local;
-  if (::getsockname(sock.get(), reinterpret_cast<sockaddr*>(&ss), &ssLen) == 0 &&
-      (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+  const int nameRc = ::getsockname(sock.get(), reinterpret_cast<sockaddr*>(&ss), &ssLen);
+  const int nameErr = nameRc == 0 ? 0 : errno;
+  if (nameRc == 0 && (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
     f.domain = ss.ss_family;
     local.version = f.domain == AF_INET6 ? IpVersion::V6 : IpVersion::V4;
     if (auto ep = net::endpointFromSockaddr(ss, ssLen)) local = *ep;
   } else {
     f.domain = 0;
   }
+  if (addressCall && readErr != 0) {
+    // bind() looks the socket up before it copies the address, connect() after (both after
+    // the fd itself).
+    if (nr == bindSyscallNr() && nameErr == ENOTSOCK) {
+      loop_.respond(n.id, ENOTSOCK, false);
+    } else {
+      answerReadFailure(n, readErr, "reading the sockaddr");
+    }
+    return std::nullopt;
+  }
+  if (addressCall) f.raw = raw;
   int proto = 0;
   bool tcpOrUdp = false;
   if (f.domain != 0) {
@@ -171,9 +192,11 @@ std::optional<DecodedCall> CallDecoder::decode(const seccomp_notif& n) {
     d.ask = false;
   }
   // What was read really is the waiting call's: its task lived throughout. A live pidfd proves
-  // it for a cached entry (a live task keeps its id, see task_cache.h); facts just read from
-  // /proc under the id need the kernel's word.
-  if (freshTask ? !loop_.stillValid(n.id) : !pidfdAlive(task->pidfd.get())) {
+  // it for a cached entry (a live task keeps its id, see task_cache.h): for a connect or bind,
+  // pidfd_getfd succeeded on it after the sockaddr was read; a send's message heads are read
+  // after it, so its pidfd is polled now. Facts just read from /proc under the id need the
+  // kernel's word.
+  if (freshTask ? !loop_.stillValid(n.id) : !addressCall && !pidfdAlive(task->pidfd.get())) {
     loop_.failOrDrop(n.id, "the task changed while its call was read", tid, ESRCH);
     return std::nullopt;
   }
@@ -184,11 +207,7 @@ bool CallDecoder::decodeAddressCall(const seccomp_notif& n, DecodedCall& d) {
   CallFacts& f = d.facts;
   const bool bind = n.data.nr == bindSyscallNr();
   f.op = bind ? CallOp::Bind : CallOp::Connect;
-  const auto len = static_cast<uint32_t>(n.data.args[2]);
-  if (int err = readName(f.tid, n.data.args[1], len, f.raw); err != 0) {
-    answerReadFailure(n, err, "reading the sockaddr");
-    return false;
-  }
+  const auto len = static_cast<uint32_t>(n.data.args[2]);  // f.raw: read by decode()
   const bool ipAddress = ipFamily(f.raw);
   if (f.domain == 0) {
     if (!ipAddress) {

@@ -330,6 +330,25 @@ int semantics(const char* host, int port, int closedPort) {
   rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
   std::printf("ip_on_file=%d\n", rc == 0 ? 0 : errno);
   ::close(fd);
+  // An unreadable address: the kernel checks the fd first (EBADF), then copies the address
+  // (EFAULT), then asks whether the file is a socket.
+  auto* unreadable = reinterpret_cast<sockaddr*>(static_cast<uintptr_t>(8));
+  rc = ::connect(fd, unreadable, len);  // fd is closed now
+  std::printf("bad_fd_bad_addr=%d\n", rc == 0 ? 0 : errno);
+  rc = ::bind(fd, unreadable, len);
+  std::printf("bind_bad_fd_bad_addr=%d\n", rc == 0 ? 0 : errno);
+  fd = ::socket(ss.ss_family, SOCK_STREAM, 0);
+  rc = ::connect(fd, unreadable, len);
+  std::printf("bad_addr=%d\n", rc == 0 ? 0 : errno);
+  rc = ::bind(fd, unreadable, len);
+  std::printf("bind_bad_addr=%d\n", rc == 0 ? 0 : errno);
+  ::close(fd);
+  fd = ::open("/dev/null", O_RDWR);
+  rc = ::connect(fd, unreadable, len);
+  std::printf("file_bad_addr=%d\n", rc == 0 ? 0 : errno);
+  rc = ::bind(fd, unreadable, len);
+  std::printf("bind_file_bad_addr=%d\n", rc == 0 ? 0 : errno);
+  ::close(fd);
   return 0;
 }
 

@@ -731,6 +731,10 @@ TEST_P(Real, S13_7_PermittedCallsKeepTheirSemantics) {
   ASSERT_NE(direct.find("second=106"), std::string::npos) << direct;  // EISCONN
   ASSERT_NE(direct.find("refused_so_error=111"), std::string::npos) << direct;
   ASSERT_NE(direct.find("peer_after=107"), std::string::npos) << direct;  // ENOTCONN
+  ASSERT_NE(direct.find("bad_fd_bad_addr=9\n"), std::string::npos) << direct;  // EBADF before EFAULT
+  ASSERT_NE(direct.find("bad_addr=14\n"), std::string::npos) << direct;        // EFAULT
+  ASSERT_NE(direct.find("file_bad_addr=14\n"), std::string::npos) << direct;   // before ENOTSOCK
+  ASSERT_NE(direct.find("bind_file_bad_addr=88\n"), std::string::npos) << direct;  // bind: after it
   RunResult r = run({{}, argv});
   ASSERT_EQ(r.exitCode, 0) << describe(r);
   EXPECT_EQ(r.out, direct) << describe(r);
