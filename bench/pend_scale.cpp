@@ -72,7 +72,9 @@ constexpr int kDefaultN = 10000;
 // machine 5-34 s of hold, mostly kernel time of the interceptor's threads); more listeners
 // divide that. The interceptors' task caches share one pidfd budget (RLIMIT_NOFILE / 4, at most
 // kTaskCacheEntries), so N = 10,000 pended fits in 20,000 descriptors with any number of listeners.
-constexpr int kDefaultListeners = 1;
+// The default, 16, is an engine serving 16 sessions (`openwfp run --attach`), each with its share
+// of the connects; `pend_scale 10000 1` shows one process's quadratic cost (15 s here).
+constexpr int kDefaultListeners = 16;
 constexpr size_t kClientStack = 64 * 1024;
 constexpr uint16_t kOrigPort = 9;  // 127.0.0.2:9: nobody listens there, only a redirect gets through
 constexpr int kStallSeconds = 15;  // a real phase fails when nothing progresses for this long
