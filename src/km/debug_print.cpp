@@ -3,7 +3,8 @@
 // Each call is one log line "[driver] message" (trailing newlines dropped), formatted with the
 // Windows printf dialect (format.h). DbgPrintEx levels map to log levels: ERROR -> error,
 // WARNING -> warn, INFO -> info, TRACE and the rest -> debug; a mask level (> 31) maps by its
-// lowest set bit the same way. All messages pass (no component filter): spdlog's level decides.
+// lowest set bit the same way. All messages pass (no component filter): spdlog's level decides;
+// a message below it, outside a classify's trace, is not formatted at all.
 #include <wdm.h>
 
 #include <spdlog/spdlog.h>
@@ -32,6 +33,8 @@ spdlog::level::level_enum levelFor(ULONG level) {
 }
 
 void emit(spdlog::level::level_enum level, const char* format, va_list args) {
+  // Formatted only for someone: the classify's trace record or the log at this level.
+  if (!openwfp::verifier::driverNoteWanted() && !spdlog::should_log(level)) return;
   std::string text = openwfp::km::formatKernelMessage(format, args);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   openwfp::verifier::driverNote(text);  // into the trace record of the classify it runs for, if any

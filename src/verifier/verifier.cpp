@@ -109,4 +109,6 @@ void driverNote(const std::string& note) {
   if (tlsNoteSink != nullptr) tlsNoteSink(tlsNoteContext, note);
 }
 
+bool driverNoteWanted() { return tlsNoteSink != nullptr; }
+
 }  // namespace openwfp::verifier

@@ -97,5 +97,7 @@ class DriverNoteScope {
   void* previousContext_;
 };
 void driverNote(const std::string& note);
+// A DriverNoteScope is active on this thread (driverNote would record something).
+bool driverNoteWanted();
 
 }  // namespace openwfp::verifier
