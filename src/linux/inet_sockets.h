@@ -18,8 +18,9 @@ struct DiagSocket {
   Endpoint remote;
 };
 
-// All sockets of one family (AF_INET/AF_INET6) and protocol (IPPROTO_TCP/UDP). std::nullopt when
-// sock_diag is unavailable.
+// All sockets of one family (AF_INET/AF_INET6) and protocol (IPPROTO_TCP/UDP), except TCP sockets
+// in TIME_WAIT (over for the application, and numerous). std::nullopt when sock_diag is
+// unavailable.
 std::optional<std::vector<DiagSocket>> dumpSockets(int family, int protocol);
 
 // TCP states in which the connection is over for the application.

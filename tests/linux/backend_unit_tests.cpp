@@ -30,6 +30,7 @@
 #include "linux/connection_table.h"
 #include "linux/datagram.h"
 #include "linux/flow_cache.h"
+#include "linux/inet_sockets.h"
 #include "linux/performer.h"
 #include "linux/task_cache.h"
 #include "linux/tree_guard.h"
@@ -691,4 +692,64 @@ TEST(BackendTaskCache, S13_9_StatusOfAGoneTaskIsEsrchAndOtherFailuresKeepTheirEr
   EXPECT_EQ(readTaskStatus(0x3ffffff0, tgid, euid), ESRCH);  // beyond pid_max: no such task
   EXPECT_EQ(readTaskStatus(::getpid(), tgid, euid), 0);
   EXPECT_EQ(tgid, ::getpid());
+}
+
+namespace {
+
+// The TCP state of the IPv4 socket with this local port, from /proc/net/tcp (hex), or -1.
+int procTcpState(uint16_t localPort) {
+  std::FILE* f = std::fopen("/proc/net/tcp", "re");
+  if (f == nullptr) return -1;
+  char line[512];
+  int state = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned addr = 0, port = 0, st = 0;
+    if (std::sscanf(line, " %*d: %8X:%4X %*8X:%*4X %2X", &addr, &port, &st) == 3 && port == localPort) {
+      state = static_cast<int>(st);
+    }
+  }
+  std::fclose(f);
+  return state;
+}
+
+}  // namespace
+
+TEST(BackendSockDiag, S5_6_TheListingLeavesOutTimeWaitSockets) {
+  // The reaper's sock_diag dumps skip TIME_WAIT (tens of thousands after a burst of loopback
+  // connections); a remembered connection in TIME_WAIT is ended by being missing (two scans).
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  socklen_t len = sizeof sa;
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+  int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  int accepted = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(accepted, 0);
+  sockaddr_in local{};
+  len = sizeof local;
+  ASSERT_EQ(::getsockname(client, reinterpret_cast<sockaddr*>(&local), &len), 0);
+  const uint16_t port = ntohs(local.sin_port);
+  uint64_t cookie = 0;
+  socklen_t cookieLen = sizeof cookie;
+  ASSERT_EQ(::getsockopt(client, SOL_SOCKET, SO_COOKIE, &cookie, &cookieLen), 0);
+  auto listed = [&] {
+    auto all = dumpSockets(AF_INET, IPPROTO_TCP);
+    EXPECT_TRUE(all.has_value());
+    return all && std::any_of(all->begin(), all->end(), [&](const DiagSocket& d) { return d.cookie == cookie; });
+  };
+  EXPECT_TRUE(listed()) << "an established connection is listed";
+  ::close(client);  // the active close: the client's side ends in TIME_WAIT
+  ::close(accepted);
+  ::close(listener);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (procTcpState(port) != TCP_TIME_WAIT && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(procTcpState(port), TCP_TIME_WAIT) << "the client's side did not reach TIME_WAIT within 5 s";
+  EXPECT_FALSE(listed()) << "a TIME_WAIT socket is listed";
 }
