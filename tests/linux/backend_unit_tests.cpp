@@ -696,15 +696,17 @@ TEST(BackendTaskCache, S13_9_StatusOfAGoneTaskIsEsrchAndOtherFailuresKeepTheirEr
 
 namespace {
 
-// The TCP state of the IPv4 socket with this local port, from /proc/net/tcp (hex), or -1.
-int procTcpState(uint16_t localPort) {
+// The TCP state of the IPv4 socket from localPort to remotePort, from /proc/net/tcp, or -1.
+// Both ports: a TIME_WAIT entry of an earlier connection may hold the same local port.
+int procTcpState(uint16_t localPort, uint16_t remotePort) {
   std::FILE* f = std::fopen("/proc/net/tcp", "re");
   if (f == nullptr) return -1;
   char line[512];
   int state = -1;
   while (std::fgets(line, sizeof line, f) != nullptr) {
-    unsigned addr = 0, port = 0, st = 0;
-    if (std::sscanf(line, " %*d: %8X:%4X %*8X:%*4X %2X", &addr, &port, &st) == 3 && port == localPort) {
+    unsigned lport = 0, rport = 0, st = 0;
+    if (std::sscanf(line, " %*d: %*8X:%4X %*8X:%4X %2X", &lport, &rport, &st) == 3 && lport == localPort &&
+        rport == remotePort) {
       state = static_cast<int>(st);
     }
   }
@@ -734,6 +736,7 @@ TEST(BackendSockDiag, S5_6_TheListingLeavesOutTimeWaitSockets) {
   len = sizeof local;
   ASSERT_EQ(::getsockname(client, reinterpret_cast<sockaddr*>(&local), &len), 0);
   const uint16_t port = ntohs(local.sin_port);
+  const uint16_t serverPort = ntohs(sa.sin_port);
   uint64_t cookie = 0;
   socklen_t cookieLen = sizeof cookie;
   ASSERT_EQ(::getsockopt(client, SOL_SOCKET, SO_COOKIE, &cookie, &cookieLen), 0);
@@ -747,9 +750,9 @@ TEST(BackendSockDiag, S5_6_TheListingLeavesOutTimeWaitSockets) {
   ::close(accepted);
   ::close(listener);
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (procTcpState(port) != TCP_TIME_WAIT && std::chrono::steady_clock::now() < until) {
+  while (procTcpState(port, serverPort) != TCP_TIME_WAIT && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  ASSERT_EQ(procTcpState(port), TCP_TIME_WAIT) << "the client's side did not reach TIME_WAIT within 5 s";
+  ASSERT_EQ(procTcpState(port, serverPort), TCP_TIME_WAIT) << "the client's side did not reach TIME_WAIT within 5 s";
   EXPECT_FALSE(listed()) << "a TIME_WAIT socket is listed";
 }
