@@ -96,9 +96,10 @@ std::optional<DecodedCall> CallDecoder::decode(const seccomp_notif& n) {
   // pidfd_getfd on a cached pidfd then proves that its task, the one that holds this thread id
   // while it lives, was alive after the read (see the end). Its failure is answered only once the
   // fd is known to be open: the kernel checks the fd first (EBADF before EFAULT).
-  RawSockaddr raw;
+  DecodedCall d;
+  CallFacts& f = d.facts;
   int readErr = 0;
-  if (addressCall) readErr = readName(tid, n.data.args[1], static_cast<uint32_t>(n.data.args[2]), raw);
+  if (addressCall) readErr = readName(tid, n.data.args[1], static_cast<uint32_t>(n.data.args[2]), f.raw);
 
   // The process's socket, through its (cached) pidfd.
   const int fd = static_cast<int>(n.data.args[0]);
@@ -129,8 +130,6 @@ std::optional<DecodedCall> CallDecoder::decode(const seccomp_notif& n) {
     return std::nullopt;
   }
 
-  DecodedCall d;
-  CallFacts& f = d.facts;
   f.id = n.id;
   f.tid = tid;
   f.nr = nr;
@@ -159,7 +158,6 @@ std::optional<DecodedCall> CallDecoder::decode(const seccomp_notif& n) {
     }
     return std::nullopt;
   }
-  if (addressCall) f.raw = raw;
   int proto = 0;
   bool tcpOrUdp = false;
   if (f.domain != 0) {

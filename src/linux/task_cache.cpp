@@ -196,12 +196,13 @@ std::shared_ptr<const TaskEntry> TaskCache::get(pid_t tid, int& err, bool& fresh
     if (std::chrono::steady_clock::now() < nc->second) return entry;
     noCacheUntil_.erase(nc);
   }
-  const auto full = [this] { return byTid_.size() >= maxEntries_ || gCached.load(std::memory_order_relaxed) >= maxEntries_; };
+  // gCached counts this cache's entries too: the one budget bounds them all.
+  const auto full = [this] { return gCached.load(std::memory_order_relaxed) >= maxEntries_; };
   if (full()) {
     for (auto it = byTid_.begin(); it != byTid_.end();) {
       it = pidfdAlive(it->second->pidfd.get()) ? std::next(it) : eraseLocked(it);
     }
-    while (!byTid_.empty() && full()) eraseLocked(byTid_.begin());
+    if (full() && !byTid_.empty()) eraseLocked(byTid_.begin());  // one of ours makes room
     if (full()) return entry;  // the other caches hold the budget: used once, not cached
   }
   insertLocked(tid, entry);
