@@ -2,7 +2,7 @@
 // completed, resident memory reported, each figure set against a baseline measured in the same
 // run (SPEC S6.3 at scale, S13).
 //
-//   pend_scale [N [LISTENERS]]   (default N = 10000 connects from LISTENERS = 1 client process)
+//   pend_scale [N [LISTENERS]]   (default N = 10000 connects from LISTENERS = 16 client processes)
 //
 // Four phases, each a fresh process (this program re-executed with --phase), so that every
 // memory reading starts from a clean heap:
@@ -28,9 +28,10 @@
 // Cost to know when reading the figures: the kernel keeps a listener's notifications in one list
 // and walks it on every receive, ID_VALID and send, so each of them costs O(calls held) on that
 // listener; holding N calls costs O(N^2) kernel time in all (seconds at N = 10,000), seen as
-// the system time of the interceptor's threads. `openwfp run` has one listener per command, and
-// so has this benchmark by default; `pend_scale 10000 4` spreads the clients over 4 (it needs
-// about 1.5 file descriptors per connect in the supervisor, see runRealPhase).
+// the system time of the interceptor's threads. `openwfp run` has one listener per command; this
+// benchmark spreads the clients over 16 by default, as an engine serving 16 sessions would hold
+// them, and `pend_scale 10000 1` puts them all on one (about 1.5 file descriptors per connect in
+// the supervisor either way, see runRealPhase).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
