@@ -162,7 +162,7 @@ proxied() { local n; n=$(grep -c -e "$2" "$1" 2>/dev/null || true); [ "${n:-0}" 
   { echo "proxy_paths: $1 shows ${n:-0} proxied connections, expected at least $3" >&2; exit 1; }; }
 proxied "$tmp/microsocks.log" "connected to 127.0.0.2:" $((3 * need))   # proxychains4 + policy (x2)
 proxied "$tmp/engine.proxy.log" "-> PERMIT; " "$need"                         # vp-engine
-proxied "$tmp/engine2.proxy.log" "socket handed to the application" "$need"    # vp-handoff
+proxied "$tmp/engine2.proxy.log" "socket handed to the application\|connected in place" "$need"  # vp-handoff
 for r in $(seq "$rounds"); do proxied "$tmp/vp-session.$r.proxy" "-> PERMIT; " $((conns + 1)); done
 
 python3 - "$tmp" "$rounds" "$conns" "$mib" "${paths[@]}" <<'PY'

@@ -837,7 +837,7 @@ static NTSTATUS PdRegister(PIO_STACK_LOCATION stack, const VP_REGISTER* reg, ULO
   ULONG timeoutMs;
   KIRQL irql;
   if (inLen < 2 * sizeof(UINT16) || reg->listenPortV4 == 0) return STATUS_INVALID_PARAMETER;
-  timeoutMs = inLen >= sizeof(VP_REGISTER) && reg->pendTimeoutMs != 0 ? reg->pendTimeoutMs : VP_DEFAULT_PEND_TIMEOUT_MS;
+  timeoutMs = inLen >= 8 && reg->pendTimeoutMs != 0 ? reg->pendTimeoutMs : VP_DEFAULT_PEND_TIMEOUT_MS;
   KeAcquireSpinLock(&gLock, &irql);
   live = gProxyPid;
   if (live == 0) {

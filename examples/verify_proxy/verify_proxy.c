@@ -17,6 +17,9 @@
  *   connect the proxy does not answer in time is BLOCKed by the expiry thread at its deadline, so
  *   a late OUTCOME finds nothing (STATUS_NOT_FOUND) and never completes a classify twice.
  * The channel is described in verify_proxy_channel.h.
+ * One openwfp extension, compiled only where openwfp_km_ext.h exists: a proxy that registers with
+ * VP_REGISTER_APPLICATION_SOCKET gets the application's own socket with each NEXT reply
+ * (OpenwfpIrpAttachApplicationSocket) and connects it in place (docs/performance.md).
  */
 #include <ntddk.h>
 #include <wdm.h>
@@ -24,6 +27,7 @@
 #include <fwpsk.h>
 #include <fwpmk.h>
 #include <ws2ipdef.h>
+#include <openwfp_km_ext.h> /* openwfp only: OpenwfpIrpAttachApplicationSocket (hand-off in place) */
 
 #define INITGUID
 #include <guiddef.h>
@@ -62,6 +66,7 @@ static DWORD gProxyPid;           /* 0: no proxy registered, connections are BLO
 static PFILE_OBJECT gProxyFile;   /* the handle (file object) the proxy registered with */
 static UINT16 gProxyPortV4, gProxyPortV6;
 static ULONGLONG gPendTimeout;    /* in 100 ns units */
+static UINT32 gProxyFlags;        /* VP_REGISTER.flags of the registered proxy */
 static BOOLEAN gSaidNoProxy;      /* logged the current no-proxy episode */
 static ULONG gWithoutProxy;       /* VP_WITHOUT_PROXY_BLOCK (default) or _PERMIT */
 static BOOLEAN gStopping;         /* the expiry thread ends */
@@ -141,6 +146,13 @@ static PIRP VpMatchLocked(void) {
       if (VpClaimLocked(irp)) break;
     }
     RtlCopyMemory(irp->AssociatedIrp.SystemBuffer, &p->request, sizeof(VP_REQUEST));
+#ifdef OPENWFP_KM_EXT_H
+    /* The classify is pended and its handle held (under gLock nobody completes it meanwhile). */
+    if ((gProxyFlags & VP_REGISTER_APPLICATION_SOCKET) != 0 &&
+        NT_SUCCESS(OpenwfpIrpAttachApplicationSocket(irp, p->classifyHandle))) {
+      ((VP_REQUEST*)irp->AssociatedIrp.SystemBuffer)->flags |= VP_REQUEST_APPLICATION_SOCKET;
+    }
+#endif
     irp->IoStatus.Status = STATUS_SUCCESS;
     irp->IoStatus.Information = sizeof(VP_REQUEST);
     p->delivered = TRUE;
@@ -377,7 +389,7 @@ static NTSTATUS NTAPI VpDispatchDeviceControl(PDEVICE_OBJECT device, PIRP irp) {
     ULONG timeoutMs;
     /* pendTimeoutMs is optional: a REGISTER of the first two fields gets the default. */
     if (inLen < 2 * sizeof(UINT16) || reg->listenPortV4 == 0) return VpCompleteIrp(irp, STATUS_INVALID_PARAMETER, 0);
-    timeoutMs = inLen >= sizeof(VP_REGISTER) && reg->pendTimeoutMs != 0 ? reg->pendTimeoutMs : VP_DEFAULT_PEND_TIMEOUT_MS;
+    timeoutMs = inLen >= 8 && reg->pendTimeoutMs != 0 ? reg->pendTimeoutMs : VP_DEFAULT_PEND_TIMEOUT_MS;
     KeAcquireSpinLock(&gLock, &irql);
     live = gProxyPid;
     if (live == 0) {
@@ -386,6 +398,7 @@ static NTSTATUS NTAPI VpDispatchDeviceControl(PDEVICE_OBJECT device, PIRP irp) {
       gProxyPortV4 = reg->listenPortV4;
       gProxyPortV6 = reg->listenPortV6;
       gPendTimeout = (ULONGLONG)timeoutMs * 10000;
+      gProxyFlags = inLen >= sizeof(VP_REGISTER) ? reg->flags : 0;
       gSaidNoProxy = FALSE;
     }
     KeReleaseSpinLock(&gLock, irql);

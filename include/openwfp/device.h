@@ -61,6 +61,13 @@ int openwfp_device_close(int handle);
 /* NTSTATUS of the calling thread's last openwfp_device_* call (as a signed 32-bit value). */
 int32_t openwfp_device_last_status(void);
 
+/* The descriptor the driver attached to the reply of the calling thread's last
+ * openwfp_device_ioctl (OpenwfpIrpAttachApplicationSocket of openwfp/km/openwfp_km_ext.h: the
+ * application's own socket of a pended connect), now owned by the caller (close it); -1 when
+ * that reply carried none or it was taken already. An untaken descriptor is closed by the
+ * thread's next openwfp_device_ioctl, or when the thread ends. openwfp extension. */
+int openwfp_device_take_descriptor(void);
+
 #ifdef __cplusplus
 }
 

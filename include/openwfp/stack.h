@@ -70,7 +70,9 @@ enum class StackHook : uint8_t { Connect, Bind };
 //            attached with SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS to this socket, if any.
 //   Bind     process, protocol, local (what the application asked for), socketId.
 // socketId is the backend's identity of the socket; it is unique for the lifetime of the socket
-// within one backend.
+// within one backend. socket: the application's own socket, where the backend can share it
+// (ApplicationSocket; null otherwise).
+class ApplicationSocket;
 struct StackRequest {
   ProcessInfo process;
   Protocol protocol = Protocol::Tcp;
@@ -78,6 +80,20 @@ struct StackRequest {
   Endpoint remote;
   uint64_t socketId = 0;
   std::shared_ptr<redirect::History> proxiedRecords;
+  std::shared_ptr<const ApplicationSocket> socket;
+};
+
+// The application's own socket of a Connect, for a driver that gives it to its proxy with a
+// device I/O reply (OpenwfpIrpAttachApplicationSocket, openwfp/km/openwfp_km_ext.h): the proxy
+// then connects the application's socket itself (docs/performance.md, "Hand-off in place").
+// The Linux backend has one (its supervisor holds a duplicate of the application's descriptor);
+// the simulated stack has none. Opaque to the engine, which only keeps it with the classify.
+class ApplicationSocket {
+ public:
+  virtual ~ApplicationSocket() = default;
+  // A new descriptor of the same open file (the caller owns it), or -1 with errno: EBADF once
+  // the operation has been answered.
+  virtual int duplicate() const = 0;
 };
 
 // The engine's answer, one struct for every hook. What the backend does with it (both backends

@@ -73,11 +73,22 @@ typedef struct VP_ENDPOINT {
   uint8_t addr[16];
 } VP_ENDPOINT;
 
+/* VP_REGISTER.flags. APPLICATION_SOCKET (openwfp extension, hand-off in place): each NEXT
+ * reply also carries the application's own socket of the connection (take it with
+ * openwfp_device_take_descriptor; VP_REQUEST.flags then has VP_REQUEST_APPLICATION_SOCKET). The
+ * proxy connects that socket to the destination itself and offers it back with
+ * SIO_OPENWFP_HAND_OFF_WITH_RECORDS before its OUTCOME: no socket of its own, no relay, and the
+ * application keeps its socket with every option it set. Only for a proxy outside the session
+ * (its connects classified by nobody). A driver or stack without it sends no socket. */
+#define VP_REGISTER_APPLICATION_SOCKET 0x1u
+#define VP_REQUEST_APPLICATION_SOCKET 0x1u
+
 typedef struct VP_REGISTER {
   uint16_t listenPortV4; /* the proxy listens on 127.0.0.1:listenPortV4 */
   uint16_t listenPortV6; /* and on [::1]:listenPortV6 (0: no IPv6) */
   uint32_t pendTimeoutMs; /* a pended connect not answered within this is BLOCKed (0: default);
                              optional: a 4-byte REGISTER gets the default */
+  uint32_t flags;         /* VP_REGISTER_*; optional: an 8-byte REGISTER has none */
 } VP_REGISTER;
 
 typedef struct VP_REQUEST {
@@ -85,7 +96,7 @@ typedef struct VP_REQUEST {
   VP_ENDPOINT originalDestination;
   uint32_t appPid; /* the process whose connect is pended */
   uint32_t recordsSize;
-  uint32_t reserved;               /* keeps deadline and records 8-byte aligned */
+  uint32_t flags;                  /* VP_REQUEST_*; keeps deadline and records 8-byte aligned */
   uint64_t deadline;               /* the driver BLOCKs this connect then: KeQueryInterruptTime()
                                       units, 100 ns of the monotonic clock (CLOCK_MONOTONIC in
                                       openwfp; QueryInterruptTime() in Windows user mode) */

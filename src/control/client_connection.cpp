@@ -28,6 +28,21 @@
 namespace openwfp::control {
 namespace {
 
+// A device IOCTL reply's descriptor (the only reply that may carry one) joins its message; any
+// other descriptor that came with a reply is closed.
+Message takeMessage(ReceivedFrame& f) {
+  if (!f.fds.empty()) {
+    if (auto* r = std::get_if<DeviceIoctlReply>(&f.message)) {
+      r->descriptor = std::shared_ptr<int>(new int(f.fds[0].release()), [](int* p) {
+        if (*p >= 0) ::close(*p);
+        delete p;
+      });
+    }
+    f.fds.clear();
+  }
+  return std::move(f.message);
+}
+
 void logUnusable(const std::string& path, const std::string& what) {
   static std::mutex mu;
   static std::set<std::string> logged;
@@ -113,7 +128,7 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
       std::lock_guard lock(mu_);
       auto it = pending_.find(frame.header.request);
       if (it != pending_.end()) {
-        it->second->reply = std::move(frame.message);
+        it->second->reply = takeMessage(frame);
         it->second->cv.notify_one();  // only the caller waiting for this reply
       }
     }
@@ -201,10 +216,10 @@ class DirectConnection final : public ControlClient {
       }
       if (got.header.request == id) break;
       // A posted request's reply is kept; anything else is a reply to nothing of ours.
-      if (auto it = posted_.find(got.header.request); it != posted_.end()) it->second = std::move(got.message);
+      if (auto it = posted_.find(got.header.request); it != posted_.end()) it->second = takeMessage(got);
     }
     posted_.erase(id);
-    reply = std::move(got.message);
+    reply = takeMessage(got);
     return 0;
   }
   int ownerPid() const override { return owner_; }

@@ -104,5 +104,11 @@ int collectSocketControl(PostedControl& posted);  // the control's result: 0 or 
 // that connection, and then first is still to be collected.
 int deviceIoctlAfter(PostedControl& first, const std::function<void(int)>& firstDone, int handle, uint32_t code,
                      const void* in, size_t inLen, void* out, size_t outLen, size_t* returned);
+// openwfp_device_ioctl on a remote handle of the calling thread's own connection, with
+// meanwhile() run once the request is written (before its reply, which may wait long); sameAs:
+// the handle must live on that connection. Returns as openwfp_device_ioctl; EOPNOTSUPP (nothing
+// sent, meanwhile not run) for a local handle or one on the process connection.
+int deviceIoctlWhile(int handle, uint32_t code, const void* in, size_t inLen, void* out, size_t outLen,
+                     size_t* returned, const std::function<void()>& meanwhile, const ControlClient* sameAs = nullptr);
 
 }  // namespace openwfp::control

@@ -18,6 +18,7 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <utility>
 #include <spdlog/spdlog.h>
 #include "km/device_io.h"
 #include "openwfp/device.h"
@@ -29,6 +30,8 @@ namespace kdev = openwfp::km::device;
 namespace ctl = openwfp::control;
 
 thread_local int32_t tlsLastStatus = 0;
+// The last reply's descriptor (openwfp_device_take_descriptor); replaced by the next IOCTL.
+thread_local std::shared_ptr<int> tlsDescriptor;
 
 struct DeviceHandle {
   // Local: the file object in this process.
@@ -94,9 +97,11 @@ int openRemote(const char* path) {
   return addHandle(std::move(h));
 }
 
-// Copies a completed request's output and sets errno / the last status.
-int deliver(int32_t status, const std::vector<uint8_t>& output, void* out, size_t outLen, size_t* returned) {
+// Copies a completed request's output and sets errno / the last status / the descriptor.
+int deliver(int32_t status, const std::vector<uint8_t>& output, void* out, size_t outLen, size_t* returned,
+            std::shared_ptr<int> descriptor) {
   tlsLastStatus = status;
+  tlsDescriptor = std::move(descriptor);
   if (output.size() > outLen) return failWith(kdev::kStatusUnsuccessful, EIO);
   if ((static_cast<uint32_t>(status) >> 30) != 3) {  // not NT_ERROR: output is delivered
     if (!output.empty()) std::memcpy(out, output.data(), output.size());
@@ -113,6 +118,7 @@ int deliver(int32_t status, const std::vector<uint8_t>& output, void* out, size_
 int ioctlImpl(int handle, uint32_t code, const void* in, size_t inLen, void* out, size_t outLen, size_t* returned,
               std::optional<uint64_t> pid) {
   if (returned != nullptr) *returned = 0;
+  tlsDescriptor.reset();
   auto h = findHandle(handle);
   if (!h) return failWith(kdev::kStatusInvalidHandle, EBADF);
   if ((in == nullptr && inLen != 0) || (out == nullptr && outLen != 0)) {
@@ -122,7 +128,7 @@ int ioctlImpl(int handle, uint32_t code, const void* in, size_t inLen, void* out
   std::span<const uint8_t> input(static_cast<const uint8_t*>(in), inLen);
   if (h->local) {
     IoResult r = kdev::ioctlSync(h->local, code, input, outLen, pid.value_or(static_cast<uint64_t>(::getpid())));
-    return deliver(r.status, r.output, out, outLen, returned);
+    return deliver(r.status, r.output, out, outLen, returned, std::move(r.descriptor));
   }
   if (h->remote->ownerPid() != ::getpid()) return failWith(kdev::kStatusInvalidHandle, EBADF);
   ctl::DeviceIoctlRequest req;
@@ -134,17 +140,17 @@ int ioctlImpl(int handle, uint32_t code, const void* in, size_t inLen, void* out
   if (h->remote->call(req, -1, reply) != 0) return failWith(kdev::kStatusUnsuccessful, EIO);
   auto* r = std::get_if<ctl::DeviceIoctlReply>(&reply);
   if (r == nullptr) return failWith(kdev::kStatusUnsuccessful, EIO);
-  return deliver(r->status, r->out, out, outLen, returned);
+  return deliver(r->status, r->out, out, outLen, returned, std::move(r->descriptor));
 }
 
 }  // namespace
 
-int openwfp::control::deviceIoctlAfter(PostedControl& first, const std::function<void(int)>& firstDone, int handle,
-                                       uint32_t code, const void* in, size_t inLen, void* out, size_t outLen,
-                                       size_t* returned) {
+int openwfp::control::deviceIoctlWhile(int handle, uint32_t code, const void* in, size_t inLen, void* out,
+                                       size_t outLen, size_t* returned, const std::function<void()>& meanwhile,
+                                       const ControlClient* sameAs) {
   if (returned != nullptr) *returned = 0;
   auto h = findHandle(handle);
-  if (!h || !h->remote || h->remote != first.client || h->remote->ownerPid() != ::getpid()) {
+  if (!h || !h->remote || (sameAs != nullptr && h->remote.get() != sameAs) || h->remote->ownerPid() != ::getpid()) {
     errno = EOPNOTSUPP;
     return -1;
   }
@@ -159,13 +165,29 @@ int openwfp::control::deviceIoctlAfter(PostedControl& first, const std::function
   req.in.assign(static_cast<const uint8_t*>(in), static_cast<const uint8_t*>(in) + inLen);
   uint64_t id = 0;
   const int posted = h->remote->post(req, -1, &id);
-  firstDone(collectSocketControl(first));  // the engine answered it before it read this request
+  if (posted == EOPNOTSUPP) {  // the process connection: no pipelining there
+    errno = EOPNOTSUPP;
+    return -1;
+  }
+  meanwhile();
   if (posted != 0) return failWith(kdev::kStatusUnsuccessful, EIO);
   ctl::Message reply;
   if (h->remote->collect(id, reply) != 0) return failWith(kdev::kStatusUnsuccessful, EIO);
   auto* r = std::get_if<ctl::DeviceIoctlReply>(&reply);
   if (r == nullptr) return failWith(kdev::kStatusUnsuccessful, EIO);
-  return deliver(r->status, r->out, out, outLen, returned);
+  return deliver(r->status, r->out, out, outLen, returned, std::move(r->descriptor));
+}
+
+int openwfp::control::deviceIoctlAfter(PostedControl& first, const std::function<void(int)>& firstDone, int handle,
+                                       uint32_t code, const void* in, size_t inLen, void* out, size_t outLen,
+                                       size_t* returned) {
+  if (!first.client) {
+    errno = EOPNOTSUPP;
+    return -1;
+  }
+  // The engine answered `first` before it read this request: collected while this one waits.
+  return deviceIoctlWhile(handle, code, in, inLen, out, outLen, returned,
+                          [&] { firstDone(collectSocketControl(first)); }, first.client.get());
 }
 
 namespace {
@@ -229,6 +251,13 @@ extern "C" int openwfp_device_close(int handle) {
 }
 
 extern "C" int32_t openwfp_device_last_status(void) { return tlsLastStatus; }
+
+extern "C" int openwfp_device_take_descriptor(void) {
+  std::shared_ptr<int> d = std::move(tlsDescriptor);
+  if (!d || *d < 0) return -1;
+  if (d.use_count() != 1) return ::fcntl(*d, F_DUPFD_CLOEXEC, 0);  // shared: the others keep theirs
+  return std::exchange(*d, -1);  // released: the deleter closes nothing
+}
 
 namespace openwfp::device {
 

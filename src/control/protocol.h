@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -76,11 +77,13 @@ struct DeviceIoctlRequest {
   std::vector<uint8_t> in;
   friend bool operator==(const DeviceIoctlRequest&, const DeviceIoctlRequest&) = default;
 };
-// i32 status, u32 outCount, u64 information, out[outCount]
+// i32 status, u32 outCount, u64 information, out[outCount]; plus at most one descriptor
+// (SCM_RIGHTS) the driver attached (OpenwfpIrpAttachApplicationSocket), not part of the bytes.
 struct DeviceIoctlReply {
   int32_t status = 0;
   uint64_t information = 0;
   std::vector<uint8_t> out;
+  std::shared_ptr<int> descriptor = nullptr;  // km::device::Descriptor: closed with its last reference
   friend bool operator==(const DeviceIoctlReply&, const DeviceIoctlReply&) = default;
 };
 // u32 handle, u32 reserved

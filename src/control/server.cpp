@@ -80,7 +80,9 @@ struct Client {
   std::vector<uint8_t> held;  // guarded by writeMu
 
   // Writes a reply unless the connection is closed. Never throws.
-  void send(uint64_t request, const Message& m) {
+  // fdToPass >= 0 goes with the frame (SCM_RIGHTS): the replies held before it are written
+  // first, and it is never held (a held frame is written without descriptors).
+  void send(uint64_t request, const Message& m, int fdToPass = -1) {
     std::vector<uint8_t> frame;
     try {
       frame = encode(request, m);
@@ -89,6 +91,12 @@ struct Client {
     }
     std::lock_guard lock(writeMu);
     if (closed) return;
+    if (fdToPass >= 0) {
+      if (!held.empty() && !writeFrame(sock.get(), held)) ::shutdown(sock.get(), SHUT_RDWR);
+      held.clear();
+      if (!writeFrame(sock.get(), frame, fdToPass)) ::shutdown(sock.get(), SHUT_RDWR);
+      return;
+    }
     if (std::this_thread::get_id() == reader) {
       held.insert(held.end(), frame.begin(), frame.end());
       return;
@@ -393,7 +401,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
         if (auto it = client->handles.find(m->handle); it != client->handles.end()) file = it->second.file;
       }
       if (!file) {
-        client->send(request, DeviceIoctlReply{km::device::kStatusInvalidHandle, 0, {}});
+        client->send(request, DeviceIoctlReply{km::device::kStatusInvalidHandle, 0, {}, nullptr});
         return true;
       }
       // The reply is written when the driver completes the IRP, maybe much later and from
@@ -401,7 +409,8 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
       std::weak_ptr<Client> weak = client;
       km::device::ioctl(file, m->code, m->in, m->outLen, caller, [weak, request](km::device::IoResult r) {
         if (auto c = weak.lock()) {
-          c->send(request, DeviceIoctlReply{r.status, r.information, std::move(r.output)});
+          const int fd = r.descriptor ? *r.descriptor : -1;  // the IoResult keeps it open until sent
+          c->send(request, DeviceIoctlReply{r.status, r.information, std::move(r.output), nullptr}, fd);
         }
       });
       return true;

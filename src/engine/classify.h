@@ -60,6 +60,7 @@ struct ClassifyRequest {
   ClassifyMetadata metadata;
   LayerData data;
   std::shared_ptr<redirect::History> history;  // connect-redirect: the connection's history
+  std::shared_ptr<const ApplicationSocket> socket;  // connect-redirect: StackRequest::socket
   std::string processPath;                      // for the trace
 };
 
@@ -77,6 +78,8 @@ class Classify {
   const ClassifyValues& values() const { return values_; }
   const ClassifyMetadata& metadata() const { return request_.metadata; }
   const std::shared_ptr<redirect::History>& history() const { return request_.history; }
+  // The application's socket, where the stack backend shares it (null otherwise).
+  const std::shared_ptr<const ApplicationSocket>& applicationSocket() const { return request_.socket; }
   uint32_t round() const { return round_; }
   // The classifyContext pointer handed to callouts (identifies this classify).
   const void* context() const { return this; }

@@ -83,6 +83,7 @@ void ConnectPipeline::runConnect(const ConnectRequest& request, ConnectDone done
   cr.data.local = request.local;
   cr.data.remote = request.remote;
   cr.history = st->history;
+  cr.socket = request.socket;
   cr.processPath = request.process.imagePath;
 
   Engine& engine = engine_;

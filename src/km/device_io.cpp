@@ -16,6 +16,7 @@
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "km/internal.h"
 #include "km/support.h"
@@ -68,6 +69,7 @@ struct IrpRecord {
   size_t outLen = 0;
   bool counted = false;  // counted in file->outstanding
   bool pendingReturned = false;  // the dispatch routine returned STATUS_PENDING (gMu)
+  Descriptor attached;            // attachDescriptor (gMu)
   IoDone done;
 };
 
@@ -77,20 +79,7 @@ std::mutex gFilesMu;
 std::unordered_set<File*> gFiles;
 std::map<const DEVICE_OBJECT*, size_t> gOpens;  // file objects per device (DO_EXCLUSIVE)
 
-const char* majorName(UCHAR major) {
-  switch (major) {
-    case IRP_MJ_CREATE:
-      return "IRP_MJ_CREATE";
-    case IRP_MJ_CLOSE:
-      return "IRP_MJ_CLOSE";
-    case IRP_MJ_CLEANUP:
-      return "IRP_MJ_CLEANUP";
-    case IRP_MJ_DEVICE_CONTROL:
-      return "IRP_MJ_DEVICE_CONTROL";
-    default:
-      return "IRP_MJ_?";
-  }
-}
+const char* majorName(UCHAR major) { return majorFunctionName(major); }
 
 void report(const std::string& driver, std::string message) {
   verifier::CurrentDriverScope scope(driver);
@@ -121,6 +110,19 @@ void onComplete(void* irpPointer) {
   finish(rec);
 }
 
+}  // namespace
+
+bool attachDescriptor(const void* irp, Descriptor descriptor) {
+  Descriptor replaced;  // closed outside the lock
+  std::lock_guard lock(gMu);
+  auto it = gLive.find(static_cast<const IRP*>(irp));
+  if (it == gLive.end() || it->second->stack.MajorFunction != IRP_MJ_DEVICE_CONTROL) return false;
+  replaced = std::exchange(it->second->attached, std::move(descriptor));
+  return true;
+}
+
+namespace {
+
 void installCompletionHandler() {
   static std::once_flag once;
   std::call_once(once, [] { setIrpCompletionHandler(onComplete); });
@@ -146,9 +148,11 @@ void finish(const std::shared_ptr<IrpRecord>& rec) {
       n = rec->outLen;
     }
     result.output.assign(rec->buffer.begin(), rec->buffer.begin() + static_cast<std::ptrdiff_t>(n));
+    result.descriptor = std::move(rec->attached);  // out of gLive (under gMu): nobody attaches now
   } else if (NT_ERROR(result.status)) {
     result.information = 0;
   }
+  rec->attached.reset();  // not delivered (an error status): closed
   IoDone done = std::move(rec->done);
   rec->done = nullptr;
   if (done) {

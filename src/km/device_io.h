@@ -96,13 +96,27 @@ inline constexpr size_t kMaxBuffer = 1u << 20;
 //   ACCESS_VIOLATION -> EFAULT, OBJECT_NAME_COLLISION -> EEXIST, DEVICE_NOT_READY -> EAGAIN,
 //   any other warning or error -> EIO.
 int errnoFromStatus(int32_t status);
+// "IRP_MJ_CREATE", "IRP_MJ_DEVICE_CONTROL", ... ("IRP_MJ_?" for the others).
+const char* majorFunctionName(unsigned major);
+
+// An open descriptor handed along with a request's result (openwfp extension, see
+// attachDescriptor): closed when the last reference goes.
+using Descriptor = std::shared_ptr<int>;  // *fd = -1 releases it
+Descriptor adoptDescriptor(int fd);  // owns fd (>= 0) from now on
 
 // The outcome of one IRP.
 struct IoResult {
   int32_t status = 0;           // IoStatus.Status
   uint64_t information = 0;     // IoStatus.Information
   std::vector<uint8_t> output;  // DEVICE_CONTROL: the bytes for the requester's output buffer
+  Descriptor descriptor;        // DEVICE_CONTROL, not NT_ERROR: what the driver attached, if any
 };
+
+// A driver gives the requester of an outstanding IRP_MJ_DEVICE_CONTROL a descriptor with the
+// reply (OpenwfpIrpAttachApplicationSocket): it arrives with the result when the IRP completes
+// with a status that is not an error, and is closed otherwise. A second attach replaces the
+// first. False when irp is not an outstanding DEVICE_CONTROL IRP of the I/O manager.
+bool attachDescriptor(const void* irp, Descriptor descriptor);
 using IoDone = std::function<void(IoResult)>;
 
 // An open handle's file object. Opaque; keep it in a shared_ptr.

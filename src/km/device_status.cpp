@@ -1,4 +1,6 @@
-// km/device_status.cpp - the errno a requester sees for an NTSTATUS (km/device_io.h).
+// km/device_status.cpp - the errno a requester sees for an NTSTATUS, the major function names,
+// descriptors handed with a reply (km/device_io.h).
+#include <unistd.h>
 #include <wdm.h>
 
 #include <cerrno>
@@ -7,6 +9,28 @@
 #include "km/device_io.h"
 
 namespace openwfp::km::device {
+
+const char* majorFunctionName(unsigned major) {
+  switch (major) {
+    case IRP_MJ_CREATE:
+      return "IRP_MJ_CREATE";
+    case IRP_MJ_CLOSE:
+      return "IRP_MJ_CLOSE";
+    case IRP_MJ_CLEANUP:
+      return "IRP_MJ_CLEANUP";
+    case IRP_MJ_DEVICE_CONTROL:
+      return "IRP_MJ_DEVICE_CONTROL";
+    default:
+      return "IRP_MJ_?";
+  }
+}
+
+Descriptor adoptDescriptor(int fd) {
+  return Descriptor(new int(fd), [](int* p) {
+    if (*p >= 0) ::close(*p);
+    delete p;
+  });
+}
 
 int errnoFromStatus(int32_t status) {
   if (NT_SUCCESS(status)) return 0;

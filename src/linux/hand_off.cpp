@@ -167,11 +167,21 @@ void carryOptions(int from, int to, int domain) {
 
 }  // namespace
 
+int CallSocket::duplicate() const {
+  std::shared_ptr<Call> c = call_.lock();  // keeps the call's descriptor open meanwhile
+  if (!c || c->claimed.load(std::memory_order_acquire) || !c->sock) {
+    errno = EBADF;
+    return -1;
+  }
+  c->sharedWithProxy.store(true, std::memory_order_release);  // before the proxy can have it
+  return ::fcntl(c->sock.get(), F_DUPFD_CLOEXEC, 0);
+}
+
 bool Performer::handOff(Call& call, const ConnectVerdict& v, net::UniqueFd up) {
   const int fd = up.get();
   std::string why;
-  sockaddr_storage peer{}, self{};
-  socklen_t peerLen = sizeof peer, selfLen = sizeof self;
+  sockaddr_storage peer{};
+  socklen_t peerLen = sizeof peer;
   if (call.protocol != Protocol::Tcp || call.fdNumber < 0) {
     why = "not a TCP connect";
   } else if (intOption(fd, SOL_SOCKET, SO_DOMAIN, -1) != call.domain) {
@@ -205,10 +215,35 @@ bool Performer::handOff(Call& call, const ConnectVerdict& v, net::UniqueFd up) {
   // The application goes on; then the connection is remembered as the upstream socket's (its
   // cookie and tuple): nobody can look it up before (the proxy does not accept it).
   loop_.respond(call.id, 0, false);
+  rememberHandedOff(call, v, fd, peer, peerLen);
+  return true;
+}
+
+bool Performer::finishInPlace(Call& call, const ConnectVerdict& v) {
+  const int fd = call.sock.get();
+  if (v.action == Action::Block || !v.redirected) {
+    // Whatever the proxy connected (or is connecting) must not outlive a refused connect.
+    sockaddr unspec{};
+    unspec.sa_family = AF_UNSPEC;
+    ::connect(fd, &unspec, sizeof unspec);
+    return false;
+  }
+  sockaddr_storage peer{};
+  socklen_t peerLen = sizeof peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peerLen) != 0) return false;  // not in place
+  loop_.respond(call.id, 0, false);
+  rememberHandedOff(call, v, fd, peer, peerLen);
+  return true;
+}
+
+void Performer::rememberHandedOff(Call& call, const ConnectVerdict& v, int fd, const sockaddr_storage& peer,
+                                  socklen_t peerLen) {
+  sockaddr_storage self{};
+  socklen_t selfLen = sizeof self;
   ConnectionInfo info;
-  uint64_t cookie = 0;
+  uint64_t cookie = fd == call.sock.get() ? call.cookie : 0;
   socklen_t cookieLen = sizeof cookie;
-  ::getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &cookieLen);
+  if (cookie == 0) ::getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &cookieLen);
   info.socketCookie = cookie;
   info.pid = call.pid;
   info.protocol = call.protocol;
@@ -223,7 +258,6 @@ bool Performer::handOff(Call& call, const ConnectVerdict& v, net::UniqueFd up) {
   reaper_.reportClosed(table_.add(info));
   counters_.redirected.fetch_add(1, std::memory_order_relaxed);
   counters_.handedOff.fetch_add(1, std::memory_order_relaxed);
-  return true;
 }
 
 }  // namespace openwfp::linux_backend

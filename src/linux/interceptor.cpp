@@ -77,6 +77,9 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     }
     Classifier* c = classifier.forWorkers();
     if (c == nullptr) return;  // ~Call fails it closed
+    if (call->op == CallOp::Connect && call->protocol == Protocol::Tcp) {
+      d->request.socket = std::make_shared<CallSocket>(call);  // for a proxy's hand-off in place
+    }
     c->classify(d->hook, d->request,
                 [call](const StackVerdict& v) { call->performer->finish(*call, v); });
     call->classifyReturned.store(true, std::memory_order_release);

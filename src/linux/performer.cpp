@@ -134,6 +134,7 @@ void Performer::finishConnect(Call& call, const ConnectVerdict& v) {
   // A proxy's offer to hand its upstream socket over (hand_off.h): taken whatever the verdict,
   // so that a BLOCK closes it at once.
   net::UniqueFd offered = v.history ? HandOffs::instance().take(v.history.get()) : net::UniqueFd{};
+  if (call.sharedWithProxy.load(std::memory_order_acquire) && finishInPlace(call, v)) return;
   if (offered && v.action != Action::Block && v.redirected && handOff(call, v, std::move(offered))) return;
   if (v.action == Action::Block) {
     counters_.blocked.fetch_add(1, std::memory_order_relaxed);

@@ -87,8 +87,22 @@ struct Call : CallFacts {
   std::shared_ptr<Performer> performer;  // keeps the Interceptor's parts alive
   std::atomic<bool> claimed{false};          // the call has been (or is being) answered
   std::atomic<bool> classifyReturned{false}; // a verdict after this counts as pended
+  // A driver gave the socket to its proxy (CallSocket): connected by the verdict, the proxy
+  // connected it in place (hand-off in place).
+  std::atomic<bool> sharedWithProxy{false};
 
   bool claim() { return !claimed.exchange(true); }
+};
+
+// StackRequest::socket of a TCP connect (openwfp/stack.h): a new duplicate of the call's
+// descriptor while the call lives, for a driver that hands it to its proxy (hand-off in place).
+class CallSocket final : public ApplicationSocket {
+ public:
+  explicit CallSocket(std::weak_ptr<Call> call) : call_(std::move(call)) {}
+  int duplicate() const override;
+
+ private:
+  std::weak_ptr<Call> call_;
 };
 
 class Performer {
@@ -120,6 +134,14 @@ class Performer {
   // when it cannot (another family, not connected, the call gone), the connect fails with
   // ECONNREFUSED and one line says why. Always answers the call (returns true).
   bool handOff(Call& call, const ConnectVerdict& verdict, net::UniqueFd upstream);
+  // A connect whose socket a driver gave to its proxy (Call::sharedWithProxy): a permitted
+  // redirect finds it connected by the proxy (hand-off in place) and returns 0 (true); any other
+  // verdict drops what the proxy may have connected (connect(AF_UNSPEC)) and goes on as usual
+  // (false), as does a permit the proxy did not connect in place.
+  bool finishInPlace(Call& call, const ConnectVerdict& verdict);
+  // The connection is remembered as fd's (cookie and tuple; peer: its getpeername).
+  void rememberHandedOff(Call& call, const ConnectVerdict& verdict, int fd, const sockaddr_storage& peer,
+                         socklen_t peerLen);
   void finishBind(Call& call, const BindVerdict& verdict);
   void finishSend(Call& call, const ConnectVerdict& verdict);
   void countPended(const Call& call);

@@ -92,7 +92,6 @@ int connectResultNow(int fd) {
   return err;
 }
 
-
 }  // namespace
 
 std::chrono::steady_clock::time_point deadlineTime(uint64_t deadline) {
@@ -146,7 +145,10 @@ std::string VerifyProxy::start() {
   if (handle_ < 0)
     return "proxy: cannot open device " + options_.device + ": " + std::strerror(errno) +
            " (is the verify_proxy driver loaded and OPENWFP_SOCKET set?)";
-  VP_REGISTER reg{portV4_, portV6_, static_cast<uint32_t>(options_.pendTimeout.count())};
+  // Outside any session a hand-off proxy connects the application's own socket when the driver
+  // gives it; inside one (its connects classified) it offers a socket of its own.
+  const uint32_t flags = options_.handOff && !supervised_ ? VP_REGISTER_APPLICATION_SOCKET : 0u;
+  VP_REGISTER reg{portV4_, portV6_, static_cast<uint32_t>(options_.pendTimeout.count()), flags};
   size_t returned = 0;
   if (openwfp_device_ioctl(handle_, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, &returned) != 0)
     return std::string("proxy: REGISTER refused by the driver: ") + std::strerror(errno);
@@ -227,9 +229,21 @@ void VerifyProxy::workerLoop() {
     size_t returned = 0;
     if (deferred.pending) {
       deferred.pending = false;
-      announce(deferred.attempt, deferred.err, deferred.ms);
       VP_OUTCOME outcome{deferred.attempt.id, deferred.err};
       int e = -1;
+      // The line is written once the outcome is on its way (not on the application's path).
+      bool announced = false;
+      auto announceNow = [&] {
+        announce(deferred.attempt, deferred.err, deferred.ms);
+        announced = true;
+      };
+      if (deferred.offerFd < 0) {
+        e = control::deviceIoctlWhile(handle, IOCTL_VP_OUTCOME_NEXT, &outcome, sizeof outcome, &preq, want, &returned,
+                                      announceNow) == 0
+                ? 0 : errno;
+        if (e == EOPNOTSUPP && !announced) e = -1;  // not sent: the plain IOCTL below
+      }
+      if (!announced) announceNow();
       if (deferred.offerFd >= 0) {
         // The hand-off offer and the outcome written back to back: the engine takes the offer
         // before it reads the outcome; its answer is read before the NEXT's (handOffAnswered).
@@ -271,11 +285,17 @@ void VerifyProxy::workerLoop() {
       if (!stopping_) logLine(std::string("proxy: NEXT failed: ") + std::strerror(errno));
       break;
     }
-    if (returned < want || req.recordsSize > sizeof req.records) continue;
-    if (!options_.policyRequests) {
-      handleRequest(req, handle, options_.upstream, &deferred);
+    // The application's socket, when the driver attached it to this reply (hand-off in place).
+    const int appSocket = (req.flags & VP_REQUEST_APPLICATION_SOCKET) != 0 ? openwfp_device_take_descriptor() : -1;
+    if (returned < want || req.recordsSize > sizeof req.records) {
+      if (appSocket >= 0) close(appSocket);
       continue;
     }
+    if (!options_.policyRequests) {
+      handleRequest(req, handle, options_.upstream, &deferred, appSocket);
+      continue;
+    }
+    if (appSocket >= 0) close(appSocket);  // the policy driver sends none
     policy::Upstream up;
     const POLICY_UPSTREAM& u = preq.upstream;
     up.kind = u.kind == POLICY_UPSTREAM_SOCKS5 ? policy::UpstreamKind::Socks5
@@ -303,7 +323,12 @@ void VerifyProxy::workerLoop() {
 }
 
 void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle, const policy::Upstream& upstream,
-                                Deferred* defer) {
+                                Deferred* defer, int appSocket) {
+  // The application's socket serves a direct connect of a hand-off proxy outside the session.
+  if (appSocket >= 0 && (upstream.kind != policy::UpstreamKind::Direct || !options_.handOff || supervised_)) {
+    close(appSocket);
+    appSocket = -1;
+  }
   {
     std::lock_guard lk(mu_);
     ++stats_.requests;
@@ -323,6 +348,11 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle, const policy:
     }
     logLine("proxy: id=" + std::to_string(req.id) + " pid=" + std::to_string(req.appPid) + " upstream " + a.original +
             ": past its deadline when received, skipped (the driver blocked it)");
+    if (appSocket >= 0) close(appSocket);
+    return;
+  }
+  if (appSocket >= 0) {  // hand-off in place
+    connectInPlace(a, req, handle, defer, appSocket);
     return;
   }
   if (upstream.kind != policy::UpstreamKind::Direct) {
@@ -381,6 +411,44 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle, const policy:
   }
   uint64_t one = 1;
   (void)!write(wakefd_, &one, sizeof one);  // the earliest deadline may have changed
+}
+
+// Hand-off in place: the application's own socket is connected to the destination here; the
+// engine, which gave it to the driver, finds it connected when the PERMIT comes and only answers
+// the application's connect. Its file status flags are the application's: a blocking socket is
+// made non-blocking for the connect() call only.
+void VerifyProxy::connectInPlace(Attempt& a, const VP_REQUEST& req, int handle, Deferred* defer, int fd) {
+  a.inPlace = true;
+  sockaddr_storage ss;
+  socklen_t len = toSockaddr(req.originalDestination, ss);
+  const int flags = fcntl(fd, F_GETFL);
+  const bool toggled = flags >= 0 && (flags & O_NONBLOCK) == 0;
+  if (toggled) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  int err = connect(fd, reinterpret_cast<const sockaddr*>(&ss), len) == 0 ? 0 : errno;
+  if (toggled) fcntl(fd, F_SETFL, flags);
+  if (err == EINPROGRESS) err = connectResultNow(fd);
+  if (err != EINPROGRESS) {
+    finishAttempt(a, handle, fd, err, defer);
+    return;
+  }
+  {
+    std::lock_guard lk(mu_);  // the waiter never sees the event without the entry
+    epoll_event ev{};
+    ev.events = EPOLLOUT | EPOLLONESHOT;
+    ev.data.fd = fd;
+    err = epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
+    if (err == 0) {
+      auto until = a.started + options_.upstreamTimeout;
+      if (a.deadline != 0) until = std::min(until, deadlineTime(a.deadline));
+      connecting_[fd] = Connecting{a, until};
+    }
+  }
+  if (err != 0) {
+    finishAttempt(a, handle, fd, err);
+    return;
+  }
+  uint64_t one = 1;
+  (void)!write(wakefd_, &one, sizeof one);
 }
 
 void VerifyProxy::startUpstream(const Attempt& a, const VP_REQUEST& req, const policy::Upstream& upstream) {

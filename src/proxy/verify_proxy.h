@@ -116,6 +116,7 @@ class VerifyProxy {
     uint32_t appPid = 0;
     uint32_t recordsSize = 0;
     double connectMs = 0;  // the upstream connect took this long
+    bool inPlace = false;  // fd is the application's own socket (hand-off in place)
   };
   // An upstream connect on its way: what the outcome and the log line need.
   struct Attempt {
@@ -126,6 +127,8 @@ class VerifyProxy {
     std::chrono::steady_clock::time_point started;
     uint64_t deadline = 0;  // VP_REQUEST.deadline
     bool handedOff = false;  // the upstream socket was offered to the application (no relay)
+    // Hand-off in place: the socket is the application's own (the NEXT reply carried it).
+    bool inPlace = false;
   };
   // An outcome a worker sends with its next NEXT (IOCTL_VP_OUTCOME_NEXT: one crossing).
   struct Deferred {
@@ -138,11 +141,14 @@ class VerifyProxy {
   };
   void workerLoop();
   void waiterLoop();
+  // appSocket: the application's own socket that came with the request (>= 0: owned, for a
+  // hand-off in place; closed when the request cannot use it).
   void handleRequest(const ::VP_REQUEST& request, int handle, const policy::Upstream& upstream,
-                     Deferred* defer = nullptr);
+                     Deferred* defer = nullptr, int appSocket = -1);
   // A socks5 / http upstream: connect and handshake on a thread of its own (bounded by the
   // request's deadline and upstreamTimeout), then the outcome.
   void startUpstream(const Attempt& a, const ::VP_REQUEST& request, const policy::Upstream& upstream);
+  void connectInPlace(Attempt& a, const ::VP_REQUEST& request, int handle, Deferred* defer, int appSocket);
   bool offer(uint64_t id, int fd, const void* records, size_t size);
   void offerRefused(uint64_t id, int err);
   // Records the attempt's result, then sends its OUTCOME on handle, or leaves it in *defer for

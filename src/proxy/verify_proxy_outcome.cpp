@@ -1,6 +1,7 @@
 // proxy/verify_proxy_outcome.cpp - VerifyProxy: what happens to an attempt's result: the
 // outcome sent to the driver (or deferred into the worker's next OUTCOME_NEXT), the driver's
 // refusal, the hand-off answer, the lines the proxy logs for them.
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,12 +18,26 @@ namespace {
 double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
+
+// The application's own socket must not stay connected (or connecting) when its connect fails:
+// connect(AF_UNSPEC) drops the connection (an RST, or the SYN abandoned) and leaves it unconnected.
+void disconnectInPlace(int fd) {
+  sockaddr unspec{};
+  unspec.sa_family = AF_UNSPEC;
+  (void)connect(fd, &unspec, sizeof unspec);
+}
 }  // namespace
 
 // Records the outcome, tells the driver (which completes the app's connect), then logs: the
 // log line of a PERMIT waits for the end of its relay.
-void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err, Deferred* defer) {
-  const double ms = msSince(a.started);
+void VerifyProxy::finishAttempt(const Attempt& attempt, int handle, int fd, int err, Deferred* defer) {
+  const double ms = msSince(attempt.started);
+  // In place: connected, the application's socket is the connection (the engine holds it and
+  // sees it connected when the outcome comes); failed, it must not stay connecting.
+  Attempt a = attempt;
+  a.handedOff = a.handedOff || (a.inPlace && err == 0);
+  if (err != 0 && a.inPlace && fd >= 0) disconnectInPlace(fd);
+  const bool deferred = defer != nullptr && combined_;
   if (err == 0 && a.handedOff) {
     close(fd);  // the engine keeps the socket for the application: this copy must not keep it open
     std::lock_guard lk(mu_);
@@ -30,7 +45,7 @@ void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err, D
   } else if (err == 0) {
     std::lock_guard lk(mu_);
     ++stats_.upstreamOk;
-    waiting_[a.id] = Upstream{fd, a.original, a.appPid, a.recordsSize, ms};
+    waiting_[a.id] = Upstream{fd, a.original, a.appPid, a.recordsSize, ms, a.inPlace};
   } else {
     if (fd >= 0) close(fd);
     std::lock_guard lk(mu_);
@@ -46,7 +61,7 @@ void VerifyProxy::finishAttempt(const Attempt& a, int handle, int fd, int err, D
             ": not connected by the request's deadline, abandoned (the driver blocked it)");
     return;
   }
-  if (defer != nullptr && combined_) {
+  if (deferred) {
     *defer = Deferred{true, a, err, ms, -1, {}};
     return;
   }
@@ -102,6 +117,7 @@ void VerifyProxy::outcomeRejected(const Attempt& a, int err, int outcomeErr) {
     std::lock_guard lk(mu_);
     auto it = waiting_.find(a.id);
     if (it != waiting_.end()) {
+      if (it->second.inPlace) disconnectInPlace(it->second.fd);  // the application's connect failed
       close(it->second.fd);
       waiting_.erase(it);
     }
@@ -118,23 +134,29 @@ void VerifyProxy::outcomeRejected(const Attempt& a, int err, int outcomeErr) {
 }
 
 void VerifyProxy::announce(const Attempt& a, int err, double ms) {
-  const char* control = a.handedOff ? "SIO_OPENWFP_HAND_OFF_WITH_RECORDS" : "SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS";
+  // What carried the connection: the application's own socket (in place), or a socket of the
+  // proxy's with the records (offered to the application, or relayed).
+  char how[96];
+  if (a.inPlace) {
+    std::snprintf(how, sizeof how, "the application's own socket");
+  } else {
+    std::snprintf(how, sizeof how, "%s, %u bytes",
+                  a.handedOff ? "SIO_OPENWFP_HAND_OFF_WITH_RECORDS" : "SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS",
+                  a.recordsSize);
+  }
+  char line[320];
   if (err != 0) {
-    char line[256];
-    std::snprintf(line, sizeof line, "proxy: id=%llu pid=%u upstream %s (%s, %u bytes): %s in %.2f ms -> BLOCK",
-                  static_cast<unsigned long long>(a.id), a.appPid, a.original.c_str(), control, a.recordsSize,
-                  std::strerror(err), ms);
+    std::snprintf(line, sizeof line, "proxy: id=%llu pid=%u upstream %s (%s): %s in %.2f ms -> BLOCK",
+                  static_cast<unsigned long long>(a.id), a.appPid, a.original.c_str(), how, std::strerror(err), ms);
     logLine(line);
   } else if (a.handedOff) {
     {
       std::lock_guard lk(mu_);
       ++stats_.handedOff;
     }
-    char line[256];
-    std::snprintf(line, sizeof line,
-                  "proxy: id=%llu pid=%u upstream %s (%s, %u bytes): connected in %.2f ms -> PERMIT; socket handed to "
-                  "the application",
-                  static_cast<unsigned long long>(a.id), a.appPid, a.original.c_str(), control, a.recordsSize, ms);
+    std::snprintf(line, sizeof line, "proxy: id=%llu pid=%u upstream %s (%s): connected in %.2f ms -> PERMIT; %s",
+                  static_cast<unsigned long long>(a.id), a.appPid, a.original.c_str(), how, ms,
+                  a.inPlace ? "connected in place, no relay" : "socket handed to the application");
     logLine(line);
   }
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Hand-off (openwfp extension, docs/performance.md "Hand-off"): `openwfp proxy --hand-off` attaches
-# the records with SIO_OPENWFP_HAND_OFF_WITH_RECORDS; once the connect is verified the application
-# holds the proxy's upstream socket itself (SECCOMP_IOCTL_NOTIF_ADDFD) and no relay runs.
+# Hand-off (openwfp extension, docs/performance.md "Hand-off"): `openwfp proxy --hand-off` offers
+# the connection with SIO_OPENWFP_HAND_OFF_WITH_RECORDS and no relay runs. Outside the session
+# (engine case) the proxy connects the application's own socket, which the driver's NEXT reply
+# carried (hand-off in place: the same socket, every option kept); inside the session it offers
+# its own upstream socket, which replaces the application's (SECCOMP_IOCTL_NOTIF_ADDFD).
 # Loopback only (127.0.0.0/8). Usage: hand_off.sh OPENWFP VERIFY_PROXY_SO CASE
 # Every wait is bounded (wait_for: 10 s; commands under `timeout`); a failure prints the logs.
 set -u
@@ -41,8 +43,14 @@ s = socket.socket()
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 77)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY, 5)  # not among the options ADDFD carries over
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 4321)
 fd = s.fileno()
+inode = os.fstat(fd).st_ino
 s.connect(("127.0.0.2", port))
+print("same-socket", os.fstat(fd).st_ino == inode)
+print("kept", s.getsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY), s.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT))
+print("blocking", not (fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK))
 print("peer", "%s:%d" % s.getpeername())
 print("same-fd", s.fileno() == fd)
 print("nodelay", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0)
@@ -69,6 +77,13 @@ try:
     r.connect(("127.0.0.3", port)); print("unreachable connected")
 except OSError as e:
     print("unreachable", e.errno)
+# The refused socket is left unconnected: it connects again, to a reachable destination.
+try:
+    r.connect(("127.0.0.2", port)); print("retry", "%s:%d" % r.getpeername())
+    r.sendall(b"hello"); r.recv(5); r.sendall(b"c")
+except OSError as e:
+    print("retry failed", e.errno)
+r.close()
 PY
 
 check_app() {  # the application's view and the upstream's
@@ -83,12 +98,13 @@ check_app() {  # the application's view and the upstream's
   grep -qx "nonblocking True True True" "$out" || fail "the non-blocking connect"
   grep -qx "mapped True ::ffff:127.0.0.2 True" "$out" || fail "the v4-mapped AF_INET6 connect"
   grep -qx "unreachable 111" "$out" || fail "an unreachable destination was not refused with ECONNREFUSED"
-  wait_for "the upstream to report three connections" test "$(grep -c '^peer ' "$work/upstream.log")" -ge 3
+  grep -qx "retry 127.0.0.2:$port" "$out" || fail "the refused socket did not connect again"
+  grep -qx "blocking True" "$out" || fail "the blocking socket did not stay blocking"
+  wait_for "the upstream to report four connections" test "$(grep -c '^peer ' "$work/upstream.log")" -ge 4
   # The EOF reaches the upstream at once: nobody else (proxy, engine) keeps the socket open.
   if grep '^peer ' "$work/upstream.log" | grep -v 'eof=True after=0\.[0-4]'; then
     fail "the upstream saw the application's close late, or not at all"
   fi
-  grep -q "socket handed to the application" "$work/proxy.log" || fail "the proxy did not hand off"
   if grep -q "paired by SIO_QUERY_WFP_CONNECTION_REDIRECT_CONTEXT" "$work/proxy.log"; then
     fail "a connection was relayed"
   fi
@@ -113,9 +129,13 @@ S10_2_HandOffGivesTheApplicationTheVerifiedUpstreamSocket)
   timeout 30 "$OPENWFP" run --attach --wait-for-device OpenwfpVerifyProxy --wait-timeout 10 -- \
     python3 "$work/app.py" "$port" > "$work/app.log" 2>&1 || fail "the application failed"
   check_app
+  # In place: the application's own socket (same inode), options ADDFD would not carry kept.
+  grep -q "connected in place" "$work/proxy.log" || fail "the proxy did not connect the application's socket in place"
+  grep -qx "same-socket True" "$work/app.log" || fail "the application's socket was replaced (not in place)"
+  grep -qx "kept 5 4321" "$work/app.log" || fail "SO_PRIORITY / TCP_USER_TIMEOUT were lost"
   kill -TERM "$proxy"
   wait_for "the proxy to stop" grep -q "stopped:" "$work/proxy.log"
-  grep -q "stopped: .* 0 accepted, 3 handed off" "$work/proxy.log" || fail "the proxy's counts"
+  grep -q "stopped: .* 0 accepted, 4 handed off" "$work/proxy.log" || fail "the proxy's counts"
   ;;
 S10_2_HandOffWithTheProxyInsideTheSession)
   # The proxy's own connect is classified too (records: not redirected again), then handed off.
@@ -125,6 +145,9 @@ S10_2_HandOffWithTheProxyInsideTheSession)
     python3 "$1/app.py" "$2" > "$1/app.log" 2>&1; rc=$?
     kill $p; wait $p; exit $rc' "$OPENWFP" "$work" "$port" > "$work/run.log" 2>&1 || fail "the session failed"
   check_app
+  # Supervised, the proxy offers a socket of its own: it replaces the application's.
+  grep -q "socket handed to the application" "$work/proxy.log" || fail "the proxy did not hand off"
+  grep -qx "same-socket False" "$work/app.log" || fail "the application's socket was not replaced"
   ;;
 *) fail "unknown case $CASE" ;;
 esac

@@ -53,7 +53,7 @@ tree)
   # Only the public ABI: C names of the WDK / openwfp_ / WSA, C++ names of the public classes.
   nm -D --defined-only "$prefix/lib/libopenwfp.so.$ver" | awk '{print $3}' >"$tmp/exports"
   echo "exported symbols: $(wc -l <"$tmp/exports")"
-  bad=$(grep -v '^_Z' "$tmp/exports" | grep -Ev '^(Fwp|Wdf|Rtl|Ke|Kf|Io|Ps|Ex|Ob|Dbg|Zw|Mm|Se|Nt|Inet|Ndis|WSA|SDDL_DEVOBJ_|FWPM_|FWPS_|openwfp_)' || true)
+  bad=$(grep -v '^_Z' "$tmp/exports" | grep -Ev '^(Fwp|Wdf|Rtl|Ke|Kf|Io|Ps|Ex|Ob|Dbg|Zw|Mm|Se|Nt|Inet|Ndis|WSA|SDDL_DEVOBJ_|FWPM_|FWPS_|openwfp_|Openwfp)' || true)
   [ -z "$bad" ] || fail "exported C symbols outside the public ABI: $bad"
   grep '^_Z' "$tmp/exports" | c++filt | sed -E 's/^(typeinfo name for |typeinfo for |vtable for |VTT for )//' >"$tmp/cxx"
   bad=$(grep -Ev '^openwfp::(Runtime|Endpoint|Classifier|ConnectionLookup|control::(defaultEnginePath|ControlServer)|device::(open|ioctl|close)|host::DriverHost|linux_backend::(Interceptor|Supervisor|connectionLookup|checkLinuxFeatures|exitStatusOf)|sim::(PendingConnect|Process|Stack)|trace::Tracer|verify::)' "$tmp/cxx" || true)

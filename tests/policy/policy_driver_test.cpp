@@ -144,7 +144,7 @@ TEST_F(PolicyDriver, S17_2_UpstreamRefusalIsTheApplicationsConnectErrno) {
   auto& app = stack.process(4242, "/usr/bin/app", 1000);
   int h = device::open(POLICY_USER_PATH, kProxyPid);
   ASSERT_GE(h, 0);
-  VP_REGISTER reg{8080, 0, 0};
+  VP_REGISTER reg{8080, 0, 0, 0};
   ASSERT_EQ(device::ioctl(h, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, nullptr, kProxyPid), 0);
   auto next = std::async(std::launch::async, [h] {
     POLICY_PROXY_REQUEST req{};

@@ -118,7 +118,7 @@ TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
   // CreateFile + REGISTER.
   int h = device::open(VP_USER_PATH, kProxyPid);
   ASSERT_GE(h, 0) << std::strerror(errno);
-  VP_REGISTER reg{8080, 0, 0};
+  VP_REGISTER reg{8080, 0, 0, 0};
   ASSERT_EQ(device::ioctl(h, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, nullptr, kProxyPid), 0);
 
   // Reachable destination: the app's connect is pended until the proxy reports success.
@@ -221,7 +221,7 @@ TEST_F(VerifyProxyDevice, S10_2_OutcomeAndNextInOneRequest) {
   ASSERT_EQ(proxy.listen(listener), 0);
   int h = device::open(VP_USER_PATH, kProxyPid);
   ASSERT_GE(h, 0) << std::strerror(errno);
-  VP_REGISTER reg{8080, 0, 0};
+  VP_REGISTER reg{8080, 0, 0, 0};
   ASSERT_EQ(device::ioctl(h, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, nullptr, kProxyPid), 0);
   auto pendingNext = next(h);
   Closer closer{{h}};
@@ -290,7 +290,7 @@ TEST_F(VerifyProxyDevice, S10_2_ClosingAnotherHandleOfTheProxyKeepsItRegistered)
   int other = device::open(VP_USER_PATH, kProxyPid);
   ASSERT_GE(registered, 0) << std::strerror(errno);
   ASSERT_GE(other, 0) << std::strerror(errno);
-  VP_REGISTER reg{8080, 0, 0};
+  VP_REGISTER reg{8080, 0, 0, 0};
   ASSERT_EQ(device::ioctl(registered, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, nullptr, kProxyPid), 0);
 
   const size_t before = km::device::pendedIrps();
@@ -344,11 +344,11 @@ TEST_F(VerifyProxyDevice, S14_8_SecondRegisterRefusedWhileOneIsLive) {
   int h = device::open(VP_USER_PATH, kProxyPid);
   ASSERT_GE(h, 0) << std::strerror(errno);
   Closer closer{{h}};
-  VP_REGISTER reg{8080, 0, 0};
+  VP_REGISTER reg{8080, 0, 0, 0};
   ASSERT_EQ(device::ioctl(h, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, nullptr, kProxyPid), 0);
   int other = device::open(VP_USER_PATH, kIntruderPid);
   ASSERT_GE(other, 0) << std::strerror(errno);
-  VP_REGISTER theirs{9090, 0, 0};
+  VP_REGISTER theirs{9090, 0, 0, 0};
   EXPECT_EQ(device::ioctl(other, IOCTL_VP_REGISTER, &theirs, sizeof theirs, nullptr, 0, nullptr, kIntruderPid), -1);
   EXPECT_EQ(errno, EBUSY);
   int second = device::open(VP_USER_PATH, kProxyPid);
@@ -419,7 +419,7 @@ TEST_F(VerifyProxyDevice, S14_8_StaleCompletionAfterDeadlineIsDroppedQuietly) {
   auto& app = stack.process(kAppPid, "/usr/bin/curl", 1000);
   int h = device::open(VP_USER_PATH, kProxyPid);
   ASSERT_GE(h, 0) << std::strerror(errno);
-  VP_REGISTER reg{8080, 0, 300};
+  VP_REGISTER reg{8080, 0, 300, 0};
   ASSERT_EQ(device::ioctl(h, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, nullptr, kProxyPid), 0);
   auto pendingNext = next(h);
   Closer closer{{h}};
