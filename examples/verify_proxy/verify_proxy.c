@@ -180,11 +180,13 @@ static void VpComplete(VP_PENDING* p, BOOLEAN permit) {
   out.actionType = permit ? FWP_ACTION_PERMIT : FWP_ACTION_BLOCK;
   out.rights = FWPS_RIGHT_ACTION_WRITE;
   if (!permit) out.rights &= ~FWPS_RIGHT_ACTION_WRITE;
-  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL, "verify_proxy: complete id=%llu %s\n",
-             (unsigned long long)p->request.id, permit ? "PERMIT" : "BLOCK");
+  const unsigned long long id = (unsigned long long)p->request.id;
   FwpsCompleteClassify0(p->classifyHandle, 0, &out);
   FwpsReleaseClassifyHandle0(p->classifyHandle);
   ExFreePoolWithTag(p, VP_TAG);
+  /* Logged after the completion: the application's connect does not wait for the line. */
+  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_TRACE_LEVEL, "verify_proxy: complete id=%llu %s\n", id,
+             permit ? "PERMIT" : "BLOCK");
 }
 
 /* ---- classify ----------------------------------------------------------------------------- */
@@ -198,6 +200,8 @@ static void NTAPI VpClassify(const FWPS_INCOMING_VALUES0* inFixedValues,
   VP_PENDING* p;
   VP_CONTEXT* ctx;
   UINT64 classifyHandle = 0;
+  unsigned long long pendedId = 0;
+  unsigned pendedPid = 0;
   SIZE_T bytes = 0;
   NTSTATUS status;
   KIRQL irql;
@@ -289,10 +293,8 @@ static void NTAPI VpClassify(const FWPS_INCOMING_VALUES0* inFixedValues,
     return;
   }
   p->request.recordsSize = (uint32_t)bytes;
-  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL,
-             "verify_proxy: pended id=%llu pid=%u; FwpsQueryConnectionSioFormatRedirectRecords0: STATUS_SUCCESS, "
-             "records=%u bytes for the proxy\n",
-             (unsigned long long)p->request.id, p->request.appPid, p->request.recordsSize);
+  pendedId = p->request.id; /* p may be completed and freed once it is delivered */
+  pendedPid = p->request.appPid;
 
   KeAcquireSpinLock(&gLock, &irql);
   InsertTailList(&gPending, &p->link);
@@ -302,6 +304,12 @@ static void NTAPI VpClassify(const FWPS_INCOMING_VALUES0* inFixedValues,
   KeReleaseSpinLock(&gLock, irql);
   if (wake) KeSetEvent(&gWake, IO_NO_INCREMENT, FALSE);
   VpDeliver();
+  /* Logged once the proxy has the request: it does not wait for the line. Per connection, so at
+   * TRACE level (the engine's -v), as the complete line: the proxy logs each connection. */
+  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_TRACE_LEVEL,
+             "verify_proxy: pended id=%llu pid=%u; FwpsQueryConnectionSioFormatRedirectRecords0: STATUS_SUCCESS, "
+             "records=%u bytes for the proxy\n",
+             pendedId, pendedPid, (unsigned)bytes);
 
   classifyOut->actionType = FWP_ACTION_BLOCK; /* pended: the decision comes with completion */
   classifyOut->rights &= ~FWPS_RIGHT_ACTION_WRITE;
