@@ -184,7 +184,8 @@ static void VpComplete(VP_PENDING* p, BOOLEAN permit) {
   FwpsCompleteClassify0(p->classifyHandle, 0, &out);
   FwpsReleaseClassifyHandle0(p->classifyHandle);
   ExFreePoolWithTag(p, VP_TAG);
-  /* Logged after the completion: the application's connect does not wait for the line. */
+  /* After the completion, at TRACE level (the engine's -v): the application's connect does not
+   * wait for it, and the proxy logs each outcome itself. */
   DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_TRACE_LEVEL, "verify_proxy: complete id=%llu %s\n", id,
              permit ? "PERMIT" : "BLOCK");
 }
@@ -304,9 +305,8 @@ static void NTAPI VpClassify(const FWPS_INCOMING_VALUES0* inFixedValues,
   KeReleaseSpinLock(&gLock, irql);
   if (wake) KeSetEvent(&gWake, IO_NO_INCREMENT, FALSE);
   VpDeliver();
-  /* Logged once the proxy has the request: it does not wait for the line. Per connection, so at
-   * TRACE level (the engine's -v), as the complete line: the proxy logs each connection. */
-  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_TRACE_LEVEL,
+  /* Logged once the proxy has the request: it does not wait for the line. */
+  DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_INFO_LEVEL,
              "verify_proxy: pended id=%llu pid=%u; FwpsQueryConnectionSioFormatRedirectRecords0: STATUS_SUCCESS, "
              "records=%u bytes for the proxy\n",
              pendedId, pendedPid, (unsigned)bytes);
