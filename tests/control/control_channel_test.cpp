@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/attached_descriptor_check.h"
 #include "support/device_test_driver.h"
 #include "support/test_child.h"
 #include "control/frame_io.h"
@@ -509,6 +510,24 @@ TEST_F(ControlChannel, S10_2_ChannelDeviceIoctlOverTheEngineProcess) {
   EXPECT_EQ(errno, EBADF);
   EXPECT_TRUE(devtest::waitForCount(devtest::kMjClose, 1));
   EXPECT_GE(server.stats().deviceRequests, 5u);
+}
+
+// Over the channel the descriptor travels with the reply frame (SCM_RIGHTS): the engine keeps
+// no copy of it (the requester's close is the pipe's EOF).
+TEST_F(ControlChannel, S10_2_ChannelReplyCarriesTheDescriptorTheDriverAttached) {
+  ASSERT_TRUE(host.load(devtest::testDriverEntry(), "testdev"));
+  int h = openwfp_device_open(devtest::kPath);
+  ASSERT_GE(h, 0) << std::strerror(errno);
+  devtest::expectAttachedDescriptorsDelivered(h);
+  {
+    // The thread's own connection (a proxy's worker): the same.
+    ctl::ThreadConnection own;
+    int mine = openwfp_device_open(devtest::kPath);
+    ASSERT_GE(mine, 0) << std::strerror(errno);
+    devtest::expectAttachedDescriptorsDelivered(mine);
+    EXPECT_EQ(openwfp_device_close(mine), 0);
+  }
+  EXPECT_EQ(openwfp_device_close(h), 0);
 }
 
 TEST_F(ControlChannel, S12_3_ChannelDeviceRequestorIsTheSendingProcess) {

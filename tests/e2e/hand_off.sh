@@ -149,6 +149,70 @@ S10_2_HandOffWithTheProxyInsideTheSession)
   grep -q "socket handed to the application" "$work/proxy.log" || fail "the proxy did not hand off"
   grep -qx "same-socket False" "$work/app.log" || fail "the application's socket was not replaced"
   ;;
+S10_2_InPlaceConnectionOfABlockedConnectIsDropped)
+  # A proxy (ctypes over libopenwfp's device API) that asks for the application's socket,
+  # connects it in place, then reports a failure: the application's connect fails, and the
+  # engine drops the connection the proxy made (the upstream sees a reset; the socket is left
+  # unconnected), never a failed connect() with a live connection behind it.
+  lib=$(ldd "$OPENWFP" | awk '/libopenwfp/ {print $3}')
+  [ -f "$lib" ] || fail "libopenwfp not found next to $OPENWFP"
+  cat > "$work/blocker.py" <<'PY'
+import ctypes, os, socket, struct, sys
+lib = ctypes.CDLL(sys.argv[1])
+lib.openwfp_device_open.argtypes = [ctypes.c_char_p]
+lib.openwfp_device_ioctl.argtypes = [ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t,
+                                     ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
+ctl = lambda n: (0x12 << 16) | ((0x800 + n) << 2)
+h = lib.openwfp_device_open(b"\\\\.\\OpenwfpVerifyProxy")
+assert h >= 0, "open"
+listener = socket.socket(); listener.bind(("127.0.0.1", 0)); listener.listen(4)
+reg = ctypes.create_string_buffer(struct.pack("<HHII", listener.getsockname()[1], 0, 0, 1), 12)
+assert lib.openwfp_device_ioctl(h, ctl(0), reg, 12, None, 0, None) == 0, "REGISTER"
+print("registered", flush=True)
+req = ctypes.create_string_buffer(560); n = ctypes.c_size_t(0)
+assert lib.openwfp_device_ioctl(h, ctl(1), None, 0, req, 560, ctypes.byref(n)) == 0, "NEXT"
+rid, = struct.unpack_from("<Q", req.raw, 0)
+port, = struct.unpack_from("<H", req.raw, 10)
+ip = socket.inet_ntoa(req.raw[12:16])
+flags, = struct.unpack_from("<I", req.raw, 36)
+fd = lib.openwfp_device_take_descriptor()
+print("flags", flags & 1, "descriptor", fd >= 0, flush=True)
+s = socket.socket(fileno=fd)
+s.connect((ip, port))
+print("connected in place", flush=True)
+out = ctypes.create_string_buffer(struct.pack("<Qi4x", rid, 113), 16)
+print("outcome", lib.openwfp_device_ioctl(h, ctl(2), out, 16, None, 0, None), flush=True)
+s.detach(); os.close(fd)
+PY
+  cat > "$work/blocked.py" <<'PY'
+import socket, sys
+r = socket.socket()
+try:
+    r.connect(("127.0.0.2", int(sys.argv[1]))); print("blocked connected")
+except OSError as e:
+    print("blocked refused", e.errno)
+try:
+    r.getpeername(); print("after connected")
+except OSError as e:
+    print("after", e.errno)
+PY
+  mkdir -p "$work/run"
+  "$OPENWFP" engine > "$work/engine.log" 2>&1 &
+  pids+=("$!")
+  wait_for "the engine's socket" test -S "$OPENWFP_ENGINE"
+  timeout 10 "$OPENWFP" driver load "$VP" > "$work/load.log" 2>&1 || fail "driver load failed"
+  timeout 30 python3 "$work/blocker.py" "$lib" > "$work/proxy.log" 2>&1 &
+  pids+=("$!")
+  wait_for "the proxy to register" grep -q "registered" "$work/proxy.log"
+  timeout 30 "$OPENWFP" run --attach --wait-for-device OpenwfpVerifyProxy --wait-timeout 10 -- \
+    python3 "$work/blocked.py" "$port" > "$work/app.log" 2>&1 || fail "the application failed"
+  grep -qx "flags 1 descriptor True" "$work/proxy.log" || fail "the NEXT reply did not carry the application's socket"
+  grep -qx "connected in place" "$work/proxy.log" || fail "the proxy did not connect in place"
+  grep -q "^blocked refused" "$work/app.log" || fail "the blocked connect did not fail"
+  grep -qx "after 107" "$work/app.log" || fail "the application's socket stayed connected (ENOTCONN expected)"
+  wait_for "the upstream to see the connection end" grep -q "^peer " "$work/upstream.log"
+  grep -q "^peer .* error .*reset" "$work/upstream.log" || fail "the upstream did not see the connection reset"
+  ;;
 *) fail "unknown case $CASE" ;;
 esac
 echo PASS

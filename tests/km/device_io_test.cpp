@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/attached_descriptor_check.h"
 #include "support/device_test_driver.h"
 #include "km/device_io.h"
 #include "openwfp/device.h"
@@ -69,6 +70,16 @@ TEST_F(DeviceIo, S10_1_DeviceOpenIoctlCloseSendsCreateControlCleanupClose) {
   EXPECT_EQ(ev[3].major, kMjClose);
   for (const auto& e : ev) EXPECT_EQ(e.fileId, ev[0].fileId) << "one file object for the handle";
   EXPECT_EQ(openwfp::km::device::outstandingIrps(), 0u);
+  EXPECT_EQ(violations(Code::KernelApiMisuse), 0u);
+}
+
+// The openwfp extension behind hand-off in place: a descriptor the driver attaches to an IOCTL
+// reaches the requester with a successful reply, once; an error or an untaken one is closed.
+TEST_F(DeviceIo, S10_2_DeviceReplyCarriesTheDescriptorTheDriverAttached) {
+  int h = openwfp_device_open(kPath);
+  ASSERT_GE(h, 0) << std::strerror(errno);
+  expectAttachedDescriptorsDelivered(h);
+  EXPECT_EQ(openwfp_device_close(h), 0);
   EXPECT_EQ(violations(Code::KernelApiMisuse), 0u);
 }
 

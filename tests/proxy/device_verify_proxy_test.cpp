@@ -103,6 +103,44 @@ class VerifyProxyDevice : public ::testing::Test {
   host::DriverHost host;
 };
 
+// A proxy that asks for the application's socket (VP_REGISTER_APPLICATION_SOCKET) gets it only
+// where the stack has one: the simulated stack has none, so the request says so
+// (VP_REQUEST.flags) and the proxy verifies with a socket of its own, as before.
+TEST_F(VerifyProxyDevice, S10_2_ApplicationSocketIsSentOnlyWhereTheStackHasOne) {
+  sim::Stack stack;
+  auto& proxy = stack.process(kProxyPid, "/usr/bin/proxy", 0);
+  auto& app = stack.process(kAppPid, "/usr/bin/curl", 1000);
+  auto& server = stack.remoteHost("192.0.2.80");
+  int serverListener = server.socket(IpVersion::V4, Protocol::Tcp);
+  ASSERT_EQ(server.bind(serverListener, *Endpoint::parse("192.0.2.80:80")), 0);
+  ASSERT_EQ(server.listen(serverListener), 0);
+  int listener = proxy.socket(IpVersion::V4, Protocol::Tcp);
+  ASSERT_EQ(proxy.bind(listener, *Endpoint::parse("127.0.0.1:8080")), 0);
+  ASSERT_EQ(proxy.listen(listener), 0);
+  int h = device::open(VP_USER_PATH, kProxyPid);
+  ASSERT_GE(h, 0) << std::strerror(errno);
+  VP_REGISTER reg{8080, 0, 0, VP_REGISTER_APPLICATION_SOCKET};
+  ASSERT_EQ(device::ioctl(h, IOCTL_VP_REGISTER, &reg, sizeof reg, nullptr, 0, nullptr, kProxyPid), 0);
+  auto pendingNext = next(h);
+  Closer closer{{h}};
+  int s = app.socket(IpVersion::V4, Protocol::Tcp);
+  sim::PendingConnect appConnect = app.connectAsync(s, *Endpoint::parse("192.0.2.80:80"));
+  ASSERT_EQ(pendingNext.wait_for(std::chrono::seconds(5)), std::future_status::ready) << "NEXT completed";
+  auto [err, req] = pendingNext.get();
+  ASSERT_EQ(err, 0);
+  EXPECT_EQ(req.flags & VP_REQUEST_APPLICATION_SOCKET, 0u) << "no application socket in the simulated stack";
+  int up = proxy.socket(IpVersion::V4, Protocol::Tcp);
+  ASSERT_EQ(openwfp_ioctl(up, SIO_SET_WFP_CONNECTION_REDIRECT_RECORDS, req.records, req.recordsSize, nullptr, 0, nullptr),
+            0);
+  ASSERT_TRUE(proxy.connect(up, *Endpoint::parse("192.0.2.80:80")).ok());
+  VP_OUTCOME outcome{req.id, 0};
+  ASSERT_EQ(device::ioctl(h, IOCTL_VP_OUTCOME, &outcome, sizeof outcome, nullptr, 0, nullptr, kProxyPid), 0);
+  auto appResult = appConnect.waitFor(std::chrono::seconds(5));
+  ASSERT_TRUE(appResult.has_value());
+  EXPECT_EQ(appResult->error, 0);
+  EXPECT_EQ(appResult->remote, *Endpoint::parse("127.0.0.1:8080")) << "redirected to the proxy, as without the flag";
+}
+
 TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
   sim::Stack stack;
   auto& proxy = stack.process(kProxyPid, "/usr/bin/proxy", 0);

@@ -11,6 +11,10 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "km/device_io.h"
 #include "support/device_test_driver.h"
 #include "verifier/verifier.h"
 
@@ -24,6 +28,7 @@ PDEVICE_OBJECT gDevice;
 std::atomic<uint64_t> gNextFileId{1};
 std::mutex gEventsMu;
 std::vector<devtest::Event> gEvents;
+std::atomic<int> gAttachedReadEnd{-1};
 
 void record(UCHAR major, PIRP irp) {
   PIO_STACK_LOCATION s = IoGetCurrentIrpStackLocation(irp);
@@ -185,6 +190,18 @@ NTSTATUS NTAPI tdControl(PDEVICE_OBJECT, PIRP irp) {
       IoCompleteRequest(irp, IO_NO_INCREMENT);  // bug: completed twice
       return STATUS_SUCCESS;
     }
+    case devtest::kAttach: {
+      int p[2];
+      if (pipe2(p, O_CLOEXEC) != 0) return complete(irp, STATUS_INSUFFICIENT_RESOURCES, 0);
+      if (!openwfp::km::device::attachDescriptor(irp, openwfp::km::device::adoptDescriptor(p[1]))) {
+        close(p[0]);
+        return complete(irp, STATUS_INVALID_PARAMETER, 0);
+      }
+      const int old = gAttachedReadEnd.exchange(p[0]);
+      if (old >= 0) close(old);
+      const bool fail = inLen >= 1 && static_cast<const uint8_t*>(buffer)[0] == 1;
+      return complete(irp, fail ? STATUS_UNSUCCESSFUL : STATUS_SUCCESS, 0);
+    }
     default:
       return complete(irp, STATUS_INVALID_DEVICE_REQUEST, 0);
   }
@@ -344,5 +361,7 @@ void* takeOldestPended() {
 }
 
 void completeTaken(void* irp, int32_t status) { complete(static_cast<PIRP>(irp), status, 0); }
+
+int takeAttachedReadEnd() { return gAttachedReadEnd.exchange(-1); }
 
 }  // namespace devtest

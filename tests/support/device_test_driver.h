@@ -16,6 +16,10 @@
 //     kPendCancelable  pended with a cancel routine (IoSetCancelRoutine) that completes it with
 //                   STATUS_CANCELLED and records a kCancelRoutine event; CLEANUP completes the
 //                   file's cancelable IRPs whose routine it can still take back
+//     kAttach       attaches the write end of a new pipe to the IRP (km::device::attachDescriptor,
+//                   what OpenwfpIrpAttachApplicationSocket does) and completes it: STATUS_SUCCESS,
+//                   or STATUS_UNSUCCESSFUL when the first input byte is 1; the read end is
+//                   takeAttachedReadEnd()'s
 //   anything else: STATUS_INVALID_DEVICE_REQUEST.
 // "baredev": \Device\OwfpBareDev, link \??\OwfpBareDev, exclusive, DEVICE_CONTROL routine NULL,
 //   no CLEANUP routine.
@@ -42,6 +46,7 @@ constexpr uint32_t kPendNoMark = ctl(7, 0);
 constexpr uint32_t kEchoNeither = ctl(8, 3);
 constexpr uint32_t kReleaseTwice = ctl(9, 0);
 constexpr uint32_t kPendCancelable = ctl(10, 0);
+constexpr uint32_t kAttach = ctl(11, 0);
 
 constexpr uint8_t kMjCreate = 0x00;
 constexpr uint8_t kMjClose = 0x02;
@@ -89,5 +94,8 @@ void releaseAll(uint64_t value);
 // it; completeTaken completes it later.
 void* takeOldestPended();
 void completeTaken(void* irp, int32_t status);
+// The read end of the pipe the last kAttach attached the write end of (-1: none); the caller
+// owns it.
+int takeAttachedReadEnd();
 
 }  // namespace devtest

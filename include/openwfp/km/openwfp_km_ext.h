@@ -1,5 +1,5 @@
 /* openwfp_km_ext.h - the openwfp extensions a callout driver may use beyond the WDK API: a
- * BLOCK's errno, and the application's socket for the proxy (below). Include it after wdm.h.
+ * BLOCK's errno, and the application's socket for the proxy (below).
  *
  * A connect that a callout BLOCKs fails on Linux with the session's block errno (ECONNREFUSED by
  * default, SPEC S13.3; Windows reports WSAEACCES and offers no choice). A callout that wants its
@@ -13,6 +13,8 @@
  */
 #ifndef OPENWFP_KM_EXT_H
 #define OPENWFP_KM_EXT_H
+
+#include <wdm.h>
 
 #define OPENWFP_BLOCK_ERRNO_MARK 0x4F450000u /* 'OE' in the high half of reserved */
 #define OPENWFP_SET_BLOCK_ERRNO(classifyOut, errnoValue)                                        \
