@@ -391,8 +391,13 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle, const policy:
     }
     return;
   }
-  // Still connecting: the waiter reports the outcome; this worker goes back to NEXT. Registered
-  // under mu_, so the waiter never sees the event without the entry.
+  waitForConnect(a, handle, fd);
+}
+
+// Still connecting: the waiter reports the outcome; the worker goes back to NEXT. Registered
+// under mu_, so the waiter never sees the event without the entry.
+void VerifyProxy::waitForConnect(const Attempt& a, int handle, int fd) {
+  int err;
   {
     std::lock_guard lk(mu_);
     epoll_event ev{};
@@ -431,24 +436,7 @@ void VerifyProxy::connectInPlace(Attempt& a, const VP_REQUEST& req, int handle, 
     finishAttempt(a, handle, fd, err, defer);
     return;
   }
-  {
-    std::lock_guard lk(mu_);  // the waiter never sees the event without the entry
-    epoll_event ev{};
-    ev.events = EPOLLOUT | EPOLLONESHOT;
-    ev.data.fd = fd;
-    err = epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
-    if (err == 0) {
-      auto until = a.started + options_.upstreamTimeout;
-      if (a.deadline != 0) until = std::min(until, deadlineTime(a.deadline));
-      connecting_[fd] = Connecting{a, until};
-    }
-  }
-  if (err != 0) {
-    finishAttempt(a, handle, fd, err);
-    return;
-  }
-  uint64_t one = 1;
-  (void)!write(wakefd_, &one, sizeof one);
+  waitForConnect(a, handle, fd);
 }
 
 void VerifyProxy::startUpstream(const Attempt& a, const VP_REQUEST& req, const policy::Upstream& upstream) {

@@ -149,6 +149,7 @@ class VerifyProxy {
   // request's deadline and upstreamTimeout), then the outcome.
   void startUpstream(const Attempt& a, const ::VP_REQUEST& request, const policy::Upstream& upstream);
   void connectInPlace(Attempt& a, const ::VP_REQUEST& request, int handle, Deferred* defer, int appSocket);
+  void waitForConnect(const Attempt& a, int handle, int fd);  // the waiter takes fd's connect over
   bool offer(uint64_t id, int fd, const void* records, size_t size);
   void offerRefused(uint64_t id, int err);
   // Records the attempt's result, then sends its OUTCOME on handle, or leaves it in *defer for
