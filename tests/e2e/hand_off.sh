@@ -201,7 +201,11 @@ PY
   pids+=("$!")
   wait_for "the engine's socket" test -S "$OPENWFP_ENGINE"
   timeout 10 "$OPENWFP" driver load "$VP" > "$work/load.log" 2>&1 || fail "driver load failed"
-  timeout 30 python3 "$work/blocker.py" "$lib" > "$work/proxy.log" 2>&1 &
+  # A sanitizer build's library needs its runtime first in the process (python is not built
+  # with it): preloaded, leak checking off (the interpreter's own allocations).
+  preload=$(ldd "$lib" | awk '/lib(asan|ubsan)\.so/ {printf "%s ", $3}')
+  LD_PRELOAD="$preload" ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}" \
+    timeout 30 python3 "$work/blocker.py" "$lib" > "$work/proxy.log" 2>&1 &
   pids+=("$!")
   wait_for "the proxy to register" grep -q "registered" "$work/proxy.log"
   timeout 30 "$OPENWFP" run --attach --wait-for-device OpenwfpVerifyProxy --wait-timeout 10 -- \
