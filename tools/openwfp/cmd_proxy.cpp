@@ -119,8 +119,8 @@ openwfp::cli::RegisterCommand reg([](CLI::App& app, int& exitCode) {
   cmd->add_flag("--policy", *policyMode,
                 "Serve the policy driver (\\\\.\\OpenwfpPolicy): each request names its rule's upstream");
   cmd->add_flag("--hand-off", options->handOff,
-                "Give each verified upstream socket to the application instead of relaying (openwfp extension, "
-                "direct upstreams; see docs/performance.md)");
+                "No relay (openwfp extension, direct upstreams): outside a session connect the application's own "
+                "socket; inside one give it the verified upstream socket (docs/performance.md)");
   cmd->add_option("--workers", options->workers, "Workers, each keeping a NEXT request outstanding")
       ->check(CLI::Range(1u, 256u))
       ->capture_default_str();
