@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -231,8 +232,12 @@ bool Performer::finishInPlace(Call& call, const ConnectVerdict& v) {
   sockaddr_storage peer{};
   socklen_t peerLen = sizeof peer;
   if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peerLen) != 0) return false;  // not in place
-  loop_.respond(call.id, 0, false);
   rememberHandedOff(call, v, fd, peer, peerLen);
+  loop_.respond(call.id, 0, false);
+  // This thread (the one that completed the classify: a proxy connection's reader) still has
+  // the classify's and the channel's work to finish, and a synchronous wake-up put the
+  // application on this CPU: let it run first.
+  if (loop_.syncWakeUp()) ::sched_yield();
   return true;
 }
 
