@@ -147,8 +147,9 @@ static PIRP VpMatchLocked(void) {
     }
     RtlCopyMemory(irp->AssociatedIrp.SystemBuffer, &p->request, sizeof(VP_REQUEST));
 #ifdef OPENWFP_KM_EXT_H
-    /* The classify is pended and its handle held (under gLock nobody completes it meanwhile). */
-    if ((gProxyFlags & VP_REGISTER_APPLICATION_SOCKET) != 0 &&
+    /* The classify is pended and its handle held (under gLock nobody completes it meanwhile).
+     * Only the registered proxy's own requests get the socket, not another opener's NEXT. */
+    if ((gProxyFlags & VP_REGISTER_APPLICATION_SOCKET) != 0 && IoGetRequestorProcessId(irp) == gProxyPid &&
         NT_SUCCESS(OpenwfpIrpAttachApplicationSocket(irp, p->classifyHandle))) {
       ((VP_REQUEST*)irp->AssociatedIrp.SystemBuffer)->flags |= VP_REQUEST_APPLICATION_SOCKET;
     }

@@ -74,12 +74,13 @@ typedef struct VP_ENDPOINT {
 } VP_ENDPOINT;
 
 /* VP_REGISTER.flags. APPLICATION_SOCKET (openwfp extension, hand-off in place): each NEXT
- * reply also carries the application's own socket of the connection (take it with
- * openwfp_device_take_descriptor; VP_REQUEST.flags then has VP_REQUEST_APPLICATION_SOCKET). The
- * proxy connects that socket to the destination itself and offers it back with
- * SIO_OPENWFP_HAND_OFF_WITH_RECORDS before its OUTCOME: no socket of its own, no relay, and the
- * application keeps its socket with every option it set. Only for a proxy outside the session
- * (its connects classified by nobody). A driver or stack without it sends no socket. */
+ * reply to the registered proxy's process also carries the application's own socket of the
+ * connection (take it with openwfp_device_take_descriptor; VP_REQUEST.flags then has
+ * VP_REQUEST_APPLICATION_SOCKET). The proxy connects that socket to the destination itself and
+ * reports the OUTCOME: no socket of its own, no relay, and the application keeps its socket with
+ * every option it set. A failed connect must leave it unconnected (connect with AF_UNSPEC). Only
+ * for a proxy outside the session (its connects classified by nobody). A driver or stack without
+ * it sends no socket, nor for a socket already connected or connecting. */
 #define VP_REGISTER_APPLICATION_SOCKET 0x1u
 #define VP_REQUEST_APPLICATION_SOCKET 0x1u
 

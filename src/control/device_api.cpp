@@ -149,6 +149,7 @@ int openwfp::control::deviceIoctlWhile(int handle, uint32_t code, const void* in
                                        size_t outLen, size_t* returned, const std::function<void()>& meanwhile,
                                        const ControlClient* sameAs) {
   if (returned != nullptr) *returned = 0;
+  tlsDescriptor.reset();
   auto h = findHandle(handle);
   if (!h || !h->remote || (sameAs != nullptr && h->remote.get() != sameAs) || h->remote->ownerPid() != ::getpid()) {
     errno = EOPNOTSUPP;

@@ -26,10 +26,15 @@ const char* majorFunctionName(unsigned major) {
 }
 
 Descriptor adoptDescriptor(int fd) {
-  return Descriptor(new int(fd), [](int* p) {
-    if (*p >= 0) ::close(*p);
-    delete p;
-  });
+  try {
+    return Descriptor(new int(fd), [](int* p) {
+      if (*p >= 0) ::close(*p);
+      delete p;
+    });
+  } catch (...) {  // out of memory: not kept, so closed
+    if (fd >= 0) ::close(fd);
+    throw;
+  }
 }
 
 int errnoFromStatus(int32_t status) {

@@ -168,14 +168,36 @@ void carryOptions(int from, int to, int domain) {
 
 }  // namespace
 
+bool tcpClosed(int fd) {
+  tcp_info ti{};
+  socklen_t len = sizeof ti;
+  return ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_state == TCP_CLOSE;
+}
+
 int CallSocket::duplicate() const {
-  std::shared_ptr<Call> c = call_.lock();  // keeps the call's descriptor open meanwhile
-  if (!c || c->claimed.load(std::memory_order_acquire) || !c->sock) {
+  std::shared_ptr<Call> c = call_.lock();  // keeps the Call alive meanwhile
+  if (!c) {
     errno = EBADF;
     return -1;
   }
-  c->sharedWithProxy.store(true, std::memory_order_release);  // before the proxy can have it
-  return ::fcntl(c->sock.get(), F_DUPFD_CLOEXEC, 0);
+  // Under shareMu: whoever answers the call claims it first and then takes shareMu before it
+  // looks at sharedWithProxy or touches the descriptor, so a claimed call is never shared and a
+  // shared one is always seen as such.
+  std::lock_guard lock(c->shareMu);
+  if (c->claimed.load(std::memory_order_acquire) || !c->sock) {
+    errno = EBADF;
+    return -1;
+  }
+  // Only a socket in TCP_CLOSE (neither connected, nor connecting, nor listening): the proxy's
+  // connect must be the one that connects it, and dropping what it made must not drop a
+  // connection the application had (that connect fails with EISCONN / EALREADY as usual).
+  if (!tcpClosed(c->sock.get())) {
+    errno = EISCONN;
+    return -1;
+  }
+  const int fd = ::fcntl(c->sock.get(), F_DUPFD_CLOEXEC, 0);
+  if (fd >= 0) c->sharedWithProxy = true;
+  return fd;
 }
 
 bool Performer::handOff(Call& call, const ConnectVerdict& v, net::UniqueFd up) {
@@ -199,6 +221,9 @@ bool Performer::handOff(Call& call, const ConnectVerdict& v, net::UniqueFd up) {
     const int upFlags = ::fcntl(fd, F_GETFL);
     if (appFlags >= 0 && upFlags >= 0) ::fcntl(fd, F_SETFL, (upFlags & ~O_NONBLOCK) | (appFlags & O_NONBLOCK));
     carryOptions(call.sock.get(), fd, call.domain);
+    // As a blocking connect leaves it (SS_CONNECTED: the application's next connect() says
+    // EISCONN), whatever way the proxy connected it.
+    (void)::connect(fd, reinterpret_cast<const sockaddr*>(&peer), peerLen);
     if (int err = loop_.addFd(call.id, fd, call.fdNumber, closeOnExec(call.pid, call.fdNumber)); err != 0) {
       why = std::string("SECCOMP_IOCTL_NOTIF_ADDFD: ") + std::strerror(err);
     }
@@ -232,6 +257,10 @@ bool Performer::finishInPlace(Call& call, const ConnectVerdict& v) {
   sockaddr_storage peer{};
   socklen_t peerLen = sizeof peer;
   if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peerLen) != 0) return false;  // not in place
+  // connect() once more, as a blocking connect would have left it: the socket is now
+  // SS_CONNECTED, so that the application's next connect() says EISCONN (the proxy's
+  // non-blocking connect may have left it connecting in the socket layer's eyes).
+  (void)::connect(fd, reinterpret_cast<const sockaddr*>(&peer), peerLen);
   rememberHandedOff(call, v, fd, peer, peerLen);
   loop_.respond(call.id, 0, false);
   // This thread (the one that completed the classify: a proxy connection's reader) still has
@@ -239,6 +268,20 @@ bool Performer::finishInPlace(Call& call, const ConnectVerdict& v) {
   // application on this CPU: let it run first.
   if (loop_.syncWakeUp()) ::sched_yield();
   return true;
+}
+
+void Performer::lateInPlace(Call& call, const ConnectVerdict& v) {
+  const int fd = call.sock.get();
+  sockaddr_storage peer{};
+  socklen_t peerLen = sizeof peer;
+  if (v.action != Action::Block && v.redirected &&
+      ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peerLen) == 0) {
+    rememberHandedOff(call, v, fd, peer, peerLen);
+    return;
+  }
+  sockaddr unspec{};
+  unspec.sa_family = AF_UNSPEC;
+  ::connect(fd, &unspec, sizeof unspec);
 }
 
 void Performer::rememberHandedOff(Call& call, const ConnectVerdict& v, int fd, const sockaddr_storage& peer,

@@ -129,13 +129,21 @@ void Performer::performBind(Call& call, const sockaddr* sa, socklen_t len, int c
 }
 
 void Performer::finishConnect(Call& call, const ConnectVerdict& v) {
-  if (!call.claim()) return;
+  if (!call.claim()) {
+    if (call.sharedAfterClaim()) lateInPlace(call, v);
+    return;
+  }
   countPended(call);
   // A proxy's offer to hand its upstream socket over (hand_off.h): taken whatever the verdict,
   // so that a BLOCK closes it at once.
   net::UniqueFd offered = v.history ? HandOffs::instance().take(v.history.get()) : net::UniqueFd{};
-  if (call.sharedWithProxy.load(std::memory_order_acquire) && finishInPlace(call, v)) return;
-  if (offered && v.action != Action::Block && v.redirected && handOff(call, v, std::move(offered))) return;
+  if (call.sharedAfterClaim() && finishInPlace(call, v)) return;
+  // Only in place of a socket in TCP_CLOSE: connect() on one connected or connecting is
+  // performed below, and fails as the kernel's would (EISCONN, EALREADY).
+  if (offered && v.action != Action::Block && v.redirected && tcpClosed(call.sock.get()) &&
+      handOff(call, v, std::move(offered))) {
+    return;
+  }
   if (v.action == Action::Block) {
     counters_.blocked.fetch_add(1, std::memory_order_relaxed);
     loop_.respond(call.id, v.timedOut ? ETIMEDOUT : v.blockErrno != 0 ? v.blockErrno : options_.blockErrno, false);

@@ -88,14 +88,24 @@ struct Call : CallFacts {
   std::atomic<bool> claimed{false};          // the call has been (or is being) answered
   std::atomic<bool> classifyReturned{false}; // a verdict after this counts as pended
   // A driver gave the socket to its proxy (CallSocket): connected by the verdict, the proxy
-  // connected it in place (hand-off in place).
-  std::atomic<bool> sharedWithProxy{false};
+  // connected it in place (hand-off in place). Set under shareMu, and only while unclaimed;
+  // read with sharedAfterClaim().
+  bool sharedWithProxy = false;
+  std::mutex shareMu;
 
   bool claim() { return !claimed.exchange(true); }
+  // After claim() (won or lost): no duplicate is being made any more, and none will be.
+  bool sharedAfterClaim() {
+    std::lock_guard lock(shareMu);
+    return sharedWithProxy;
+  }
 };
 
 // StackRequest::socket of a TCP connect (openwfp/stack.h): a new duplicate of the call's
 // descriptor while the call lives, for a driver that hands it to its proxy (hand-off in place).
+// The TCP socket is in TCP_CLOSE: neither connected, connecting nor listening (TCP_INFO).
+bool tcpClosed(int fd);
+
 class CallSocket final : public ApplicationSocket {
  public:
   explicit CallSocket(std::weak_ptr<Call> call) : call_(std::move(call)) {}
@@ -139,6 +149,10 @@ class Performer {
   // verdict drops what the proxy may have connected (connect(AF_UNSPEC)) and goes on as usual
   // (false), as does a permit the proxy did not connect in place.
   bool finishInPlace(Call& call, const ConnectVerdict& verdict);
+  // The verdict of a shared call that was answered already (its SO_SNDTIMEO deadline said
+  // EINPROGRESS): a BLOCK drops what the proxy connected; a permitted in-place connection is
+  // remembered, as the kernel's connect would have gone on.
+  void lateInPlace(Call& call, const ConnectVerdict& verdict);
   // The connection is remembered as fd's (cookie and tuple; peer: its getpeername).
   void rememberHandedOff(Call& call, const ConnectVerdict& verdict, int fd, const sockaddr_storage& peer,
                          socklen_t peerLen);

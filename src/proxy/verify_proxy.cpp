@@ -80,15 +80,16 @@ int listenOn(int family, uint16_t port, uint16_t* bound) {
   return fd;
 }
 
-// The result of a non-blocking connect that reported EINPROGRESS, if it is known without
-// waiting (on loopback the handshake is over when connect() returns): 0 or an errno value, or
-// EINPROGRESS when it is still going on.
-int connectResultNow(int fd) {
-  pollfd p{fd, POLLOUT, 0};
-  if (::poll(&p, 1, 0) != 1) return EINPROGRESS;
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+// connect() on a non-blocking socket: 0, EINPROGRESS, or its error. On loopback the handshake
+// is usually over once the first call returns: a second connect() says so in one call (0, which
+// also leaves the socket SS_CONNECTED as a blocking connect would, so that a later connect()
+// says EISCONN; EALREADY while it goes on; or the handshake's error).
+int connectNow(int fd, const sockaddr* sa, socklen_t len) {
+  int err = connect(fd, sa, len) == 0 ? 0 : errno;
+  if (err == EINPROGRESS) {
+    err = connect(fd, sa, len) == 0 ? 0 : errno;
+    if (err == EALREADY) err = EINPROGRESS;
+  }
   return err;
 }
 
@@ -381,8 +382,7 @@ void VerifyProxy::handleRequest(const VP_REQUEST& req, int handle, const policy:
   }
   sockaddr_storage ss;
   socklen_t len = toSockaddr(req.originalDestination, ss);
-  int err = connect(fd, reinterpret_cast<const sockaddr*>(&ss), len) == 0 ? 0 : errno;
-  if (err == EINPROGRESS) err = connectResultNow(fd);
+  int err = connectNow(fd, reinterpret_cast<const sockaddr*>(&ss), len);
   if (err != EINPROGRESS) {
     finishAttempt(a, handle, fd, err, defer);
     if (lateOffer && err == 0 && defer->pending) {
@@ -429,9 +429,8 @@ void VerifyProxy::connectInPlace(Attempt& a, const VP_REQUEST& req, int handle, 
   const int flags = fcntl(fd, F_GETFL);
   const bool toggled = flags >= 0 && (flags & O_NONBLOCK) == 0;
   if (toggled) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-  int err = connect(fd, reinterpret_cast<const sockaddr*>(&ss), len) == 0 ? 0 : errno;
+  int err = connectNow(fd, reinterpret_cast<const sockaddr*>(&ss), len);
   if (toggled) fcntl(fd, F_SETFL, flags);
-  if (err == EINPROGRESS) err = connectResultNow(fd);
   if (err != EINPROGRESS) {
     finishAttempt(a, handle, fd, err, defer);
     return;

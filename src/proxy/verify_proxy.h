@@ -116,7 +116,6 @@ class VerifyProxy {
     uint32_t appPid = 0;
     uint32_t recordsSize = 0;
     double connectMs = 0;  // the upstream connect took this long
-    bool inPlace = false;  // fd is the application's own socket (hand-off in place)
   };
   // An upstream connect on its way: what the outcome and the log line need.
   struct Attempt {

@@ -33,8 +33,11 @@ void disconnectInPlace(int fd) {
 void VerifyProxy::finishAttempt(const Attempt& attempt, int handle, int fd, int err, Deferred* defer) {
   const double ms = msSince(attempt.started);
   // In place: connected, the application's socket is the connection (the engine holds it and
-  // sees it connected when the outcome comes); failed, it must not stay connecting.
+  // sees it connected when the outcome comes); failed, it must not stay connecting. Connected
+  // past the request's deadline, the driver has BLOCKed the connect (the engine dropped what it
+  // saw then): this connect came after, so it is dropped here.
   Attempt a = attempt;
+  if (a.inPlace && err == 0 && requestExpired(a.deadline, std::chrono::steady_clock::now())) err = ETIMEDOUT;
   a.handedOff = a.handedOff || (a.inPlace && err == 0);
   if (err != 0 && a.inPlace && fd >= 0) disconnectInPlace(fd);
   const bool deferred = defer != nullptr && combined_;
@@ -45,7 +48,7 @@ void VerifyProxy::finishAttempt(const Attempt& attempt, int handle, int fd, int 
   } else if (err == 0) {
     std::lock_guard lk(mu_);
     ++stats_.upstreamOk;
-    waiting_[a.id] = Upstream{fd, a.original, a.appPid, a.recordsSize, ms, a.inPlace};
+    waiting_[a.id] = Upstream{fd, a.original, a.appPid, a.recordsSize, ms};
   } else {
     if (fd >= 0) close(fd);
     std::lock_guard lk(mu_);
@@ -117,7 +120,6 @@ void VerifyProxy::outcomeRejected(const Attempt& a, int err, int outcomeErr) {
     std::lock_guard lk(mu_);
     auto it = waiting_.find(a.id);
     if (it != waiting_.end()) {
-      if (it->second.inPlace) disconnectInPlace(it->second.fd);  // the application's connect failed
       close(it->second.fd);
       waiting_.erase(it);
     }

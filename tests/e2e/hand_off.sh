@@ -58,6 +58,12 @@ print("keepalive", s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0)
 print("keepidle", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE))
 print("cloexec", bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC))
 s.sendall(b"hello"); print("reply", s.recv(5).decode())
+# connect() on a connected socket fails with EISCONN, and the connection stays (not handed off
+# again, not dropped).
+try:
+    s.connect(("127.0.0.2", port)); print("again connected")
+except OSError as e:
+    print("again", e.errno, "%s:%d" % s.getpeername())
 s.sendall(b"c"); s.close()
 # Non-blocking: connect_ex says EINPROGRESS or 0, the socket stays non-blocking and connects.
 n = socket.socket(); n.setblocking(False)
@@ -100,7 +106,10 @@ check_app() {  # the application's view and the upstream's
   grep -qx "unreachable 111" "$out" || fail "an unreachable destination was not refused with ECONNREFUSED"
   grep -qx "retry 127.0.0.2:$port" "$out" || fail "the refused socket did not connect again"
   grep -qx "blocking True" "$out" || fail "the blocking socket did not stay blocking"
-  wait_for "the upstream to report four connections" test "$(grep -c '^peer ' "$work/upstream.log")" -ge 4
+  grep -qx "again 106 127.0.0.2:$port" "$out" || fail "connect() on a connected socket did not fail with EISCONN, or dropped it"
+  # $1 connections: outside the session the EISCONN connect was the proxy's too (its own
+  # socket, since a connected one is not shared; the engine closed it unused).
+  wait_for "the upstream to report $1 connections" test "$(grep -c '^peer ' "$work/upstream.log")" -ge "$1"
   # The EOF reaches the upstream at once: nobody else (proxy, engine) keeps the socket open.
   if grep '^peer ' "$work/upstream.log" | grep -v 'eof=True after=0\.[0-4]'; then
     fail "the upstream saw the application's close late, or not at all"
@@ -128,14 +137,15 @@ S10_2_HandOffGivesTheApplicationTheVerifiedUpstreamSocket)
   wait_for "the proxy to register" grep -q "registered with" "$work/proxy.log"
   timeout 30 "$OPENWFP" run --attach --wait-for-device OpenwfpVerifyProxy --wait-timeout 10 -- \
     python3 "$work/app.py" "$port" > "$work/app.log" 2>&1 || fail "the application failed"
-  check_app
+  check_app 5
   # In place: the application's own socket (same inode), options ADDFD would not carry kept.
   grep -q "connected in place" "$work/proxy.log" || fail "the proxy did not connect the application's socket in place"
   grep -qx "same-socket True" "$work/app.log" || fail "the application's socket was replaced (not in place)"
   grep -qx "kept 5 4321" "$work/app.log" || fail "SO_PRIORITY / TCP_USER_TIMEOUT were lost"
   kill -TERM "$proxy"
   wait_for "the proxy to stop" grep -q "stopped:" "$work/proxy.log"
-  grep -q "stopped: .* 0 accepted, 4 handed off" "$work/proxy.log" || fail "the proxy's counts"
+  # The EISCONN connect's own upstream socket counts as offered (the engine closed it unused).
+  grep -q "stopped: .* 0 accepted, 5 handed off" "$work/proxy.log" || fail "the proxy's counts"
   ;;
 S10_2_HandOffWithTheProxyInsideTheSession)
   # The proxy's own connect is classified too (records: not redirected again), then handed off.
@@ -144,7 +154,9 @@ S10_2_HandOffWithTheProxyInsideTheSession)
     i=0; until grep -q "registered with" "$1/proxy.log"; do i=$((i+1)); [ $i -gt 200 ] && exit 97; sleep 0.05; done
     python3 "$1/app.py" "$2" > "$1/app.log" 2>&1; rc=$?
     kill $p; wait $p; exit $rc' "$OPENWFP" "$work" "$port" > "$work/run.log" 2>&1 || fail "the session failed"
-  check_app
+  # Four: the EISCONN connect's socket (the proxy's, installed by ADDFD) carries its records, so
+  # it is not redirected again.
+  check_app 4
   # Supervised, the proxy offers a socket of its own: it replaces the application's.
   grep -q "socket handed to the application" "$work/proxy.log" || fail "the proxy did not hand off"
   grep -qx "same-socket False" "$work/app.log" || fail "the application's socket was not replaced"

@@ -73,7 +73,7 @@ class AttachApplicationSocket : public Harness {
     int h = openwfp_device_open(devtest::kPath);
     EXPECT_GE(h, 0);
     int taken = -1;
-    std::thread t([&] {
+    std::thread t([&taken, h] {
       uint64_t v = 0;
       size_t returned = 0;
       (void)openwfp_device_ioctl(h, devtest::kPend, nullptr, 0, &v, sizeof v, &returned);
@@ -82,9 +82,14 @@ class AttachApplicationSocket : public Harness {
     EXPECT_TRUE(devtest::waitForPended(1)) << "the IOCTL was not pended within 3 s";
     void* irp = devtest::takeOldestPended();
     *attached = irp != nullptr ? attach(static_cast<PIRP>(irp)) : STATUS_UNSUCCESSFUL;
-    if (irp != nullptr) devtest::completeTaken(irp, status);
+    if (irp != nullptr) {
+      devtest::completeTaken(irp, status);
+    } else {
+      openwfp_device_close(h);  // CLEANUP cancels whatever was pended late: the thread ends
+      h = -1;
+    }
     t.join();
-    openwfp_device_close(h);
+    if (h >= 0) openwfp_device_close(h);
     return taken;
   }
 
