@@ -23,6 +23,7 @@
 #include <thread>
 #include <spdlog/spdlog.h>
 #include "control/frame_io.h"
+#include "km/device_io.h"
 #include "openwfp/control.h"
 
 namespace openwfp::control {
@@ -33,10 +34,7 @@ namespace {
 Message takeMessage(ReceivedFrame& f) {
   if (!f.fds.empty()) {
     if (auto* r = std::get_if<DeviceIoctlReply>(&f.message)) {
-      r->descriptor = std::shared_ptr<int>(new int(f.fds[0].release()), [](int* p) {
-        if (*p >= 0) ::close(*p);
-        delete p;
-      });
+      r->descriptor = km::device::adoptDescriptor(f.fds[0].release());
     }
     f.fds.clear();
   }

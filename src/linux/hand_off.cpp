@@ -245,43 +245,45 @@ bool Performer::handOff(Call& call, const ConnectVerdict& v, net::UniqueFd up) {
   return true;
 }
 
-bool Performer::finishInPlace(Call& call, const ConnectVerdict& v) {
+namespace {
+
+// connect(AF_UNSPEC): drops what the proxy connected or is connecting (a reset, the SYN
+// abandoned) and leaves the socket unconnected, so that it can connect again.
+void dropConnection(int fd) {
+  sockaddr unspec{};
+  unspec.sa_family = AF_UNSPEC;
+  ::connect(fd, &unspec, sizeof unspec);
+}
+
+}  // namespace
+
+bool Performer::keepInPlace(Call& call, const ConnectVerdict& v) {
   const int fd = call.sock.get();
-  if (v.action == Action::Block || !v.redirected) {
-    // Whatever the proxy connected (or is connecting) must not outlive a refused connect.
-    sockaddr unspec{};
-    unspec.sa_family = AF_UNSPEC;
-    ::connect(fd, &unspec, sizeof unspec);
-    return false;
-  }
   sockaddr_storage peer{};
   socklen_t peerLen = sizeof peer;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peerLen) != 0) return false;  // not in place
+  if (v.action == Action::Block || !v.redirected ||
+      ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peerLen) != 0) {
+    // Refused, or not connected by the proxy: whatever it connected (or is connecting) must not
+    // outlive the verdict.
+    dropConnection(fd);
+    return false;
+  }
   // connect() once more, as a blocking connect would have left it: the socket is now
   // SS_CONNECTED, so that the application's next connect() says EISCONN (the proxy's
   // non-blocking connect may have left it connecting in the socket layer's eyes).
   (void)::connect(fd, reinterpret_cast<const sockaddr*>(&peer), peerLen);
   rememberHandedOff(call, v, fd, peer, peerLen);
+  return true;
+}
+
+bool Performer::finishInPlace(Call& call, const ConnectVerdict& v) {
+  if (!keepInPlace(call, v)) return false;
   loop_.respond(call.id, 0, false);
   // This thread (the one that completed the classify: a proxy connection's reader) still has
   // the classify's and the channel's work to finish, and a synchronous wake-up put the
   // application on this CPU: let it run first.
   if (loop_.syncWakeUp()) ::sched_yield();
   return true;
-}
-
-void Performer::lateInPlace(Call& call, const ConnectVerdict& v) {
-  const int fd = call.sock.get();
-  sockaddr_storage peer{};
-  socklen_t peerLen = sizeof peer;
-  if (v.action != Action::Block && v.redirected &&
-      ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peerLen) == 0) {
-    rememberHandedOff(call, v, fd, peer, peerLen);
-    return;
-  }
-  sockaddr unspec{};
-  unspec.sa_family = AF_UNSPEC;
-  ::connect(fd, &unspec, sizeof unspec);
 }
 
 void Performer::rememberHandedOff(Call& call, const ConnectVerdict& v, int fd, const sockaddr_storage& peer,

@@ -130,7 +130,7 @@ void Performer::performBind(Call& call, const sockaddr* sa, socklen_t len, int c
 
 void Performer::finishConnect(Call& call, const ConnectVerdict& v) {
   if (!call.claim()) {
-    if (call.sharedAfterClaim()) lateInPlace(call, v);
+    if (call.sharedAfterClaim()) keepInPlace(call, v);
     return;
   }
   countPended(call);

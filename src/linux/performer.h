@@ -144,15 +144,14 @@ class Performer {
   // when it cannot (another family, not connected, the call gone), the connect fails with
   // ECONNREFUSED and one line says why. Always answers the call (returns true).
   bool handOff(Call& call, const ConnectVerdict& verdict, net::UniqueFd upstream);
-  // A connect whose socket a driver gave to its proxy (Call::sharedWithProxy): a permitted
-  // redirect finds it connected by the proxy (hand-off in place) and returns 0 (true); any other
-  // verdict drops what the proxy may have connected (connect(AF_UNSPEC)) and goes on as usual
-  // (false), as does a permit the proxy did not connect in place.
+  // A connect whose socket a driver gave to its proxy (Call::sharedWithProxy). keepInPlace: a
+  // permitted redirect that finds it connected by the proxy keeps the connection (settled and
+  // remembered; true); any other verdict, or a socket the proxy did not connect, drops what the
+  // proxy may have connected (connect(AF_UNSPEC); false). finishInPlace answers a kept one 0;
+  // otherwise the call goes on as usual. A call answered already (its SO_SNDTIMEO deadline said
+  // EINPROGRESS) only gets keepInPlace: the kernel's connect would have gone on.
+  bool keepInPlace(Call& call, const ConnectVerdict& verdict);
   bool finishInPlace(Call& call, const ConnectVerdict& verdict);
-  // The verdict of a shared call that was answered already (its SO_SNDTIMEO deadline said
-  // EINPROGRESS): a BLOCK drops what the proxy connected; a permitted in-place connection is
-  // remembered, as the kernel's connect would have gone on.
-  void lateInPlace(Call& call, const ConnectVerdict& verdict);
   // The connection is remembered as fd's (cookie and tuple; peer: its getpeername).
   void rememberHandedOff(Call& call, const ConnectVerdict& verdict, int fd, const sockaddr_storage& peer,
                          socklen_t peerLen);
