@@ -100,6 +100,26 @@ class VerifyProxyDevice : public ::testing::Test {
     }
   };
 
+  // The simulated world of these tests: a server listening on 192.0.2.80:80 (a simulated
+  // remote host, never dialled for real) and the proxy's listener on 127.0.0.1:8080.
+  struct World {
+    sim::Process& proxy;
+    sim::Process& app;
+    int listener;
+  };
+  static World world(sim::Stack& stack) {
+    auto& proxy = stack.process(kProxyPid, "/usr/bin/proxy", 0);
+    auto& app = stack.process(kAppPid, "/usr/bin/curl", 1000);
+    auto& server = stack.remoteHost("192.0.2.80");
+    int serverListener = server.socket(IpVersion::V4, Protocol::Tcp);
+    EXPECT_EQ(server.bind(serverListener, *Endpoint::parse("192.0.2.80:80")), 0);
+    EXPECT_EQ(server.listen(serverListener), 0);
+    int listener = proxy.socket(IpVersion::V4, Protocol::Tcp);
+    EXPECT_EQ(proxy.bind(listener, *Endpoint::parse("127.0.0.1:8080")), 0);
+    EXPECT_EQ(proxy.listen(listener), 0);
+    return World{proxy, app, listener};
+  }
+
   host::DriverHost host;
 };
 
@@ -108,15 +128,7 @@ class VerifyProxyDevice : public ::testing::Test {
 // (VP_REQUEST.flags) and the proxy verifies with a socket of its own, as before.
 TEST_F(VerifyProxyDevice, S10_2_ApplicationSocketIsSentOnlyWhereTheStackHasOne) {
   sim::Stack stack;
-  auto& proxy = stack.process(kProxyPid, "/usr/bin/proxy", 0);
-  auto& app = stack.process(kAppPid, "/usr/bin/curl", 1000);
-  auto& server = stack.remoteHost("192.0.2.80");
-  int serverListener = server.socket(IpVersion::V4, Protocol::Tcp);
-  ASSERT_EQ(server.bind(serverListener, *Endpoint::parse("192.0.2.80:80")), 0);
-  ASSERT_EQ(server.listen(serverListener), 0);
-  int listener = proxy.socket(IpVersion::V4, Protocol::Tcp);
-  ASSERT_EQ(proxy.bind(listener, *Endpoint::parse("127.0.0.1:8080")), 0);
-  ASSERT_EQ(proxy.listen(listener), 0);
+  auto [proxy, app, listener] = world(stack);
   int h = device::open(VP_USER_PATH, kProxyPid);
   ASSERT_GE(h, 0) << std::strerror(errno);
   VP_REGISTER reg{8080, 0, 0, VP_REGISTER_APPLICATION_SOCKET};
@@ -143,15 +155,7 @@ TEST_F(VerifyProxyDevice, S10_2_ApplicationSocketIsSentOnlyWhereTheStackHasOne) 
 
 TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
   sim::Stack stack;
-  auto& proxy = stack.process(kProxyPid, "/usr/bin/proxy", 0);
-  auto& app = stack.process(kAppPid, "/usr/bin/curl", 1000);
-  auto& server = stack.remoteHost("192.0.2.80");
-  int serverListener = server.socket(IpVersion::V4, Protocol::Tcp);
-  ASSERT_EQ(server.bind(serverListener, *Endpoint::parse("192.0.2.80:80")), 0);
-  ASSERT_EQ(server.listen(serverListener), 0);
-  int listener = proxy.socket(IpVersion::V4, Protocol::Tcp);
-  ASSERT_EQ(proxy.bind(listener, *Endpoint::parse("127.0.0.1:8080")), 0);
-  ASSERT_EQ(proxy.listen(listener), 0);
+  auto [proxy, app, listener] = world(stack);
 
   // CreateFile + REGISTER.
   int h = device::open(VP_USER_PATH, kProxyPid);
@@ -248,15 +252,7 @@ TEST_F(VerifyProxyDevice, S10_2_ProxyVerifiesBeforeTheClientIsConnected) {
 // and leaves no NEXT behind; a too-small output buffer is refused before the outcome is applied.
 TEST_F(VerifyProxyDevice, S10_2_OutcomeAndNextInOneRequest) {
   sim::Stack stack;
-  auto& proxy = stack.process(kProxyPid, "/usr/bin/proxy", 0);
-  auto& app = stack.process(kAppPid, "/usr/bin/curl", 1000);
-  auto& server = stack.remoteHost("192.0.2.80");
-  int serverListener = server.socket(IpVersion::V4, Protocol::Tcp);
-  ASSERT_EQ(server.bind(serverListener, *Endpoint::parse("192.0.2.80:80")), 0);
-  ASSERT_EQ(server.listen(serverListener), 0);
-  int listener = proxy.socket(IpVersion::V4, Protocol::Tcp);
-  ASSERT_EQ(proxy.bind(listener, *Endpoint::parse("127.0.0.1:8080")), 0);
-  ASSERT_EQ(proxy.listen(listener), 0);
+  auto [proxy, app, listener] = world(stack);
   int h = device::open(VP_USER_PATH, kProxyPid);
   ASSERT_GE(h, 0) << std::strerror(errno);
   VP_REGISTER reg{8080, 0, 0, 0};
