@@ -48,6 +48,9 @@ struct ReadLimits {
   // Called when no byte of a new frame is there yet, before waiting for one (a server writes the
   // replies it held back while more requests were already waiting, see server.cpp).
   std::function<void()> beforeWait;
+  // Whether beforeWait has anything to do (unset: always). Without, a new frame is waited for
+  // in the read itself, not read first without waiting.
+  std::function<bool()> holding;
 };
 
 enum class ReadStatus {

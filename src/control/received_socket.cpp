@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "net/sockaddr_codec.h"
+#include "openwfp/openwfp.h"
 
 namespace openwfp::control {
 namespace {
@@ -159,6 +160,28 @@ int ReceivedSocket::offerHandOff(int fd, std::shared_ptr<redirect::History> hist
   if (fd != fd_) return EBADF;
   if (!lookup_) return EOPNOTSUPP;
   return lookup_->offerHandOff(std::move(history), fd);
+}
+
+SocketControlReply applySocketControl(const SocketControlRequest& m, int fd, uint64_t callerPid,
+                                      std::shared_ptr<ConnectionLookup> lookup) {
+  SocketControlReply reply;
+  ReceivedSocket backend(fd, callerPid, std::move(lookup));
+  std::vector<uint8_t> out(m.outLen);
+  size_t returned = 0;
+  winsock::ControlCall call;
+  call.code = m.code;
+  call.in = m.in.empty() ? nullptr : m.in.data();
+  call.inLen = m.in.size();
+  call.out = m.outLen == 0 ? nullptr : out.data();
+  call.outLen = m.outLen;
+  call.returned = &returned;
+  reply.err = winsock::applyControlRules(backend, fd, call, Runtime::current().sealer());
+  reply.returned = returned;
+  if (reply.err == 0 && returned <= out.size()) {
+    out.resize(returned);
+    reply.out = std::move(out);
+  }
+  return reply;
 }
 
 }  // namespace openwfp::control

@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 
+#include "control/protocol.h"
 #include "openwfp/control.h"
 #include "winsock/control_rules.h"
 
@@ -48,5 +49,10 @@ class ReceivedSocket final : public winsock::SocketBackend {
   uint64_t callerPid_;
   std::shared_ptr<ConnectionLookup> lookup_;
 };
+
+// A SOCKET_CONTROL request on fd (borrowed): the S9 rules over a ReceivedSocket, with the
+// runtime's records sealer.
+SocketControlReply applySocketControl(const SocketControlRequest& m, int fd, uint64_t callerPid,
+                                      std::shared_ptr<ConnectionLookup> lookup);
 
 }  // namespace openwfp::control

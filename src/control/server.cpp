@@ -104,6 +104,11 @@ struct Client {
     if (!writeFrame(sock.get(), frame)) ::shutdown(sock.get(), SHUT_RDWR);  // the reader sees EOF
   }
 
+  bool holding() {  // only the reader holds replies: for it, true stays true until it flushes
+    std::lock_guard lock(writeMu);
+    return !held.empty();
+  }
+
   void flushHeld() {
     std::lock_guard lock(writeMu);
     if (held.empty()) return;
@@ -221,7 +226,10 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     if (how == Admission::ServeOverLimit) counters.servedOverLimit.fetch_add(1);
     counters.accepted.fetch_add(1);
     try {
-      threads.emplace(id, std::thread([self = shared_from_this(), client, id] { self->clientLoop(client, id); }));
+      threads.emplace(id, std::thread([self = shared_from_this(), client, id] {
+        ::pthread_setname_np(::pthread_self(), "owfp-client");  // not the accept thread's name
+        self->clientLoop(client, id);
+      }));
     } catch (const std::system_error& e) {
       clients.erase(id);
       if (--perUid[client->peerUid] == 0) perUid.erase(client->peerUid);
@@ -307,7 +315,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
       std::lock_guard lock(client->writeMu);
       client->reader = std::this_thread::get_id();
     }
-    const ReadLimits limits{options.frameDeadline, [&client] { client->flushHeld(); }};
+    const ReadLimits limits{options.frameDeadline, [&] { client->flushHeld(); }, [&] { return client->holding(); }};
     for (;;) {
       ReadStatus st = readFrame(client->sock.get(), frame, limits);
       if (st == ReadStatus::Eof || st == ReadStatus::IoError) break;
@@ -370,7 +378,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     if (auto* m = std::get_if<SocketControlRequest>(&frame.message)) {
       if (frame.fds.size() != 1) return false;
       counters.socketControls.fetch_add(1);
-      client->send(request, socketControl(*m, frame.fds[0].get(), caller));
+      client->send(request, applySocketControl(*m, frame.fds[0].get(), caller, currentLookup()));
       return true;
     }
     if (auto* m = std::get_if<ServiceCallRequest>(&frame.message)) {
@@ -458,27 +466,6 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     }
     if (r.payload.size() > kMaxBuffer) return ServiceCallReply{E2BIG, {}};
     return ServiceCallReply{r.status, std::move(r.payload)};
-  }
-
-  SocketControlReply socketControl(const SocketControlRequest& m, int fd, uint64_t caller) {
-    SocketControlReply reply;
-    ReceivedSocket backend(fd, caller, currentLookup());
-    std::vector<uint8_t> out(m.outLen);
-    size_t returned = 0;
-    winsock::ControlCall call;
-    call.code = m.code;
-    call.in = m.in.empty() ? nullptr : m.in.data();
-    call.inLen = m.in.size();
-    call.out = m.outLen == 0 ? nullptr : out.data();
-    call.outLen = m.outLen;
-    call.returned = &returned;
-    reply.err = winsock::applyControlRules(backend, fd, call, Runtime::current().sealer());
-    reply.returned = returned;
-    if (reply.err == 0 && returned <= out.size()) {
-      out.resize(returned);
-      reply.out = std::move(out);
-    }
-    return reply;
   }
 
   std::optional<std::string> start() {

@@ -104,6 +104,8 @@ class Classify {
   const LayerData& finalData() const { return current_; }
   const LayerData& originalData() const { return request_.data; }
   bool modified() const { return !versions_.empty(); }
+  // The filter whose FwpsApplyModifiedLayerData0 made finalData(); 0: none (traced or not).
+  uint64_t lastModifierFilterId() const { return lastModifierFilterId_; }
   const std::vector<std::string>& reasons() const { return record_.reasons; }
   const trace::ClassifyRecord& record() const { return record_; }
   void addReason(std::string r);
@@ -169,6 +171,7 @@ class Classify {
   bool permitted_ = true;
   LayerData current_;
   std::vector<LayerData> versions_;   // applied modifications, oldest first
+  uint64_t lastModifierFilterId_ = 0;  // the filter of versions_.back()
   std::vector<Acquisition> acquisitions_;
   uint64_t nextToken_ = 1;
   std::optional<uint64_t> entryToken_;  // this classify's redirect entry in the history

@@ -383,6 +383,7 @@ Status ClassifyHandles::applyWritable(uint64_t handle, uint64_t token, const Lay
     c->record_.modifications.push_back(std::move(m));
   }
   c->versions_.push_back(next);
+  c->lastModifierFilterId_ = filterId;
   c->current_ = next;
   lock.unlock();
   if (inline_)

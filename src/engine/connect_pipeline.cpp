@@ -118,10 +118,8 @@ void ConnectPipeline::runConnect(const ConnectRequest& request, ConnectDone done
                                 missing + " not set (S5.5)";
         c.addReason(why);
         c.setFinalDestination(req.remote.str());  // where the connection really goes
-        const auto& mods = c.record().modifications;
         reportViolation(engine.services(), verifier::Code::RedirectNotApplied,
-                        why + "; the connection goes to " + req.remote.str(),
-                        mods.empty() ? 0 : mods.back().filterId);
+                        why + "; the connection goes to " + req.remote.str(), c.lastModifierFilterId());
       } else {
         verdict.finalRemote = fd.remote;
         verdict.redirected = true;

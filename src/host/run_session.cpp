@@ -38,6 +38,8 @@ int runCommand(const RunOptions& options) {
   }
   RuntimeOptions ro;
   ro.verifier = options.verifier || options.failOnViolation;
+  // Trace records only for a consumer (--trace / --trace-text): see engine_service.cpp.
+  ro.trace = !options.traceFile.empty() || !options.traceTextFile.empty();
   ro.pendDeadline = std::chrono::milliseconds(static_cast<long long>(options.pendTimeoutSeconds * 1000));
   Runtime::reset(ro);
   Runtime& rt = Runtime::current();
