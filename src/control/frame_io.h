@@ -48,8 +48,8 @@ struct ReadLimits {
   // Called when no byte of a new frame is there yet, before waiting for one (a server writes the
   // replies it held back while more requests were already waiting, see server.cpp).
   std::function<void()> beforeWait;
-  // Whether beforeWait has anything to do (unset: always). Without, a new frame is waited for
-  // in the read itself, not read first without waiting.
+  // Whether beforeWait has anything to do (unset: always). Without work, a new frame is waited
+  // for with poll at once, not first read without waiting (which would fail: one syscall less).
   std::function<bool()> holding;
 };
 
