@@ -303,7 +303,7 @@ int runEngine(const EngineOptions& options) {
   RuntimeOptions ro;
   ro.verifier = options.verifier;
   // A classify's trace record is built only for a consumer (--trace FILE): nothing else reads
-  // it, and building it cost 20-40 us a connection (docs/performance.md).
+  // it, and building it cost 15-70 us a connection on a PVM VM (docs/performance.md).
   ro.trace = !options.traceFile.empty();
   ro.pendDeadline = std::chrono::milliseconds(static_cast<long long>(options.pendTimeoutSeconds * 1000));
   Runtime::reset(ro);
