@@ -27,6 +27,10 @@ for f in "$ow" "$tool" "$driver"; do
   [ -e "$f" ] || { echo "per_connection_cost: $f missing (build the default preset first)" >&2; exit 1; }
 done
 tmp=$(mktemp -d /tmp/per_connection_cost.XXXXXX)
+# Sockets in TIME_WAIT (each connection leaves one for 60 s) slow every path, the direct one too:
+# the count is printed so that a run on a machine full of them can be told apart.
+tw=$(awk '/^TCP:/ {for (i = 1; i < NF; i++) if ($i == "tw") print $(i + 1)}' /proc/net/sockstat 2>/dev/null || true)
+echo "per_connection_cost: ${tw:-unknown} TCP sockets in TIME_WAIT at the start (thousands slow every path; wait 60 s)"
 pids=()
 cleanup() {
   local p

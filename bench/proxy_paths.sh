@@ -44,6 +44,10 @@ for p in proxychains4 microsocks python3; do
   command -v "$p" >/dev/null || { echo "proxy_paths: $p not installed (scripts/install-deps.sh)" >&2; exit 1; }
 done
 bytes=$((mib * 1024 * 1024))
+# Sockets in TIME_WAIT (each connection leaves one for 60 s) slow every path, the direct one too:
+# the count is printed so that a run on a machine full of them can be told apart.
+tw=$(awk '/^TCP:/ {for (i = 1; i < NF; i++) if ($i == "tw") print $(i + 1)}' /proc/net/sockstat 2>/dev/null || true)
+echo "proxy_paths: ${tw:-unknown} TCP sockets in TIME_WAIT at the start (thousands slow every path; wait 60 s)"
 unset OPENWFP_ENGINE OPENWFP_SOCKET
 tmp=$(mktemp -d /tmp/proxy_paths.XXXXXX)
 pids=()

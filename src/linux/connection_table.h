@@ -81,7 +81,7 @@ class ConnectionTable {
   size_t unresolved_ = 0;                              // entries without a tuple
   std::unordered_map<std::string, size_t> unresolvedByRemote_;  // remoteKey -> how many
   std::unordered_map<uint64_t, Entry> byCookie_;
-  std::map<std::string, uint64_t> byTuple_;            // tupleKey -> cookie (known tuples)
+  std::unordered_map<std::string, uint64_t> byTuple_;  // tupleKey -> cookie (known tuples)
   struct Attachment {
     HistoryPtr records;
     Clock::time_point added;

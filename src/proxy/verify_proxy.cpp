@@ -235,6 +235,8 @@ void VerifyProxy::workerLoop() {
       // The line is written once the outcome is on its way (not on the application's path).
       bool announced = false;
       auto announceNow = [&] {
+        if (deferred.closeAfter >= 0) close(deferred.closeAfter);
+        deferred.closeAfter = -1;
         announce(deferred.attempt, deferred.err, deferred.ms);
         announced = true;
       };
@@ -316,6 +318,7 @@ void VerifyProxy::workerLoop() {
                        ? 0 : errno;
     outcomeDone(deferred.attempt, deferred.err, deferred.ms, oe);
   }
+  if (deferred.closeAfter >= 0) close(deferred.closeAfter);
   {
     std::lock_guard lk(mu_);
     channels_.erase(std::find(channels_.begin(), channels_.end(), &own));

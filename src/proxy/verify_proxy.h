@@ -136,6 +136,7 @@ class VerifyProxy {
     int err = 0;
     double ms = 0;
     int offerFd = -1;               // the upstream socket to offer with the outcome (hand-off)
+    int closeAfter = -1;            // in place: this copy of the app's socket, closed once sent
     std::vector<uint8_t> records;   // its records
   };
   void workerLoop();
