@@ -2,8 +2,12 @@
 # bench/proxy_paths.sh - connection setup and bulk throughput through each way of proxying an
 # application on Linux, side by side in one run (issue 13, issue 14's bench line).
 #
-#   bench/proxy_paths.sh [--build DIR] [--rounds R] [--conns N] [--bulk-mib M]
+#   bench/proxy_paths.sh [--build DIR] [--rounds R] [--conns N] [--bulk-mib M] [--pin CPU]
 #                        (defaults: build/default, 3 rounds, 300 connections, 256 MiB)
+#
+# --pin CPU runs every proxy service on that CPU (taskset): microsocks, and the engines with their
+# `openwfp proxy`. The applications and the server stay where the scheduler puts them. On a VM
+# where a wake-up across CPUs is dear, this keeps each proxy next to what it talks to most.
 #
 # The client (bench/proxy_paths/tool client) is the same program under every path; it times each
 # connection itself (socket + connect + send 16 B + read the 64-byte reply + close), so the
@@ -23,14 +27,18 @@
 # the exit trap; every wait is bounded.
 set -euo pipefail
 
-build=build/default rounds=3 conns=300 mib=256
+build=build/default rounds=3 conns=300 mib=256 pin=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --conns) conns=$2; shift 2 ;;
     --bulk-mib) mib=$2; shift 2 ;;
-    *) echo "proxy_paths: unknown argument $1 (--build DIR --rounds R --conns N --bulk-mib M)" >&2; exit 2 ;;
+    --pin)
+      [[ "${2:-}" =~ ^[0-9]+$ ]] && [ "$2" -lt "$(nproc)" ] ||
+        { echo "proxy_paths: --pin takes a CPU number below $(nproc), not '${2:-}'" >&2; exit 2; }
+      pin=(taskset -c "$2"); shift 2 ;;
+    *) echo "proxy_paths: unknown argument $1 (--build DIR --rounds R --conns N --bulk-mib M --pin CPU)" >&2; exit 2 ;;
   esac
 done
 build=$(cd "$build" && pwd)
@@ -88,7 +96,7 @@ for _ in range(200):
         s.bind(("127.0.0.1", p)); print(p); break
     except OSError: pass')
 
-microsocks -i 127.0.0.1 -p "$msport" >"$tmp/microsocks.log" 2>&1 &
+"${pin[@]}" microsocks -i 127.0.0.1 -p "$msport" >"$tmp/microsocks.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$msport),1)" 2>/dev/null && break; sleep 0.1; done
 
@@ -114,13 +122,13 @@ start_engine() {
   local name=$1 sock=$tmp/$1/engine.sock
   shift
   mkdir -m 700 "$tmp/$name"
-  env OPENWFP_ENGINE="$sock" "$ow" engine >"$tmp/$name.log" 2>&1 &
+  env OPENWFP_ENGINE="$sock" "${pin[@]}" "$ow" engine >"$tmp/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
   [ -S "$sock" ] || { echo "proxy_paths: the engine $name did not start:" >&2; cat "$tmp/$name.log" >&2; exit 1; }
   env OPENWFP_ENGINE="$sock" timeout 20 "$ow" driver load "$driver" >"$tmp/$name.driver.log" 2>&1 ||
     { echo "proxy_paths: driver load ($name) failed:" >&2; cat "$tmp/$name.driver.log" >&2; exit 1; }
-  env OPENWFP_ENGINE="$sock" "$ow" proxy "$@" >"$tmp/$name.proxy.log" 2>&1 &
+  env OPENWFP_ENGINE="$sock" "${pin[@]}" "$ow" proxy "$@" >"$tmp/$name.proxy.log" 2>&1 &
   pids+=($!)
   wait_for "$tmp/$name.proxy.log" "proxy: listening" 10
 }
