@@ -2,10 +2,10 @@
 // call blocks (S13.10).
 //
 // A blocking connect() on a socket with SO_SNDTIMEO returns, when the timeout expires first,
-// EINPROGRESS (socket(7); __inet_stream_connect). The decoder reads the socket's SO_SNDTIMEO on
-// its duplicate (sendTimeoutOf: one getsockopt per connect, plus an fcntl when a timeout is
-// set); when the classify pends, the Interceptor arms a deadline at notification time + that
-// timeout. When it expires first the call is answered EINPROGRESS, as the kernel would; the
+// EINPROGRESS (socket(7); __inet_stream_connect). When the classify pends, the Interceptor reads
+// the socket's SO_SNDTIMEO on its duplicate (sendTimeoutOf: one getsockopt, plus an fcntl when a
+// timeout is set; a connect answered at once pays neither) and arms a deadline at notification
+// time + that timeout. When it expires first the call is answered EINPROGRESS, as the kernel would; the
 // verdict arriving later is discarded (Call::claim: only the first answer counts), so a late
 // permit does not connect the socket, which stays unconnected.
 #pragma once

@@ -18,7 +18,6 @@
 #include <span>
 #include <utility>
 
-#include "linux/call_deadlines.h"
 #include "linux/datagram.h"
 #include "linux/seccomp_program.h"
 #include "net/sockaddr_codec.h"
@@ -184,7 +183,6 @@ std::optional<DecodedCall> CallDecoder::decode(const seccomp_notif& n) {
                         : f.protocol == Protocol::Tcp  ? decodeFastOpen(n, d)
                                                        : decodeSend(n, d);
   if (!go) return std::nullopt;
-  if (f.op == CallOp::Connect) d.sendTimeout = sendTimeoutOf(f.sock.get());  // S13.10 (call_deadlines.h)
   if (addressCall && !tcpOrUdp && (f.op == CallOp::Connect || f.op == CallOp::Bind)) {
     f.op = f.op == CallOp::Connect ? CallOp::RawConnect : CallOp::RawBind;  // S13.1: TCP/UDP only
     d.ask = false;

@@ -15,7 +15,6 @@
 // unless the kernel says the notification is no longer valid (S13.9).
 #pragma once
 
-#include <chrono>
 #include <optional>
 
 #include "linux/connection_table.h"
@@ -35,9 +34,6 @@ struct DecodedCall {
   bool ask = true;  // false: performed without a verdict (Performer::perform)
   StackHook hook = StackHook::Connect;  // what the classifier is asked
   StackRequest request;
-  // SO_SNDTIMEO of a blocking socket's connect (0: none): bounds a pended call (S13.10,
-  // call_deadlines.h).
-  std::chrono::microseconds sendTimeout{0};
 };
 
 class CallDecoder {

@@ -83,9 +83,18 @@ struct Interceptor::Impl : std::enable_shared_from_this<Interceptor::Impl> {
     c->classify(d->hook, d->request,
                 [call](const StackVerdict& v) { call->performer->finish(*call, v); });
     call->classifyReturned.store(true, std::memory_order_release);
-    if (d->sendTimeout.count() > 0 && !call->claimed.load()) {
-      // Pended: answered when the socket's send timeout expires first, as the kernel would (S13.10).
-      deadlines.arm(received + d->sendTimeout, [this, weak = std::weak_ptr<Call>(call)] {
+    if (call->op != CallOp::Connect || call->claimed.load(std::memory_order_acquire)) return;
+    // Pended: answered when the socket's send timeout expires first, as the kernel would (S13.10).
+    // The timeout is read only now, for a connect that pends: one getsockopt less for all the
+    // others. Under shareMu, as CallSocket::duplicate: whoever claims the call takes it before it
+    // touches the descriptor, so the duplicate is still open while it is read.
+    std::chrono::microseconds timeout{0};
+    {
+      std::lock_guard lock(call->shareMu);
+      if (!call->claimed.load(std::memory_order_acquire) && call->sock) timeout = sendTimeoutOf(call->sock.get());
+    }
+    if (timeout.count() > 0) {
+      deadlines.arm(received + timeout, [this, weak = std::weak_ptr<Call>(call)] {
         auto c = weak.lock();
         if (c && c->claim()) loop.respond(c->id, EINPROGRESS, false);
       });

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -540,6 +542,50 @@ TEST_F(ControlChannel, S12_3_ChannelDeviceRequestorIsTheSendingProcess) {
   devtest::WhoAmI w{};
   ASSERT_EQ(openwfp_device_ioctl(h, devtest::kWhoAmI, nullptr, 0, &w, sizeof w, nullptr), 0);
   EXPECT_EQ(w.currentPid, static_cast<uint64_t>(getpid()));
+  EXPECT_EQ(openwfp_device_close(h), 0);
+}
+
+// A forked child has a copy of its parent's device handles and connection: using them would
+// interleave its frames with the parent's (docs/control-channel.md: EBADF). The check must hold
+// for a plain fork() and for a raw clone() without CLONE_VM, which runs no atfork handler, after
+// the parent has used the handle (the process id it checks against is cached, own_pid.h).
+TEST_F(ControlChannel, S12_3_ChannelDeviceHandleIsEbadfInAForkedChild) {
+  ASSERT_TRUE(host.load(devtest::testDriverEntry(), "testdev"));
+  int h = openwfp_device_open(devtest::kPath);
+  ASSERT_GE(h, 0) << std::strerror(errno);
+  char out[8] = {};
+  ASSERT_EQ(openwfp_device_ioctl(h, devtest::kEcho, "parent", 6, out, sizeof out, nullptr), 0);
+  // 0: refused with EBADF; 1: it went through; 2: another error.
+  auto childUse = [h] {
+    alarm(10);
+    char buf[8] = {};
+    const int rc = openwfp_device_ioctl(h, devtest::kEcho, "child!", 6, buf, sizeof buf, nullptr);
+    _exit(rc == 0 ? 1 : errno == EBADF ? 0 : 2);
+  };
+  auto boundedWait = [](pid_t pid) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() >= end) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  };
+  const pid_t forked = fork();
+  ASSERT_GE(forked, 0) << std::strerror(errno);
+  if (forked == 0) childUse();
+  EXPECT_EQ(boundedWait(forked), 0) << "fork(): the child's ioctl on its parent's handle (-1: not done in 10 s)";
+  const long cloned = syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  ASSERT_GE(cloned, 0) << std::strerror(errno);
+  if (cloned == 0) childUse();
+  EXPECT_EQ(boundedWait(static_cast<pid_t>(cloned)), 0)
+      << "clone() without CLONE_VM: the child's ioctl on its parent's handle (-1: not done in 10 s)";
+  // The parent's handle still works.
+  EXPECT_EQ(openwfp_device_ioctl(h, devtest::kEcho, "parent", 6, out, sizeof out, nullptr), 0);
   EXPECT_EQ(openwfp_device_close(h), 0);
 }
 
