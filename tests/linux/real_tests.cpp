@@ -5,16 +5,22 @@
 //
 // Every scenario runs twice: in this process (Supervisor + FakeClassifier) and through the
 // openwfp_supervise driver as an unprivileged user (setpriv to nobody when the tests run as root).
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "fake_classifier.h"
 #include "openwfp/linux_backend.h"
@@ -370,6 +376,81 @@ TEST_P(Real, S13_3_BlockingRedirectToClosedPortFailsWithEconnrefused) {
   RunResult r = run({p, {kClient, "tcp", "127.0.0.2", std::to_string(kOrigPort)}});
   EXPECT_EQ(r.exitCode, 3) << describe(r);
   EXPECT_NE(r.out.find("error connect errno=111"), std::string::npos) << describe(r);
+}
+
+// A listener whose accept queue is full drops SYNs, so a connect to it is not over within the
+// performer's call (io_uring's request is cancelled, or the non-blocking connect says EALREADY):
+// the call waits without holding a worker, and the application's blocking connect returns 0
+// once the retransmitted SYN (1 s later) finds room, connected as a blocking connect leaves it.
+TEST_P(Real, S13_3_BlockingConnectWaitsForAHandshakeThatIsNotOverAtOnce) {
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::listen(listener, 0), 0);  // room for one connection in the accept queue
+  socklen_t len = sizeof sa;
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+  int filler = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(::connect(filler, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);  // fills it
+  std::atomic<int> accepted{0};
+  const uint16_t listenPort = ntohs(sa.sin_port);
+  // A socket in SYN_SENT to the listener (/proc/net/tcp: rem_address's port, st 02): the
+  // supervised client's SYN was sent, and dropped.
+  auto synSent = [listenPort] {
+    std::FILE* f = std::fopen("/proc/net/tcp", "re");
+    if (f == nullptr) return false;
+    char buf[512];
+    bool found = false;
+    char want[16];
+    std::snprintf(want, sizeof want, ":%04X 02 ", listenPort);
+    while (!found && std::fgets(buf, sizeof buf, f) != nullptr) {
+      // "  sl  local_address rem_address   st ...": the remote port and state follow the second ':'.
+      const char* rem = std::strchr(buf, ':');
+      rem = rem != nullptr ? std::strchr(rem + 1, ':') : nullptr;
+      rem = rem != nullptr ? std::strchr(rem + 1, ':') : nullptr;
+      found = rem != nullptr && std::strncmp(rem, want, std::strlen(want)) == 0;
+    }
+    std::fclose(f);
+    return found;
+  };
+  std::atomic<bool> sawSynSent{false};
+  std::thread server([&] {
+    // The queue gets room only once the client's SYN was dropped; then its connection comes
+    // with the retransmitted SYN.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!synSent() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    sawSynSent = std::chrono::steady_clock::now() < until;
+    while (accepted.load() < 2 && std::chrono::steady_clock::now() < until) {
+      pollfd pfd{listener, POLLIN, 0};
+      if (::poll(&pfd, 1, 100) <= 0) continue;
+      int c = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c >= 0) {
+        ++accepted;
+        ::close(c);
+      }
+    }
+  });
+  FakePolicy p;  // permits everything
+  const std::string port = std::to_string(listenPort);
+  RunResult r = run({p, {kClient, "tcp-sndtimeo", "127.0.0.1", port, "0"}});
+  server.join();
+  ::close(filler);
+  ::close(listener);
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_TRUE(sawSynSent.load()) << "no SYN_SENT socket to the full listener within 10 s: " << describe(r);
+  std::string line;
+  for (const auto& l : lines(r.out)) {
+    if (l.rfind("connect errno=", 0) == 0) line = l;
+  }
+  ASSERT_FALSE(line.empty()) << describe(r);
+  EXPECT_EQ(field(line, "errno"), "0") << describe(r);
+  EXPECT_GE(std::atoi(field(line, "ms").c_str()), 250) << "the handshake was over at once: " << describe(r);
+  EXPECT_NE(r.out.find("connected=1"), std::string::npos) << describe(r);
+  EXPECT_EQ(accepted.load(), 2) << describe(r);
 }
 
 TEST_P(Real, S13_1_ConnectedUdpIsRedirected) {
