@@ -63,17 +63,20 @@ enum class Peer { Process, Thread };
 
 // Nanoseconds per round trip over two pipes, or a negative number when the setup failed.
 double pingPong(int iterations, Peer peer, bool pinned) {
-  int toPeer[2], fromPeer[2];
-  if (::pipe2(toPeer, O_CLOEXEC) != 0) return -1;
-  if (::pipe2(fromPeer, O_CLOEXEC) != 0) {
-    ::close(toPeer[0]);
-    ::close(toPeer[1]);
-    return -1;
-  }
   cpu_set_t before;
   CPU_ZERO(&before);
   ::sched_getaffinity(0, sizeof before, &before);
   if (pinned && !pinToCpu0()) return -1;  // the child and the thread inherit it
+  int toPeer[2], fromPeer[2];
+  const bool piped = ::pipe2(toPeer, O_CLOEXEC) == 0;
+  if (!piped || ::pipe2(fromPeer, O_CLOEXEC) != 0) {
+    if (piped) {
+      ::close(toPeer[0]);
+      ::close(toPeer[1]);
+    }
+    ::sched_setaffinity(0, sizeof before, &before);
+    return -1;
+  }
   pid_t child = -1;
   std::thread thread;
   if (peer == Peer::Process) {

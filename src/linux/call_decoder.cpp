@@ -21,6 +21,7 @@
 #include "linux/datagram.h"
 #include "linux/seccomp_program.h"
 #include "net/sockaddr_codec.h"
+#include "net/uring_calls.h"
 #include "net/unique_fd.h"
 
 #ifndef IPPROTO_MPTCP
@@ -160,8 +161,15 @@ std::optional<DecodedCall> CallDecoder::decode(const seccomp_notif& n) {
   int proto = 0;
   bool tcpOrUdp = false;
   if (f.domain != 0) {
-    getIntOpt(sock.get(), SOL_SOCKET, SO_TYPE, f.type);
-    getIntOpt(sock.get(), SOL_SOCKET, SO_PROTOCOL, proto);
+    // Three options, in one system call where the ring can (net/uring_calls.h).
+    net::SocketOption options[] = {{SO_TYPE, &f.type, sizeof f.type, 0},
+                                   {SO_PROTOCOL, &proto, sizeof proto, 0},
+                                   {SO_COOKIE, &f.cookie, sizeof f.cookie, 0}};
+    if (!net::UringSocketOptions::get(sock.get(), options)) {
+      getIntOpt(sock.get(), SOL_SOCKET, SO_TYPE, f.type);
+      getIntOpt(sock.get(), SOL_SOCKET, SO_PROTOCOL, proto);
+      getIntOpt(sock.get(), SOL_SOCKET, SO_COOKIE, f.cookie);
+    }
     if (f.type == SOCK_STREAM && (proto == IPPROTO_TCP || proto == IPPROTO_MPTCP)) {
       f.protocol = Protocol::Tcp;
       tcpOrUdp = true;
@@ -169,7 +177,6 @@ std::optional<DecodedCall> CallDecoder::decode(const seccomp_notif& n) {
       f.protocol = Protocol::Udp;
       tcpOrUdp = true;
     }
-    getIntOpt(sock.get(), SOL_SOCKET, SO_COOKIE, f.cookie);
   }
   f.sock = std::move(sock);
   f.fdNumber = fd;

@@ -6,7 +6,7 @@
 //   Classifier       (openwfp/stack.h)      the verdict, inline or later (a pended classify)
 //   Performer        (performer.*, send_performer.cpp)  fail / connect, bind, send on the
 //                                           process's socket (a blocking connect in one
-//                                           io_uring call where it can: net/uring_connect.*)
+//                                           io_uring call where it can: net/uring_calls.*)
 //   Reaper           (reaper.*)             ended connections -> Classifier::connectionClosed
 //   TreeGuard        (tree_guard.*)         signals aimed at the supervisor, 32-bit execs (S13.8)
 //   CallDeadlines    (call_deadlines.*)     a pended connect ends at the socket's SO_SNDTIMEO

@@ -13,7 +13,7 @@
 #include <cstdlib>
 
 #include "linux/task_cache.h"
-#include "net/uring_connect.h"
+#include "net/uring_calls.h"
 
 namespace openwfp::linux_backend {
 namespace {
@@ -189,7 +189,7 @@ void Performer::performConnect(Call& call, const sockaddr* sa, socklen_t len, co
   int result = 0;
   bool over = false;
   // Never block a thread for a handshake. A blocking call's answer is the handshake's end; on
-  // loopback it is usually over within the call. With io_uring (net/uring_connect.h) that is one
+  // loopback it is usually over within the call. With io_uring (net/uring_calls.h) that is one
   // system call: the kernel connects without blocking and, on EINPROGRESS, again once the socket
   // is writable (completed: the result a blocking connect returns, the socket in the state it
   // leaves; not completed: connecting, as after EINPROGRESS).

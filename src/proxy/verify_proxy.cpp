@@ -16,7 +16,7 @@
 #include <cstring>
 
 #include "net/sockaddr_codec.h"
-#include "net/uring_connect.h"
+#include "net/uring_calls.h"
 #include "openwfp/device.h"
 #include "openwfp/policy_channel.h"
 #include "openwfp/verify_proxy_channel.h"
@@ -425,7 +425,7 @@ void VerifyProxy::waitForConnect(const Attempt& a, int handle, int fd) {
 // Hand-off in place: the application's own socket is connected to the destination here; the
 // engine, which gave it to the driver, finds it connected when the PERMIT comes and only answers
 // the application's connect. Its file status flags are the application's: a blocking socket is
-// connected in one io_uring call without blocking (net/uring_connect.h), or, without io_uring,
+// connected in one io_uring call without blocking (net/uring_calls.h), or, without io_uring,
 // made non-blocking for the connect() calls only.
 void VerifyProxy::connectInPlace(Attempt& a, const VP_REQUEST& req, int handle, Deferred* defer, int fd) {
   a.inPlace = true;
