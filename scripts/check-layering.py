@@ -132,8 +132,10 @@ def main():
                     elif owner != "any" and owner not in allowed:
                         problems.append(f"{rel}:{no}: {m} may not include {name} (implemented by {owner}; "
                                         f"{m} may use: {', '.join(sorted(modules[m]['uses'])) or 'nothing'})")
-                elif quoted and "/" in name and first in modules and first not in allowed:
-                    # <linux/io_uring.h> is the kernel's header, "linux/performer.h" the module's.
+                elif ("/" in name and first in modules and first not in allowed and
+                      (quoted or (root / "src" / name).exists())):
+                    # <linux/io_uring.h> is the kernel's header (no src/linux/io_uring.h), while
+                    # "linux/performer.h" and <engine/engine.h> are the modules'.
                     problems.append(f"{rel}:{no}: {m} may not include {name} "
                                     f"({m} may use: {', '.join(sorted(modules[m]['uses'])) or 'nothing'})")
     # A public header may include only public headers of modules its own module may use.

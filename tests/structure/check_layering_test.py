@@ -65,6 +65,14 @@ if "tree" in cases:
     rc, out = run(source)
     expect("the tree follows docs/architecture.md", rc == 0 and "follow docs/architecture.md" in out, out)
 if "planted" in cases:
+    # A system header under a directory named like a module (<linux/io_uring.h>) is not the
+    # module's: net may include it.
+    with tempfile.TemporaryDirectory() as d:
+        root = pathlib.Path(d)
+        copy_tree(root)
+        write(root, "src/net/planted.cpp", '#include <linux/io_uring.h>\n#include <sys/socket.h>\n')
+        rc, out = run(root)
+        expect("net includes the kernel's <linux/io_uring.h>: passes", rc == 0, f"rc={rc}\n{out}")
     planted("engine includes a linux header",
             lambda r: write(r, "src/engine/planted.h", '#pragma once\n#include "linux/syscalls.h"\n'),
             "src/engine/planted.h:2: engine may not include linux/syscalls.h")
