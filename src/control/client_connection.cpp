@@ -6,7 +6,6 @@
 // Connection::writeMu guards writes on its socket; Connection::mu guards its pending replies and
 // `broken`; ThreadChannel::mu guards a thread connection's conn and shut.
 #include "control/client_connection.h"
-#include "control/own_pid.h"
 
 #include <pthread.h>
 #include <sys/socket.h>
@@ -163,7 +162,7 @@ class Connection final : public ControlClient, public std::enable_shared_from_th
 // the reply itself, no reader thread in between. shutdown() may come from any thread.
 class DirectConnection final : public ControlClient {
  public:
-  explicit DirectConnection(int fd) : fd_(fd), owner_(static_cast<int>(ownPid())) {}
+  explicit DirectConnection(int fd) : fd_(fd), owner_(static_cast<int>(::getpid())) {}
   ~DirectConnection() override { ::close(fd_); }
 
   int call(const Message& request, int fd, Message& reply) override {
@@ -298,7 +297,7 @@ std::shared_ptr<Connection> connectTo(const std::string& path, int& err) {
     err = EIO;
     return nullptr;
   }
-  auto conn = std::make_shared<Connection>(fd, static_cast<int>(ownPid()), path);
+  auto conn = std::make_shared<Connection>(fd, static_cast<int>(::getpid()), path);
   conn->startReader();
   return conn;
 }
@@ -311,7 +310,7 @@ std::shared_ptr<ControlClient> threadConnection(const std::string& path, int& er
     return nullptr;
   }
   auto& conn = tlsChannel->conn;
-  if (!conn || conn->broken() || conn->ownerPid() != ownPid()) {
+  if (!conn || conn->broken() || conn->ownerPid() != ::getpid()) {
     int fd = connectSocket(path);
     if (fd < 0) {
       err = EIO;
@@ -359,7 +358,7 @@ std::shared_ptr<ControlClient> ControlClient::forProcess(int& err) {
   if (tlsChannel != nullptr) return threadConnection(path, err);
   std::lock_guard lock(gMu);
   if (gConnection == nullptr) gConnection = new std::shared_ptr<Connection>();
-  if (*gConnection && !(*gConnection)->broken() && (*gConnection)->ownerPid() == ownPid() &&
+  if (*gConnection && !(*gConnection)->broken() && (*gConnection)->ownerPid() == ::getpid() &&
       (*gConnection)->path() == path) {
     return *gConnection;
   }

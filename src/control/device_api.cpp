@@ -2,7 +2,6 @@
 // channel (a proxy talking to a driver in the engine process), local handles straight into
 // src/km/device_io (a driver in this process). gHandlesMu guards the handle table.
 #include "control/client_connection.h"
-#include "control/own_pid.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -128,10 +127,10 @@ int ioctlImpl(int handle, uint32_t code, const void* in, size_t inLen, void* out
   if (inLen > kdev::kMaxBuffer || outLen > kdev::kMaxBuffer) return failWith(kdev::kStatusInvalidParameter, EINVAL);
   std::span<const uint8_t> input(static_cast<const uint8_t*>(in), inLen);
   if (h->local) {
-    IoResult r = kdev::ioctlSync(h->local, code, input, outLen, pid.value_or(static_cast<uint64_t>(ctl::ownPid())));
+    IoResult r = kdev::ioctlSync(h->local, code, input, outLen, pid.value_or(static_cast<uint64_t>(::getpid())));
     return deliver(r.status, r.output, out, outLen, returned, std::move(r.descriptor));
   }
-  if (h->remote->ownerPid() != ctl::ownPid()) return failWith(kdev::kStatusInvalidHandle, EBADF);
+  if (h->remote->ownerPid() != ::getpid()) return failWith(kdev::kStatusInvalidHandle, EBADF);
   ctl::DeviceIoctlRequest req;
   req.handle = h->remoteHandle;
   req.code = code;
@@ -152,7 +151,7 @@ int openwfp::control::deviceIoctlWhile(int handle, uint32_t code, const void* in
   if (returned != nullptr) *returned = 0;
   tlsDescriptor.reset();
   auto h = findHandle(handle);
-  if (!h || !h->remote || (sameAs != nullptr && h->remote.get() != sameAs) || h->remote->ownerPid() != ctl::ownPid()) {
+  if (!h || !h->remote || (sameAs != nullptr && h->remote.get() != sameAs) || h->remote->ownerPid() != ::getpid()) {
     errno = EOPNOTSUPP;
     return -1;
   }
@@ -209,7 +208,7 @@ int closeImpl(int handle, std::optional<uint64_t> pid) {
   if (h->local) {
     status = kdev::close(h->local, pid.value_or(h->localPid));
   } else {
-    if (h->remote->ownerPid() != ctl::ownPid()) return failWith(kdev::kStatusInvalidHandle, EBADF);
+    if (h->remote->ownerPid() != ::getpid()) return failWith(kdev::kStatusInvalidHandle, EBADF);
     ctl::Message reply;
     if (h->remote->call(ctl::DeviceCloseRequest{h->remoteHandle}, -1, reply) != 0) {
       return failWith(kdev::kStatusUnsuccessful, EIO);
@@ -229,7 +228,7 @@ extern "C" int openwfp_device_open(const char* path) {
   try {
     if (path == nullptr) return failWith(kdev::kStatusInvalidParameter, EFAULT);
     if (!openwfp::control::controlSocketPath().empty()) return openRemote(path);
-    return openLocal(path, static_cast<uint64_t>(ctl::ownPid()));
+    return openLocal(path, static_cast<uint64_t>(::getpid()));
   } catch (...) {
     return failWith(kdev::kStatusInsufficientResources, ENOMEM);
   }

@@ -162,9 +162,9 @@ std::optional<DecodedCall> CallDecoder::decode(const seccomp_notif& n) {
   bool tcpOrUdp = false;
   if (f.domain != 0) {
     // Three options, in one system call where the ring can (net/uring_calls.h).
-    net::SocketOption options[] = {{SO_TYPE, &f.type, sizeof f.type, 0},
-                                   {SO_PROTOCOL, &proto, sizeof proto, 0},
-                                   {SO_COOKIE, &f.cookie, sizeof f.cookie, 0}};
+    net::SocketOption options[] = {{SO_TYPE, &f.type, sizeof f.type},
+                                   {SO_PROTOCOL, &proto, sizeof proto},
+                                   {SO_COOKIE, &f.cookie, sizeof f.cookie}};
     if (!net::UringSocketOptions::get(sock.get(), options)) {
       getIntOpt(sock.get(), SOL_SOCKET, SO_TYPE, f.type);
       getIntOpt(sock.get(), SOL_SOCKET, SO_PROTOCOL, proto);

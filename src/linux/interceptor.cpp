@@ -5,8 +5,7 @@
 //   CallDecoder      (call_decoder.*)       sockaddr + process facts + socket -> request
 //   Classifier       (openwfp/stack.h)      the verdict, inline or later (a pended classify)
 //   Performer        (performer.*, send_performer.cpp)  fail / connect, bind, send on the
-//                                           process's socket (a blocking connect in one
-//                                           io_uring call where it can: net/uring_calls.*)
+//                                           process's socket
 //   Reaper           (reaper.*)             ended connections -> Classifier::connectionClosed
 //   TreeGuard        (tree_guard.*)         signals aimed at the supervisor, 32-bit execs (S13.8)
 //   CallDeadlines    (call_deadlines.*)     a pended connect ends at the socket's SO_SNDTIMEO

@@ -13,7 +13,6 @@
 #include <cstdlib>
 
 #include "linux/task_cache.h"
-#include "net/uring_calls.h"
 
 namespace openwfp::linux_backend {
 namespace {
@@ -185,41 +184,23 @@ void Performer::performConnect(Call& call, const sockaddr* sa, socklen_t len, co
   const int fd = call.sock.get();
   const int flags = ::fcntl(fd, F_GETFL);
   const bool appNonBlocking = flags >= 0 && (flags & O_NONBLOCK) != 0;
-  int err = 0;
-  int result = 0;
+  // Never block a thread for a handshake: a blocking socket is non-blocking for this call only.
+  const bool toggled = !appNonBlocking && flags >= 0;
+  if (toggled) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  int rc = ::connect(fd, sa, len);
+  int err = rc == 0 ? 0 : errno;
+  // A blocking call's answer is the handshake's end. On loopback it is usually over by now:
+  // connect() again, still non-blocking, says so in one call (0: connected, and the socket is in
+  // the state a blocking connect leaves; EALREADY: still going on; else the handshake's error,
+  // which it also clears, as a blocking connect does).
   bool over = false;
-  // Never block a thread for a handshake. A blocking call's answer is the handshake's end; on
-  // loopback it is usually over within the call. With io_uring (net/uring_calls.h) that is one
-  // system call: the kernel connects without blocking and, on EINPROGRESS, again once the socket
-  // is writable (completed: the result a blocking connect returns, the socket in the state it
-  // leaves; not completed: connecting, as after EINPROGRESS).
-  net::UringConnectResult ring;
-  if (!appNonBlocking && flags >= 0) ring = net::UringConnect::connect(fd, sa, len);
-  if (ring.used && ring.completed && ring.error != EALREADY) {
-    err = result = ring.error;
-    over = true;
-  } else if (ring.used) {
-    // Still connecting; or EALREADY, a connect already going on, which a blocking connect waits
-    // for: both wait below without holding this thread.
-    err = ring.completed ? EALREADY : EINPROGRESS;
-    result = EALREADY;
-  } else {
-    // Without a ring, a blocking socket is non-blocking for this call only: connect(), then
-    // connect() again, still non-blocking, which says in one call whether the handshake is over
-    // (0: connected, and the socket in the state a blocking connect leaves; EALREADY: still
-    // going on; else the handshake's error, which it also clears, as a blocking connect does).
-    const bool toggled = !appNonBlocking && flags >= 0;
-    if (toggled) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-    int rc = ::connect(fd, sa, len);
-    err = rc == 0 ? 0 : errno;
-    result = err;
-    if (toggled && err == EINPROGRESS) {
-      int again = ::connect(fd, sa, len);
-      result = again == 0 ? 0 : errno;
-      over = result != EALREADY;
-    }
-    if (toggled) ::fcntl(fd, F_SETFL, flags);
+  int result = err;
+  if (toggled && err == EINPROGRESS) {
+    int again = ::connect(fd, sa, len);
+    result = again == 0 ? 0 : errno;
+    over = result != EALREADY;
   }
+  if (toggled) ::fcntl(fd, F_SETFL, flags);
 
   if (err == EISCONN && final != nullptr && takeUndelivered(call.cookie) &&
       connectedTo(fd, *final, call.domain)) {

@@ -20,13 +20,10 @@ namespace openwfp::net {
 namespace {
 
 constexpr unsigned kEntries = 4;
-constexpr uint64_t kConnectTag = 1;
-constexpr uint64_t kCancelTag = 2;
 constexpr uint64_t kOptionTag = 16;  // + the option's index
 constexpr uint32_t kSocketUringOpGetsockopt = 2;  // SOCKET_URING_OP_GETSOCKOPT (Linux 6.7)
-// How long a completion may take: a cancellation of a poll-armed request and a socket option
-// complete at once. A ring that does not deliver in this time (five waits) is dropped: closing it
-// ends its requests.
+// How long a completion may take: a socket option completes at once. A ring that does not
+// deliver in this time (five waits) is dropped: closing it ends its requests.
 constexpr long kWaitSeconds = 1;
 
 // 0: not decided yet; 1: this process uses io_uring; -1: it does not.
@@ -88,50 +85,6 @@ class Ring {
 
   bool usable() const { return fd_ >= 0; }
 
-  UringConnectResult connect(int fd, const sockaddr* sa, socklen_t len) {
-    UringConnectResult r;
-    io_uring_sqe* e = entry(0);
-    e->opcode = IORING_OP_CONNECT;
-    e->fd = fd;
-    e->addr = reinterpret_cast<uintptr_t>(sa);
-    e->off = len;  // the address length itself, not a pointer to it
-    e->user_data = kConnectTag;
-    if (!submit(1, 0, 0)) return r;  // not taken: the caller connects itself
-    r.used = true;
-    io_uring_cqe cqe{};
-    if (pop(cqe)) {
-      if (cqe.user_data == kConnectTag) {
-        r.completed = true;
-        r.error = -cqe.res;
-        return r;
-      }
-      close();  // a completion nobody asked for: this ring is not what we think it is
-      return r;
-    }
-    // Still connecting: cancel the request (the handshake itself goes on) and wait until the
-    // ring says how the connect ended, so that no completion is left behind for the next call.
-    io_uring_sqe* c = entry(0);
-    c->opcode = IORING_OP_ASYNC_CANCEL;
-    c->fd = -1;
-    c->addr = kConnectTag;  // the request to cancel, by its user_data
-    c->user_data = kCancelTag;
-    bool connectSeen = false, cancelSeen = false;
-    const bool ok = submit(1, 1, IORING_ENTER_GETEVENTS) && collect(2, [&](const io_uring_cqe& done) {
-      if (done.user_data == kConnectTag) {
-        connectSeen = true;
-        if (done.res != -ECANCELED) {  // it ended before the cancel reached it
-          r.completed = true;
-          r.error = -done.res;
-        }
-      } else if (done.user_data == kCancelTag) {
-        cancelSeen = true;
-      }
-    });
-    // Never reused with a completion outstanding: closing the ring ends its requests.
-    if (!ok || !connectSeen || !cancelSeen) close();
-    return r;
-  }
-
   // SOL_SOCKET getsockopt of each option (at most kEntries) in one system call
   // (IORING_OP_URING_CMD, SOCKET_URING_OP_GETSOCKOPT, Linux 6.7). False: not attempted, or the
   // kernel cannot (then nothing was written).
@@ -153,22 +106,28 @@ class Ring {
     }
     const auto n = static_cast<unsigned>(options.size());
     if (!submit(n, 0, 0)) return false;
-    bool unsupported = false;
+    int failed = 0;
     unsigned seen = 0;
     const bool ok = collect(n, [&](const io_uring_cqe& done) {
       const uint64_t k = done.user_data - kOptionTag;
       if (done.user_data < kOptionTag || k >= n) return;
       ++seen;
-      if (done.res == -EOPNOTSUPP || done.res == -EINVAL) unsupported = true;  // no socket commands
-      options[k].error = done.res < 0 ? -done.res : 0;
+      if (done.res < 0 && failed == 0) failed = -done.res;
       if (done.res >= 0) options[k].len = static_cast<socklen_t>(done.res);  // the length returned
     });
     if (!ok || seen != n) {
       close();
       return false;
     }
-    return !unsupported;
+    // Any error, and the caller asks getsockopt instead: the command can fail where getsockopt
+    // would not (a kernel without socket commands: EOPNOTSUPP; an LSM that checks io_uring
+    // commands apart from getsockopt: EACCES), and a socket whose facts are unread must never
+    // pass as "not TCP or UDP".
+    lastError_ = failed;
+    return failed == 0;
   }
+
+  int lastError() const { return lastError_; }
 
  private:
   // The k-th entry after the ring's tail, cleared; submit(count) hands entries 0..count-1 over.
@@ -256,6 +215,7 @@ class Ring {
   unsigned* cqTail_ = nullptr;
   unsigned cqMask_ = 0;
   io_uring_cqe* cqes_ = nullptr;
+  int lastError_ = 0;
 };
 
 // This thread's ring, made on first use; nullptr when there is none.
@@ -284,11 +244,6 @@ Ring* threadRing() {
 
 }  // namespace
 
-bool UringConnect::available() {
-  if (gState.load(std::memory_order_relaxed) == 0) threadRing();
-  return gState.load(std::memory_order_relaxed) > 0;
-}
-
 namespace {
 
 // 0: not checked yet; 1: socket commands give what getsockopt gives; -1: not used.
@@ -301,16 +256,16 @@ bool optionsAgree(Ring& ring) {
   if (fd < 0) return false;
   int type = -1, protocol = -1, domain = -1;
   uint64_t cookie = 0;
-  SocketOption options[] = {{SO_TYPE, &type, sizeof type, 0},
-                            {SO_PROTOCOL, &protocol, sizeof protocol, 0},
-                            {SO_COOKIE, &cookie, sizeof cookie, 0},
-                            {SO_DOMAIN, &domain, sizeof domain, 0}};
+  SocketOption options[] = {{SO_TYPE, &type, sizeof type},
+                            {SO_PROTOCOL, &protocol, sizeof protocol},
+                            {SO_COOKIE, &cookie, sizeof cookie},
+                            {SO_DOMAIN, &domain, sizeof domain}};
   bool agree = ring.socketOptions(fd, options);
   for (const SocketOption& o : options) {
     if (!agree) break;
     uint64_t expected = 0;
     socklen_t len = sizeof expected;
-    agree = o.error == 0 && ::getsockopt(fd, SOL_SOCKET, o.name, &expected, &len) == 0 && len == o.len &&
+    agree = ::getsockopt(fd, SOL_SOCKET, o.name, &expected, &len) == 0 && len == o.len &&
             std::memcmp(&expected, o.value, len) == 0;
   }
   ::close(fd);
@@ -331,13 +286,11 @@ bool UringSocketOptions::get(int fd, std::span<SocketOption> options) {
     ring = threadRing();  // the check may have dropped a ring that misbehaved
     if (ring == nullptr) return false;
   }
-  return ring->socketOptions(fd, options);
-}
-
-UringConnectResult UringConnect::connect(int fd, const sockaddr* sa, socklen_t len) {
-  Ring* ring = threadRing();
-  if (ring == nullptr) return {};
-  return ring->connect(fd, sa, len);
+  if (ring->socketOptions(fd, options)) return true;
+  // Refused by a policy (an LSM, a seccomp filter): not worth a failed call before every read.
+  const int err = ring->lastError();
+  if (err == EACCES || err == EPERM || err == EOPNOTSUPP) gOptionsState.store(-1, std::memory_order_relaxed);
+  return false;
 }
 
 }  // namespace openwfp::net

@@ -16,7 +16,6 @@
 #include <cstring>
 
 #include "net/sockaddr_codec.h"
-#include "net/uring_calls.h"
 #include "openwfp/device.h"
 #include "openwfp/policy_channel.h"
 #include "openwfp/verify_proxy_channel.h"
@@ -425,25 +424,16 @@ void VerifyProxy::waitForConnect(const Attempt& a, int handle, int fd) {
 // Hand-off in place: the application's own socket is connected to the destination here; the
 // engine, which gave it to the driver, finds it connected when the PERMIT comes and only answers
 // the application's connect. Its file status flags are the application's: a blocking socket is
-// connected in one io_uring call without blocking (net/uring_calls.h), or, without io_uring,
-// made non-blocking for the connect() calls only.
+// made non-blocking for the connect() call only.
 void VerifyProxy::connectInPlace(Attempt& a, const VP_REQUEST& req, int handle, Deferred* defer, int fd) {
   a.inPlace = true;
   sockaddr_storage ss;
   socklen_t len = toSockaddr(req.originalDestination, ss);
   const int flags = fcntl(fd, F_GETFL);
-  const bool blocking = flags >= 0 && (flags & O_NONBLOCK) == 0;
-  net::UringConnectResult ring;
-  if (blocking) ring = net::UringConnect::connect(fd, reinterpret_cast<const sockaddr*>(&ss), len);
-  int err = 0;
-  if (ring.used) {
-    // Not over: connecting (EALREADY too: a connect already going on), which the waiter ends.
-    err = ring.completed && ring.error != EALREADY ? ring.error : EINPROGRESS;
-  } else {
-    if (blocking) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-    err = connectNow(fd, reinterpret_cast<const sockaddr*>(&ss), len);
-    if (blocking) fcntl(fd, F_SETFL, flags);
-  }
+  const bool toggled = flags >= 0 && (flags & O_NONBLOCK) == 0;
+  if (toggled) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  int err = connectNow(fd, reinterpret_cast<const sockaddr*>(&ss), len);
+  if (toggled) fcntl(fd, F_SETFL, flags);
   if (err != EINPROGRESS) {
     finishAttempt(a, handle, fd, err, defer);
     return;

@@ -548,7 +548,7 @@ TEST_F(ControlChannel, S12_3_ChannelDeviceRequestorIsTheSendingProcess) {
 // A forked child has a copy of its parent's device handles and connection: using them would
 // interleave its frames with the parent's (docs/control-channel.md: EBADF). The check must hold
 // for a plain fork() and for a raw clone() without CLONE_VM, which runs no atfork handler, after
-// the parent has used the handle (the process id it checks against is cached, own_pid.h).
+// the parent has used the handle.
 TEST_F(ControlChannel, S12_3_ChannelDeviceHandleIsEbadfInAForkedChild) {
   ASSERT_TRUE(host.load(devtest::testDriverEntry(), "testdev"));
   int h = openwfp_device_open(devtest::kPath);

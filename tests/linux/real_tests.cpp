@@ -16,7 +16,9 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <condition_variable>
 #include <memory>
 #include <sstream>
@@ -379,8 +381,8 @@ TEST_P(Real, S13_3_BlockingRedirectToClosedPortFailsWithEconnrefused) {
 }
 
 // A listener whose accept queue is full drops SYNs, so a connect to it is not over within the
-// performer's call (io_uring's request is cancelled, or the non-blocking connect says EALREADY):
-// the call waits without holding a worker, and the application's blocking connect returns 0
+// performer's call (the second non-blocking connect says EALREADY): the call waits without
+// holding a worker, and the application's blocking connect returns 0
 // once the retransmitted SYN (1 s later) finds room, connected as a blocking connect leaves it.
 TEST_P(Real, S13_3_BlockingConnectWaitsForAHandshakeThatIsNotOverAtOnce) {
   int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -392,8 +394,16 @@ TEST_P(Real, S13_3_BlockingConnectWaitsForAHandshakeThatIsNotOverAtOnce) {
   ASSERT_EQ(::listen(listener, 0), 0);  // room for one connection in the accept queue
   socklen_t len = sizeof sa;
   ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len), 0);
-  int filler = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_EQ(::connect(filler, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);  // fills it
+  // The filler takes that room (non-blocking, bounded: a kernel without SYN cookies may drop it).
+  int filler = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  const int frc = ::connect(filler, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  ASSERT_TRUE(frc == 0 || errno == EINPROGRESS) << std::strerror(errno);
+  pollfd fp{filler, POLLOUT, 0};
+  ASSERT_EQ(::poll(&fp, 1, 5000), 1) << "the filler connection was not made within 5 s";
+  int ferr = -1;
+  socklen_t flen = sizeof ferr;
+  ASSERT_EQ(::getsockopt(filler, SOL_SOCKET, SO_ERROR, &ferr, &flen), 0);
+  ASSERT_EQ(ferr, 0) << std::strerror(ferr);
   std::atomic<int> accepted{0};
   const uint16_t listenPort = ntohs(sa.sin_port);
   // A socket in SYN_SENT to the listener (/proc/net/tcp: rem_address's port, st 02): the
@@ -424,6 +434,8 @@ TEST_P(Real, S13_3_BlockingConnectWaitsForAHandshakeThatIsNotOverAtOnce) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     sawSynSent = std::chrono::steady_clock::now() < until;
+    // The socket is listed in SYN_SENT a moment before its SYN leaves: let it be dropped first.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
     while (accepted.load() < 2 && std::chrono::steady_clock::now() < until) {
       pollfd pfd{listener, POLLIN, 0};
       if (::poll(&pfd, 1, 100) <= 0) continue;
