@@ -86,8 +86,8 @@ class Ring {
   bool usable() const { return fd_ >= 0; }
 
   // SOL_SOCKET getsockopt of each option (at most kEntries) in one system call
-  // (IORING_OP_URING_CMD, SOCKET_URING_OP_GETSOCKOPT, Linux 6.7). False: not attempted, or the
-  // kernel cannot (then nothing was written).
+  // (IORING_OP_URING_CMD, SOCKET_URING_OP_GETSOCKOPT, Linux 6.7). False: not attempted, or an
+  // option failed (then some values may be written, none may be trusted).
   bool socketOptions(int fd, std::span<SocketOption> options) {
     if (options.empty() || options.size() > kEntries) return false;
     for (unsigned k = 0; k < options.size(); ++k) {
