@@ -231,8 +231,8 @@ Ring* threadRing() {
   }
   auto fresh = std::make_unique<Ring>();
   if (!fresh->open()) {
-    // The first ring decides for the process (no io_uring here); a later failure (EMFILE, a
-    // ring dropped after a stuck cancel) only for this thread.
+    // The first ring decides for the process (no io_uring here); a later failure (EMFILE, say,
+    // when a dropped ring is replaced) only for this thread.
     int expected = 0;
     if (!gState.compare_exchange_strong(expected, -1)) failed = true;
     return nullptr;
