@@ -12,7 +12,8 @@
 // Exited tasks are evicted at once (S13.9): every cached pidfd is in an epoll set (exitFd()),
 // which becomes readable when one of their tasks exits; evictExited() then drops exactly those
 // entries (O(1) per exit; the Interceptor's connect-waiter thread watches the set). The cache is
-// also bounded (kMaxEntries, and a quarter of the soft fd limit).
+// also bounded (kMaxEntries, and a quarter of the soft fd limit): a miss in a full cache drops the
+// exits the set reports, then one live entry of its own, never a poll of every entry.
 #pragma once
 
 #include <sys/types.h>
@@ -21,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "net/unique_fd.h"
 #include "openwfp/stack.h"
@@ -64,6 +66,9 @@ class TaskCache {
   void insertLocked(pid_t tid, std::shared_ptr<const TaskEntry> entry);
   std::unordered_map<pid_t, std::shared_ptr<const TaskEntry>>::iterator eraseLocked(
       std::unordered_map<pid_t, std::shared_ptr<const TaskEntry>>::iterator it);
+
+  // Drops the entries whose exit the epoll set reports; their last references go to dropped.
+  void evictExitedLocked(std::vector<std::shared_ptr<const TaskEntry>>& dropped);
 
   std::shared_ptr<TaskEntry> load(pid_t tid, int& err, bool& cacheable);
 
