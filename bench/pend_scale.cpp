@@ -4,7 +4,7 @@
 //
 //   pend_scale [N [LISTENERS]]   (default N = 10000 connects from LISTENERS = 16 client processes)
 //
-// Four phases, each a fresh process (this program re-executed with --phase), so that every
+// Five phases, each a fresh process (this program re-executed with --phase), so that every
 // memory reading starts from a clean heap:
 //   engine/inline  baseline: N classifies through the real engine (Runtime classifier) at
 //                  ALE_CONNECT_REDIRECT_V4, where a callout driver registered with the Fwps API
@@ -12,6 +12,9 @@
 //   engine/pended  the same driver pends all N (FwpsPendClassify0), then one thread completes them
 //                  with a redirect in a shuffled order (pend_scale/engine_phase.cpp); both engine
 //                  phases run 5 rounds and report the median times
+//   real/bare      the floor: the clients of the real phases below, unsupervised, connecting
+//                  straight to the loopback server (what waking N threads and connecting them
+//                  costs this machine, against which the real phases' times are also set)
 //   real/inline    baseline: LISTENERS client processes (this program, --client), each under its
 //                  own linux_backend::Supervisor in this one process, make N concurrent blocking
 //                  TCP connects in all (one thread with a 64 KiB stack each) to 127.0.0.2:9, where
@@ -325,29 +328,44 @@ int runClient(const char* host, int port, int n) {
 // =============================== real-process phases ===========================================
 
 // Accepts on 127.0.0.1:Q and closes every accepted connection at once (the client's side stays
-// connected; the phase process holds no fd per connection).
+// connected; the phase process holds no fd per connection). N SYNs at once overflow one
+// listener's queue (somaxconn caps it, 4096 by default) and each dropped SYN waits 1 s for its
+// retransmission: that measured the harness, not the path. So Q has one SO_REUSEPORT listener
+// per 1,000 expected connects, each with its own queue, all drained by one thread.
 class Server {
  public:
-  explicit Server(int backlog) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  explicit Server(int expected) {
+    const int count = std::max(1, (expected + 999) / 1000);
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), len) != 0 ||
-        ::listen(fd_, backlog) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
-      return;
+    for (int i = 0; i < count; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      if (fd < 0) return;
+      fds_.push_back(fd);
+      const int one = 1;
+      socklen_t len = sizeof sa;
+      if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+          ::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0 ||
+          ::listen(fd, std::min(expected, 4096)) != 0 ||
+          ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+        return;  // port_ stays 0
+      }
     }
     port_ = ntohs(sa.sin_port);
     thread_ = std::thread([this] {
+      std::vector<pollfd> p;
+      for (int fd : fds_) p.push_back({fd, POLLIN, 0});
       while (!stop_.load()) {
-        pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, 50) != 1) continue;
-        for (;;) {
-          int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-          if (c < 0) break;
-          ::close(c);
-          accepted_.fetch_add(1, std::memory_order_relaxed);
+        if (::poll(p.data(), p.size(), 50) <= 0) continue;
+        for (const pollfd& one : p) {
+          if ((one.revents & POLLIN) == 0) continue;
+          for (;;) {
+            int c = ::accept4(one.fd, nullptr, nullptr, SOCK_CLOEXEC);
+            if (c < 0) break;
+            ::close(c);
+            accepted_.fetch_add(1, std::memory_order_relaxed);
+          }
         }
       }
     });
@@ -355,13 +373,13 @@ class Server {
   ~Server() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
-    if (fd_ >= 0) ::close(fd_);
+    for (int fd : fds_) ::close(fd);
   }
   int port() const { return port_; }
   uint64_t accepted() const { return accepted_.load(); }
 
  private:
-  int fd_ = -1;
+  std::vector<int> fds_;
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> accepted_{0};
@@ -416,10 +434,10 @@ class HoldingClassifier : public Classifier {
   std::atomic<uint64_t> classified_{0};
 };
 
-// One supervised client process and its pipes.
+// One client process (supervised, or not in the bare phase) and its pipes.
 struct SupervisedClient {
   int n = 0;
-  std::unique_ptr<linux_backend::Supervisor> sup;
+  std::unique_ptr<linux_backend::Supervisor> sup;  // null in the bare phase
   pid_t pid = -1;
   int in = -1;                          // the client's stdin (our end)
   std::unique_ptr<LineReader> out;      // the client's stdout
@@ -431,17 +449,46 @@ struct SupervisedClient {
     if (finished) return status;
     finished = true;
     if (in >= 0) ::close(in);
-    status = sup->wait();
+    if (sup) {
+      status = sup->wait();
+    } else {
+      int raw = 0;
+      while (::waitpid(pid, &raw, 0) < 0 && errno == EINTR) {
+      }
+      status = linux_backend::exitStatusOf(raw);
+    }
     if (outFd >= 0) ::close(outFd);
     return status;
   }
 };
 
-// One real-process phase (pend: hold every connect, else redirect inline): N connects from
-// `listeners` client processes, each under its own Supervisor (its own seccomp listener), all
-// served by this process with one classifier. Prints RESULT; returns the exit code.
-int runRealPhase(bool pend, int n, int listeners, const std::string& self) {
-  const char* name = pend ? "real/pended" : "real/inline";
+// Starts `argv` with the given stdin and stdout and no supervisor (the bare phase). Returns the
+// pid, or -1 with errno set.
+pid_t spawnPlain(const std::vector<std::string>& argv, int stdinFd, int stdoutFd) {
+  std::vector<char*> a;
+  for (const auto& arg : argv) a.push_back(const_cast<char*>(arg.c_str()));
+  a.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::dup2(stdinFd, 0) < 0 || ::dup2(stdoutFd, 1) < 0) ::_exit(126);
+    ::execv(a[0], a.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+enum class RealMode { Bare, Inline, Pended };
+
+// One real-process phase: N connects from `listeners` client processes. Inline and Pended put
+// each client under its own Supervisor (its own seccomp listener), all served by this process
+// with one classifier, which redirects every connect inline or holds them all (Pended). Bare runs
+// the same clients unsupervised, straight to the server: the machine's own cost of waking N
+// threads and connecting them. Prints RESULT; returns the exit code.
+int runRealPhase(RealMode mode, int n, int listeners, const std::string& self) {
+  const bool pend = mode == RealMode::Pended;
+  const bool bare = mode == RealMode::Bare;
+  const char* name = pend ? "real/pended" : bare ? "real/bare" : "real/inline";
   // Per pended connect the supervisor holds a duplicate of the client's socket until it is
   // completed, and per client thread a cached pidfd: the task caches of all its interceptors
   // share one budget of RLIMIT_NOFILE / 4 entries, at most kTaskCacheEntries (task_cache.cpp).
@@ -471,7 +518,7 @@ int runRealPhase(bool pend, int n, int listeners, const std::string& self) {
       if (c.pid > 0 && !c.finished) ::kill(c.pid, SIGKILL);
     }
     for (auto& c : clients) {
-      if (c.sup && c.pid > 0) c.finish();
+      if (c.pid > 0) c.finish();
     }
     return 1;
   };
@@ -489,6 +536,16 @@ int runRealPhase(bool pend, int n, int listeners, const std::string& self) {
     c.in = toClient[1];
     c.outFd = fromClient[0];
     c.out = std::make_unique<LineReader>(c.outFd);
+    if (bare) {
+      c.pid = spawnPlain({self, "--client", "127.0.0.1", std::to_string(server.port()),
+                          std::to_string(c.n)},
+                         toClient[0], fromClient[1]);
+      const int err = errno;
+      ::close(toClient[0]);
+      ::close(fromClient[1]);
+      if (c.pid < 0) return fail("fork: " + std::string(std::strerror(err)));
+      continue;
+    }
     linux_backend::SupervisorOptions o;
     o.stdinFd = toClient[0];
     o.stdoutFd = fromClient[1];
@@ -521,6 +578,7 @@ int runRealPhase(bool pend, int n, int listeners, const std::string& self) {
   Figures fig;
   fig["n"] = n;
   fig["listeners"] = listeners;
+  fig["go_ns"] = static_cast<double>(goNs);  // CLOCK_MONOTONIC: `perf record -k mono` + --time
   fig["before_rss_kb"] = before.rssKb;
   fig["client_parked_rss_kb"] = clientParkedKb;
   std::thread completer;
@@ -619,13 +677,14 @@ int runRealPhase(bool pend, int n, int listeners, const std::string& self) {
     fig["completer_ms"] = msBetween(completeStartNs, completerEndNs);
   } else {
     fig["complete_ms"] = (lastNs - firstGoNs) / 1e6;
-    fig["bytes_per_item"] = bytesPer(before, after, n);
+    if (!bare) fig["bytes_per_item"] = bytesPer(before, after, n);
   }
   int badStatus = 0;
   linux_backend::InterceptorStats st;
   for (auto& c : clients) {
     const int status = c.finish();
     if (status != 0 && badStatus == 0) badStatus = status;
+    if (!c.sup) continue;
     const auto s = c.sup->interceptor()->stats();
     st.notifications += s.notifications;
     st.pended += s.pended;
@@ -754,7 +813,7 @@ int runAll(const std::string& self, int n, int listeners) {
     return 1;
   }
   const int64_t t0 = nowNs();
-  const char* phases[] = {"engine-inline", "engine-pended", "real-inline", "real-pended"};
+  const char* phases[] = {"engine-inline", "engine-pended", "real-bare", "real-inline", "real-pended"};
   std::map<std::string, PhaseResult> r;
   bool ok = true;
   for (const char* p : phases) {
@@ -764,6 +823,7 @@ int runAll(const std::string& self, int n, int listeners) {
   }
   const Figures& ei = r["engine-inline"].fig;
   const Figures& ep = r["engine-pended"].fig;
+  const Figures& rb = r["real-bare"].fig;
   const Figures& ri = r["real-inline"].fig;
   const Figures& rp = r["real-pended"].fig;
 
@@ -778,6 +838,7 @@ int runAll(const std::string& self, int n, int listeners) {
               "RSS MiB before->peak", "bytes/conn", "ratio");
   printRow("engine: inline redirect (baseline)", ei, nullptr);
   printRow("engine: pended, completed shuffled", ep, &ei);
+  printRow("real: unsupervised (floor)", rb, nullptr);
   printRow("real: inline redirect (baseline)", ri, nullptr);
   printRow("real: pended, completed shuffled", rp, &ri);
   std::printf("  held: time until all N were pended (engine: N classify calls; real: from the "
@@ -794,6 +855,13 @@ int runAll(const std::string& self, int n, int listeners) {
                 get(rp, "complete_ms") / get(ri, "complete_ms"),
                 (get(rp, "hold_ms") + get(rp, "complete_ms")) / get(ri, "complete_ms"),
                 get(ri, "bytes_per_item") > 0 ? get(rp, "bytes_per_item") / get(ri, "bytes_per_item") : 0.0);
+  }
+  if (get(rb, "complete_ms") > 0 && get(ri, "complete_ms") > 0) {
+    std::printf("ratio real/unsupervised: inline all done %.2fx", get(ri, "complete_ms") / get(rb, "complete_ms"));
+    if (get(rp, "hold_ms") > 0)
+      std::printf(", pended held %.2fx, pended all done %.2fx", get(rp, "hold_ms") / get(rb, "complete_ms"),
+                  get(rp, "complete_ms") / get(rb, "complete_ms"));
+    std::printf(" (the unsupervised clients' go until their last connect returned)\n");
   }
   if (get(ei, "classify_ms") > 0 && get(ep, "complete_ms") > 0) {
     std::printf("ratio engine pended/inline: complete all %.2fx, pend + complete %.2fx; bytes per "
@@ -849,8 +917,9 @@ int main(int argc, char** argv) {
     if (n <= 0 || listeners <= 0 || listeners > n) return 2;
     if (phase == "engine-inline") return runEnginePhase(false, n);
     if (phase == "engine-pended") return runEnginePhase(true, n);
-    if (phase == "real-inline") return runRealPhase(false, n, listeners, self);
-    if (phase == "real-pended") return runRealPhase(true, n, listeners, self);
+    if (phase == "real-bare") return runRealPhase(RealMode::Bare, n, listeners, self);
+    if (phase == "real-inline") return runRealPhase(RealMode::Inline, n, listeners, self);
+    if (phase == "real-pended") return runRealPhase(RealMode::Pended, n, listeners, self);
     std::fprintf(stderr, "pend_scale: unknown phase %s\n", phase.c_str());
     return 2;
   }
