@@ -59,6 +59,7 @@
 #include <thread>
 #include <vector>
 
+#include "linux/inet_sockets.h"
 #include "openwfp/linux_backend.h"
 #include "openwfp/stack.h"
 #include "pend_scale/common.h"
@@ -570,6 +571,7 @@ int runRealPhase(RealMode mode, int n, int listeners, const std::string& self) {
                "RSS %.1f MiB in all)\n", name, listeners, listeners == 1 ? "" : "es", n,
                clientParkedKb / 1024.0);
   const Memory before = readMemory();
+  const uint64_t dumpsBefore = linux_backend::SharedSocketListings::process().dumps();
   for (auto& c : clients) {
     if (!writeAll(c.in, "go\n")) return fail("cannot write to a client");
   }
@@ -695,6 +697,10 @@ int runRealPhase(RealMode mode, int n, int listeners, const std::string& self) {
   fig["pended"] = static_cast<double>(st.pended);
   fig["redirected"] = static_cast<double>(st.redirected);
   fig["failed_closed"] = static_cast<double>(st.failed);
+  // The reapers' sock_diag dumps from go until the clients were finished (each walks every
+  // socket of the host; the reapers of this process share the ones they make at the same tick).
+  fig["diag_dumps"] = static_cast<double>(linux_backend::SharedSocketListings::process().dumps() - dumpsBefore);
+  fig["phase_ms"] = msBetween(goNs, nowNs());
   printResult(fig);
   if (ok != n) {
     std::fprintf(stderr, "pend_scale %s: %d of %d client connects failed (first error: %s)%s\n", name,
@@ -894,6 +900,10 @@ int runAll(const std::string& self, int n, int listeners) {
                 "failed closed; engine pended run: %.0f verifier violations\n",
                 get(rp, "notifications"), get(rp, "pended"), get(rp, "redirected"),
                 get(rp, "failed_closed"), get(ep, "violations"));
+    std::printf("reapers: %.0f sock_diag dumps for %.0f supervisors in the inline run (%.1f s), %.0f in "
+                "the pended run (%.1f s)\n",
+                get(ri, "diag_dumps"), get(ri, "listeners"), get(ri, "phase_ms") / 1000.0,
+                get(rp, "diag_dumps"), get(rp, "phase_ms") / 1000.0);
   }
   if (!ok) {
     std::printf("pend_scale: FAILED (see the messages above)\n");

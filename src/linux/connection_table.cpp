@@ -149,24 +149,32 @@ unsigned ConnectionTable::scanMask() const {
 
 std::vector<ConnectionTable::HistoryPtr> ConnectionTable::applyScan(
     const std::vector<DiagSocket>& sockets, unsigned scannedMask, Clock::time_point now) {
-  std::unordered_map<uint64_t, const DiagSocket*> seen;
-  seen.reserve(sockets.size());
-  for (const DiagSocket& s : sockets) seen.emplace(s.cookie, &s);
+  auto one = std::make_shared<const SocketListing>(Clock::time_point::max(), sockets);
+  Listings listings;
+  for (unsigned bit = 0; bit < listings.size(); ++bit) {
+    if ((scannedMask & (1u << bit)) != 0) listings[bit] = one;
+  }
+  return applyScan(listings, now);
+}
+
+std::vector<ConnectionTable::HistoryPtr> ConnectionTable::applyScan(const Listings& listings,
+                                                                    Clock::time_point now) {
   std::vector<HistoryPtr> closed;
   std::lock_guard lock(mu_);
   for (auto it = byCookie_.begin(); it != byCookie_.end();) {
     Entry& e = it->second;
-    if ((scannedMask & maskBit(e.info)) == 0) {
+    const SocketListing* listing = listings[__builtin_ctz(maskBit(e.info))].get();
+    if (listing == nullptr) {
       ++it;
       continue;
     }
     bool ended = false;
-    auto s = seen.find(e.info.socketCookie);
-    if (s == seen.end()) {
-      ended = ++e.missedScans >= 2;
+    const DiagSocket* found = listing->find(e.info.socketCookie);
+    if (found == nullptr) {
+      if (e.added < listing->started) ended = ++e.missedScans >= 2;
     } else {
       e.missedScans = 0;
-      const DiagSocket& d = *s->second;
+      const DiagSocket& d = *found;
       if (e.info.protocol == Protocol::Tcp) {
         ended = tcpStateEnded(d.state);
       } else {

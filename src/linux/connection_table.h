@@ -6,6 +6,7 @@
 // made by the kernel after the answer, so its tuple is learnt from sock_diag (applyScan).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -48,9 +49,16 @@ class ConnectionTable {
   // Which (family, protocol) dumps applyScan needs: bit 0 TCP/v4, 1 TCP/v6, 2 UDP/v4, 3 UDP/v6.
   unsigned scanMask() const;
 
-  // Applies a sock_diag listing: fills unknown tuples, and removes connections that ended (gone
-  // from the listing twice in a row, or in a final TCP state) and are older than the grace
-  // period (a continued connect may not have reached the kernel yet). Returns their histories.
+  // The listings a scan judges by, one per scanMask() bit (null: that pair was not listed).
+  using Listings = std::array<std::shared_ptr<const SocketListing>, 4>;
+  // Applies sock_diag listings: fills unknown tuples, and removes connections that ended (gone
+  // from two listings in a row, or in a final TCP state) and are older than the grace period (a
+  // continued connect may not have reached the kernel yet). A listing that started before an
+  // entry was added does not count it missing (the socket may have connected after the walk
+  // passed its place; a shared listing can be some milliseconds old). Returns their histories.
+  std::vector<HistoryPtr> applyScan(const Listings& listings, Clock::time_point now = Clock::now());
+  // The same with one listing of `sockets`, taken after every entry was added, for every pair in
+  // scannedMask.
   std::vector<HistoryPtr> applyScan(const std::vector<DiagSocket>& sockets, unsigned scannedMask,
                                     Clock::time_point now = Clock::now());
   // Removes everything; returns the histories.

@@ -85,4 +85,57 @@ std::optional<std::vector<DiagSocket>> dumpSockets(int family, int protocol) {
   }
 }
 
+SocketListing::SocketListing(std::chrono::steady_clock::time_point at, std::vector<DiagSocket> all)
+    : started(at), sockets(std::move(all)) {
+  byCookie.reserve(sockets.size());
+  for (size_t i = 0; i < sockets.size(); ++i) byCookie.emplace(sockets[i].cookie, i);
+}
+
+const DiagSocket* SocketListing::find(uint64_t cookie) const {
+  auto it = byCookie.find(cookie);
+  return it == byCookie.end() ? nullptr : &sockets[it->second];
+}
+
+SharedSocketListings& SharedSocketListings::process() {
+  static SharedSocketListings* shared = new SharedSocketListings();  // never destroyed: reapers
+  return *shared;                                                    // may outlive static teardown
+}
+
+uint64_t SharedSocketListings::dumps() const {
+  std::lock_guard lock(mu_);
+  return dumps_;
+}
+
+std::shared_ptr<const SocketListing> SharedSocketListings::get(int family, int protocol,
+                                                               Clock::time_point notBefore) {
+  Slot& slot = slots_[(family == AF_INET6 ? 1 : 0) | (protocol == IPPROTO_UDP ? 2 : 0)];
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (auto last = slot.last.lock(); last && last->started >= notBefore) return last;
+    if (!slot.inFlight) break;
+    // One dump per slot at a time. Wait for it: if it began late enough, it is ours too.
+    const uint64_t generation = slot.generation;
+    ++slot.waiting;
+    done_.wait(lock, [&] { return slot.generation != generation; });
+    std::shared_ptr<const SocketListing> ended = slot.handoff;  // null when that dump failed
+    if (--slot.waiting == 0) slot.handoff.reset();
+    if (ended && ended->started >= notBefore) return ended;
+  }
+  slot.inFlight = true;
+  const Clock::time_point started = Clock::now();
+  lock.unlock();
+  std::shared_ptr<const SocketListing> listing;
+  if (auto sockets = dump_(family, protocol)) {
+    listing = std::make_shared<const SocketListing>(started, std::move(*sockets));
+  }
+  lock.lock();
+  slot.inFlight = false;
+  ++slot.generation;
+  ++dumps_;
+  if (listing) slot.last = listing;
+  if (slot.waiting > 0) slot.handoff = listing;
+  done_.notify_all();
+  return listing;
+}
+
 }  // namespace openwfp::linux_backend

@@ -19,18 +19,23 @@ void Reaper::reportClosed(std::shared_ptr<redirect::History> history) {
   if (history) reportClosed(std::vector<std::shared_ptr<redirect::History>>{std::move(history)});
 }
 
-void Reaper::scan() {
+void Reaper::scan() { scan(std::chrono::steady_clock::now()); }
+
+void Reaper::scan(std::chrono::steady_clock::time_point notBefore) {
+  SharedSocketListings& shared = SharedSocketListings::process();
+  const int families[2] = {AF_INET, AF_INET6};
+  const int protos[2] = {IPPROTO_TCP, IPPROTO_UDP};
   if (!flows_.empty()) {
     // Unconnected UDP sockets that sent a datagram are bound, so they are in the UDP dumps.
     std::unordered_set<uint64_t> alive;
     bool complete = true;
-    for (int family : {AF_INET, AF_INET6}) {
-      auto sockets = dumpSockets(family, IPPROTO_UDP);
-      if (!sockets) {
+    for (unsigned bit : {2u, 3u}) {
+      auto listing = shared.get(families[bit & 1], protos[bit >> 1], notBefore);
+      if (!listing) {
         complete = false;
         break;
       }
-      for (const DiagSocket& s : *sockets) alive.insert(s.cookie);
+      for (const DiagSocket& s : listing->sockets) alive.insert(s.cookie);
     }
     if (complete) reportClosed(flows_.keepOnly(alive));
   }
@@ -39,18 +44,12 @@ void Reaper::scan() {
     if (!table_.empty()) reportClosed(table_.applyScan({}, 0));  // ages attachments out
     return;
   }
-  std::vector<DiagSocket> all;
-  unsigned scanned = 0;
-  const int families[2] = {AF_INET, AF_INET6};
-  const int protos[2] = {IPPROTO_TCP, IPPROTO_UDP};
+  ConnectionTable::Listings listings;
   for (unsigned bit = 0; bit < 4; ++bit) {
     if ((mask & (1u << bit)) == 0) continue;
-    auto sockets = dumpSockets(families[bit & 1], protos[bit >> 1]);
-    if (!sockets) continue;
-    scanned |= 1u << bit;
-    all.insert(all.end(), sockets->begin(), sockets->end());
+    listings[bit] = shared.get(families[bit & 1], protos[bit >> 1], notBefore);
   }
-  reportClosed(table_.applyScan(all, scanned));
+  reportClosed(table_.applyScan(listings));
 }
 
 std::optional<ConnectionInfo> Reaper::find(const Endpoint& local, const Endpoint& remote) {
@@ -75,12 +74,18 @@ std::optional<ConnectionInfo> Reaper::find(const Endpoint& local, const Endpoint
 }
 
 void Reaper::run() {
+  // On a grid of the interval, so that the reapers of a process scan at the same moments and
+  // share their dumps (SharedSocketListings): any dump that began after the tick will do.
+  const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::milliseconds(std::max(10u, intervalMs_)));
   std::unique_lock lock(mu_);
   while (!stopping_.load()) {
-    cv_.wait_for(lock, std::chrono::milliseconds(std::max(10u, intervalMs_)));
+    const auto now = std::chrono::steady_clock::now();
+    const std::chrono::steady_clock::time_point tick((now.time_since_epoch() / interval + 1) * interval);
+    while (!stopping_.load() && std::chrono::steady_clock::now() < tick) cv_.wait_until(lock, tick);
     if (stopping_.load()) break;
     lock.unlock();
-    scan();
+    scan(tick);
     lock.lock();
   }
 }

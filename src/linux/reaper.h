@@ -1,6 +1,7 @@
 // linux/reaper.h - finds the remembered connections that ended (sock_diag scans, every
 // reapIntervalMs and on demand) and reports every ended connection's history to the
-// classifier (Classifier::connectionClosed), wherever it was found ended.
+// classifier (Classifier::connectionClosed), wherever it was found ended. The periodic scans
+// fall on a grid of the interval, so the reapers of one process share each dump.
 #pragma once
 
 #include <atomic>
@@ -32,6 +33,9 @@ class Reaper {
   // Scans now: applies a sock_diag listing of the families/protocols in use to the table, and
   // drops the UDP flows of sockets that are gone.
   void scan();
+  // The same with listings that began at or after notBefore: the shared listings of the
+  // process's other reapers when they scanned at the same moment (SharedSocketListings).
+  void scan(std::chrono::steady_clock::time_point notBefore);
   // ConnectionTable::find; when the tuple is not known yet, waits (at most kResolveWait) for a
   // connect being performed to `remote` to return, then resolves continued connects by a scan
   // (at most one per 2 ms).

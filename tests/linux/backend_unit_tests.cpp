@@ -898,3 +898,106 @@ TEST(BackendSockDiag, S5_6_TheListingLeavesOutTimeWaitSockets) {
   ASSERT_EQ(procTcpState(port, serverPort), TCP_TIME_WAIT) << "the client's side did not reach TIME_WAIT within 5 s";
   EXPECT_FALSE(listed()) << "a TIME_WAIT socket is listed";
 }
+
+// ---- S5.6: the reapers of a process share their sock_diag dumps ----
+
+// A listing that began before an entry was added does not count it missing: the socket may have
+// connected after the walk passed its place, and a shared listing can be that old.
+TEST(BackendTable, S5_6_AListingOlderThanAnEntryDoesNotCountItMissing) {
+  ConnectionTable t;
+  const auto t0 = ConnectionTable::Clock::now();
+  t.add(info(30, "127.0.0.1:40030", "127.0.0.1:8080", true), t0);
+  const auto later = t0 + ConnectionTable::kGrace + std::chrono::seconds(1);
+  auto listed = [](ConnectionTable::Clock::time_point started) {
+    ConnectionTable::Listings l;
+    auto one = std::make_shared<const SocketListing>(started, std::vector<DiagSocket>{});
+    for (auto& slot : l) slot = one;
+    return l;
+  };
+  const auto older = listed(t0 - std::chrono::milliseconds(1));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(t.applyScan(older, later).empty()) << "scan " << i;
+  EXPECT_TRUE(t.findByCookie(30).has_value()) << "an older listing ended a connection";
+  const auto newer = listed(t0 + std::chrono::milliseconds(1));
+  EXPECT_TRUE(t.applyScan(newer, later).empty()) << "one miss is not an end";
+  EXPECT_EQ(t.applyScan(newer, later).size(), 1u) << "missing from two newer listings: ended";
+  EXPECT_FALSE(t.findByCookie(30).has_value());
+}
+
+TEST(BackendSockDiag, S5_6_ListingsAreSharedWhileInUseAndNeverOlderThanAsked) {
+  std::atomic<int> calls{0};
+  SharedSocketListings shared([&](int, int) -> std::optional<std::vector<DiagSocket>> {
+    ++calls;
+    return std::vector<DiagSocket>{diag(7, "127.0.0.1:1", "127.0.0.1:2", TCP_ESTABLISHED)};
+  });
+  const auto t0 = SharedSocketListings::Clock::now();
+  auto a = shared.get(AF_INET, IPPROTO_TCP, t0);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(a->find(7), nullptr);
+  EXPECT_EQ(a->find(8), nullptr);
+  EXPECT_GE(a->started, t0);
+  auto b = shared.get(AF_INET, IPPROTO_TCP, t0);
+  EXPECT_EQ(a, b) << "a listing in use that began after t0 is shared";
+  auto v6 = shared.get(AF_INET6, IPPROTO_TCP, t0);
+  EXPECT_NE(v6, a) << "each (family, protocol) has its own";
+  EXPECT_EQ(calls.load(), 2);
+  auto c = shared.get(AF_INET, IPPROTO_TCP, a->started + std::chrono::nanoseconds(1));
+  EXPECT_NE(c, a) << "a listing older than asked is not given";
+  EXPECT_GT(c->started, a->started);
+  EXPECT_EQ(calls.load(), 3);
+  a.reset();
+  b.reset();
+  c.reset();
+  auto d = shared.get(AF_INET, IPPROTO_TCP, t0);
+  EXPECT_EQ(calls.load(), 4) << "a listing nobody uses is not kept";
+  EXPECT_EQ(shared.dumps(), 4u);
+}
+
+TEST(BackendSockDiag, S5_6_CallersDuringADumpWaitForItAndShareIt) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  std::atomic<int> calls{0};
+  SharedSocketListings shared([&](int, int) -> std::optional<std::vector<DiagSocket>> {
+    std::unique_lock lock(mu);
+    ++calls;
+    entered = true;
+    cv.notify_all();
+    cv.wait_for(lock, std::chrono::seconds(10), [&] { return release; });
+    return std::vector<DiagSocket>{};
+  });
+  const auto t0 = SharedSocketListings::Clock::now();
+  std::shared_ptr<const SocketListing> first, second, third;
+  std::thread dumper([&] { first = shared.get(AF_INET, IPPROTO_TCP, t0); });
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(5), [&] { return entered; }))
+        << "the dump did not start within 5 s";
+  }
+  std::thread waiter1([&] { second = shared.get(AF_INET, IPPROTO_TCP, t0); });
+  std::thread waiter2([&] { third = shared.get(AF_INET, IPPROTO_TCP, t0); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let them reach the wait
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  dumper.join();
+  waiter1.join();
+  waiter2.join();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first, second);
+  EXPECT_EQ(first, third);
+  EXPECT_EQ(calls.load(), 1) << "the callers during the dump made their own";
+}
+
+TEST(BackendSockDiag, S5_6_AFailedDumpIsNullAndNotShared) {
+  std::atomic<int> calls{0};
+  SharedSocketListings shared([&](int, int) -> std::optional<std::vector<DiagSocket>> {
+    ++calls;
+    return std::nullopt;
+  });
+  const auto t0 = SharedSocketListings::Clock::now();
+  EXPECT_EQ(shared.get(AF_INET, IPPROTO_UDP, t0), nullptr);
+  EXPECT_EQ(shared.get(AF_INET, IPPROTO_UDP, t0), nullptr);
+  EXPECT_EQ(calls.load(), 2);
+}
