@@ -164,14 +164,19 @@ std::vector<ConnectionTable::HistoryPtr> ConnectionTable::applyScan(const Listin
   for (auto it = byCookie_.begin(); it != byCookie_.end();) {
     Entry& e = it->second;
     const SocketListing* listing = listings[__builtin_ctz(maskBit(e.info))].get();
-    if (listing == nullptr) {
+    if (listing == nullptr || e.added >= listing->started) {
       ++it;
       continue;
     }
     bool ended = false;
     const DiagSocket* found = listing->find(e.info.socketCookie);
     if (found == nullptr) {
-      if (e.added < listing->started) ended = ++e.missedScans >= 2;
+      if (listing->serial > e.lastMissSerial) {
+        e.lastMissSerial = listing->serial;
+        ended = ++e.missedScans >= 2;
+      } else {
+        ended = e.missedScans >= 2;
+      }
     } else {
       e.missedScans = 0;
       const DiagSocket& d = *found;

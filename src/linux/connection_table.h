@@ -54,8 +54,10 @@ class ConnectionTable {
   // Applies sock_diag listings: fills unknown tuples, and removes connections that ended (gone
   // from two listings in a row, or in a final TCP state) and are older than the grace period (a
   // continued connect may not have reached the kernel yet). A listing that started before an
-  // entry was added does not count it missing (the socket may have connected after the walk
-  // passed its place; a shared listing can be some milliseconds old). Returns their histories.
+  // entry was added does not judge it at all (the socket may have connected after the walk passed
+  // its place, or be a socket reused since; a shared listing can be some milliseconds old), and a
+  // listing counts a miss once, however often it is applied (a periodic and an on-demand scan can
+  // share one). Returns their histories.
   std::vector<HistoryPtr> applyScan(const Listings& listings, Clock::time_point now = Clock::now());
   // The same with one listing of `sockets`, taken after every entry was added, for every pair in
   // scannedMask.
@@ -75,6 +77,7 @@ class ConnectionTable {
     ConnectionInfo info;
     Clock::time_point added;
     int missedScans = 0;
+    uint64_t lastMissSerial = 0;  // the listing that counted the last miss (counted once each)
   };
   static std::string tupleKey(const Endpoint& local, const Endpoint& remote);
   static unsigned maskBit(const ConnectionInfo& info);

@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -23,6 +24,11 @@ Endpoint fromDiag(uint8_t family, const __be32 addr[4], __be16 port) {
   std::memcpy(ep.addr.data(), addr, family == AF_INET ? 4 : 16);
   ep.port = ntohs(port);
   return ep;
+}
+
+uint64_t nextSerial() {
+  static std::atomic<uint64_t> serial{0};
+  return serial.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 }  // namespace
@@ -86,7 +92,7 @@ std::optional<std::vector<DiagSocket>> dumpSockets(int family, int protocol) {
 }
 
 SocketListing::SocketListing(std::chrono::steady_clock::time_point at, std::vector<DiagSocket> all)
-    : started(at), sockets(std::move(all)) {
+    : started(at), serial(nextSerial()), sockets(std::move(all)) {
   byCookie.reserve(sockets.size());
   for (size_t i = 0; i < sockets.size(); ++i) byCookie.emplace(sockets[i].cookie, i);
 }
@@ -125,17 +131,29 @@ std::shared_ptr<const SocketListing> SharedSocketListings::get(int family, int p
   const Clock::time_point started = Clock::now();
   lock.unlock();
   std::shared_ptr<const SocketListing> listing;
+  // Whatever happens, the slot is free again and the waiters wake (else a throw, bad_alloc,
+  // would leave every later caller waiting for a dump that never ends).
+  struct Release {
+    SharedSocketListings& self;
+    Slot& slot;
+    std::unique_lock<std::mutex>& lock;
+    std::shared_ptr<const SocketListing>& listing;
+    ~Release() {
+      if (!lock.owns_lock()) lock.lock();
+      slot.inFlight = false;
+      ++slot.generation;
+      ++self.dumps_;
+      if (listing) slot.last = listing;
+      if (slot.waiting > 0) slot.handoff = listing;
+      self.done_.notify_all();
+    }
+  } release{*this, slot, lock, listing};
   if (auto sockets = dump_(family, protocol)) {
     listing = std::make_shared<const SocketListing>(started, std::move(*sockets));
   }
   lock.lock();
-  slot.inFlight = false;
-  ++slot.generation;
-  ++dumps_;
-  if (listing) slot.last = listing;
-  if (slot.waiting > 0) slot.handoff = listing;
-  done_.notify_all();
-  return listing;
+  std::shared_ptr<const SocketListing> result = listing;  // `return listing` would move it away
+  return result;                                          // before `release` reads it
 }
 
 }  // namespace openwfp::linux_backend

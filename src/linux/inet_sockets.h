@@ -36,6 +36,7 @@ bool tcpStateEnded(uint8_t state);
 // connected after `started` may be missing from it.
 struct SocketListing {
   std::chrono::steady_clock::time_point started;
+  uint64_t serial;  // unique in the process, increasing in the order listings are made
   std::vector<DiagSocket> sockets;
   std::unordered_map<uint64_t, size_t> byCookie;  // index into sockets
 

@@ -23,19 +23,25 @@ void Reaper::scan() { scan(std::chrono::steady_clock::now()); }
 
 void Reaper::scan(std::chrono::steady_clock::time_point notBefore) {
   SharedSocketListings& shared = SharedSocketListings::process();
-  const int families[2] = {AF_INET, AF_INET6};
-  const int protos[2] = {IPPROTO_TCP, IPPROTO_UDP};
+  ConnectionTable::Listings listings;  // by ConnectionTable::scanMask() bit
+  auto listing = [&](unsigned bit) {
+    if (!listings[bit]) {
+      listings[bit] = shared.get(bit & 1 ? AF_INET6 : AF_INET, bit & 2 ? IPPROTO_UDP : IPPROTO_TCP,
+                                 notBefore);
+    }
+    return listings[bit];
+  };
   if (!flows_.empty()) {
     // Unconnected UDP sockets that sent a datagram are bound, so they are in the UDP dumps.
     std::unordered_set<uint64_t> alive;
     bool complete = true;
     for (unsigned bit : {2u, 3u}) {
-      auto listing = shared.get(families[bit & 1], protos[bit >> 1], notBefore);
-      if (!listing) {
+      auto udp = listing(bit);
+      if (!udp) {
         complete = false;
         break;
       }
-      for (const DiagSocket& s : listing->sockets) alive.insert(s.cookie);
+      for (const DiagSocket& s : udp->sockets) alive.insert(s.cookie);
     }
     if (complete) reportClosed(flows_.keepOnly(alive));
   }
@@ -44,10 +50,12 @@ void Reaper::scan(std::chrono::steady_clock::time_point notBefore) {
     if (!table_.empty()) reportClosed(table_.applyScan({}, 0));  // ages attachments out
     return;
   }
-  ConnectionTable::Listings listings;
   for (unsigned bit = 0; bit < 4; ++bit) {
-    if ((mask & (1u << bit)) == 0) continue;
-    listings[bit] = shared.get(families[bit & 1], protos[bit >> 1], notBefore);
+    if ((mask & (1u << bit)) != 0) {
+      listing(bit);
+    } else {
+      listings[bit].reset();  // a UDP listing taken for the flows only
+    }
   }
   reportClosed(table_.applyScan(listings));
 }

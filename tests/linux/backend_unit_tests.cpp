@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <sys/resource.h>
 #include <condition_variable>
+#include <future>
 #include <optional>
 #include <algorithm>
 #include <gtest/gtest.h>
@@ -917,9 +918,10 @@ TEST(BackendTable, S5_6_AListingOlderThanAnEntryDoesNotCountItMissing) {
   const auto older = listed(t0 - std::chrono::milliseconds(1));
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(t.applyScan(older, later).empty()) << "scan " << i;
   EXPECT_TRUE(t.findByCookie(30).has_value()) << "an older listing ended a connection";
-  const auto newer = listed(t0 + std::chrono::milliseconds(1));
-  EXPECT_TRUE(t.applyScan(newer, later).empty()) << "one miss is not an end";
-  EXPECT_EQ(t.applyScan(newer, later).size(), 1u) << "missing from two newer listings: ended";
+  EXPECT_TRUE(t.applyScan(listed(t0 + std::chrono::milliseconds(1)), later).empty())
+      << "one miss is not an end";
+  EXPECT_EQ(t.applyScan(listed(t0 + std::chrono::milliseconds(2)), later).size(), 1u)
+      << "missing from two newer listings: ended";
   EXPECT_FALSE(t.findByCookie(30).has_value());
 }
 
@@ -999,5 +1001,62 @@ TEST(BackendSockDiag, S5_6_AFailedDumpIsNullAndNotShared) {
   const auto t0 = SharedSocketListings::Clock::now();
   EXPECT_EQ(shared.get(AF_INET, IPPROTO_UDP, t0), nullptr);
   EXPECT_EQ(shared.get(AF_INET, IPPROTO_UDP, t0), nullptr);
+  EXPECT_EQ(calls.load(), 2);
+}
+
+// A periodic and an on-demand scan can apply one shared listing: it counts a miss once.
+TEST(BackendTable, S5_6_OneListingAppliedTwiceCountsOneMiss) {
+  ConnectionTable t;
+  const auto t0 = ConnectionTable::Clock::now();
+  t.add(info(31, "127.0.0.1:40031", "127.0.0.1:8080", true), t0);
+  const auto later = t0 + ConnectionTable::kGrace + std::chrono::seconds(1);
+  auto listed = [&] {
+    ConnectionTable::Listings l;
+    auto one = std::make_shared<const SocketListing>(t0 + std::chrono::milliseconds(1),
+                                                     std::vector<DiagSocket>{});
+    for (auto& slot : l) slot = one;
+    return l;
+  };
+  const auto first = listed();
+  EXPECT_TRUE(t.applyScan(first, later).empty());
+  EXPECT_TRUE(t.applyScan(first, later).empty()) << "the same listing counted a second miss";
+  EXPECT_TRUE(t.findByCookie(31).has_value());
+  EXPECT_EQ(t.applyScan(listed(), later).size(), 1u) << "a second listing misses it too: ended";
+}
+
+// An entry made after a listing began is not judged by it at all: no tuple from it either (a
+// UDP socket connected again would get its old peer).
+TEST(BackendTable, S5_6_AListingOlderThanAnEntryGivesItNoTuple) {
+  ConnectionTable t;
+  const auto t0 = ConnectionTable::Clock::now();
+  t.add(info(32, "0.0.0.0:0", "127.0.0.1:5300", false, Protocol::Udp), t0);
+  ConnectionTable::Listings l;
+  auto old = std::make_shared<const SocketListing>(
+      t0 - std::chrono::milliseconds(1),
+      std::vector<DiagSocket>{diag(32, "127.0.0.1:40032", "127.0.0.1:5299", TCP_ESTABLISHED)});
+  for (auto& slot : l) slot = old;
+  EXPECT_TRUE(t.applyScan(l, t0).empty());
+  EXPECT_FALSE(t.find(ep("127.0.0.1:40032"), ep("127.0.0.1:5299")).has_value())
+      << "the tuple came from a listing older than the entry";
+  auto fresh = std::make_shared<const SocketListing>(
+      t0 + std::chrono::milliseconds(1),
+      std::vector<DiagSocket>{diag(32, "127.0.0.1:40032", "127.0.0.1:5300", TCP_ESTABLISHED)});
+  for (auto& slot : l) slot = fresh;
+  EXPECT_TRUE(t.applyScan(l, t0).empty());
+  EXPECT_TRUE(t.find(ep("127.0.0.1:40032"), ep("127.0.0.1:5300")).has_value());
+}
+
+TEST(BackendSockDiag, S5_6_ADumpThatThrowsFreesItsSlot) {
+  std::atomic<int> calls{0};
+  SharedSocketListings shared([&](int, int) -> std::optional<std::vector<DiagSocket>> {
+    if (++calls == 1) throw std::bad_alloc();
+    return std::vector<DiagSocket>{};
+  });
+  const auto t0 = SharedSocketListings::Clock::now();
+  EXPECT_THROW(shared.get(AF_INET, IPPROTO_TCP, t0), std::bad_alloc);
+  auto next = std::async(std::launch::async, [&] { return shared.get(AF_INET, IPPROTO_TCP, t0); });
+  ASSERT_EQ(next.wait_for(std::chrono::seconds(5)), std::future_status::ready)
+      << "a get after a throwing dump waited for it (5 s)";
+  EXPECT_NE(next.get(), nullptr);
   EXPECT_EQ(calls.load(), 2);
 }
