@@ -16,7 +16,7 @@ std::optional<FlowVerdict> FlowCache::find(uint64_t cookie, const Endpoint& remo
 }
 
 std::vector<FlowCache::HistoryPtr> FlowCache::add(uint64_t cookie, const Endpoint& remote,
-                                                  FlowVerdict verdict) {
+                                                  FlowVerdict verdict, Clock::time_point now) {
   std::vector<HistoryPtr> out;
   std::lock_guard lock(mu_);
   auto it = byCookie_.find(cookie);
@@ -31,6 +31,7 @@ std::vector<FlowCache::HistoryPtr> FlowCache::add(uint64_t cookie, const Endpoin
     }
     it = byCookie_.emplace(cookie, Socket{}).first;
     it->second.age = ages_.insert(ages_.end(), cookie);
+    it->second.added = now;
   }
   auto& flows = it->second.flows;
   for (auto f = flows.begin(); f != flows.end(); ++f) {
@@ -48,11 +49,12 @@ std::vector<FlowCache::HistoryPtr> FlowCache::add(uint64_t cookie, const Endpoin
   return out;
 }
 
-std::vector<FlowCache::HistoryPtr> FlowCache::keepOnly(const std::unordered_set<uint64_t>& alive) {
+std::vector<FlowCache::HistoryPtr> FlowCache::keepOnly(const std::unordered_set<uint64_t>& alive,
+                                                       Clock::time_point listedFrom) {
   std::vector<HistoryPtr> out;
   std::lock_guard lock(mu_);
   for (auto it = byCookie_.begin(); it != byCookie_.end();) {
-    if (alive.count(it->first) != 0) {
+    if (alive.count(it->first) != 0 || listedFrom - it->second.added < kGrace) {
       ++it;
       continue;
     }
@@ -67,7 +69,7 @@ std::vector<FlowCache::HistoryPtr> FlowCache::keepOnly(const std::unordered_set<
 
 std::vector<FlowCache::HistoryPtr> FlowCache::takeAll() {
   std::unordered_set<uint64_t> none;
-  return keepOnly(none);
+  return keepOnly(none, Clock::time_point::max());
 }
 
 size_t FlowCache::sockets() const {

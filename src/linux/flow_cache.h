@@ -7,6 +7,7 @@
 // be reported closed.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -30,14 +31,21 @@ struct FlowVerdict {
 class FlowCache {
  public:
   using HistoryPtr = std::shared_ptr<redirect::History>;
+  using Clock = std::chrono::steady_clock;
   static constexpr size_t kFlowsPerSocket = 256;
+  // A socket is in the UDP listings only once its first datagram has bound it, which is after
+  // its first flow was classified: a listing judges the sockets cached this long before it began.
+  static constexpr auto kGrace = std::chrono::seconds(2);
   static constexpr size_t kSockets = 4096;
 
   std::optional<FlowVerdict> find(uint64_t cookie, const Endpoint& remote) const;
   // Remembers a verdict; returns the histories of what it pushed out.
-  std::vector<HistoryPtr> add(uint64_t cookie, const Endpoint& remote, FlowVerdict verdict);
-  // Drops the flows of sockets not in `alive` (cookies of the UDP sockets that still exist).
-  std::vector<HistoryPtr> keepOnly(const std::unordered_set<uint64_t>& alive);
+  std::vector<HistoryPtr> add(uint64_t cookie, const Endpoint& remote, FlowVerdict verdict,
+                              Clock::time_point now = Clock::now());
+  // Drops the flows of sockets not in `alive` (cookies of the UDP sockets a listing that began
+  // at listedFrom found), among those cached at least kGrace before listedFrom.
+  std::vector<HistoryPtr> keepOnly(const std::unordered_set<uint64_t>& alive,
+                                   Clock::time_point listedFrom);
   std::vector<HistoryPtr> takeAll();
   size_t sockets() const;
   bool empty() const;
@@ -50,6 +58,7 @@ class FlowCache {
   struct Socket {
     std::list<Flow> flows;  // newest first
     std::list<uint64_t>::iterator age;
+    Clock::time_point added;  // its first flow
   };
   mutable std::mutex mu_;  // guards everything below
   std::unordered_map<uint64_t, Socket> byCookie_;

@@ -35,15 +35,17 @@ void Reaper::scan(std::chrono::steady_clock::time_point notBefore) {
     // Unconnected UDP sockets that sent a datagram are bound, so they are in the UDP dumps.
     std::unordered_set<uint64_t> alive;
     bool complete = true;
+    auto listedFrom = std::chrono::steady_clock::time_point::max();
     for (unsigned bit : {2u, 3u}) {
       auto udp = listing(bit);
       if (!udp) {
         complete = false;
         break;
       }
+      listedFrom = std::min(listedFrom, udp->started);
       for (const DiagSocket& s : udp->sockets) alive.insert(s.cookie);
     }
-    if (complete) reportClosed(flows_.keepOnly(alive));
+    if (complete) reportClosed(flows_.keepOnly(alive, listedFrom));
   }
   unsigned mask = table_.scanMask();
   if (mask == 0) {

@@ -790,7 +790,7 @@ TEST(BackendFlows, S13_7_AFlowVerdictIsReusedAndDroppedWithItsSocket) {
   EXPECT_FALSE(cache.find(1, b)->blocked);
   EXPECT_FALSE(cache.find(2, a).has_value());  // another socket: another flow
   // The socket is gone: its flows go, the permitted one's history is to be reported closed.
-  auto closed = cache.keepOnly({});
+  auto closed = cache.keepOnly({}, FlowCache::Clock::now() + FlowCache::kGrace);
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(closed[0], permitted.history);
   EXPECT_FALSE(cache.find(1, b).has_value());
@@ -1059,4 +1059,22 @@ TEST(BackendSockDiag, S5_6_ADumpThatThrowsFreesItsSlot) {
       << "a get after a throwing dump waited for it (5 s)";
   EXPECT_NE(next.get(), nullptr);
   EXPECT_EQ(calls.load(), 2);
+}
+
+// A UDP socket is listed only once its first datagram has bound it, after its flow was
+// classified: a listing does not drop the flows of a socket cached just before it began.
+TEST(BackendFlows, S5_6_AListingDropsOnlyFlowsCachedAGraceBeforeIt) {
+  FlowCache cache;
+  const auto t0 = FlowCache::Clock::now();
+  FlowVerdict permitted;
+  permitted.finalRemote = ep("127.0.0.1:5301");
+  permitted.history = redirect::History::create();
+  EXPECT_TRUE(cache.add(41, ep("127.0.0.1:5301"), permitted, t0).empty());
+  EXPECT_TRUE(cache.keepOnly({}, t0 + std::chrono::milliseconds(5)).empty())
+      << "a socket not yet bound (not listed) lost its flows";
+  EXPECT_TRUE(cache.find(41, ep("127.0.0.1:5301")).has_value());
+  auto closed = cache.keepOnly({}, t0 + FlowCache::kGrace);
+  ASSERT_EQ(closed.size(), 1u) << "a socket missing from a listing a grace later is gone";
+  EXPECT_EQ(closed[0], permitted.history);
+  EXPECT_TRUE(cache.empty());
 }
