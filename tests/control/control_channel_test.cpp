@@ -562,19 +562,7 @@ TEST_F(ControlChannel, S12_3_ChannelDeviceHandleIsEbadfInAForkedChild) {
     const int rc = openwfp_device_ioctl(h, devtest::kEcho, "child!", 6, buf, sizeof buf, nullptr);
     _exit(rc == 0 ? 1 : errno == EBADF ? 0 : 2);
   };
-  auto boundedWait = [](pid_t pid) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    int status = 0;
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() >= end) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        return -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  };
+  auto boundedWait = [](pid_t pid) { return testchild::waitChildFor(pid, std::chrono::seconds(10)); };
   const pid_t forked = fork();
   ASSERT_GE(forked, 0) << std::strerror(errno);
   if (forked == 0) childUse();

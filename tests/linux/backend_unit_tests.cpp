@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "linux/call_deadlines.h"
+#include "support/loopback.h"
 #include "linux/connection_table.h"
 #include "linux/datagram.h"
 #include "linux/flow_cache.h"
@@ -857,15 +858,10 @@ int procTcpState(uint16_t localPort, uint16_t remotePort) {
 TEST(BackendSockDiag, S5_6_TheListingLeavesOutTimeWaitSockets) {
   // The reaper's sock_diag dumps skip TIME_WAIT (tens of thousands after a burst of loopback
   // connections); a remembered connection in TIME_WAIT is ended by being missing (two scans).
-  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
   sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-  ASSERT_EQ(::listen(listener, 4), 0);
-  socklen_t len = sizeof sa;
-  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+  const int listener = openwfp::testing::listenLoopbackAt(4, sa);
+  ASSERT_GE(listener, 0) << std::strerror(errno);
+  socklen_t len = 0;
   int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
   int accepted = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);

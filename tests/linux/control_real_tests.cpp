@@ -38,6 +38,7 @@
 #include "openwfp/linux_backend.h"
 #include "openwfp/openwfp.h"
 #include "real_helpers.h"
+#include "support/test_child.h"
 #include "redirect/history.h"
 #include "redirect/records.h"
 
@@ -199,8 +200,8 @@ bool readUntil(int fd, const std::string& needle, int ms, std::string& acc) {
   return true;
 }
 
-// Runs `args` as a process outside the supervised tree with `env` added; its exit code, or -1
-// when it did not exit within ms (it is then killed).
+// Runs `args` as a process outside the supervised tree with `env` added; its exit code (128 + the
+// signal that killed it), or -1 when it did not exit within ms (it is then killed).
 int runOutsideTree(const std::vector<std::string>& args, const std::string& env, int ms) {
   const pid_t pid = fork();
   if (pid == 0) {
@@ -211,17 +212,7 @@ int runOutsideTree(const std::vector<std::string>& args, const std::string& env,
     execv(argv[0], argv.data());
     _exit(127);
   }
-  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-  int status = 0;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() >= end) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return testchild::waitChildFor(pid, std::chrono::milliseconds(ms));
 }
 
 class ControlReal : public ::testing::Test {

@@ -6,7 +6,8 @@ target_compile_options(openwfp_control_test_proxy PRIVATE ${OPENWFP_WARNINGS})
 target_link_libraries(openwfp_control_test_proxy PRIVATE openwfp)
 
 add_executable(openwfp_control_real_tests ${CMAKE_CURRENT_LIST_DIR}/control_real_tests.cpp)
-target_include_directories(openwfp_control_real_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include)
+target_include_directories(openwfp_control_real_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include
+  ${PROJECT_SOURCE_DIR}/tests)
 target_compile_options(openwfp_control_real_tests PRIVATE ${OPENWFP_WARNINGS})
 target_link_libraries(openwfp_control_real_tests PRIVATE openwfp_internal GTest::gtest GTest::gtest_main)
 target_compile_definitions(openwfp_control_real_tests PRIVATE

@@ -27,6 +27,7 @@
 #include "fake_classifier.h"
 #include "openwfp/linux_backend.h"
 #include "real_helpers.h"
+#include "support/loopback.h"
 
 using namespace openwfp;
 using namespace openwfp::realtest;
@@ -385,15 +386,9 @@ TEST_P(Real, S13_3_BlockingRedirectToClosedPortFailsWithEconnrefused) {
 // holding a worker, and the application's blocking connect returns 0
 // once the retransmitted SYN (1 s later) finds room, connected as a blocking connect leaves it.
 TEST_P(Real, S13_3_BlockingConnectWaitsForAHandshakeThatIsNotOverAtOnce) {
-  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
   sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-  ASSERT_EQ(::listen(listener, 0), 0);  // room for one connection in the accept queue
-  socklen_t len = sizeof sa;
-  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+  const int listener = openwfp::testing::listenLoopbackAt(0, sa);  // room for one in the queue
+  ASSERT_GE(listener, 0) << std::strerror(errno);
   // The filler takes that room (non-blocking, bounded: a kernel without SYN cookies may drop it).
   int filler = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   const int frc = ::connect(filler, reinterpret_cast<sockaddr*>(&sa), sizeof sa);

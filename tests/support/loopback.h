@@ -14,6 +14,22 @@
 
 namespace openwfp::testing {
 
+// Listening TCP socket on 127.0.0.1 with an ephemeral port and the given backlog; `sa` gets its
+// address. -1 on failure.
+inline int listenLoopbackAt(int backlog, sockaddr_in& sa) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sa = sockaddr_in{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sa;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(fd, backlog) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // Listening TCP socket on 127.0.0.1 with an ephemeral port.
 inline int listenLoopback(uint16_t* port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
