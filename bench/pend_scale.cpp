@@ -463,8 +463,8 @@ struct SupervisedClient {
   }
 };
 
-// Starts `argv` with the given stdin and stdout and no supervisor (the bare phase). Returns the
-// pid, or -1 with errno set.
+// Starts `argv` with the given stdout and stdin (-1: ours) and no supervisor: the bare phase's
+// clients, and the phase processes. It dies with us. Returns the pid, or -1 with errno set.
 pid_t spawnPlain(const std::vector<std::string>& argv, int stdinFd, int stdoutFd) {
   std::vector<char*> a;
   for (const auto& arg : argv) a.push_back(const_cast<char*>(arg.c_str()));
@@ -472,7 +472,7 @@ pid_t spawnPlain(const std::vector<std::string>& argv, int stdinFd, int stdoutFd
   pid_t pid = ::fork();
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::dup2(stdinFd, 0) < 0 || ::dup2(stdoutFd, 1) < 0) ::_exit(126);
+    if ((stdinFd >= 0 && ::dup2(stdinFd, 0) < 0) || ::dup2(stdoutFd, 1) < 0) ::_exit(126);
     ::execv(a[0], a.data());
     ::_exit(127);
   }
@@ -729,18 +729,9 @@ PhaseResult runPhase(const std::string& self, const std::string& phase, int n, i
   PhaseResult r;
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return r;
-  std::vector<std::string> argv = {self, "--phase", phase, std::to_string(n),
-                                   std::to_string(listeners)};
-  std::vector<char*> a;
-  for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-  a.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the phase and, through it, its client die with us
-    ::dup2(out[1], 1);
-    ::execv(a[0], a.data());
-    ::_exit(127);
-  }
+  // The phase and, through it, its clients die with us.
+  const pid_t pid = spawnPlain({self, "--phase", phase, std::to_string(n), std::to_string(listeners)},
+                               -1, out[1]);
   ::close(out[1]);
   if (pid < 0) {
     ::close(out[0]);
